@@ -1,0 +1,7 @@
+//! srtrelay: an SRT live relay.
+//!
+//! `srt` is the sans-IO protocol core (no sockets, clock reads or threads); everything that
+//! touches the OS lives outside it.
+#![forbid(unsafe_code)]
+
+pub mod srt;
