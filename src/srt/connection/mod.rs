@@ -1,0 +1,517 @@
+//! One established SRT connection in live mode, both directions, sans-IO.
+//!
+//! Owns: the send and receive buffers, loss lists, ACK/NAK/ACKACK, RTT, TSBPD, too-late drop,
+//! pacing, keepalive, idle timeout, shutdown and statistics. Must not: touch sockets, read the
+//! clock, or know about streams and subscribers.
+//!
+//! Drive it like quinn-proto's `Connection`: feed datagrams with [`Connection::handle_packet`],
+//! call [`Connection::handle_timeout`] when [`Connection::poll_timeout`] passes, then drain
+//! [`Connection::poll_transmit`] (datagrams to send), [`Connection::recv`] (payloads due for
+//! delivery) and [`Connection::poll_event`].
+
+mod cc;
+mod loss;
+mod receiver;
+mod recv_buffer;
+mod rtt;
+mod send_buffer;
+mod sender;
+mod stats;
+mod timers;
+mod tsbpd;
+
+pub use cc::MaxBandwidth;
+pub use loss::LossRanges;
+pub use recv_buffer::Release;
+pub use stats::Stats;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use self::cc::LiveCc;
+use self::recv_buffer::RecvBuffer;
+use self::rtt::RttEstimator;
+use self::send_buffer::SendBuffer;
+use self::timers::{Timer, TimerTable};
+use self::tsbpd::TsbpdClock;
+use crate::srt::packet::{
+    Control, ControlPacket, DataPacket, DropRequest, EmitError, HEADER_LEN, Handshake,
+    HandshakeType, Packet, ParseError,
+};
+use crate::srt::seq::{MsgNo, SeqNo, Timestamp};
+
+/// IPv4 + UDP header bytes: the SRT packet must fit the MTU with them.
+pub const UDP_IP_OVERHEAD: usize = 28;
+/// Full ACK period (draft §4.8.1, libsrt COMM_SYN_INTERVAL).
+pub const ACK_INTERVAL: Duration = Duration::from_millis(10);
+/// A light ACK every this many received packets (draft §4.8.1).
+pub const LIGHT_ACK_PACKETS: u32 = 64;
+/// Keepalive after this long without sending (libsrt COMM_KEEPALIVE_PERIOD_US).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Everything a connection needs, usually filled from the handshake's negotiated values.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    pub local_socket_id: u32,
+    pub peer_socket_id: u32,
+    /// Initial sequence number, the same in both directions in HSv5.
+    pub isn: SeqNo,
+    /// Origin of our packet timestamps.
+    pub start_time: Instant,
+    /// The peer's timestamp origin on our clock (handshake arrival minus its timestamp).
+    pub peer_time_base: Instant,
+    /// TSBPD delay for what we receive.
+    pub recv_latency: Duration,
+    /// TSBPD delay the peer's receiver applies to what we send (drives sender drop).
+    pub send_latency: Duration,
+    /// Maximum packet size on the wire including IP/UDP headers (SRTO_MSS, 1500).
+    pub mss: usize,
+    /// Largest payload the application may send (SRTO_PAYLOADSIZE, 1316 in live mode).
+    pub max_payload: usize,
+    pub recv_buffer_pkts: usize,
+    pub send_buffer_pkts: usize,
+    /// The peer's flow window from its handshake.
+    pub peer_flow_window: u32,
+    /// TLPKTDROP negotiated: drop packets that cannot arrive in time on both sides.
+    pub too_late_drop: bool,
+    /// Periodic NAK reports negotiated.
+    pub periodic_nak: bool,
+    pub peer_idle_timeout: Duration,
+    pub max_bw: MaxBandwidth,
+}
+
+impl ConnectionConfig {
+    /// Defaults from libsrt's live mode (docs/API/API-socket-options.md).
+    pub fn new(local_socket_id: u32, peer_socket_id: u32, isn: SeqNo, now: Instant) -> Self {
+        ConnectionConfig {
+            local_socket_id,
+            peer_socket_id,
+            isn,
+            start_time: now,
+            peer_time_base: now,
+            recv_latency: Duration::from_millis(120),
+            send_latency: Duration::from_millis(120),
+            mss: 1500,
+            max_payload: 1316,
+            recv_buffer_pkts: 8192,
+            send_buffer_pkts: 8192,
+            peer_flow_window: 25600,
+            too_late_drop: true,
+            periodic_nak: true,
+            peer_idle_timeout: Duration::from_secs(5),
+            max_bw: MaxBandwidth::default(),
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CloseReason {
+    #[error("closed locally")]
+    Local,
+    #[error("peer sent SHUTDOWN")]
+    PeerShutdown,
+    #[error("peer idle for longer than the timeout")]
+    IdleTimeout,
+    #[error("peer reported error {0}")]
+    PeerError(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Closed(CloseReason),
+}
+
+/// Why `send` refused a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("payload of {len} bytes exceeds the maximum of {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("send buffer full")]
+    BufferFull,
+    #[error("connection closed")]
+    Closed,
+}
+
+/// A payload released by [`Connection::recv`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub seq: SeqNo,
+    pub msg_no: MsgNo,
+    pub timestamp: Timestamp,
+    pub len: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// SHUTDOWN queued; closed once it is written.
+    Closing(CloseReason),
+    Closed(CloseReason),
+}
+
+/// What is queued to go out on the next `poll_transmit`, besides data.
+#[derive(Debug, Default)]
+struct Pending {
+    handshake: bool,
+    ackacks: VecDeque<u32>,
+    full_ack: bool,
+    light_ack: bool,
+    nak: LossRanges,
+    periodic_nak: bool,
+    drop_requests: VecDeque<DropRequest>,
+    keepalive: bool,
+}
+
+pub struct Connection {
+    cfg: ConnectionConfig,
+    state: State,
+    timers: TimerTable,
+    rtt: RttEstimator,
+    stats: Stats,
+    pending: Pending,
+    events: VecDeque<Event>,
+    /// Our reply to the peer's conclusion, resent if the peer repeats it.
+    handshake_reply: Option<Handshake>,
+    last_sent: Instant,
+    rcv: receiver::Receiver,
+    snd: sender::Sender,
+}
+
+impl Connection {
+    pub fn new(cfg: ConnectionConfig, now: Instant) -> Self {
+        let rcv = receiver::Receiver {
+            buf: RecvBuffer::new(cfg.isn, cfg.recv_buffer_pkts),
+            loss: LossRanges::new(),
+            clock: TsbpdClock::new(cfg.peer_time_base, cfg.recv_latency),
+            next_ack_no: 1,
+            ack_history: VecDeque::new(),
+            last_full_ack: None,
+            last_ackacked: cfg.isn,
+            since_light_ack: 0,
+            rate: receiver::RecvRate::new(now),
+        };
+        let snd = sender::Sender {
+            buf: SendBuffer::new(cfg.isn, cfg.send_buffer_pkts),
+            rexmit: LossRanges::new(),
+            next_msg_no: MsgNo::new(1),
+            peer_avail_buf: cfg.peer_flow_window,
+            cc: LiveCc::new(now, cfg.max_bw),
+        };
+        let mut timers = TimerTable::default();
+        timers.set(Timer::Ack, now + ACK_INTERVAL);
+        timers.set(Timer::KeepAlive, now + KEEPALIVE_INTERVAL);
+        timers.set(Timer::Idle, now + cfg.peer_idle_timeout);
+        timers.set(Timer::RateSample, now + Duration::from_millis(500));
+        let rtt = RttEstimator::default();
+        if cfg.periodic_nak {
+            timers.set(Timer::Nak, now + rtt.nak_interval());
+        }
+        Connection {
+            cfg,
+            state: State::Open,
+            timers,
+            rtt,
+            stats: Stats::default(),
+            pending: Pending::default(),
+            events: VecDeque::new(),
+            handshake_reply: None,
+            last_sent: now,
+            rcv,
+            snd,
+        }
+    }
+
+    pub fn config(&self) -> &ConnectionConfig {
+        &self.cfg
+    }
+
+    pub fn local_socket_id(&self) -> u32 {
+        self.cfg.local_socket_id
+    }
+
+    pub fn peer_socket_id(&self) -> u32 {
+        self.cfg.peer_socket_id
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed(_))
+    }
+
+    /// Remembers the handshake we answered the peer's conclusion with; a repeated conclusion
+    /// (our reply was lost) gets it again.
+    pub fn set_handshake_reply(&mut self, reply: Handshake) {
+        self.handshake_reply = Some(reply);
+    }
+
+    /// A snapshot of the statistics with gauges filled in.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.ms_rtt = f64::from(self.rtt.rtt_us()) / 1000.0;
+        s.ms_rtt_var = f64::from(self.rtt.rtt_var_us()) / 1000.0;
+        s.pkt_snd_buf = self.snd.buf.len() as u64;
+        s.ms_snd_buf = u64::from(self.snd.buf.span_us()) / 1000;
+        s.pkt_rcv_buf = self.rcv.buf.occupied() as u64;
+        s.ms_rcv_buf = self.rcv.buf.span_us() / 1000;
+        s.pkt_flow_window = u64::from(self.snd.peer_avail_buf);
+        s.ms_rcv_tsbpd_delay = self.cfg.recv_latency.as_millis() as u64;
+        s.ms_snd_tsbpd_delay = self.cfg.send_latency.as_millis() as u64;
+        s.mbps_max_bw = match self.snd.cc.period().as_nanos() {
+            0 => 0.0,
+            ns => 1360.0 * 8.0 * 1000.0 / ns as f64,
+        };
+        s
+    }
+
+    pub fn rtt(&self) -> Duration {
+        self.rtt.rtt()
+    }
+
+    /// Feeds one parsed packet addressed to this connection.
+    pub fn handle_packet(&mut self, now: Instant, packet: &Packet<'_>) {
+        if self.is_closed() {
+            return;
+        }
+        self.timers
+            .set(Timer::Idle, now + self.cfg.peer_idle_timeout);
+        match packet {
+            Packet::Data(data) => self.on_data(now, data),
+            Packet::Control(ctrl) => self.on_control(now, ctrl),
+        }
+    }
+
+    /// Parses and feeds one datagram.
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) -> Result<(), ParseError> {
+        let packet = Packet::parse(datagram)?;
+        self.handle_packet(now, &packet);
+        Ok(())
+    }
+
+    /// Queues one live-mode message stamped with the current time.
+    pub fn send(&mut self, now: Instant, payload: &[u8]) -> Result<SeqNo, SendError> {
+        self.send_with_origin(now, now, payload)
+    }
+
+    /// Queues one message whose source time is `origin` (a relay passes the publisher's
+    /// packet time so the subscriber's TSBPD reproduces the source pacing).
+    pub fn send_with_origin(
+        &mut self,
+        now: Instant,
+        origin: Instant,
+        payload: &[u8],
+    ) -> Result<SeqNo, SendError> {
+        if !matches!(self.state, State::Open) {
+            return Err(SendError::Closed);
+        }
+        if payload.len() > self.cfg.max_payload {
+            return Err(SendError::TooLarge {
+                len: payload.len(),
+                max: self.cfg.max_payload,
+            });
+        }
+        let ts = self.timestamp_at(origin);
+        let msg_no = self.snd.next_msg_no;
+        let Some(seq) = self.snd.buf.push(msg_no, ts, origin, payload) else {
+            self.stats.pkt_snd_overflow += 1;
+            return Err(SendError::BufferFull);
+        };
+        self.snd.next_msg_no = msg_no.next();
+        self.snd.cc.on_app_packet(payload.len());
+        self.arm_snd_drop();
+        let _ = now;
+        Ok(seq)
+    }
+
+    /// Pops the next payload due for delivery at `now` into `out`.
+    pub fn recv(&mut self, now: Instant, out: &mut [u8]) -> Option<Delivered> {
+        self.recv_ready(now, out)
+    }
+
+    /// Starts a graceful close: a SHUTDOWN is sent on the next `poll_transmit`.
+    pub fn close(&mut self) {
+        if matches!(self.state, State::Open) {
+            self.state = State::Closing(CloseReason::Local);
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest time `handle_timeout` (or, for pacing and TSBPD, `poll_transmit` and
+    /// `recv`) has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        let mut next = self.timers.next_deadline();
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        consider(self.rcv.next_release_time(self.cfg.too_late_drop));
+        if self.snd.has_data_to_send() {
+            consider(Some(self.snd.cc.next_send_time().unwrap_or(self.last_sent)));
+        }
+        next
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        let due: Vec<Timer> = self.timers.expired(now).collect();
+        for timer in due {
+            match timer {
+                Timer::Ack => {
+                    self.on_ack_timer(now);
+                    self.timers.set(Timer::Ack, now + ACK_INTERVAL);
+                }
+                Timer::Nak => {
+                    if !self.rcv.loss.is_empty() {
+                        self.pending.periodic_nak = true;
+                    }
+                    self.timers.set(Timer::Nak, now + self.rtt.nak_interval());
+                }
+                Timer::KeepAlive => {
+                    if now.saturating_duration_since(self.last_sent) >= KEEPALIVE_INTERVAL {
+                        self.pending.keepalive = true;
+                        self.timers.set(Timer::KeepAlive, now + KEEPALIVE_INTERVAL);
+                    } else {
+                        self.timers
+                            .set(Timer::KeepAlive, self.last_sent + KEEPALIVE_INTERVAL);
+                    }
+                }
+                Timer::Idle => {
+                    self.finish(CloseReason::IdleTimeout);
+                    return;
+                }
+                Timer::SndDrop => self.on_snd_drop_timer(now),
+                Timer::RateSample => {
+                    let next = self.snd.cc.on_rate_sample(now);
+                    self.rcv.rate.roll(now);
+                    self.timers.set(Timer::RateSample, next);
+                }
+            }
+        }
+    }
+
+    /// Writes the next datagram to send at `now` into `buf` (at least `mss - 28` bytes) and
+    /// returns its length. Control packets go first, then retransmissions, then new data as
+    /// pacing allows.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        match self.state {
+            State::Closed(_) => return None,
+            State::Closing(reason) => {
+                let n = self.emit_control(now, Control::Shutdown, buf);
+                self.finish(reason);
+                return n;
+            }
+            State::Open => {}
+        }
+        let n = self
+            .poll_control(now, buf)
+            .or_else(|| self.poll_data(now, buf));
+        if n.is_some() {
+            self.last_sent = now;
+        }
+        n
+    }
+
+    fn poll_control(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if std::mem::take(&mut self.pending.handshake) {
+            if let Some(reply) = self.handshake_reply.clone() {
+                return self.emit_control(now, Control::Handshake(reply), buf);
+            }
+        }
+        if let Some(ack_no) = self.pending.ackacks.pop_front() {
+            self.stats.pkt_sent_ackack += 1;
+            return self.emit_control(now, Control::AckAck { ack_no }, buf);
+        }
+        if let Some(n) = self.poll_ack(now, buf) {
+            return Some(n);
+        }
+        if let Some(n) = self.poll_nak(now, buf) {
+            return Some(n);
+        }
+        if let Some(req) = self.pending.drop_requests.pop_front() {
+            return self.emit_control(now, Control::DropRequest(req), buf);
+        }
+        if std::mem::take(&mut self.pending.keepalive) {
+            return self.emit_control(now, Control::KeepAlive, buf);
+        }
+        None
+    }
+
+    /// Emits a control packet addressed to the peer; counts it.
+    fn emit_control(&mut self, now: Instant, body: Control<'_>, buf: &mut [u8]) -> Option<usize> {
+        let pkt = ControlPacket {
+            timestamp: self.timestamp_at(now),
+            dest_socket_id: self.cfg.peer_socket_id,
+            body,
+        };
+        match pkt.emit(buf) {
+            Ok(n) => {
+                self.stats.pkt_sent_ctrl += 1;
+                self.stats.byte_sent_ctrl += n as u64;
+                Some(n)
+            }
+            Err(EmitError::BufferTooSmall { .. } | EmitError::FieldOverflow(_)) => {
+                debug_assert!(false, "control packet did not fit the transmit buffer");
+                None
+            }
+        }
+    }
+
+    fn on_control(&mut self, now: Instant, ctrl: &ControlPacket<'_>) {
+        self.stats.pkt_recv_ctrl += 1;
+        match &ctrl.body {
+            Control::Ack(ack) => self.on_ack(now, ack),
+            Control::Nak(list) => self.on_nak(now, list),
+            Control::AckAck { ack_no } => self.on_ackack(now, *ack_no, ctrl.timestamp),
+            Control::DropRequest(req) => self.on_drop_request(req),
+            Control::Shutdown => self.finish(CloseReason::PeerShutdown),
+            Control::PeerError { code } => self.finish(CloseReason::PeerError(*code)),
+            Control::Handshake(hs) => {
+                // A repeated conclusion means our reply was lost: answer the same way.
+                if hs.kind == HandshakeType::Conclusion && self.handshake_reply.is_some() {
+                    self.pending.handshake = true;
+                }
+            }
+            Control::KeepAlive | Control::CongestionWarning | Control::UserDefined { .. } => {}
+        }
+    }
+
+    fn finish(&mut self, reason: CloseReason) {
+        if !self.is_closed() {
+            self.state = State::Closed(reason);
+            self.events.push_back(Event::Closed(reason));
+        }
+    }
+
+    /// Our timestamp for an event at `t`: microseconds since our start, wrapping.
+    fn timestamp_at(&self, t: Instant) -> Timestamp {
+        let us = t.saturating_duration_since(self.cfg.start_time).as_micros();
+        Timestamp::from_micros(us as u32)
+    }
+
+    /// Largest SRT packet we may emit.
+    fn max_packet_len(&self) -> usize {
+        self.cfg
+            .mss
+            .saturating_sub(UDP_IP_OVERHEAD)
+            .max(HEADER_LEN + 4)
+    }
+}
+
+fn emit_data(pkt: &DataPacket<'_>, buf: &mut [u8]) -> Option<usize> {
+    match pkt.emit(buf) {
+        Ok(n) => Some(n),
+        Err(_) => {
+            debug_assert!(false, "data packet did not fit the transmit buffer");
+            None
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The sending half of a connection: the send buffer, ACK and NAK processing, retransmission,
+//! sender too-late drop with DROPREQ, and pacing (draft-sharabayko-srt §4.6, §4.8, §5.1).
+
+use std::time::{Duration, Instant};
+
+use super::cc::LiveCc;
+use super::send_buffer::SendBuffer;
+use super::timers::Timer;
+use super::{Connection, LossRanges, emit_data};
+use crate::srt::packet::{
+    Ack, AckInfo, DataPacket, DropRequest, EncryptionKey, LossList, PacketPosition,
+};
+use crate::srt::seq::MsgNo;
+
+/// libsrt SRT_TLPKTDROP_MINTHRESHOLD_MS: the sender keeps packets at least this long.
+const SND_DROP_MIN: Duration = Duration::from_secs(1);
+/// libsrt adds two ACK periods to the sender drop threshold.
+const SND_DROP_SLACK: Duration = Duration::from_millis(20);
+/// Bound on queued DROPREQs, so a peer NAKing ancient ranges cannot grow a queue.
+const MAX_PENDING_DROPREQ: usize = 32;
+
+#[derive(Debug)]
+pub(super) struct Sender {
+    pub buf: SendBuffer,
+    /// Sequence numbers NAKed by the peer and not yet retransmitted.
+    pub rexmit: LossRanges,
+    pub next_msg_no: MsgNo,
+    /// The peer's free receive buffer from its last full ACK.
+    pub peer_avail_buf: u32,
+    pub cc: LiveCc,
+}
+
+impl Sender {
+    fn in_flight(&self) -> u32 {
+        self.buf.next_unsent_seq().offset_from(self.buf.first_seq()) as u32
+    }
+
+    pub fn has_data_to_send(&self) -> bool {
+        !self.rexmit.is_empty() || self.buf.has_unsent()
+    }
+}
+
+impl Connection {
+    pub(super) fn on_ack(&mut self, _now: Instant, ack: &Ack) {
+        self.stats.pkt_recv_ack += 1;
+        if self.snd.buf.acknowledge(ack.last_ack).is_some() {
+            self.snd.rexmit.remove_before(ack.last_ack);
+        }
+        match ack.info {
+            AckInfo::Light => {}
+            AckInfo::Small {
+                rtt_us,
+                rtt_var_us,
+                avail_buf_pkts,
+            }
+            | AckInfo::Full {
+                rtt_us,
+                rtt_var_us,
+                avail_buf_pkts,
+                ..
+            } => {
+                self.rtt.on_peer_estimate(rtt_us, rtt_var_us);
+                self.snd.peer_avail_buf = avail_buf_pkts;
+                if ack.ack_no != 0 {
+                    self.pending.ackacks.push_back(ack.ack_no);
+                }
+            }
+        }
+        self.arm_snd_drop();
+    }
+
+    pub(super) fn on_nak(&mut self, _now: Instant, list: &LossList<'_>) {
+        self.stats.pkt_recv_nak += 1;
+        let first_held = self.snd.buf.first_seq();
+        let sent_end = self.snd.buf.next_unsent_seq();
+        for (first, last) in list.iter() {
+            if last < first {
+                continue;
+            }
+            // Already acknowledged or dropped: tell the receiver to stop asking (libsrt
+            // answers such NAKs with DROPREQ too).
+            if first < first_held && self.pending.drop_requests.len() < MAX_PENDING_DROPREQ {
+                let below = if last < first_held {
+                    last
+                } else {
+                    first_held.prev()
+                };
+                self.pending.drop_requests.push_back(DropRequest {
+                    msg_no: 0,
+                    first,
+                    last: below,
+                });
+            }
+            let from = if first < first_held {
+                first_held
+            } else {
+                first
+            };
+            let to = if last < sent_end {
+                last
+            } else {
+                sent_end.prev()
+            };
+            if from <= to {
+                self.stats.pkt_snd_loss += u64::from(from.span_to(to));
+                self.snd.rexmit.insert(from, to);
+            }
+        }
+    }
+
+    pub(super) fn poll_data(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        if !self.snd.cc.can_send(now) {
+            return None;
+        }
+        let rtt = self.rtt.rtt();
+        let dest_socket_id = self.cfg.peer_socket_id;
+        while let Some(seq) = self.snd.rexmit.pop_first() {
+            let Some(slot) = self.snd.buf.sent_packet_mut(seq) else {
+                continue;
+            };
+            // A NAK that left before our last retransmission arrived is stale: skip packets
+            // retransmitted less than one RTT ago (libsrt's reduced retransmission).
+            if slot.retransmits > 0
+                && slot
+                    .last_sent
+                    .is_some_and(|t| now.saturating_duration_since(t) < rtt)
+            {
+                continue;
+            }
+            slot.last_sent = Some(now);
+            slot.retransmits += 1;
+            let pkt = DataPacket {
+                seq,
+                position: PacketPosition::Only,
+                in_order: false,
+                key: EncryptionKey::None,
+                retransmitted: true,
+                msg_no: slot.msg_no,
+                timestamp: slot.timestamp,
+                dest_socket_id,
+                payload: &slot.data,
+            };
+            let len = pkt.payload.len() as u64;
+            let n = emit_data(&pkt, out)?;
+            self.stats.pkt_sent += 1;
+            self.stats.pkt_retrans += 1;
+            self.stats.byte_sent += len;
+            self.stats.byte_retrans += len;
+            self.snd.cc.on_packet_sent(now);
+            return Some(n);
+        }
+        let window = self
+            .snd
+            .peer_avail_buf
+            .min(self.cfg.peer_flow_window)
+            .max(1);
+        if self.snd.in_flight() >= window {
+            return None;
+        }
+        let (seq, slot) = self.snd.buf.next_unsent(now)?;
+        let pkt = DataPacket {
+            seq,
+            position: PacketPosition::Only,
+            in_order: false,
+            key: EncryptionKey::None,
+            retransmitted: false,
+            msg_no: slot.msg_no,
+            timestamp: slot.timestamp,
+            dest_socket_id,
+            payload: &slot.data,
+        };
+        let len = pkt.payload.len() as u64;
+        let n = emit_data(&pkt, out)?;
+        self.stats.pkt_sent += 1;
+        self.stats.byte_sent += len;
+        self.snd.cc.on_packet_sent(now);
+        Some(n)
+    }
+
+    /// draft §4.6 / libsrt `sndDropTooLate`: packets older than max(peer latency, 1 s) + 20 ms
+    /// can no longer be played by the receiver; drop them and tell it with DROPREQ.
+    pub(super) fn on_snd_drop_timer(&mut self, now: Instant) {
+        if let Some(deadline) = now.checked_sub(self.snd_drop_threshold()) {
+            if let Some(d) = self.snd.buf.drop_older_than(deadline) {
+                let count = u64::from(d.first.span_to(d.last));
+                self.stats.pkt_snd_drop += count;
+                self.stats.byte_snd_drop += d.bytes;
+                self.snd.rexmit.remove_before(self.snd.buf.first_seq());
+                if self.pending.drop_requests.len() < MAX_PENDING_DROPREQ {
+                    self.pending.drop_requests.push_back(DropRequest {
+                        msg_no: d.last_msg_no.value(),
+                        first: d.first,
+                        last: d.last,
+                    });
+                }
+            }
+        }
+        self.arm_snd_drop();
+    }
+
+    pub(super) fn arm_snd_drop(&mut self) {
+        match self.snd.buf.oldest_origin() {
+            Some(origin) if self.cfg.too_late_drop => {
+                let at = origin + self.snd_drop_threshold();
+                self.timers.set(Timer::SndDrop, at);
+            }
+            _ => self.timers.stop(Timer::SndDrop),
+        }
+    }
+
+    fn snd_drop_threshold(&self) -> Duration {
+        self.cfg.send_latency.max(SND_DROP_MIN) + SND_DROP_SLACK
+    }
+}
