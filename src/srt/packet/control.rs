@@ -165,7 +165,11 @@ impl Ack {
                 pkt_recv_rate_pps: word(4)?,
                 est_link_capacity_pps: word(5)?,
                 // Absent from UDT-era 24-byte full ACKs.
-                recv_rate_bytes_per_s: if cif.len() >= ACK_FULL_LEN { word(6)? } else { 0 },
+                recv_rate_bytes_per_s: if cif.len() >= ACK_FULL_LEN {
+                    word(6)?
+                } else {
+                    0
+                },
             },
             _ => return Err(ParseError::Malformed("ACK CIF is not 4, 16 or 24+ bytes")),
         };
@@ -224,7 +228,8 @@ impl<'a> ControlPacket<'a> {
         }
         let raw_type = ((w0 >> 16) & 0x7FFF) as u16;
         let subtype = w0 as u16;
-        let ty = ControlType::from_wire(raw_type).ok_or(ParseError::UnknownControlType(raw_type))?;
+        let ty =
+            ControlType::from_wire(raw_type).ok_or(ParseError::UnknownControlType(raw_type))?;
         let body = match ty {
             ControlType::Handshake => Control::Handshake(Handshake::parse(cif)?),
             ControlType::KeepAlive => Control::KeepAlive,
@@ -272,10 +277,10 @@ impl<'a> ControlPacket<'a> {
     }
 
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
-        if let Control::Nak(list) = &self.body {
-            if list.as_bytes().is_empty() {
-                return Err(EmitError::FieldOverflow("NAK with an empty loss list"));
-            }
+        if let Control::Nak(list) = &self.body
+            && list.as_bytes().is_empty()
+        {
+            return Err(EmitError::FieldOverflow("NAK with an empty loss list"));
         }
         let len = self.wire_len();
         wire::ensure_room(buf, len)?;

@@ -139,11 +139,25 @@ mod tests {
 
     /// seq 0x12345678, PP=First, O=1, KK=Odd, R=1, msg 0x00ABCDE, ts 1000, dest 0x01020304.
     const BYTES: [u8; 19] = [
-        0x12, 0x34, 0x56, 0x78, //
-        0b1011_0100, 0x00, 0xAB, 0xCD, //
-        0x00, 0x00, 0x03, 0xE8, //
-        0x01, 0x02, 0x03, 0x04, //
-        b'a', b'b', b'c',
+        0x12,
+        0x34,
+        0x56,
+        0x78, //
+        0b1011_0100,
+        0x00,
+        0xAB,
+        0xCD, //
+        0x00,
+        0x00,
+        0x03,
+        0xE8, //
+        0x01,
+        0x02,
+        0x03,
+        0x04, //
+        b'a',
+        b'b',
+        b'c',
     ];
 
     #[test]
@@ -163,7 +177,9 @@ mod tests {
         assert_eq!(&out[..BYTES.len()], &BYTES);
         assert_eq!(
             p.emit(&mut out[..BYTES.len() - 1]),
-            Err(EmitError::BufferTooSmall { needed: BYTES.len() })
+            Err(EmitError::BufferTooSmall {
+                needed: BYTES.len()
+            })
         );
         assert_eq!(
             p.emit_header(&mut out[..15]),
@@ -184,9 +200,15 @@ mod tests {
     fn rejects_kk_both_and_control_bit() {
         let mut b = BYTES;
         b[4] |= 0b0001_1000;
-        assert!(matches!(DataPacket::parse(&b), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            DataPacket::parse(&b),
+            Err(ParseError::Malformed(_))
+        ));
         let mut b = BYTES;
         b[0] |= 0x80;
-        assert!(matches!(DataPacket::parse(&b), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            DataPacket::parse(&b),
+            Err(ParseError::Malformed(_))
+        ));
     }
 }

@@ -220,7 +220,8 @@ impl HsExt {
     fn emit(&self, buf: &mut [u8]) {
         wire::put_u32(buf, 0, self.srt_version);
         wire::put_u32(buf, 4, self.flags.0);
-        let delays = (u32::from(self.recv_tsbpd_delay_ms) << 16) | u32::from(self.send_tsbpd_delay_ms);
+        let delays =
+            (u32::from(self.recv_tsbpd_delay_ms) << 16) | u32::from(self.send_tsbpd_delay_ms);
         wire::put_u32(buf, 8, delays);
     }
 }
@@ -270,9 +271,9 @@ impl HsExtension {
             HsExtension::HsReq(_) | HsExtension::HsRsp(_) => HS_EXT_LEN,
             HsExtension::KmReq(km) => km.wire_len(),
             HsExtension::KmRsp(r) => r.wire_len(),
-            HsExtension::StreamId(s)
-            | HsExtension::Congestion(s)
-            | HsExtension::Filter(s) => s.len().div_ceil(4) * 4,
+            HsExtension::StreamId(s) | HsExtension::Congestion(s) | HsExtension::Filter(s) => {
+                s.len().div_ceil(4) * 4
+            }
             HsExtension::Group(d) | HsExtension::Unknown { data: d, .. } => d.len(),
         }
     }
@@ -280,14 +281,20 @@ impl HsExtension {
     fn check(&self) -> Result<(), EmitError> {
         let len = self.body_len();
         if len > MAX_EXT_LEN {
-            return Err(EmitError::FieldOverflow("extension longer than 65535 words"));
+            return Err(EmitError::FieldOverflow(
+                "extension longer than 65535 words",
+            ));
         }
         match self {
             HsExtension::StreamId(_) if len > MAX_STREAMID_LEN => {
                 Err(EmitError::FieldOverflow("stream id longer than 512 bytes"))
             }
-            HsExtension::Group(d) | HsExtension::Unknown { data: d, .. } if d.len() % 4 != 0 => {
-                Err(EmitError::FieldOverflow("raw extension not whole 32-bit words"))
+            HsExtension::Group(d) | HsExtension::Unknown { data: d, .. }
+                if !d.len().is_multiple_of(4) =>
+            {
+                Err(EmitError::FieldOverflow(
+                    "raw extension not whole 32-bit words",
+                ))
             }
             _ => Ok(()),
         }
@@ -306,9 +313,7 @@ impl HsExtension {
             HsExtension::StreamId(s) | HsExtension::Congestion(s) | HsExtension::Filter(s) => {
                 encode_string(s, buf)
             }
-            HsExtension::Group(d) | HsExtension::Unknown { data: d, .. } => {
-                buf.copy_from_slice(d)
-            }
+            HsExtension::Group(d) | HsExtension::Unknown { data: d, .. } => buf.copy_from_slice(d),
         }
         Ok(())
     }
@@ -375,10 +380,9 @@ impl Handshake {
 
     /// Writes the CIF into `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
-        let kind = self
-            .kind
-            .to_wire()
-            .ok_or(EmitError::FieldOverflow("rejection reason above i32::MAX - 1000"))?;
+        let kind = self.kind.to_wire().ok_or(EmitError::FieldOverflow(
+            "rejection reason above i32::MAX - 1000",
+        ))?;
         for e in &self.extensions {
             e.check()?;
         }
@@ -482,3 +486,7 @@ fn encode_string(s: &[u8], buf: &mut [u8]) {
         word.reverse();
     }
 }
+
+#[cfg(test)]
+#[path = "handshake_tests.rs"]
+mod tests;

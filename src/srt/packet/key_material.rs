@@ -119,15 +119,21 @@ impl KeyMaterial {
 
     /// Writes the message; reserved bits are written as zero.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
-        let keys = key_count(self.kk).ok_or(EmitError::FieldOverflow("key material KK must be 1, 2 or 3"))?;
+        let keys = key_count(self.kk).ok_or(EmitError::FieldOverflow(
+            "key material KK must be 1, 2 or 3",
+        ))?;
         if !valid_key_len(self.key_len) {
             return Err(EmitError::FieldOverflow("key length not 16, 24 or 32"));
         }
-        if self.salt.len() % 4 != 0 || self.salt.len() > MAX_SALT_LEN {
-            return Err(EmitError::FieldOverflow("salt length not a multiple of 4 up to 1020"));
+        if !self.salt.len().is_multiple_of(4) || self.salt.len() > MAX_SALT_LEN {
+            return Err(EmitError::FieldOverflow(
+                "salt length not a multiple of 4 up to 1020",
+            ));
         }
         if self.wrapped_keys.len() != self.key_len * keys + WRAP_OVERHEAD {
-            return Err(EmitError::FieldOverflow("wrapped keys length != key_len * keys + 8"));
+            return Err(EmitError::FieldOverflow(
+                "wrapped keys length != key_len * keys + 8",
+            ));
         }
         let len = self.wire_len();
         wire::ensure_room(buf, len)?;
@@ -233,13 +239,22 @@ mod tests {
         }
         let mut longer = bytes.clone();
         longer.extend_from_slice(&[0; 4]);
-        assert!(matches!(KeyMaterial::parse(&longer), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            KeyMaterial::parse(&longer),
+            Err(ParseError::Malformed(_))
+        ));
         let mut bad_sign = bytes.clone();
         bad_sign[2] = 0x28;
-        assert!(matches!(KeyMaterial::parse(&bad_sign), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            KeyMaterial::parse(&bad_sign),
+            Err(ParseError::Malformed(_))
+        ));
         let mut no_key = bytes;
         no_key[3] = 0;
-        assert!(matches!(KeyMaterial::parse(&no_key), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            KeyMaterial::parse(&no_key),
+            Err(ParseError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -262,7 +277,10 @@ mod tests {
             wrapped_keys: vec![5; 40],
             ..km
         };
-        assert!(matches!(bad.emit(&mut out), Err(EmitError::FieldOverflow(_))));
+        assert!(matches!(
+            bad.emit(&mut out),
+            Err(EmitError::FieldOverflow(_))
+        ));
     }
 
     #[test]

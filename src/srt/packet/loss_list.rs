@@ -23,7 +23,7 @@ impl<'a> LossList<'a> {
         if bytes.is_empty() {
             return Err(ParseError::Truncated);
         }
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return Err(ParseError::Malformed("loss list is not whole 32-bit words"));
         }
         let mut at = 0;
@@ -37,7 +37,9 @@ impl<'a> LossList<'a> {
                 .map_err(|_| ParseError::Malformed("loss range start without an end"))?;
             at += 4;
             if last & TOP_BIT != 0 {
-                return Err(ParseError::Malformed("loss range end has the range bit set"));
+                return Err(ParseError::Malformed(
+                    "loss range end has the range bit set",
+                ));
             }
             if SeqNo::new(last).offset_from(SeqNo::new(word)) < 0 {
                 return Err(ParseError::Malformed("reversed loss range"));
@@ -186,7 +188,10 @@ mod tests {
             b.push(s(3), s(4)),
             Err(EmitError::BufferTooSmall { needed: 12 })
         );
-        assert_eq!(b.push(s(4), s(3)), Err(EmitError::FieldOverflow("reversed loss range")));
+        assert_eq!(
+            b.push(s(4), s(3)),
+            Err(EmitError::FieldOverflow("reversed loss range"))
+        );
         assert_eq!(b.finish().as_bytes(), &[0, 0, 0, 1]);
         assert_eq!(buf[4..], [0, 0]);
     }
@@ -194,15 +199,27 @@ mod tests {
     #[test]
     fn rejects_bad_lists() {
         assert_eq!(LossList::parse(&[]), Err(ParseError::Truncated));
-        assert!(matches!(LossList::parse(&BYTES[..5]), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            LossList::parse(&BYTES[..5]),
+            Err(ParseError::Malformed(_))
+        ));
         // Range start as the last word.
-        assert!(matches!(LossList::parse(&BYTES[..8]), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            LossList::parse(&BYTES[..8]),
+            Err(ParseError::Malformed(_))
+        ));
         // Two range starts in a row.
         let two = [0x80, 0, 0, 1, 0x80, 0, 0, 2];
-        assert!(matches!(LossList::parse(&two), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            LossList::parse(&two),
+            Err(ParseError::Malformed(_))
+        ));
         // Reversed range.
         let rev = [0x80, 0, 0, 9, 0, 0, 0, 7];
-        assert!(matches!(LossList::parse(&rev), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            LossList::parse(&rev),
+            Err(ParseError::Malformed(_))
+        ));
         // Every prefix of the good list either fails or is a shorter valid list.
         for len in 0..BYTES.len() {
             if let Ok(l) = LossList::parse(&BYTES[..len]) {

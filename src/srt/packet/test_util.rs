@@ -5,7 +5,7 @@ use super::{Packet, ParseError};
 /// Decodes hex text, ignoring whitespace. Panics on bad input: test data only.
 pub fn hex(text: &str) -> Vec<u8> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits");
+    assert!(digits.len().is_multiple_of(2), "odd number of hex digits");
     digits
         .chunks(2)
         .map(|pair| {
@@ -43,7 +43,10 @@ pub fn check_prefixes(bytes: &[u8], same_from: Option<usize>) {
         }
         if let Ok(p) = r {
             let may_equal = same_from.is_some_and(|from| len >= from);
-            assert!(may_equal || p != full, "prefix {len} parsed as the full packet");
+            assert!(
+                may_equal || p != full,
+                "prefix {len} parsed as the full packet"
+            );
             // Whatever parsed must emit and parse back to itself.
             let mut out = vec![0u8; p.wire_len()];
             let n = p.emit(&mut out).expect("parsed prefix re-emits");
