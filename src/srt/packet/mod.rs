@@ -23,12 +23,20 @@ mod data;
 mod handshake;
 mod key_material;
 mod loss_list;
+mod wire;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod test_util;
+#[cfg(test)]
+mod vectors;
 
 pub use control::{Ack, AckInfo, Control, ControlPacket, ControlType, DropRequest};
 pub use data::{DataPacket, EncryptionKey, PacketPosition};
 pub use handshake::{
     HS_MAGIC, HS_VERSION_4, HS_VERSION_5, Handshake, HandshakeType, HsExt, HsExtension, HsFlags,
-    ext_flags, ext_type,
+    MAX_STREAMID_LEN, ext_flags, ext_type, peer_ip_from_wire, peer_ip_to_wire,
 };
 pub use key_material::{KeyMaterial, KmResponse};
 pub use loss_list::{LossList, LossListBuilder};
@@ -64,35 +72,84 @@ pub enum EmitError {
 }
 
 impl<'a> Packet<'a> {
+    /// Parses a whole datagram; the F bit (draft §3) picks data or control.
     pub fn parse(buf: &'a [u8]) -> Result<Packet<'a>, ParseError> {
-        todo!()
+        match peek_is_control(buf) {
+            None => Err(ParseError::Truncated),
+            Some(true) => ControlPacket::parse(buf).map(Packet::Control),
+            Some(false) => DataPacket::parse(buf).map(Packet::Data),
+        }
     }
 
     /// Bytes `emit` writes.
     pub fn wire_len(&self) -> usize {
-        todo!()
+        match self {
+            Packet::Data(p) => p.wire_len(),
+            Packet::Control(p) => p.wire_len(),
+        }
     }
 
     /// Writes the packet at the start of `buf`; returns its length.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
-        todo!()
+        match self {
+            Packet::Data(p) => p.emit(buf),
+            Packet::Control(p) => p.emit(buf),
+        }
     }
 
     pub fn dest_socket_id(&self) -> u32 {
-        todo!()
+        match self {
+            Packet::Data(p) => p.dest_socket_id,
+            Packet::Control(p) => p.dest_socket_id,
+        }
     }
 
     pub fn timestamp(&self) -> crate::srt::seq::Timestamp {
-        todo!()
+        match self {
+            Packet::Data(p) => p.timestamp,
+            Packet::Control(p) => p.timestamp,
+        }
     }
 }
 
 /// Reads the destination socket id of a datagram without parsing the rest, for demultiplexing.
 pub fn peek_dest_socket_id(buf: &[u8]) -> Option<u32> {
-    todo!()
+    if buf.len() < HEADER_LEN {
+        return None;
+    }
+    wire::be_u32(buf, wire::header::DEST_SOCKET_ID).ok()
 }
 
 /// Whether the datagram is a control packet (F bit set); `None` when shorter than a header.
 pub fn peek_is_control(buf: &[u8]) -> Option<bool> {
-    todo!()
+    if buf.len() < HEADER_LEN {
+        return None;
+    }
+    buf.first().map(|b| b & 0x80 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_datagrams_are_truncated() {
+        for len in 0..HEADER_LEN {
+            let buf = vec![0x80; len];
+            assert_eq!(Packet::parse(&buf), Err(ParseError::Truncated), "len {len}");
+            assert_eq!(peek_dest_socket_id(&buf), None);
+            assert_eq!(peek_is_control(&buf), None);
+        }
+    }
+
+    #[test]
+    fn peeks_read_the_header() {
+        let mut buf = [0u8; 20];
+        buf[0] = 0x80;
+        buf[12..16].copy_from_slice(&0xDEAD_BEEFu32.to_be_bytes());
+        assert_eq!(peek_is_control(&buf), Some(true));
+        assert_eq!(peek_dest_socket_id(&buf), Some(0xDEAD_BEEF));
+        buf[0] = 0x7F;
+        assert_eq!(peek_is_control(&buf), Some(false));
+    }
 }
