@@ -8,3 +8,6 @@
 pub mod connection;
 pub mod packet;
 pub mod seq;
+
+#[cfg(test)]
+pub(crate) mod sim;

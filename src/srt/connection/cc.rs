@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn paces_at_input_rate_plus_overhead() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut cc = LiveCc::new(t0, MaxBandwidth::default());
         // 1 Gbit/s assumed at start: 1360 bytes every 10.88 us.
         assert_eq!(cc.period(), Duration::from_nanos(10_880));
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn fixed_bandwidth() {
-        let cc = LiveCc::new(Instant::now(), MaxBandwidth::Fixed(1_360_000));
+        let cc = LiveCc::new(crate::srt::sim::t0(), MaxBandwidth::Fixed(1_360_000));
         assert_eq!(cc.period(), Duration::from_millis(1));
     }
 }

@@ -50,13 +50,13 @@ impl LossRanges {
             return 0;
         }
         // Fast path: strictly after the tail (the receiver's common case).
-        if let Some(tail) = self.ranges.back_mut() {
-            if first.offset_from(tail.1) == 1 {
-                let added = tail.1.next().span_to(last);
-                tail.1 = last;
-                self.len += added;
-                return added;
-            }
+        if let Some(tail) = self.ranges.back_mut()
+            && first.offset_from(tail.1) == 1
+        {
+            let added = tail.1.next().span_to(last);
+            tail.1 = last;
+            self.len += added;
+            return added;
         }
         if self.ranges.back().is_none_or(|&(_, l)| first > l.next()) {
             let added = first.span_to(last);

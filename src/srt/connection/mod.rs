@@ -78,6 +78,10 @@ pub struct ConnectionConfig {
     pub periodic_nak: bool,
     pub peer_idle_timeout: Duration,
     pub max_bw: MaxBandwidth,
+    /// Reorder tolerance ceiling in packets (SRTO_LOSSMAXTTL; 0, libsrt's default, NAKs a gap
+    /// at once). When packets are seen arriving out of order, gaps wait for up to this many
+    /// further packets before being NAKed.
+    pub loss_max_ttl: u32,
 }
 
 impl ConnectionConfig {
@@ -100,6 +104,7 @@ impl ConnectionConfig {
             periodic_nak: true,
             peer_idle_timeout: Duration::from_secs(5),
             max_bw: MaxBandwidth::default(),
+            loss_max_ttl: 0,
         }
     }
 }
@@ -190,6 +195,9 @@ impl Connection {
             last_ackacked: cfg.isn,
             since_light_ack: 0,
             rate: receiver::RecvRate::new(now),
+            fresh_loss: VecDeque::new(),
+            arrivals: 0,
+            reorder_tolerance: 0,
         };
         let snd = sender::Sender {
             buf: SendBuffer::new(cfg.isn, cfg.send_buffer_pkts),
@@ -256,6 +264,7 @@ impl Connection {
         s.pkt_flow_window = u64::from(self.snd.peer_avail_buf);
         s.ms_rcv_tsbpd_delay = self.cfg.recv_latency.as_millis() as u64;
         s.ms_snd_tsbpd_delay = self.cfg.send_latency.as_millis() as u64;
+        s.mbps_input_bw = self.snd.cc.input_bw() as f64 * 8.0 / 1_000_000.0;
         s.mbps_max_bw = match self.snd.cc.period().as_nanos() {
             0 => 0.0,
             ns => 1360.0 * 8.0 * 1000.0 / ns as f64,
@@ -351,7 +360,7 @@ impl Connection {
             }
         };
         consider(self.rcv.next_release_time(self.cfg.too_late_drop));
-        if self.snd.has_data_to_send() {
+        if self.snd.has_data_to_send(self.cfg.peer_flow_window) {
             consider(Some(self.snd.cc.next_send_time().unwrap_or(self.last_sent)));
         }
         next
@@ -370,6 +379,14 @@ impl Connection {
                     self.timers.set(Timer::Ack, now + ACK_INTERVAL);
                 }
                 Timer::Nak => {
+                    let held_since = now.checked_sub(self.rtt.nak_interval());
+                    if held_since.is_some() {
+                        receiver::release_fresh_losses(
+                            &mut self.rcv,
+                            &mut self.pending.nak,
+                            held_since,
+                        );
+                    }
                     if !self.rcv.loss.is_empty() {
                         self.pending.periodic_nak = true;
                     }
@@ -421,10 +438,10 @@ impl Connection {
     }
 
     fn poll_control(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        if std::mem::take(&mut self.pending.handshake) {
-            if let Some(reply) = self.handshake_reply.clone() {
-                return self.emit_control(now, Control::Handshake(reply), buf);
-            }
+        if std::mem::take(&mut self.pending.handshake)
+            && let Some(reply) = self.handshake_reply.clone()
+        {
+            return self.emit_control(now, Control::Handshake(reply), buf);
         }
         if let Some(ack_no) = self.pending.ackacks.pop_front() {
             self.stats.pkt_sent_ackack += 1;
@@ -515,3 +532,6 @@ fn emit_data(pkt: &DataPacket<'_>, buf: &mut [u8]) -> Option<usize> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,6 +29,13 @@ pub(super) struct Receiver {
     pub last_ackacked: SeqNo,
     pub since_light_ack: u32,
     pub rate: RecvRate,
+    /// Gaps not NAKed yet under reorder tolerance: (first, last, arrival count at which to
+    /// NAK, detection time). Tolerance never shrinks, so expiries are in queue order.
+    pub fresh_loss: VecDeque<(SeqNo, SeqNo, u64, Instant)>,
+    /// Packets stored so far: the clock fresh losses age by.
+    pub arrivals: u64,
+    /// Current reorder tolerance in packets, grown up to `loss_max_ttl` by observed reordering.
+    pub reorder_tolerance: u32,
 }
 
 impl Receiver {
@@ -70,10 +77,14 @@ impl RecvRate {
 
     pub fn roll(&mut self, now: Instant) {
         let us = now.saturating_duration_since(self.window_start).as_micros();
-        if us > 0 {
-            self.pkts_per_s = (u128::from(self.pkts) * 1_000_000 / us).min(u32::MAX.into()) as u32;
-            self.bytes_per_s =
-                (u128::from(self.bytes) * 1_000_000 / us).min(u32::MAX.into()) as u32;
+        let per_s = |n: u64| {
+            (u128::from(n) * 1_000_000)
+                .checked_div(us)
+                .map(|r| r.min(u32::MAX.into()) as u32)
+        };
+        if let (Some(p), Some(b)) = (per_s(self.pkts), per_s(self.bytes)) {
+            self.pkts_per_s = p;
+            self.bytes_per_s = b;
         }
         *self = RecvRate {
             window_start: now,
@@ -85,7 +96,7 @@ impl RecvRate {
 }
 
 impl Connection {
-    pub(super) fn on_data(&mut self, _now: Instant, data: &DataPacket<'_>) {
+    pub(super) fn on_data(&mut self, now: Instant, data: &DataPacket<'_>) {
         self.stats.pkt_recv += 1;
         self.stats.byte_recv += data.payload.len() as u64;
         if data.retransmitted {
@@ -107,22 +118,40 @@ impl Connection {
             return;
         }
         let ts_ext = rcv.clock.extend(data.timestamp);
-        match rcv
-            .buf
-            .insert(data.seq, data.msg_no, data.timestamp, ts_ext, data.payload)
-        {
+        match rcv.buf.insert(
+            now,
+            data.seq,
+            data.msg_no,
+            data.timestamp,
+            ts_ext,
+            data.payload,
+        ) {
             Insert::Stored { gap } => {
                 match gap {
                     Some((first, last)) => {
-                        // draft §4.8.2: report a gap at once; the periodic NAK repeats it.
                         let n = rcv.loss.insert(first, last);
                         self.stats.pkt_rcv_loss += u64::from(n);
-                        self.pending.nak.insert(first, last);
+                        if rcv.reorder_tolerance == 0 {
+                            // draft §4.8.2: report a gap at once; the periodic NAK repeats it.
+                            self.pending.nak.insert(first, last);
+                        } else {
+                            let expiry = rcv.arrivals + u64::from(rcv.reorder_tolerance);
+                            rcv.fresh_loss.push_back((first, last, expiry, now));
+                        }
                     }
                     None => {
-                        rcv.loss.remove(data.seq);
+                        let was_lost = rcv.loss.remove(data.seq);
+                        if was_lost && !data.retransmitted && self.cfg.loss_max_ttl > 0 {
+                            // Arrived out of order on its own: widen the tolerance to the
+                            // distance it was overtaken by (libsrt SRTO_LOSSMAXTTL).
+                            let behind = rcv.buf.max().offset_from(data.seq).max(0) as u32;
+                            rcv.reorder_tolerance =
+                                rcv.reorder_tolerance.max(behind).min(self.cfg.loss_max_ttl);
+                        }
                     }
                 }
+                rcv.arrivals += 1;
+                release_fresh_losses(rcv, &mut self.pending.nak, None);
                 rcv.rate.on_packet(data.payload.len());
                 rcv.since_light_ack += 1;
                 if rcv.since_light_ack >= LIGHT_ACK_PACKETS {
@@ -199,20 +228,30 @@ impl Connection {
     pub(super) fn poll_nak(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let periodic = std::mem::take(&mut self.pending.periodic_nak);
         let immediate = !self.pending.nak.is_empty();
-        if !immediate && !(periodic && !self.rcv.loss.is_empty()) {
+        if !immediate && (!periodic || self.rcv.loss.is_empty()) {
             return None;
         }
         let mut scratch = [0u8; 1500];
         let cap = (self.max_packet_len() - HEADER_LEN).min(scratch.len());
         let mut list = LossListBuilder::new(&mut scratch[..cap]);
-        let source = if immediate {
-            &self.pending.nak
+        if immediate {
+            for (first, last) in self.pending.nak.ranges() {
+                if list.push(first, last).is_err() {
+                    break;
+                }
+            }
         } else {
-            &self.rcv.loss
-        };
-        for (first, last) in source.ranges() {
-            if list.push(first, last).is_err() {
-                break;
+            // Gaps still held for reordering are newer than every other loss: stop there.
+            let held = self.rcv.fresh_loss.front().map(|e| e.0);
+            for (first, last) in self.rcv.loss.ranges() {
+                let last = match held {
+                    Some(h) if first >= h => break,
+                    Some(h) if last >= h => h.prev(),
+                    _ => last,
+                };
+                if list.push(first, last).is_err() {
+                    break;
+                }
             }
         }
         self.pending.nak.clear();
@@ -221,8 +260,7 @@ impl Connection {
         }
         self.stats.pkt_sent_nak += 1;
         let list = list.finish();
-        let n = self.emit_control(now, Control::Nak(list), buf);
-        n
+        self.emit_control(now, Control::Nak(list), buf)
     }
 
     pub(super) fn on_ackack(&mut self, now: Instant, ack_no: u32, ts: Timestamp) {
@@ -267,11 +305,40 @@ impl Connection {
                         len,
                     });
                 }
+                Release::Late { seq } => {
+                    rcv.loss.remove_before(seq.next());
+                    self.stats.pkt_rcv_drop += 1;
+                }
                 Release::Dropped { last, .. } => {
                     // draft §4.6: too-late packets are skipped, counted, and no longer NAKed.
                     let n = rcv.loss.remove_before(last.next());
                     self.stats.pkt_rcv_drop += u64::from(n);
                 }
+            }
+        }
+    }
+}
+
+/// NAKs held gaps whose wait is over, for whatever in them is still missing: after enough
+/// later arrivals, or, when `older_than` is given, once detected before it (a gap at the tail
+/// of a stream sees no later arrivals).
+pub(super) fn release_fresh_losses(
+    rcv: &mut Receiver,
+    nak: &mut LossRanges,
+    older_than: Option<Instant>,
+) {
+    while let Some(&(first, last, expiry, detected)) = rcv.fresh_loss.front() {
+        let by_count = expiry <= rcv.arrivals;
+        let by_time = older_than.is_some_and(|t| detected <= t);
+        if !by_count && !by_time {
+            break;
+        }
+        rcv.fresh_loss.pop_front();
+        for (f, l) in rcv.loss.ranges() {
+            let from = if f < first { first } else { f };
+            let to = if l > last { last } else { l };
+            if from <= to {
+                nak.insert(from, to);
             }
         }
     }

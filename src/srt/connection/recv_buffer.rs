@@ -34,6 +34,8 @@ pub enum Release {
     },
     /// Missing packets `first..=last` were skipped because a later one is due (too-late drop).
     Dropped { first: SeqNo, last: SeqNo },
+    /// The packet arrived after its delivery time, so it was discarded (too-late drop).
+    Late { seq: SeqNo },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +52,7 @@ struct Slot {
     ts: Timestamp,
     ts_ext: u64,
     msg_no: MsgNo,
+    arrival: Option<Instant>,
     data: Vec<u8>,
 }
 
@@ -73,6 +76,7 @@ impl RecvBuffer {
                 ts: Timestamp::default(),
                 ts_ext: 0,
                 msg_no: MsgNo::default(),
+                arrival: None,
                 data: Vec::new(),
             })
             .collect();
@@ -119,6 +123,7 @@ impl RecvBuffer {
 
     pub fn insert(
         &mut self,
+        now: Instant,
         seq: SeqNo,
         msg_no: MsgNo,
         ts: Timestamp,
@@ -149,6 +154,7 @@ impl RecvBuffer {
         slot.ts = ts;
         slot.ts_ext = ts_ext;
         slot.msg_no = msg_no;
+        slot.arrival = Some(now);
         slot.data.clear();
         slot.data.extend_from_slice(payload);
         Insert::Stored { gap }
@@ -215,8 +221,17 @@ impl RecvBuffer {
                 }
                 SlotState::Filled => {
                     let slot = &mut self.slots[head_idx];
-                    if clock.delivery_time(slot.ts_ext) > now {
+                    let due = clock.delivery_time(slot.ts_ext);
+                    if due > now {
                         return None;
+                    }
+                    if too_late_drop && slot.arrival.is_some_and(|a| a > due) {
+                        // draft §4.6: it missed its play time on arrival; a player can only
+                        // use it out of time, so it is dropped like a packet that never came.
+                        slot.state = SlotState::Empty;
+                        let seq = self.base;
+                        self.advance(1);
+                        return Some(Release::Late { seq });
                     }
                     let len = slot.data.len().min(out.len());
                     out[..len].copy_from_slice(&slot.data[..len]);
@@ -290,12 +305,19 @@ mod tests {
     fn put(b: &mut RecvBuffer, c: &mut TsbpdClock, seq: u32, ts_us: u32) -> Insert {
         let ts = Timestamp::from_micros(ts_us);
         let ext = c.extend(ts);
-        b.insert(s(seq), MsgNo::new(seq), ts, ext, &seq.to_be_bytes())
+        b.insert(
+            c.origin_time(ext),
+            s(seq),
+            MsgNo::new(seq),
+            ts,
+            ext,
+            &seq.to_be_bytes(),
+        )
     }
 
     #[test]
     fn releases_in_order_at_delivery_time() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut c = TsbpdClock::new(t0, Duration::from_millis(100));
         let mut b = RecvBuffer::new(s(10), 16);
         assert_eq!(
@@ -326,7 +348,7 @@ mod tests {
 
     #[test]
     fn too_late_drop_skips_gap_only_when_later_packet_is_due() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut c = TsbpdClock::new(t0, Duration::from_millis(100));
         let mut b = RecvBuffer::new(s(0), 16);
         put(&mut b, &mut c, 0, 0);
@@ -358,8 +380,38 @@ mod tests {
     }
 
     #[test]
+    fn packet_arriving_after_its_delivery_time_is_dropped() {
+        let t0 = crate::srt::sim::t0();
+        let c = TsbpdClock::new(t0, Duration::from_millis(100));
+        let mut b = RecvBuffer::new(s(0), 16);
+        let ts = Timestamp::from_micros(0);
+        b.insert(
+            t0 + Duration::from_millis(101),
+            s(0),
+            MsgNo::new(1),
+            ts,
+            0,
+            b"late",
+        );
+        let mut out = [0u8; 8];
+        let r = b.pop_ready(t0 + Duration::from_millis(101), &c, true, &mut out);
+        assert_eq!(r, Some(Release::Late { seq: s(0) }));
+        // Without too-late drop it is delivered, late.
+        b.insert(
+            t0 + Duration::from_millis(101),
+            s(1),
+            MsgNo::new(2),
+            ts,
+            0,
+            b"late",
+        );
+        let r = b.pop_ready(t0 + Duration::from_millis(101), &c, false, &mut out);
+        assert!(matches!(r, Some(Release::Packet { .. })));
+    }
+
+    #[test]
     fn overflow_and_drop_request() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut c = TsbpdClock::new(t0, Duration::ZERO);
         let mut b = RecvBuffer::new(s(SeqNo::MAX - 1), 4);
         assert_eq!(put(&mut b, &mut c, 2, 0), Insert::Overflow);
@@ -372,7 +424,7 @@ mod tests {
         assert_eq!(b.drop_range(s(SeqNo::MAX - 5), s(0)), 3);
         let mut out = [0u8; 8];
         let r = b.pop_ready(t0, &c, false, &mut out);
-        assert!(matches!(r, None), "packet 1 is not due until 10 us");
+        assert!(r.is_none(), "packet 1 is not due until 10 us");
         let r = b.pop_ready(t0 + Duration::from_micros(10), &c, false, &mut out);
         assert!(
             matches!(r, Some(Release::Packet { seq, .. }) if seq == s(1)),

@@ -35,8 +35,15 @@ impl Sender {
         self.buf.next_unsent_seq().offset_from(self.buf.first_seq()) as u32
     }
 
-    pub fn has_data_to_send(&self) -> bool {
-        !self.rexmit.is_empty() || self.buf.has_unsent()
+    /// Whether `poll_data` would send something once pacing allows: retransmissions, or new
+    /// packets inside the flow window.
+    pub fn has_data_to_send(&self, flow_window: u32) -> bool {
+        !self.rexmit.is_empty()
+            || (self.buf.has_unsent() && self.in_flight() < self.window(flow_window))
+    }
+
+    fn window(&self, flow_window: u32) -> u32 {
+        self.peer_avail_buf.min(flow_window).max(1)
     }
 }
 
@@ -180,8 +187,10 @@ impl Connection {
     /// draft §4.6 / libsrt `sndDropTooLate`: packets older than max(peer latency, 1 s) + 20 ms
     /// can no longer be played by the receiver; drop them and tell it with DROPREQ.
     pub(super) fn on_snd_drop_timer(&mut self, now: Instant) {
-        if let Some(deadline) = now.checked_sub(self.snd_drop_threshold()) {
-            if let Some(d) = self.snd.buf.drop_older_than(deadline) {
+        if let Some(deadline) = now.checked_sub(self.snd_drop_threshold())
+            && let Some(d) = self.snd.buf.drop_older_than(deadline)
+        {
+            {
                 let count = u64::from(d.first.span_to(d.last));
                 self.stats.pkt_snd_drop += count;
                 self.stats.byte_snd_drop += d.bytes;

@@ -47,10 +47,7 @@ impl TsbpdClock {
             .unwrap_or(arrival)
     }
 
-    pub fn latency(&self) -> Duration {
-        self.latency
-    }
-
+    #[cfg(test)]
     pub fn drift_us(&self) -> i64 {
         self.drift_us
     }
@@ -81,6 +78,7 @@ impl TsbpdClock {
 
     /// Arrival time of a packet with extended timestamp `ts_ext` if there were no delay: the
     /// origin time of the packet on our clock.
+    #[cfg(test)]
     pub fn origin_time(&self, ts_ext: u64) -> Instant {
         shift(self.base, ts_ext as i128 + self.drift_us as i128)
     }
@@ -127,7 +125,7 @@ mod tests {
 
     #[test]
     fn delivery_time_is_base_plus_ts_plus_latency() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut c = TsbpdClock::new(t0, Duration::from_millis(120));
         let ext = c.extend(Timestamp::from_micros(5_000));
         assert_eq!(c.delivery_time(ext), t0 + Duration::from_micros(125_000));
@@ -135,7 +133,7 @@ mod tests {
 
     #[test]
     fn extends_across_wrap_and_tolerates_reordering() {
-        let mut c = TsbpdClock::new(Instant::now(), Duration::ZERO);
+        let mut c = TsbpdClock::new(crate::srt::sim::t0(), Duration::ZERO);
         let near_end = u32::MAX - 1_000;
         assert_eq!(
             c.extend(Timestamp::from_micros(near_end)),
@@ -153,7 +151,7 @@ mod tests {
 
     #[test]
     fn steady_drift_is_absorbed() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut c = TsbpdClock::new(t0, Duration::from_millis(100));
         // Every sample arrives 7 ms later than the base predicts: 5 ms moves the base.
         for i in 0..DRIFT_SPAN {
