@@ -5,5 +5,6 @@
 //! Time comes in as `now: Instant` arguments; secrets and RNG seeds are injected.
 #![deny(clippy::disallowed_methods)]
 
+pub mod handshake;
 pub mod packet;
 pub mod seq;
