@@ -10,13 +10,76 @@
 //! id `dest_socket_id`). It should keep the header timestamp of the caller's conclusion: libsrt
 //! derives the peer's TSBPD time base from it (`processSrtMsg_HSREQ`: start = now - timestamp).
 
+mod caller;
 mod cookie;
+mod listener;
+mod negotiate;
 mod reject;
 mod streamid;
 
+#[cfg(test)]
+mod tests;
+
+pub use caller::{CONNECT_RETRY_INTERVAL, Caller, CallerConfig, CallerConfigError, CallerEvent};
 pub use cookie::{COOKIE_PERIOD, CookieJar};
+pub use listener::{ConclusionRequest, DropReason, Listener, ListenerAction, ListenerConfig};
+pub use negotiate::{
+    DEFAULT_CALLER_FLAGS, Negotiated, OUR_SRT_VERSION, SRT_VERSION_FEAT_HSV5, decode_peer_ip,
+    encode_peer_ip,
+};
 pub use reject::{REJC_PREDEFINED, REJC_USERDEFINED, RejectReason};
 pub use streamid::{MAX_STREAMID_LEN, StreamId, StreamIdError, StreamMode};
+
+use crate::srt::packet::{Handshake, HsExt, HsExtension};
+
+/// A handshake to send: wrap `hs` in a HANDSHAKE control packet addressed to `dest_socket_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub dest_socket_id: u32,
+    pub hs: Handshake,
+}
+
+/// Whether the extension field (a conclusion's extension flags) has `flag` set.
+fn has_ext_flag(hs: &Handshake, flag: u16) -> bool {
+    hs.extension_field & flag == flag
+}
+
+/// The HSREQ block, looked for only when the HSREQ flag is set (libsrt `interpretSrtHandshake`).
+fn find_hs_req(hs: &Handshake) -> Option<HsExt> {
+    if !has_ext_flag(hs, crate::srt::packet::ext_flags::HSREQ) {
+        return None;
+    }
+    hs.extensions.iter().find_map(|e| match e {
+        HsExtension::HsReq(x) => Some(*x),
+        _ => None,
+    })
+}
+
+/// The HSRSP block, under the same flag.
+fn find_hs_rsp(hs: &Handshake) -> Option<HsExt> {
+    if !has_ext_flag(hs, crate::srt::packet::ext_flags::HSREQ) {
+        return None;
+    }
+    hs.extensions.iter().find_map(|e| match e {
+        HsExtension::HsRsp(x) => Some(*x),
+        _ => None,
+    })
+}
+
+/// libsrt `CHandShake::valid`: version >= 4, ISN < 0x7FFFFFFF, MSS >= 32, flow window >= 2.
+/// libsrt drops a conclusion failing this without answer, and a caller refuses such a response.
+fn is_valid(hs: &Handshake) -> bool {
+    hs.version >= crate::srt::packet::HS_VERSION_4
+        && hs.initial_seq.value() < crate::srt::seq::SeqNo::MAX
+        && hs.mtu >= 32
+        && hs.flow_window >= 2
+}
+
+/// libsrt reads string extensions (SID, congestion) as C strings: they end at the first NUL.
+fn trim_nul(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    &bytes[..end]
+}
 
 #[cfg(test)]
 pub(crate) mod test_util {
