@@ -4,4 +4,5 @@
 //! touches the OS lives outside it.
 #![forbid(unsafe_code)]
 
+pub mod driver;
 pub mod srt;

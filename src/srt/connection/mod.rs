@@ -25,6 +25,12 @@ pub use loss::LossRanges;
 pub use recv_buffer::Release;
 pub use stats::Stats;
 
+/// The peer's timestamp origin on our clock, from a handshake that arrived at `arrival` with
+/// header timestamp `ts` (libsrt: peer start time = arrival - timestamp).
+pub fn tsbpd_time_base(arrival: Instant, ts: Timestamp) -> Instant {
+    TsbpdClock::base_from_handshake(arrival, ts)
+}
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -152,6 +158,8 @@ enum State {
     Open,
     /// SHUTDOWN queued; closed once it is written.
     Closing(CloseReason),
+    /// The peer left; what it sent is still played out at its TSBPD times, then closed.
+    Draining(CloseReason),
     Closed(CloseReason),
 }
 
@@ -278,7 +286,7 @@ impl Connection {
 
     /// Feeds one parsed packet addressed to this connection.
     pub fn handle_packet(&mut self, now: Instant, packet: &Packet<'_>) {
-        if self.is_closed() {
+        if !matches!(self.state, State::Open | State::Closing(_)) {
             return;
         }
         self.timers
@@ -333,7 +341,17 @@ impl Connection {
 
     /// Pops the next payload due for delivery at `now` into `out`.
     pub fn recv(&mut self, now: Instant, out: &mut [u8]) -> Option<Delivered> {
-        self.recv_ready(now, out)
+        let draining = match self.state {
+            State::Draining(reason) => Some(reason),
+            _ => None,
+        };
+        let delivered = self.recv_ready(now, out, draining.is_some());
+        if let Some(reason) = draining
+            && self.rcv.buf.occupied() == 0
+        {
+            self.finish(reason);
+        }
+        delivered
     }
 
     /// Starts a graceful close: a SHUTDOWN is sent on the next `poll_transmit`.
@@ -350,8 +368,10 @@ impl Connection {
     /// The earliest time `handle_timeout` (or, for pacing and TSBPD, `poll_transmit` and
     /// `recv`) has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.is_closed() {
-            return None;
+        match self.state {
+            State::Closed(_) => return None,
+            State::Draining(_) => return self.rcv.next_release_time(true),
+            State::Open | State::Closing(_) => {}
         }
         let mut next = self.timers.next_deadline();
         let mut consider = |t: Option<Instant>| {
@@ -368,7 +388,7 @@ impl Connection {
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.is_closed() {
+        if !matches!(self.state, State::Open | State::Closing(_)) {
             return;
         }
         let due: Vec<Timer> = self.timers.expired(now).collect();
@@ -420,7 +440,7 @@ impl Connection {
     /// pacing allows.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         match self.state {
-            State::Closed(_) => return None,
+            State::Closed(_) | State::Draining(_) => return None,
             State::Closing(reason) => {
                 let n = self.emit_control(now, Control::Shutdown, buf);
                 self.finish(reason);
@@ -489,7 +509,13 @@ impl Connection {
             Control::Nak(list) => self.on_nak(now, list),
             Control::AckAck { ack_no } => self.on_ackack(now, *ack_no, ctrl.timestamp),
             Control::DropRequest(req) => self.on_drop_request(req),
-            Control::Shutdown => self.finish(CloseReason::PeerShutdown),
+            Control::Shutdown => {
+                if self.rcv.buf.occupied() == 0 {
+                    self.finish(CloseReason::PeerShutdown);
+                } else {
+                    self.state = State::Draining(CloseReason::PeerShutdown);
+                }
+            }
             Control::PeerError { code } => self.finish(CloseReason::PeerError(*code)),
             Control::Handshake(hs) => {
                 // A repeated conclusion means our reply was lost: answer the same way.

@@ -286,8 +286,15 @@ impl Connection {
         self.stats.pkt_rcv_drop += u64::from(dropped);
     }
 
-    pub(super) fn recv_ready(&mut self, now: Instant, out: &mut [u8]) -> Option<Delivered> {
-        let tld = self.cfg.too_late_drop;
+    /// `draining`: the peer is gone, so no retransmission can fill a gap: skip gaps as if
+    /// too-late drop were on.
+    pub(super) fn recv_ready(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+        draining: bool,
+    ) -> Option<Delivered> {
+        let tld = self.cfg.too_late_drop || draining;
         loop {
             let rcv = &mut self.rcv;
             match rcv.buf.pop_ready(now, &rcv.clock, tld, out)? {

@@ -367,6 +367,37 @@ fn peer_shutdown_closes() {
 }
 
 #[test]
+fn peer_shutdown_plays_out_buffered_data_first() {
+    let t = t0();
+    let mut c = conn(t);
+    c.handle_packet(t, &data(ISN, 0, b"a"));
+    c.handle_packet(t, &data(ISN + 2, 2_000, b"c"));
+    c.handle_packet(t + MS, &ctrl(Control::Shutdown));
+    assert!(c.poll_event().is_none(), "still draining");
+    assert!(transmit(&mut c, t + MS).is_empty(), "nothing more is sent");
+    assert_eq!(c.poll_timeout(), Some(t + 120 * MS));
+    let mut out = [0u8; 8];
+    assert_eq!(
+        c.recv(t + 120 * MS, &mut out).map(|d| d.seq),
+        Some(SeqNo::new(ISN))
+    );
+    assert_eq!(
+        c.poll_timeout(),
+        Some(t + 122 * MS),
+        "the gap cannot be filled any more"
+    );
+    assert_eq!(
+        c.recv(t + 122 * MS, &mut out).map(|d| d.seq),
+        Some(SeqNo::new(ISN + 2))
+    );
+    assert_eq!(
+        c.poll_event(),
+        Some(Event::Closed(CloseReason::PeerShutdown))
+    );
+    assert_eq!(c.stats().pkt_rcv_drop, 1);
+}
+
+#[test]
 fn oversize_payload_and_full_buffer_are_refused() {
     let t = t0();
     let mut cfg = ConnectionConfig::new(2, 1, SeqNo::new(ISN), t);

@@ -1,0 +1,527 @@
+//! One UDP socket's worth of SRT, sans-IO: demultiplexes datagrams to the stateless listener,
+//! pending callers and established connections, and collects what they want to send.
+//!
+//! Owns: the connection table (by local socket id, and by peer address + peer socket id for
+//! repeated conclusions), socket id allocation, and counters for every datagram it drops or
+//! handshake it rejects. Must not: touch sockets or the clock, or decide policy: whether a
+//! caller may publish or play is the application's [`AccessControl`].
+//!
+//! Drivers (the blocking test driver, the glommio shards) call `handle_datagram`, then
+//! `handle_timeout` when `poll_timeout` passes, and drain `poll_transmit` and `poll_event`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::srt::connection::{
+    CloseReason, Connection, ConnectionConfig, Delivered, SendError, Stats,
+};
+use crate::srt::handshake::{
+    Caller, CallerConfig, CallerEvent, ConclusionRequest, DropReason, Listener, ListenerAction,
+    Negotiated, RejectReason, StreamId, Transmit,
+};
+use crate::srt::packet::{Control, ControlPacket, HsFlags, Packet, ParseError};
+use crate::srt::seq::{SeqNo, Timestamp};
+
+/// A connection's handle: its local SRT socket id.
+pub type ConnId = u32;
+
+/// The application's admission decision for a conclusion that passed the protocol checks.
+pub trait AccessControl {
+    /// `Ok` accepts; `Err` rejects with that reason (e.g. 1403, 1404, 1409).
+    fn check(&mut self, req: &ConclusionRequest) -> Result<(), RejectReason>;
+}
+
+/// Accepts every caller.
+pub struct AcceptAll;
+
+impl AccessControl for AcceptAll {
+    fn check(&mut self, _req: &ConclusionRequest) -> Result<(), RejectReason> {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndpointEvent {
+    /// A caller was admitted; `stream_id` is what it asked for.
+    Accepted {
+        id: ConnId,
+        peer: SocketAddr,
+        stream_id: Option<StreamId>,
+    },
+    /// A connection we called is established.
+    Connected { id: ConnId },
+    /// A connection we called failed.
+    ConnectFailed { id: ConnId, reason: ConnectError },
+    /// A connection ended and was removed.
+    Closed {
+        id: ConnId,
+        reason: CloseReason,
+        stats: Box<Stats>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error("rejected by the listener: {0}")]
+    Rejected(RejectReason),
+    #[error("refused the listener's answer: {0}")]
+    Refused(RejectReason),
+    #[error("no answer before the connect timeout")]
+    TimedOut,
+}
+
+/// Settings applied to every connection this endpoint creates.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub recv_buffer_pkts: usize,
+    pub send_buffer_pkts: usize,
+    pub max_payload: usize,
+    pub peer_idle_timeout: Duration,
+    pub loss_max_ttl: u32,
+    /// Seed for socket ids and initial sequence numbers (injected: the core reads no RNG).
+    pub seed: u64,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            recv_buffer_pkts: 8192,
+            send_buffer_pkts: 8192,
+            max_payload: 1316,
+            peer_idle_timeout: Duration::from_secs(5),
+            loss_max_ttl: 0,
+            seed: 0x5EED,
+        }
+    }
+}
+
+/// What the endpoint dropped or refused, by cause. Nothing is lost silently.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    pub datagrams_in: u64,
+    pub datagrams_out: u64,
+    pub parse_errors: u64,
+    /// Addressed to a socket id we do not have.
+    pub unknown_socket: u64,
+    /// Addressed to one of ours from another address than its peer's.
+    pub wrong_peer: u64,
+    /// Non-handshake packets addressed to socket id 0.
+    pub not_handshake: u64,
+    pub handshake_drops: HashMap<DropReason, u64>,
+    /// Rejections sent, by reason code.
+    pub rejections: HashMap<u32, u64>,
+    pub accepted: u64,
+    pub connected: u64,
+    pub connect_failures: u64,
+}
+
+struct Entry {
+    conn: Connection,
+    peer: SocketAddr,
+}
+
+struct PendingCaller {
+    caller: Caller,
+    peer: SocketAddr,
+    /// Header timestamp of the listener's last handshake: the peer's TSBPD time base.
+    last_hs_ts: Option<(Instant, Timestamp)>,
+}
+
+pub struct Endpoint {
+    cfg: EndpointConfig,
+    listener: Option<Listener>,
+    conns: HashMap<ConnId, Entry>,
+    by_peer: HashMap<(SocketAddr, u32), ConnId>,
+    callers: HashMap<ConnId, PendingCaller>,
+    /// Stateless replies (induction responses, rejections) waiting to go out.
+    replies: VecDeque<(SocketAddr, Transmit)>,
+    events: VecDeque<EndpointEvent>,
+    stats: EndpointStats,
+    rng: u64,
+    start: Instant,
+    /// Round-robin position over connections in `poll_transmit`.
+    order: Vec<ConnId>,
+    cursor: usize,
+}
+
+impl Endpoint {
+    /// `listener` is `None` for an endpoint that only calls out.
+    pub fn new(cfg: EndpointConfig, listener: Option<Listener>, now: Instant) -> Self {
+        let rng = cfg.seed | 1;
+        Endpoint {
+            cfg,
+            listener,
+            conns: HashMap::new(),
+            by_peer: HashMap::new(),
+            callers: HashMap::new(),
+            replies: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: EndpointStats::default(),
+            rng,
+            start: now,
+            order: Vec::new(),
+            cursor: 0,
+        }
+    }
+
+    pub fn stats(&self) -> &EndpointStats {
+        &self.stats
+    }
+
+    pub fn connection(&self, id: ConnId) -> Option<&Connection> {
+        self.conns.get(&id).map(|e| &e.conn)
+    }
+
+    pub fn connection_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
+        self.conns.get_mut(&id).map(|e| &mut e.conn)
+    }
+
+    pub fn connection_ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.conns.keys().copied()
+    }
+
+    pub fn send(&mut self, id: ConnId, now: Instant, payload: &[u8]) -> Result<SeqNo, SendError> {
+        let entry = self.conns.get_mut(&id).ok_or(SendError::Closed)?;
+        entry.conn.send(now, payload)
+    }
+
+    pub fn recv(&mut self, id: ConnId, now: Instant, out: &mut [u8]) -> Option<Delivered> {
+        self.conns.get_mut(&id)?.conn.recv(now, out)
+    }
+
+    pub fn close(&mut self, id: ConnId) {
+        if let Some(e) = self.conns.get_mut(&id) {
+            e.conn.close();
+        }
+    }
+
+    /// Starts calling `remote`. The id is reported in `Connected` or `ConnectFailed`.
+    pub fn connect(&mut self, now: Instant, mut cfg: CallerConfig) -> Result<ConnId, ConnectError> {
+        let id = self.alloc_socket_id();
+        cfg.local_socket_id = id;
+        cfg.isn = SeqNo::new(self.next_random() as u32);
+        let peer = cfg.remote;
+        let caller = Caller::new(now, cfg).map_err(|_| ConnectError::Refused(RejectReason::Ipe))?;
+        self.callers.insert(
+            id,
+            PendingCaller {
+                caller,
+                peer,
+                last_hs_ts: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Feeds one received datagram.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        access: &mut dyn AccessControl,
+    ) {
+        self.stats.datagrams_in += 1;
+        let packet = match Packet::parse(datagram) {
+            Ok(p) => p,
+            Err(
+                ParseError::Truncated
+                | ParseError::UnknownControlType(_)
+                | ParseError::Malformed(_),
+            ) => {
+                self.stats.parse_errors += 1;
+                return;
+            }
+        };
+        let dest = packet.dest_socket_id();
+        if dest == 0 {
+            match packet {
+                Packet::Control(ControlPacket {
+                    timestamp,
+                    body: Control::Handshake(hs),
+                    ..
+                }) => self.on_listener_handshake(now, from, timestamp, &hs, access),
+                _ => self.stats.not_handshake += 1,
+            }
+            return;
+        }
+        if let Some(entry) = self.conns.get_mut(&dest) {
+            if entry.peer != from {
+                self.stats.wrong_peer += 1;
+                return;
+            }
+            entry.conn.handle_packet(now, &packet);
+            return;
+        }
+        if let Some(pending) = self.callers.get_mut(&dest) {
+            if pending.peer != from {
+                self.stats.wrong_peer += 1;
+                return;
+            }
+            if let Packet::Control(ControlPacket {
+                timestamp,
+                body: Control::Handshake(hs),
+                ..
+            }) = &packet
+            {
+                pending.last_hs_ts = Some((now, *timestamp));
+                pending.caller.handle(now, hs);
+                self.poll_caller(now, dest);
+            }
+            return;
+        }
+        self.stats.unknown_socket += 1;
+    }
+
+    fn on_listener_handshake(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        ts: Timestamp,
+        hs: &crate::srt::packet::Handshake,
+        access: &mut dyn AccessControl,
+    ) {
+        let Some(listener) = self.listener.as_ref() else {
+            self.stats.unknown_socket += 1;
+            return;
+        };
+        match listener.handle(now, from, hs) {
+            ListenerAction::Reply(t) => self.replies.push_back((from, t)),
+            ListenerAction::Reject { reply, reason } => {
+                *self.stats.rejections.entry(reason.code()).or_default() += 1;
+                self.replies.push_back((from, reply));
+            }
+            ListenerAction::Drop(reason) => {
+                *self.stats.handshake_drops.entry(reason).or_default() += 1;
+            }
+            ListenerAction::Conclusion(req) => {
+                // A repeated conclusion (our reply was lost): the connection answers again.
+                if let Some(&id) = self.by_peer.get(&(from, req.peer_socket_id())) {
+                    if let Some(e) = self.conns.get_mut(&id) {
+                        let pkt = Packet::Control(ControlPacket {
+                            timestamp: ts,
+                            dest_socket_id: id,
+                            body: Control::Handshake(hs.clone()),
+                        });
+                        e.conn.handle_packet(now, &pkt);
+                    }
+                    return;
+                }
+                let decision = match req.stream_id() {
+                    Err(_) => Err(RejectReason::BadRequest),
+                    Ok(_) => access.check(&req),
+                };
+                if let Err(reason) = decision {
+                    *self.stats.rejections.entry(reason.code()).or_default() += 1;
+                    let reply = listener.reject(req.handshake(), reason);
+                    self.replies.push_back((from, reply));
+                    return;
+                }
+                let id = self.alloc_socket_id();
+                let Some(listener) = self.listener.as_ref() else {
+                    return;
+                };
+                let (reply, negotiated) = listener.accept(&req, id);
+                let base = crate::srt::connection::tsbpd_time_base(now, ts);
+                let mut conn =
+                    Connection::new(self.connection_config(id, &negotiated, now, base), now);
+                conn.set_handshake_reply(reply.hs.clone());
+                self.replies.push_back((from, reply));
+                self.conns.insert(id, Entry { conn, peer: from });
+                self.by_peer.insert((from, negotiated.peer_socket_id), id);
+                self.stats.accepted += 1;
+                self.events.push_back(EndpointEvent::Accepted {
+                    id,
+                    peer: from,
+                    stream_id: negotiated.stream_id,
+                });
+            }
+        }
+    }
+
+    fn poll_caller(&mut self, now: Instant, id: ConnId) {
+        let Some(pending) = self.callers.get_mut(&id) else {
+            return;
+        };
+        let Some(event) = pending.caller.poll_event() else {
+            return;
+        };
+        let pending = self.callers.remove(&id).expect("present: just borrowed");
+        match event {
+            CallerEvent::Connected(negotiated) => {
+                let base = match pending.last_hs_ts {
+                    Some((arrival, ts)) => crate::srt::connection::tsbpd_time_base(arrival, ts),
+                    None => now,
+                };
+                let conn = Connection::new(self.connection_config(id, &negotiated, now, base), now);
+                self.conns.insert(
+                    id,
+                    Entry {
+                        conn,
+                        peer: pending.peer,
+                    },
+                );
+                self.by_peer
+                    .insert((pending.peer, negotiated.peer_socket_id), id);
+                self.stats.connected += 1;
+                self.events.push_back(EndpointEvent::Connected { id });
+            }
+            CallerEvent::Rejected(r) => self.connect_failed(id, ConnectError::Rejected(r)),
+            CallerEvent::Refused(r) => self.connect_failed(id, ConnectError::Refused(r)),
+            CallerEvent::TimedOut => self.connect_failed(id, ConnectError::TimedOut),
+        }
+    }
+
+    fn connect_failed(&mut self, id: ConnId, reason: ConnectError) {
+        self.stats.connect_failures += 1;
+        self.events
+            .push_back(EndpointEvent::ConnectFailed { id, reason });
+    }
+
+    fn connection_config(
+        &self,
+        id: ConnId,
+        n: &Negotiated,
+        now: Instant,
+        base: Instant,
+    ) -> ConnectionConfig {
+        let mut c = ConnectionConfig::new(id, n.peer_socket_id, n.isn, now);
+        c.peer_time_base = base;
+        c.recv_latency = n.recv_latency;
+        c.send_latency = n.send_latency;
+        c.mss = n.mtu as usize;
+        c.peer_flow_window = n.peer_flow_window;
+        c.too_late_drop = n.peer_flags.contains(HsFlags::TLPKTDROP);
+        c.periodic_nak = n.peer_flags.contains(HsFlags::PERIODICNAK);
+        c.recv_buffer_pkts = self.cfg.recv_buffer_pkts;
+        c.send_buffer_pkts = self.cfg.send_buffer_pkts;
+        c.max_payload = self.cfg.max_payload;
+        c.peer_idle_timeout = self.cfg.peer_idle_timeout;
+        c.loss_max_ttl = self.cfg.loss_max_ttl;
+        c
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let conns = self.conns.values().filter_map(|e| e.conn.poll_timeout());
+        let callers = self
+            .callers
+            .values()
+            .filter_map(|p| p.caller.poll_timeout());
+        let replies = (!self.replies.is_empty()).then_some(self.start);
+        conns.chain(callers).chain(replies).min()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for e in self.conns.values_mut() {
+            if e.conn.poll_timeout().is_some_and(|t| t <= now) {
+                e.conn.handle_timeout(now);
+            }
+        }
+        let due: Vec<ConnId> = self
+            .callers
+            .iter()
+            .filter(|(_, p)| p.caller.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            if let Some(p) = self.callers.get_mut(&id) {
+                p.caller.handle_timeout(now);
+            }
+            self.poll_caller(now, id);
+        }
+    }
+
+    /// Writes the next datagram into `buf`; returns its destination and length.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        if let Some((to, t)) = self.replies.pop_front() {
+            return self.emit_handshake(now, to, t, buf);
+        }
+        let callers: Vec<ConnId> = self.callers.keys().copied().collect();
+        for id in callers {
+            let Some(p) = self.callers.get_mut(&id) else {
+                continue;
+            };
+            if let Some(t) = p.caller.poll_transmit(now) {
+                let to = p.peer;
+                return self.emit_handshake(now, to, t, buf);
+            }
+        }
+        if self.order.len() != self.conns.len() {
+            self.order = self.conns.keys().copied().collect();
+            self.cursor = 0;
+        }
+        for _ in 0..self.order.len() {
+            let id = self.order[self.cursor % self.order.len()];
+            if let Some(e) = self.conns.get_mut(&id)
+                && let Some(n) = e.conn.poll_transmit(now, buf)
+            {
+                self.stats.datagrams_out += 1;
+                return Some((e.peer, n));
+            }
+            self.cursor = (self.cursor + 1) % self.order.len();
+        }
+        None
+    }
+
+    /// The next event; closed connections are removed here.
+    pub fn poll_event(&mut self) -> Option<EndpointEvent> {
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        let closed = self.conns.iter_mut().find_map(|(&id, e)| {
+            e.conn.poll_event().map(|ev| match ev {
+                crate::srt::connection::Event::Closed(reason) => (id, reason),
+            })
+        })?;
+        let (id, reason) = closed;
+        let entry = self.conns.remove(&id)?;
+        self.by_peer
+            .remove(&(entry.peer, entry.conn.peer_socket_id()));
+        Some(EndpointEvent::Closed {
+            id,
+            reason,
+            stats: Box::new(entry.conn.stats()),
+        })
+    }
+
+    fn emit_handshake(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        t: Transmit,
+        buf: &mut [u8],
+    ) -> Option<(SocketAddr, usize)> {
+        let us = now.saturating_duration_since(self.start).as_micros() as u32;
+        let pkt = ControlPacket {
+            timestamp: Timestamp::from_micros(us),
+            dest_socket_id: t.dest_socket_id,
+            body: Control::Handshake(t.hs),
+        };
+        match pkt.emit(buf) {
+            Ok(n) => {
+                self.stats.datagrams_out += 1;
+                Some((to, n))
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*: socket ids and ISNs only need to be unpredictable-ish and distinct.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn alloc_socket_id(&mut self) -> ConnId {
+        loop {
+            // libsrt socket ids are 31-bit positive numbers.
+            let id = (self.next_random() >> 33) as u32;
+            if id != 0 && !self.conns.contains_key(&id) && !self.callers.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+}
