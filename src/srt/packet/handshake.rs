@@ -135,6 +135,8 @@ pub enum HsExtension {
     HsRsp(HsExt),
     KmReq(KeyMaterial),
     KmRsp(KmResponse),
+    /// At most `MAX_STREAMID_LEN` bytes once padded. A value ending in NUL bytes does not
+    /// round-trip: they are indistinguishable from padding (libsrt reads it with `strlen`).
     StreamId(Vec<u8>),
     /// Congestion controller name ("live" or "file"), same word order as the stream ID.
     Congestion(Vec<u8>),
@@ -145,6 +147,8 @@ pub enum HsExtension {
     /// swap and no padding to strip.
     Group(Vec<u8>),
     /// Unknown extension types are kept as raw contents so they round-trip (and are skipped).
+    /// `ext_type` must not be one of `ext_type::*`, or it parses back as that type; `data` must
+    /// be whole 32-bit words to emit.
     Unknown {
         ext_type: u16,
         data: Vec<u8>,

@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target: `checks::packet` (see fuzz/checks.rs).
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::packet(data));
