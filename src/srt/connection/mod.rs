@@ -55,6 +55,9 @@ pub const LIGHT_ACK_PACKETS: u32 = 64;
 /// Keepalive after this long without sending (libsrt COMM_KEEPALIVE_PERIOD_US).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long past the latency a draining connection waits for its reader.
+const DRAIN_SLACK: Duration = Duration::from_millis(100);
+
 /// Everything a connection needs, usually filled from the handshake's negotiated values.
 #[derive(Debug, Clone)]
 pub struct ConnectionConfig {
@@ -158,8 +161,9 @@ enum State {
     Open,
     /// SHUTDOWN queued; closed once it is written.
     Closing(CloseReason),
-    /// The peer left; what it sent is still played out at its TSBPD times, then closed.
-    Draining(CloseReason),
+    /// The peer left; what it sent is still played out at its TSBPD times until the deadline,
+    /// then closed (whether or not the application read it).
+    Draining(CloseReason, Instant),
     Closed(CloseReason),
 }
 
@@ -342,7 +346,7 @@ impl Connection {
     /// Pops the next payload due for delivery at `now` into `out`.
     pub fn recv(&mut self, now: Instant, out: &mut [u8]) -> Option<Delivered> {
         let draining = match self.state {
-            State::Draining(reason) => Some(reason),
+            State::Draining(reason, _) => Some(reason),
             _ => None,
         };
         let delivered = self.recv_ready(now, out, draining.is_some());
@@ -365,12 +369,12 @@ impl Connection {
         self.events.pop_front()
     }
 
-    /// The earliest time `handle_timeout` (or, for pacing and TSBPD, `poll_transmit` and
-    /// `recv`) has work to do.
+    /// The earliest time `handle_timeout` or (for pacing) `poll_transmit` has work to do.
+    /// Delivery to the application is separate: see [`Connection::next_delivery_time`].
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Closed(_) => return None,
-            State::Draining(_) => return self.rcv.next_release_time(true),
+            State::Draining(_, deadline) => return Some(deadline),
             State::Open | State::Closing(_) => {}
         }
         let mut next = self.timers.next_deadline();
@@ -379,17 +383,30 @@ impl Connection {
                 next = Some(next.map_or(t, |n: Instant| n.min(t)));
             }
         };
-        consider(self.rcv.next_release_time(self.cfg.too_late_drop));
         if self.snd.has_data_to_send(self.cfg.peer_flow_window) {
             consider(Some(self.snd.cc.next_send_time().unwrap_or(self.last_sent)));
         }
         next
     }
 
+    /// When `recv` will next return something (TSBPD), if anything is buffered.
+    pub fn next_delivery_time(&self) -> Option<Instant> {
+        match self.state {
+            State::Closed(_) => None,
+            State::Draining(..) => self.rcv.next_release_time(true),
+            State::Open | State::Closing(_) => self.rcv.next_release_time(self.cfg.too_late_drop),
+        }
+    }
+
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if !matches!(self.state, State::Open | State::Closing(_)) {
-            return;
+        match self.state {
+            State::Open | State::Closing(_) => {}
+            State::Draining(reason, deadline) if deadline <= now => {
+                self.finish(reason);
+                return;
+            }
+            State::Draining(..) | State::Closed(_) => return,
         }
         let due: Vec<Timer> = self.timers.expired(now).collect();
         for timer in due {
@@ -440,7 +457,7 @@ impl Connection {
     /// pacing allows.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         match self.state {
-            State::Closed(_) | State::Draining(_) => return None,
+            State::Closed(_) | State::Draining(..) => return None,
             State::Closing(reason) => {
                 let n = self.emit_control(now, Control::Shutdown, buf);
                 self.finish(reason);
@@ -513,7 +530,9 @@ impl Connection {
                 if self.rcv.buf.occupied() == 0 {
                     self.finish(CloseReason::PeerShutdown);
                 } else {
-                    self.state = State::Draining(CloseReason::PeerShutdown);
+                    // Everything buffered is due within the latency (plus drift).
+                    let deadline = now + self.cfg.recv_latency + DRAIN_SLACK;
+                    self.state = State::Draining(CloseReason::PeerShutdown, deadline);
                 }
             }
             Control::PeerError { code } => self.finish(CloseReason::PeerError(*code)),

@@ -167,6 +167,7 @@ fn tsbpd_release_and_too_late_drop() {
         "held for the 120 ms latency"
     );
     assert_eq!(c.poll_timeout(), Some(t + 10 * MS), "ACK timer first");
+    assert_eq!(c.next_delivery_time(), Some(t + 120 * MS));
     let d = c.recv(t + 120 * MS, &mut out).expect("due");
     assert_eq!((d.seq, &out[..d.len]), (SeqNo::new(ISN), &b"first"[..]));
     assert!(
@@ -375,14 +376,19 @@ fn peer_shutdown_plays_out_buffered_data_first() {
     c.handle_packet(t + MS, &ctrl(Control::Shutdown));
     assert!(c.poll_event().is_none(), "still draining");
     assert!(transmit(&mut c, t + MS).is_empty(), "nothing more is sent");
-    assert_eq!(c.poll_timeout(), Some(t + 120 * MS));
+    assert_eq!(c.next_delivery_time(), Some(t + 120 * MS));
+    assert_eq!(
+        c.poll_timeout(),
+        Some(t + MS + 220 * MS),
+        "closes by itself if nobody reads"
+    );
     let mut out = [0u8; 8];
     assert_eq!(
         c.recv(t + 120 * MS, &mut out).map(|d| d.seq),
         Some(SeqNo::new(ISN))
     );
     assert_eq!(
-        c.poll_timeout(),
+        c.next_delivery_time(),
         Some(t + 122 * MS),
         "the gap cannot be filled any more"
     );

@@ -3,6 +3,9 @@
 //!
 //! Nothing here sleeps or reads the clock except `t0`, which only anchors virtual time.
 
+#[cfg(test)]
+mod endpoint_tests;
+pub mod endpoints;
 pub mod link;
 pub mod pair;
 mod scenarios;

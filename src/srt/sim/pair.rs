@@ -166,6 +166,7 @@ impl Pair {
         [
             self.a.poll_timeout(),
             self.b.poll_timeout(),
+            self.b.next_delivery_time(),
             self.ab.next_arrival(),
             self.ba.next_arrival(),
             src,

@@ -1,0 +1,266 @@
+//! Endpoint behaviour end to end on virtual time: handshake, admission, rejections, lossy
+//! handshakes, connect timeout and hostile input.
+
+use std::time::Duration;
+
+use super::endpoints::{CALLER_ADDR, Net};
+use super::link::LinkConfig;
+use super::t0;
+use crate::srt::endpoint::{ConnectError, EndpointEvent};
+use crate::srt::handshake::{CallerConfig, ListenerConfig, RejectReason, StreamMode};
+use crate::srt::seq::SeqNo;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn link(rtt_ms: u32, loss: f64) -> LinkConfig {
+    LinkConfig {
+        delay: MS * rtt_ms / 2,
+        loss,
+        ..LinkConfig::default()
+    }
+}
+
+fn caller_cfg(net: &Net, stream_id: &str) -> CallerConfig {
+    let mut c = CallerConfig::new(0, SeqNo::new(0), net.listener_addr());
+    c.stream_id = Some(stream_id.to_string());
+    c
+}
+
+#[test]
+fn handshake_admits_and_data_flows() {
+    let listener = ListenerConfig {
+        recv_latency: 200 * MS,
+        peer_latency: 80 * MS,
+        ..ListenerConfig::default()
+    };
+    let mut net = Net::new(t0(), link(20, 0.0), link(20, 0.0), listener, 1);
+    let mut cfg = caller_cfg(&net, "#!::r=live/cam1,m=publish");
+    cfg.recv_latency = 120 * MS;
+    cfg.peer_latency = 300 * MS;
+    let id = net.caller.connect(net.now, cfg).expect("valid config");
+    net.run_for(100 * MS);
+    assert_eq!(net.caller_events, vec![EndpointEvent::Connected { id }]);
+    let EndpointEvent::Accepted {
+        id: lid,
+        stream_id: Some(sid),
+        ..
+    } = &net.listener_events[0]
+    else {
+        panic!("expected Accepted, got {:?}", net.listener_events);
+    };
+    let lid = *lid;
+    assert_eq!(sid.resource.as_deref(), Some("live/cam1"));
+    assert_eq!(sid.mode, Some(StreamMode::Publish));
+    // Latency negotiation (draft §4.4): each direction takes the max of both proposals.
+    let up = net.listener.connection(lid).expect("accepted").stats();
+    let down = net.caller.connection(id).expect("connected").stats();
+    assert_eq!((up.ms_rcv_tsbpd_delay, up.ms_snd_tsbpd_delay), (300, 120));
+    assert_eq!(
+        (down.ms_rcv_tsbpd_delay, down.ms_snd_tsbpd_delay),
+        (120, 300)
+    );
+    for i in 0..200u32 {
+        net.caller
+            .send(id, net.now, &i.to_be_bytes())
+            .expect("open");
+        net.run_for(2 * MS);
+    }
+    net.run_for(400 * MS);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1500];
+    while let Some(d) = net.listener.recv(lid, net.now, &mut buf) {
+        got.push(u32::from_be_bytes(buf[..4].try_into().expect("4 bytes")));
+    }
+    assert_eq!(got, (0..200).collect::<Vec<_>>());
+    assert_eq!(net.listener.stats().accepted, 1);
+}
+
+#[test]
+fn every_reject_reason_reaches_the_caller() {
+    let reasons = [
+        RejectReason::BadRequest,
+        RejectReason::Unauthorized,
+        RejectReason::Forbidden,
+        RejectReason::NotFound,
+        RejectReason::Conflict,
+        RejectReason::from_code(1503),
+        RejectReason::from_code(1402),
+        RejectReason::from_code(2042),
+        RejectReason::from_code(3),
+    ];
+    for (i, reason) in reasons.into_iter().enumerate() {
+        let mut net = Net::new(
+            t0(),
+            link(10, 0.0),
+            link(10, 0.0),
+            ListenerConfig::default(),
+            10 + i as u64,
+        );
+        net.policy.reject.push(("cam1".into(), reason));
+        let id = net
+            .caller
+            .connect(net.now, caller_cfg(&net, "#!::r=cam1,m=request"))
+            .expect("valid");
+        net.run_for(200 * MS);
+        assert_eq!(
+            net.caller_events,
+            vec![EndpointEvent::ConnectFailed {
+                id,
+                reason: ConnectError::Rejected(reason)
+            }],
+            "reason {}",
+            reason.code()
+        );
+        assert_eq!(
+            net.listener.stats().rejections.get(&reason.code()),
+            Some(&1)
+        );
+        assert_eq!(
+            net.listener.connection_ids().count(),
+            0,
+            "no state kept for a rejected caller"
+        );
+    }
+}
+
+#[test]
+fn malformed_stream_id_is_rejected_as_bad_request() {
+    let mut net = Net::new(
+        t0(),
+        link(10, 0.0),
+        link(10, 0.0),
+        ListenerConfig::default(),
+        3,
+    );
+    let id = net
+        .caller
+        .connect(net.now, caller_cfg(&net, "#!::r=a,r=b"))
+        .expect("valid");
+    net.run_for(200 * MS);
+    assert_eq!(
+        net.caller_events,
+        vec![EndpointEvent::ConnectFailed {
+            id,
+            reason: ConnectError::Rejected(RejectReason::BadRequest)
+        }]
+    );
+}
+
+#[test]
+fn lossy_handshake_connects_once() {
+    // Handshake packets are lost in both directions; retries and repeated conclusions must
+    // still end with exactly one connection on each side.
+    for seed in 0..20 {
+        let mut net = Net::new(
+            t0(),
+            link(40, 0.4),
+            link(40, 0.4),
+            ListenerConfig::default(),
+            100 + seed,
+        );
+        let id = net
+            .caller
+            .connect(net.now, caller_cfg(&net, "cam"))
+            .expect("valid");
+        net.run_for(Duration::from_secs(3));
+        match net.caller_events.as_slice() {
+            [EndpointEvent::Connected { id: c }] => {
+                assert_eq!(*c, id);
+                assert_eq!(
+                    net.listener.stats().accepted,
+                    1,
+                    "seed {seed}: one connection"
+                );
+                assert_eq!(net.listener.connection_ids().count(), 1);
+            }
+            [
+                EndpointEvent::ConnectFailed {
+                    reason: ConnectError::TimedOut,
+                    ..
+                },
+            ] => {
+                // 40 % loss both ways can defeat 12 tries; then the listener may hold a
+                // connection the caller never learned of, which its idle timeout removes.
+                net.run_for(Duration::from_secs(6));
+                assert_eq!(net.listener.connection_ids().count(), 0, "seed {seed}");
+            }
+            other => panic!("seed {seed}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn unanswered_call_times_out() {
+    let mut up = link(20, 0.0);
+    up.loss = 1.0;
+    let mut net = Net::new(t0(), up, link(20, 0.0), ListenerConfig::default(), 4);
+    let start = net.now;
+    let id = net
+        .caller
+        .connect(net.now, caller_cfg(&net, "cam"))
+        .expect("valid");
+    net.run_for(Duration::from_millis(2900));
+    assert!(net.caller_events.is_empty());
+    net.run_for(Duration::from_millis(200));
+    assert_eq!(
+        net.caller_events,
+        vec![EndpointEvent::ConnectFailed {
+            id,
+            reason: ConnectError::TimedOut
+        }]
+    );
+    assert!(net.now - start >= Duration::from_secs(3));
+    assert!(
+        net.up.stats.sent >= 10,
+        "retried every 250 ms: {}",
+        net.up.stats.sent
+    );
+}
+
+#[test]
+fn hostile_datagrams_are_counted_and_harmless() {
+    let mut net = Net::new(
+        t0(),
+        link(10, 0.0),
+        link(10, 0.0),
+        ListenerConfig::default(),
+        5,
+    );
+    let id = net
+        .caller
+        .connect(net.now, caller_cfg(&net, "cam"))
+        .expect("valid");
+    net.run_for(100 * MS);
+    let EndpointEvent::Accepted { id: lid, .. } = net.listener_events[0].clone() else {
+        panic!()
+    };
+    let mut rng = super::Rng::new(9);
+    let stranger = "10.9.9.9:1234".parse().expect("literal");
+    let caller: std::net::SocketAddr = CALLER_ADDR.parse().expect("literal");
+    for i in 0..2000u32 {
+        let len = rng.below(80) as usize;
+        let mut junk: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        if i % 3 == 0 && junk.len() >= 16 {
+            // Addressed to the live connection, from the wrong address.
+            junk[12..16].copy_from_slice(&lid.to_be_bytes());
+            net.inject(stranger, &junk);
+        } else {
+            net.inject(caller, &junk);
+        }
+        if i % 50 == 0 {
+            net.caller
+                .send(id, net.now, &i.to_be_bytes())
+                .expect("open");
+            net.run_for(MS);
+        }
+    }
+    net.run_for(500 * MS);
+    let s = net.listener.stats();
+    assert!(s.parse_errors > 0 && s.wrong_peer > 0, "{s:?}");
+    let mut got = 0;
+    let mut buf = [0u8; 1500];
+    while net.listener.recv(lid, net.now, &mut buf).is_some() {
+        got += 1;
+    }
+    assert_eq!(got, 40, "the established stream was not disturbed");
+}
