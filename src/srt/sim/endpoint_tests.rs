@@ -68,7 +68,7 @@ fn handshake_admits_and_data_flows() {
     net.run_for(400 * MS);
     let mut got = Vec::new();
     let mut buf = [0u8; 1500];
-    while let Some(d) = net.listener.recv(lid, net.now, &mut buf) {
+    while net.listener.recv(lid, net.now, &mut buf).is_some() {
         got.push(u32::from_be_bytes(buf[..4].try_into().expect("4 bytes")));
     }
     assert_eq!(got, (0..200).collect::<Vec<_>>());
