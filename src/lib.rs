@@ -4,5 +4,7 @@
 //! touches the OS lives outside it.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod driver;
+pub mod relay;
 pub mod srt;
