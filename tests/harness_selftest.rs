@@ -10,15 +10,18 @@ mod support;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use support::lossy_proxy::{LossyProxy, ProxyConfig, handshake_stream_id};
+use support::lossy_proxy::{Direction, LossyProxy, ProxyConfig, handshake_stream_id};
 use support::media::{self, SRT_LIVE_PAYLOAD, TsSpec};
 use support::recipes::{self, FfmpegPublish, Pace, Publisher, Subscriber};
 use support::srt_url::SrtUrl;
 use support::tools;
 
 const STREAM_ID: &str = "#!::r=live/selftest,m=publish";
-/// Enough for libsrt's ARQ on loopback with 5% loss each way (several NAK rounds fit).
-const LATENCY: Duration = Duration::from_millis(250);
+/// libsrt's receiver sends its first periodic NAK 300 ms after the connection starts (the UDT
+/// initial NAK interval; 20 ms once RTT is known). Until then a lost retransmission is not
+/// asked for again, so with latency <= 300 ms a packet lost twice early on is dropped as too
+/// late: measured 6 failures in 15 runs of test c at 250 ms, none at 400 ms.
+const LATENCY: Duration = Duration::from_millis(400);
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The stand-in server: srt-live-transmit listening on a free port, writing what it receives.
@@ -30,13 +33,21 @@ fn stand_in_server(test: &str) -> Subscriber {
 
 /// Waits for the whole file at the server, stops the publisher, checks the bytes and that the
 /// server exits by itself once the publisher has gone (it runs with `-a no`).
-fn expect_delivered(mut server: Subscriber, publisher: Publisher, expected: &std::path::Path) {
+fn expect_delivered(
+    mut server: Subscriber,
+    publisher: Publisher,
+    expected: &std::path::Path,
+    proxy: Option<&LossyProxy>,
+) {
     let want = media::file_len(expected);
     let got = server.wait_for_len(want, TRANSFER_TIMEOUT);
+    // The transfer is over: let the close through. libsrt sends SHUTDOWN once; if the proxy
+    // dropped it the server would only notice after its 5 s peer-idle timeout.
+    stop_loss(proxy);
     let publisher_status = publisher.finish();
     got.unwrap_or_else(|e| panic!("{e}"));
     let exit = server.wait_exit(Duration::from_secs(3));
-    media::assert_same_bytes(expected, server.output());
+    media::assert_delivered(expected, server.output());
     assert!(
         exit.is_some_and(|s| s.success()),
         "server did not exit cleanly after the publisher closed: {exit:?}"
@@ -45,6 +56,13 @@ fn expect_delivered(mut server: Subscriber, publisher: Publisher, expected: &std
         publisher_status.code().is_some() || publisher_status.success(),
         "publisher was killed: {publisher_status}"
     );
+}
+
+fn stop_loss(proxy: Option<&LossyProxy>) {
+    if let Some(proxy) = proxy {
+        proxy.set_loss(Direction::ToServer, 0.0);
+        proxy.set_loss(Direction::ToClient, 0.0);
+    }
 }
 
 fn timed<T>(label: &str, f: impl FnOnce() -> T) -> T {
@@ -65,7 +83,7 @@ fn a_srt_live_transmit_publishes_through_clean_proxy_byte_exact() {
             .with_latency(LATENCY);
         let publisher =
             recipes::publish_with_srt_live_transmit(&file, &url, Pace::realtime(&file, 5, 4.0));
-        expect_delivered(server, publisher, &file);
+        expect_delivered(server, publisher, &file, Some(&proxy));
 
         let stats = proxy.stats();
         assert_eq!(
@@ -94,7 +112,7 @@ fn b_srt_live_transmit_publishes_through_5pct_loss_byte_exact() {
             .with_latency(LATENCY);
         let publisher =
             recipes::publish_with_srt_live_transmit(&file, &url, Pace::realtime(&file, 5, 4.0));
-        expect_delivered(server, publisher, &file);
+        expect_delivered(server, publisher, &file, Some(&proxy));
 
         let stats = proxy.stats();
         eprintln!("b proxy: {stats:?}");
@@ -122,7 +140,7 @@ fn c_ffmpeg_publishes_passthrough_byte_exact() {
             pace: Pace::realtime(&file, 5, 4.0),
         };
         let publisher = recipes::publish_with_ffmpeg(&file, &url, how);
-        expect_delivered(server, publisher, &file);
+        expect_delivered(server, publisher, &file, Some(&proxy));
 
         let stats = proxy.stats();
         assert_eq!(
@@ -135,6 +153,59 @@ fn c_ffmpeg_publishes_passthrough_byte_exact() {
             sizes,
             [SRT_LIVE_PAYLOAD],
             "ffmpeg passthrough sends whole 1316-byte messages"
+        );
+    });
+}
+
+/// srt-live-transmit does not pace a file: `cat file |` sends it in one burst, every packet
+/// stamped with nearly the same time, so all of them share one delivery deadline. A small
+/// burst (~100 packets) recovers from 5% loss; a 1000-packet burst often does not (see
+/// docs/interop-recipes.md), which is why the other tests pace their input.
+#[test]
+fn srt_live_transmit_unpaced_small_burst_through_5pct_loss_byte_exact() {
+    timed("slt small burst, 5% loss", || {
+        let spec = TsSpec {
+            seconds: 1,
+            video_kbps: 800,
+            ..TsSpec::default()
+        };
+        let file = media::test_ts(spec);
+        assert!(
+            media::file_len(&file) < 150 * SRT_LIVE_PAYLOAD as u64,
+            "a small burst"
+        );
+        let server = stand_in_server("small_burst");
+        let proxy = LossyProxy::start(ProxyConfig::new(server.addr()).with_loss(5.0));
+        let url = SrtUrl::caller(proxy.addr()).with_latency(LATENCY);
+        let publisher = recipes::publish_with_srt_live_transmit(&file, &url, Pace::Unpaced);
+        expect_delivered(server, publisher, &file, Some(&proxy));
+        assert!(proxy.stats().to_server.dropped > 0);
+    });
+}
+
+#[test]
+fn encrypted_ffmpeg_to_srt_live_transmit_byte_exact() {
+    timed("aes-256", || {
+        let file = media::test_ts(TsSpec::seconds(2));
+        let out = media::scratch_dir("encrypted").join("received.ts");
+        let listen = SrtUrl::listener(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .with_latency(LATENCY)
+            .with_passphrase("selftest-passphrase", 32);
+        let server = recipes::subscribe_with_srt_live_transmit(&listen, &out);
+        let proxy = LossyProxy::start(ProxyConfig::new(server.addr()));
+        let url = SrtUrl::caller(proxy.addr())
+            .with_latency(LATENCY)
+            .with_passphrase("selftest-passphrase", 32);
+        let how = FfmpegPublish::Passthrough {
+            pace: Pace::realtime(&file, 2, 4.0),
+        };
+        let publisher = recipes::publish_with_ffmpeg(&file, &url, how);
+        expect_delivered(server, publisher, &file, Some(&proxy));
+        let stats = proxy.stats().to_server;
+        let data: u64 = stats.data_payload_sizes.values().sum();
+        assert!(
+            data > 100 && stats.encrypted_data == data,
+            "all data encrypted: {stats:?}"
         );
     });
 }
@@ -205,10 +276,11 @@ fn srt_live_transmit_and_ffmpeg_subscribe_byte_exact() {
                 recipes::subscribe_with_srt_live_transmit(&url, &out)
             };
             let got = sub.wait_for_len(media::file_len(&file), TRANSFER_TIMEOUT);
+            stop_loss(Some(&proxy));
             publisher.finish();
             got.unwrap_or_else(|e| panic!("{name}: {e}"));
-            let exit = sub.wait_exit(Duration::from_secs(6));
-            media::assert_same_bytes(&file, &out);
+            let exit = sub.wait_exit(Duration::from_secs(3));
+            media::assert_delivered(&file, &out);
             assert!(
                 exit.is_some(),
                 "{name} subscriber exits when the sender closes"

@@ -21,6 +21,11 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_millis(20);
 /// Larger than any SRT datagram (MTU 1500).
 const MAX_DATAGRAM: usize = 2048;
+/// Socket buffers for the proxy's sockets. The kernel default (208 KiB, ~150 SRT packets)
+/// overflows when a tool sends a burst (srt-live-transmit blasts a file read from a pipe)
+/// or when the proxy thread is descheduled for a moment on a busy machine; those kernel
+/// drops would be loss the test did not ask for. libsrt asks for large buffers too.
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 
 /// Which way a datagram travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +88,8 @@ pub struct DirectionStats {
     pub duplicated: u64,
     /// SRT data packets seen (forwarded or not), by payload size in bytes.
     pub data_payload_sizes: BTreeMap<usize, u64>,
+    /// SRT data packets seen with a non-zero KK field (encrypted with the even or odd key).
+    pub encrypted_data: u64,
 }
 
 /// A snapshot of the proxy's counters.
@@ -232,6 +239,8 @@ impl Link {
             };
             if !is_control && bytes.len() >= 16 {
                 *dir.data_payload_sizes.entry(bytes.len() - 16).or_default() += 1;
+                // draft-sharabayko-srt §3.1: word 1 is PP(2) O(1) KK(2) R(1) msgno(26).
+                dir.encrypted_data += u64::from((bytes[4] >> 3) & 0b11 != 0);
             }
             if lose {
                 dir.dropped += 1;
@@ -351,6 +360,50 @@ fn send_now(route: &Route, bytes: &[u8]) {
         Route::Upstream(socket) => socket.send(bytes),
         Route::Client(socket, to) => socket.send_to(bytes, to),
     };
+}
+
+/// A UDP socket on 127.0.0.1 with a read timeout of [`TICK`] and big buffers.
+fn bind_loopback() -> UdpSocket {
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind proxy socket");
+    socket
+        .set_read_timeout(Some(TICK))
+        .expect("set read timeout");
+    let size = libc::c_int::try_from(SOCKET_BUFFER_BYTES).expect("buffer size fits c_int");
+    for (forced, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        // *FORCE ignores net.core.[rw]mem_max but needs CAP_NET_ADMIN (tests run as root in
+        // CI); otherwise the plain option gets as much as the sysctl allows.
+        if setsockopt_int(&socket, forced, size).is_err() {
+            let _ = setsockopt_int(&socket, plain, size);
+        }
+    }
+    socket
+}
+
+fn setsockopt_int(
+    socket: &UdpSocket,
+    option: libc::c_int,
+    value: libc::c_int,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the fd is owned by `socket` and open for the duration of the call; the option
+    // value is a c_int on the stack and its exact size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {

@@ -203,6 +203,30 @@ pub fn assert_same_bytes(expected: &Path, actual: &Path) {
     }
 }
 
+/// Panics unless `actual` is `expected` followed only by whole TS null packets: what a
+/// receiver gets from a publisher whose feeder keeps the stream alive after the file
+/// (see `recipes::Feeder`). Any other difference is reported like [`assert_same_bytes`].
+pub fn assert_delivered(expected: &Path, actual: &Path) {
+    let (want, got) = (read(expected), read(actual));
+    let head = &got[..got.len().min(want.len())];
+    if let Err(m) = compare_bytes(&want, head) {
+        panic!(
+            "{} differs from {}: {m}",
+            actual.display(),
+            expected.display()
+        );
+    }
+    let tail = &got[want.len()..];
+    let null = ts_null_packet();
+    if let Some(bad) = tail.chunks(TS_PACKET).position(|p| p != null) {
+        panic!(
+            "{}: after the expected {} bytes, TS packet {bad} of the filler is not a null packet",
+            actual.display(),
+            want.len()
+        );
+    }
+}
+
 /// File length, 0 if it does not exist yet.
 pub fn file_len(path: &Path) -> u64 {
     fs::metadata(path).map_or(0, |m| m.len())

@@ -22,11 +22,11 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::media::{SRT_LIVE_PAYLOAD, file_len};
+use super::media::{SRT_LIVE_PAYLOAD, TS_PACKET, file_len, ts_null_packet};
 use super::net;
 use super::process::{Proc, StderrWatch, run_bounded};
 use super::srt_url::{Mode, SrtUrl};
@@ -39,6 +39,8 @@ pub const FFMPEG_REMUX_ARGS: &[&str] = &["-map", "0", "-c", "copy", "-f", "mpegt
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Grace between SIGTERM and SIGKILL when stopping a tool.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How often the feeder sends a chunk of TS null packets after the file (see [`Feeder`]).
+pub const FILLER_INTERVAL: Duration = Duration::from_millis(20);
 /// ffmpeg subscribers end after this long without data (`timeout` URL option, a watchdog).
 pub const FFMPEG_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -405,9 +407,17 @@ fn spawn_srt_live_transmit(
     panic!("{name}: could not bind a listener after 5 ports");
 }
 
-/// Writes a file into a tool's stdin on its own thread, then holds stdin open until dropped:
-/// closing stdin early would end ffmpeg (and with it the connection) before the receiver has
-/// delivered the tail.
+/// Writes a file into a tool's stdin on its own thread, then keeps stdin open and writes one
+/// chunk of TS null packets every [`FILLER_INTERVAL`] until dropped, like a live source that
+/// never stops:
+/// - closing stdin would end ffmpeg (and its connection) before the receiver has delivered the
+///   tail, which a libsrt receiver then throws away;
+/// - libsrt live senders never retransmit blindly while the receiver sends periodic NAKs
+///   (`checkRexmitTimer`), and a receiver only learns of a lost packet from a later one, so a
+///   lost *last* packet would never be recovered. The filler is that later packet.
+///
+/// So receivers get the file followed by null packets: compare with
+/// [`media::assert_delivered`](super::media::assert_delivered).
 struct Feeder {
     done: mpsc::Receiver<io::Result<u64>>,
     result: Option<io::Result<u64>>,
@@ -441,9 +451,22 @@ impl Feeder {
                     }
                     write_paced(&mut stdin, &data, pace)
                 })();
+                let fed = result.is_ok();
                 let _ = done_tx.send(result);
-                // Hold stdin open until the owner drops us (recv fails when `close` drops).
-                let _ = close_rx.recv();
+                let filler: Vec<u8> = (0..SRT_LIVE_PAYLOAD / TS_PACKET)
+                    .flat_map(|_| ts_null_packet())
+                    .collect();
+                // Until the owner drops us (then recv fails: `close` is gone).
+                while let Err(RecvTimeoutError::Timeout) = close_rx.recv_timeout(FILLER_INTERVAL) {
+                    if fed
+                        && stdin
+                            .write_all(&filler)
+                            .and_then(|()| stdin.flush())
+                            .is_err()
+                    {
+                        break;
+                    }
+                }
                 drop(stdin);
             })
             .expect("spawn feeder thread");
