@@ -78,8 +78,11 @@ ensure_rust_components() {
 
 install_missing_tools
 ensure_rust_components
-log "$(ffmpeg -hide_banner -version | head -n1)"
-log "$(srt-live-transmit -version 2>&1 | grep -m1 'SRT Library version' || echo 'srt-live-transmit: version unknown')"
+# Capture first, then cut: with pipefail, `tool | head -n1` can fail on SIGPIPE.
+ffmpeg_version=$(ffmpeg -hide_banner -version 2>&1 || true)
+srt_version=$(srt-live-transmit -version 2>&1 || true)
+log "${ffmpeg_version%%$'\n'*}"
+log "srt-live-transmit: $(grep -m1 'SRT Library version' <<<"$srt_version" || echo 'version unknown')"
 
 # --- 2. checks ----------------------------------------------------------------------------
 
