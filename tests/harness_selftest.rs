@@ -223,7 +223,8 @@ fn ffmpeg_remux_publisher_loses_the_tail_at_a_libsrt_receiver() {
         let reference = media::ffmpeg_remux_reference(&file);
         media::assert_same_bytes(&file, &reference);
         let mut server = stand_in_server("ffmpeg_remux");
-        let url = SrtUrl::caller(server.addr())
+        let proxy = LossyProxy::start(ProxyConfig::new(server.addr()));
+        let url = SrtUrl::caller(proxy.addr())
             .with_streamid(STREAM_ID)
             .with_latency(LATENCY);
         let publisher = recipes::publish_with_ffmpeg(
@@ -234,6 +235,12 @@ fn ffmpeg_remux_publisher_loses_the_tail_at_a_libsrt_receiver() {
             },
         );
         publisher.expect_exit(TRANSFER_TIMEOUT);
+        let sizes = proxy.stats().to_server.data_payload_sizes;
+        eprintln!("ffmpeg remux payload sizes: {sizes:?}");
+        assert!(
+            sizes.keys().all(|&n| n <= SRT_LIVE_PAYLOAD && n % 188 == 0),
+            "TS-aligned messages of at most 1316 bytes: {sizes:?}"
+        );
         assert!(
             server.wait_exit(Duration::from_secs(3)).is_some(),
             "server exits when ffmpeg closes"

@@ -4,8 +4,9 @@
 //!
 //! It owns: locating and version-checking the tools (`tools`), deterministic test media and byte
 //! comparison (`media`), child processes with bounded waits (`process`), free loopback UDP ports
-//! (`net`), a seeded lossy UDP proxy (`lossy_proxy`) and the per-tool command lines (`recipes`,
-//! `srt_url`). docs/interop-recipes.md explains the observed tool behaviour behind each choice.
+//! (`net`), a seeded lossy UDP proxy (`lossy_proxy`), the stdin feeder (`feeder`) and the
+//! per-tool command lines (`recipes`, `srt_url`). docs/interop-recipes.md explains the
+//! observed tool behaviour behind each choice.
 //!
 //! It must not: skip a test when a tool is missing (it panics with the install hint instead),
 //! wait on anything without a deadline, send traffic anywhere but 127.0.0.1, or depend on the
@@ -17,6 +18,7 @@
 // (clippy.toml denies it for the sans-IO core only in spirit; drivers allow it locally).
 #![allow(clippy::disallowed_methods)]
 
+pub mod feeder;
 pub mod lossy_proxy;
 pub mod media;
 pub mod net;
