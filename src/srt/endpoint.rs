@@ -124,6 +124,9 @@ struct Entry {
 struct PendingCaller {
     caller: Caller,
     peer: SocketAddr,
+    /// Origin of this connection's timestamps, handshake included: the peer derives its TSBPD
+    /// time base from the conclusion's timestamp, so data must share it.
+    start: Instant,
     /// Header timestamp of the listener's last handshake: the peer's TSBPD time base.
     last_hs_ts: Option<(Instant, Timestamp)>,
 }
@@ -134,8 +137,9 @@ pub struct Endpoint {
     conns: HashMap<ConnId, Entry>,
     by_peer: HashMap<(SocketAddr, u32), ConnId>,
     callers: HashMap<ConnId, PendingCaller>,
-    /// Stateless replies (induction responses, rejections) waiting to go out.
-    replies: VecDeque<(SocketAddr, Transmit)>,
+    /// Replies waiting to go out, with the origin their timestamp counts from: the new
+    /// connection's start for an accepted conclusion, the endpoint's start otherwise.
+    replies: VecDeque<(SocketAddr, Transmit, Instant)>,
     events: VecDeque<EndpointEvent>,
     stats: EndpointStats,
     rng: u64,
@@ -208,6 +212,7 @@ impl Endpoint {
             PendingCaller {
                 caller,
                 peer,
+                start: now,
                 last_hs_ts: None,
             },
         );
@@ -287,10 +292,10 @@ impl Endpoint {
             return;
         };
         match listener.handle(now, from, hs) {
-            ListenerAction::Reply(t) => self.replies.push_back((from, t)),
+            ListenerAction::Reply(t) => self.replies.push_back((from, t, self.start)),
             ListenerAction::Reject { reply, reason } => {
                 *self.stats.rejections.entry(reason.code()).or_default() += 1;
-                self.replies.push_back((from, reply));
+                self.replies.push_back((from, reply, self.start));
             }
             ListenerAction::Drop(reason) => {
                 *self.stats.handshake_drops.entry(reason).or_default() += 1;
@@ -315,7 +320,7 @@ impl Endpoint {
                 if let Err(reason) = decision {
                     *self.stats.rejections.entry(reason.code()).or_default() += 1;
                     let reply = listener.reject(req.handshake(), reason);
-                    self.replies.push_back((from, reply));
+                    self.replies.push_back((from, reply, self.start));
                     return;
                 }
                 let id = self.alloc_socket_id();
@@ -327,7 +332,8 @@ impl Endpoint {
                 let mut conn =
                     Connection::new(self.connection_config(id, &negotiated, now, base), now);
                 conn.set_handshake_reply(reply.hs.clone());
-                self.replies.push_back((from, reply));
+                // The connection's timestamps start now; so does its conclusion response's.
+                self.replies.push_back((from, reply, now));
                 self.conns.insert(id, Entry { conn, peer: from });
                 self.by_peer.insert((from, negotiated.peer_socket_id), id);
                 self.stats.accepted += 1;
@@ -354,7 +360,9 @@ impl Endpoint {
                     Some((arrival, ts)) => crate::srt::connection::tsbpd_time_base(arrival, ts),
                     None => now,
                 };
-                let conn = Connection::new(self.connection_config(id, &negotiated, now, base), now);
+                let mut cfg = self.connection_config(id, &negotiated, now, base);
+                cfg.start_time = pending.start;
+                let conn = Connection::new(cfg, now);
                 self.conns.insert(
                     id,
                     Entry {
@@ -434,8 +442,8 @@ impl Endpoint {
 
     /// Writes the next datagram into `buf`; returns its destination and length.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
-        if let Some((to, t)) = self.replies.pop_front() {
-            return self.emit_handshake(now, to, t, buf);
+        if let Some((to, t, origin)) = self.replies.pop_front() {
+            return self.emit_handshake(now, origin, to, t, buf);
         }
         let callers: Vec<ConnId> = self.callers.keys().copied().collect();
         for id in callers {
@@ -443,8 +451,8 @@ impl Endpoint {
                 continue;
             };
             if let Some(t) = p.caller.poll_transmit(now) {
-                let to = p.peer;
-                return self.emit_handshake(now, to, t, buf);
+                let (to, origin) = (p.peer, p.start);
+                return self.emit_handshake(now, origin, to, t, buf);
             }
         }
         if self.order.len() != self.conns.len() {
@@ -488,11 +496,12 @@ impl Endpoint {
     fn emit_handshake(
         &mut self,
         now: Instant,
+        origin: Instant,
         to: SocketAddr,
         t: Transmit,
         buf: &mut [u8],
     ) -> Option<(SocketAddr, usize)> {
-        let us = now.saturating_duration_since(self.start).as_micros() as u32;
+        let us = now.saturating_duration_since(origin).as_micros() as u32;
         let pkt = ControlPacket {
             timestamp: Timestamp::from_micros(us),
             dest_socket_id: t.dest_socket_id,

@@ -264,3 +264,43 @@ fn hostile_datagrams_are_counted_and_harmless() {
     }
     assert_eq!(got, 40, "the established stream was not disturbed");
 }
+
+#[test]
+fn timestamps_are_relative_to_each_connection_not_the_endpoint() {
+    // Both endpoints have been up for an hour when the call is made. The listener derives its
+    // TSBPD time base from the conclusion's timestamp (libsrt does the same), so handshake and
+    // data timestamps must share the connection's origin, or delivery is off by an hour.
+    let mut net = Net::new(
+        t0(),
+        link(20, 0.0),
+        link(20, 0.0),
+        ListenerConfig::default(),
+        6,
+    );
+    net.run_for(Duration::from_secs(3600));
+    let id = net
+        .caller
+        .connect(net.now, caller_cfg(&net, "cam"))
+        .expect("valid");
+    net.run_for(100 * MS);
+    let EndpointEvent::Accepted { id: lid, .. } = net.listener_events[0].clone() else {
+        panic!()
+    };
+    let sent_at = net.now;
+    net.caller.send(id, net.now, b"hello").expect("open");
+    let mut buf = [0u8; 64];
+    let mut delivered_at = None;
+    for _ in 0..400 {
+        net.run_for(MS);
+        if net.listener.recv(lid, net.now, &mut buf).is_some() {
+            delivered_at = Some(net.now);
+            break;
+        }
+    }
+    let delay = delivered_at.expect("delivered") - sent_at;
+    // 120 ms latency + 10 ms one-way, within the 1 ms step.
+    assert!(
+        delay >= 129 * MS && delay <= 132 * MS,
+        "delivered after {delay:?}"
+    );
+}
