@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use log::{debug, info};
 
-use crate::srt::endpoint::{AccessControl, ConnId, Endpoint, EndpointEvent};
+use crate::srt::endpoint::{AccessControl, Admit, ConnId, Endpoint, EndpointEvent};
 use crate::srt::handshake::{ConclusionRequest, RejectReason, StreamId, StreamMode};
 
 /// Who a connection is to the relay.
@@ -133,7 +133,7 @@ impl Relay {
 }
 
 impl AccessControl for Relay {
-    fn check(&mut self, req: &ConclusionRequest) -> Result<(), RejectReason> {
+    fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason> {
         let sid = req.stream_id().as_ref().ok().and_then(|s| s.as_ref());
         let (resource, mode) = resolve(sid, &self.default_stream);
         match mode {
@@ -144,9 +144,9 @@ impl AccessControl for Relay {
                     return Err(RejectReason::Conflict);
                 }
                 stream.publisher_reserved = true;
-                Ok(())
+                Ok(Admit::default())
             }
-            StreamMode::Request => Ok(()),
+            StreamMode::Request => Ok(Admit::default()),
             // One direction per connection in this relay.
             StreamMode::Bidirectional => Err(RejectReason::from_code(1405)),
         }

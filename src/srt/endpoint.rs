@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::srt::connection::{
-    CloseReason, Connection, ConnectionConfig, Delivered, SendError, Stats,
+    Arrival, CloseReason, Connection, ConnectionConfig, Delivered, Delivery, SendError, Stats,
 };
 use crate::srt::handshake::{
     Caller, CallerConfig, CallerEvent, ConclusionRequest, DropReason, Listener, ListenerAction,
@@ -28,17 +28,32 @@ pub type ConnId = u32;
 
 /// The application's admission decision for a conclusion that passed the protocol checks.
 pub trait AccessControl {
-    /// `Ok` accepts; `Err` rejects with that reason (e.g. 1403, 1404, 1409).
-    fn check(&mut self, req: &ConclusionRequest) -> Result<(), RejectReason>;
+    /// `Ok` accepts, with how the new connection delivers what it receives; `Err` rejects
+    /// with that reason (e.g. 1403, 1404, 1409).
+    fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason>;
 }
 
-/// Accepts every caller.
+/// Terms of an accepted connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Admit {
+    pub delivery: Delivery,
+}
+
+/// Accepts every caller with TSBPD delivery.
 pub struct AcceptAll;
 
 impl AccessControl for AcceptAll {
-    fn check(&mut self, _req: &ConclusionRequest) -> Result<(), RejectReason> {
-        Ok(())
+    fn check(&mut self, _req: &ConclusionRequest) -> Result<Admit, RejectReason> {
+        Ok(Admit::default())
     }
+}
+
+/// A fresh data packet for connection `conn`; `payload` borrows the datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received<'a> {
+    pub conn: ConnId,
+    pub arrival: Arrival,
+    pub payload: &'a [u8],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -219,14 +234,15 @@ impl Endpoint {
         Ok(id)
     }
 
-    /// Feeds one received datagram.
-    pub fn handle_datagram(
+    /// Feeds one received datagram. A data packet seen for the first time is returned with its
+    /// payload borrowed from `datagram` (cut-through connections hand data over only this way).
+    pub fn handle_datagram<'a>(
         &mut self,
         now: Instant,
         from: SocketAddr,
-        datagram: &[u8],
+        datagram: &'a [u8],
         access: &mut dyn AccessControl,
-    ) {
+    ) -> Option<Received<'a>> {
         self.stats.datagrams_in += 1;
         let packet = match Packet::parse(datagram) {
             Ok(p) => p,
@@ -236,7 +252,7 @@ impl Endpoint {
                 | ParseError::Malformed(_),
             ) => {
                 self.stats.parse_errors += 1;
-                return;
+                return None;
             }
         };
         let dest = packet.dest_socket_id();
@@ -249,20 +265,27 @@ impl Endpoint {
                 }) => self.on_listener_handshake(now, from, timestamp, &hs, access),
                 _ => self.stats.not_handshake += 1,
             }
-            return;
+            return None;
         }
         if let Some(entry) = self.conns.get_mut(&dest) {
             if entry.peer != from {
                 self.stats.wrong_peer += 1;
-                return;
+                return None;
             }
-            entry.conn.handle_packet(now, &packet);
-            return;
+            let arrival = entry.conn.handle_packet(now, &packet)?;
+            let Packet::Data(data) = packet else {
+                return None;
+            };
+            return Some(Received {
+                conn: dest,
+                arrival,
+                payload: data.payload,
+            });
         }
         if let Some(pending) = self.callers.get_mut(&dest) {
             if pending.peer != from {
                 self.stats.wrong_peer += 1;
-                return;
+                return None;
             }
             if let Packet::Control(ControlPacket {
                 timestamp,
@@ -274,9 +297,10 @@ impl Endpoint {
                 pending.caller.handle(now, hs);
                 self.poll_caller(now, dest);
             }
-            return;
+            return None;
         }
         self.stats.unknown_socket += 1;
+        None
     }
 
     fn on_listener_handshake(
@@ -317,20 +341,24 @@ impl Endpoint {
                     Err(_) => Err(RejectReason::BadRequest),
                     Ok(_) => access.check(&req),
                 };
-                if let Err(reason) = decision {
-                    *self.stats.rejections.entry(reason.code()).or_default() += 1;
-                    let reply = listener.reject(req.handshake(), reason);
-                    self.replies.push_back((from, reply, self.start));
-                    return;
-                }
+                let admit = match decision {
+                    Ok(admit) => admit,
+                    Err(reason) => {
+                        *self.stats.rejections.entry(reason.code()).or_default() += 1;
+                        let reply = listener.reject(req.handshake(), reason);
+                        self.replies.push_back((from, reply, self.start));
+                        return;
+                    }
+                };
                 let id = self.alloc_socket_id();
                 let Some(listener) = self.listener.as_ref() else {
                     return;
                 };
                 let (reply, negotiated) = listener.accept(&req, id);
                 let base = crate::srt::connection::tsbpd_time_base(now, ts);
-                let mut conn =
-                    Connection::new(self.connection_config(id, &negotiated, now, base), now);
+                let mut cfg = self.connection_config(id, &negotiated, now, base);
+                cfg.delivery = admit.delivery;
+                let mut conn = Connection::new(cfg, now);
                 conn.set_handshake_reply(reply.hs.clone());
                 // The connection's timestamps start now; so does its conclusion response's.
                 self.replies.push_back((from, reply, now));

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use srtrelay::driver::BlockingDriver;
 use srtrelay::srt::connection::Stats;
 use srtrelay::srt::endpoint::{
-    AccessControl, ConnId, Endpoint, EndpointConfig, EndpointEvent, EndpointStats,
+    AccessControl, Admit, ConnId, Endpoint, EndpointConfig, EndpointEvent, EndpointStats,
 };
 use srtrelay::srt::handshake::{
     ConclusionRequest, Listener, ListenerConfig, RejectReason, StreamMode,
@@ -93,14 +93,14 @@ struct Source {
 struct Policy(Vec<(String, RejectReason)>);
 
 impl AccessControl for Policy {
-    fn check(&mut self, req: &ConclusionRequest) -> Result<(), RejectReason> {
+    fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason> {
         let resource = match req.stream_id() {
             Ok(Some(s)) => s.resource.clone().unwrap_or_default(),
             _ => String::new(),
         };
         match self.0.iter().find(|(r, _)| *r == resource) {
             Some((_, reason)) => Err(*reason),
-            None => Ok(()),
+            None => Ok(Admit::default()),
         }
     }
 }

@@ -55,6 +55,31 @@ pub const LIGHT_ACK_PACKETS: u32 = 64;
 /// Keepalive after this long without sending (libsrt COMM_KEEPALIVE_PERIOD_US).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How received payloads reach the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// Held and released in order at their TSBPD times through [`Connection::recv`].
+    #[default]
+    Tsbpd,
+    /// Handed over the moment they first arrive, in arrival order, through the [`Arrival`]
+    /// returned by [`Connection::handle_packet`]; nothing is copied into the receive buffer,
+    /// which only tracks what arrived (for ACK, NAK and duplicates) and is released at TSBPD
+    /// time. For a relay's publisher leg: late and retransmitted packets are passed on when
+    /// they come, and the subscriber's own receiver puts them in order.
+    CutThrough,
+}
+
+/// A data packet seen for the first time (not a duplicate, not too late).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    pub seq: SeqNo,
+    pub msg_no: MsgNo,
+    pub timestamp: Timestamp,
+    /// When the peer sent it, on our clock (TSBPD time base + timestamp + drift): carry it to
+    /// subscribers so their TSBPD reproduces the source pacing.
+    pub origin: Instant,
+}
+
 /// How long past the latency a draining connection waits for its reader.
 const DRAIN_SLACK: Duration = Duration::from_millis(100);
 
@@ -91,6 +116,7 @@ pub struct ConnectionConfig {
     /// at once). When packets are seen arriving out of order, gaps wait for up to this many
     /// further packets before being NAKed.
     pub loss_max_ttl: u32,
+    pub delivery: Delivery,
 }
 
 impl ConnectionConfig {
@@ -114,6 +140,7 @@ impl ConnectionConfig {
             peer_idle_timeout: Duration::from_secs(5),
             max_bw: MaxBandwidth::default(),
             loss_max_ttl: 0,
+            delivery: Delivery::Tsbpd,
         }
     }
 }
@@ -288,23 +315,28 @@ impl Connection {
         self.rtt.rtt()
     }
 
-    /// Feeds one parsed packet addressed to this connection.
-    pub fn handle_packet(&mut self, now: Instant, packet: &Packet<'_>) {
+    /// Feeds one parsed packet addressed to this connection. A data packet seen for the first
+    /// time is reported as an [`Arrival`] (in cut-through mode, that is how its payload, still
+    /// in `packet`, reaches the application).
+    pub fn handle_packet(&mut self, now: Instant, packet: &Packet<'_>) -> Option<Arrival> {
         if !matches!(self.state, State::Open | State::Closing(_)) {
-            return;
+            return None;
         }
         self.timers
             .set(Timer::Idle, now + self.cfg.peer_idle_timeout);
         match packet {
             Packet::Data(data) => self.on_data(now, data),
-            Packet::Control(ctrl) => self.on_control(now, ctrl),
+            Packet::Control(ctrl) => {
+                self.on_control(now, ctrl);
+                None
+            }
         }
     }
 
     /// Parses and feeds one datagram.
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) -> Result<(), ParseError> {
         let packet = Packet::parse(datagram)?;
-        self.handle_packet(now, &packet);
+        let _ = self.handle_packet(now, &packet);
         Ok(())
     }
 
@@ -345,6 +377,9 @@ impl Connection {
 
     /// Pops the next payload due for delivery at `now` into `out`.
     pub fn recv(&mut self, now: Instant, out: &mut [u8]) -> Option<Delivered> {
+        if self.cfg.delivery == Delivery::CutThrough {
+            return None;
+        }
         let draining = match self.state {
             State::Draining(reason, _) => Some(reason),
             _ => None,
@@ -378,6 +413,10 @@ impl Connection {
             State::Open | State::Closing(_) => {}
         }
         let mut next = self.timers.next_deadline();
+        if self.cfg.delivery == Delivery::CutThrough {
+            // The receive buffer's bookkeeping is released at TSBPD time in handle_timeout.
+            next = earliest(next, self.rcv.next_release_time(self.cfg.too_late_drop));
+        }
         let mut consider = |t: Option<Instant>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n: Instant| n.min(t)));
@@ -389,8 +428,12 @@ impl Connection {
         next
     }
 
-    /// When `recv` will next return something (TSBPD), if anything is buffered.
+    /// When `recv` will next return something (TSBPD), if anything is buffered. Always
+    /// `None` in cut-through mode.
     pub fn next_delivery_time(&self) -> Option<Instant> {
+        if self.cfg.delivery == Delivery::CutThrough {
+            return None;
+        }
         match self.state {
             State::Closed(_) => None,
             State::Draining(..) => self.rcv.next_release_time(true),
@@ -407,6 +450,9 @@ impl Connection {
                 return;
             }
             State::Draining(..) | State::Closed(_) => return,
+        }
+        if self.cfg.delivery == Delivery::CutThrough {
+            self.release_cut_through(now);
         }
         let due: Vec<Timer> = self.timers.expired(now).collect();
         for timer in due {
@@ -527,7 +573,8 @@ impl Connection {
             Control::AckAck { ack_no } => self.on_ackack(now, *ack_no, ctrl.timestamp),
             Control::DropRequest(req) => self.on_drop_request(req),
             Control::Shutdown => {
-                if self.rcv.buf.occupied() == 0 {
+                // Cut-through already handed everything over: nothing is left to play out.
+                if self.rcv.buf.occupied() == 0 || self.cfg.delivery == Delivery::CutThrough {
                     self.finish(CloseReason::PeerShutdown);
                 } else {
                     // Everything buffered is due within the latency (plus drift).
@@ -580,3 +627,11 @@ fn emit_data(pkt: &DataPacket<'_>, buf: &mut [u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests;
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}

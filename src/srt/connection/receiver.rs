@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::recv_buffer::{Insert, RecvBuffer, Release};
 use super::tsbpd::TsbpdClock;
-use super::{Connection, Delivered, LIGHT_ACK_PACKETS, LossRanges};
+use super::{Arrival, Connection, Delivered, Delivery, LIGHT_ACK_PACKETS, LossRanges};
 use crate::srt::packet::{
     Ack, AckInfo, Control, DataPacket, DropRequest, EncryptionKey, HEADER_LEN, LossListBuilder,
 };
@@ -96,7 +96,7 @@ impl RecvRate {
 }
 
 impl Connection {
-    pub(super) fn on_data(&mut self, now: Instant, data: &DataPacket<'_>) {
+    pub(super) fn on_data(&mut self, now: Instant, data: &DataPacket<'_>) -> Option<Arrival> {
         self.stats.pkt_recv += 1;
         self.stats.byte_recv += data.payload.len() as u64;
         if data.retransmitted {
@@ -115,17 +115,18 @@ impl Connection {
                 self.stats.pkt_rcv_loss += u64::from(n);
                 self.pending.nak.insert(old_max, data.seq.prev());
             }
-            return;
+            return None;
         }
         let ts_ext = rcv.clock.extend(data.timestamp);
-        match rcv.buf.insert(
-            now,
-            data.seq,
-            data.msg_no,
-            data.timestamp,
-            ts_ext,
-            data.payload,
-        ) {
+        // Cut-through hands the payload over from the datagram: the buffer keeps no copy.
+        let stored = match self.cfg.delivery {
+            Delivery::Tsbpd => data.payload,
+            Delivery::CutThrough => &[],
+        };
+        match rcv
+            .buf
+            .insert(now, data.seq, data.msg_no, data.timestamp, ts_ext, stored)
+        {
             Insert::Stored { gap } => {
                 match gap {
                     Some((first, last)) => {
@@ -157,10 +158,36 @@ impl Connection {
                 if rcv.since_light_ack >= LIGHT_ACK_PACKETS {
                     self.pending.light_ack = true;
                 }
+                return Some(Arrival {
+                    seq: data.seq,
+                    msg_no: data.msg_no,
+                    timestamp: data.timestamp,
+                    origin: rcv.clock.origin_time(ts_ext),
+                });
             }
             Insert::Duplicate => self.stats.pkt_rcv_duplicate += 1,
             Insert::Belated => self.stats.pkt_rcv_belated += 1,
             Insert::Overflow => self.stats.pkt_rcv_overflow += 1,
+        }
+        None
+    }
+
+    /// Cut-through: what was handed over is released from the receive buffer's bookkeeping at
+    /// its TSBPD time; gaps still open then are given up (too-late drop, counted).
+    pub(super) fn release_cut_through(&mut self, now: Instant) {
+        let tld = self.cfg.too_late_drop;
+        let rcv = &mut self.rcv;
+        while let Some(release) = rcv.buf.pop_ready(now, &rcv.clock, tld, &mut []) {
+            match release {
+                // Already passed on when it arrived, late or not.
+                Release::Packet { .. } | Release::Late { .. } => {
+                    rcv.loss.remove_before(rcv.buf.base());
+                }
+                Release::Dropped { last, .. } => {
+                    let n = rcv.loss.remove_before(last.next());
+                    self.stats.pkt_rcv_drop += u64::from(n);
+                }
+            }
         }
     }
 

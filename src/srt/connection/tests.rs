@@ -421,3 +421,56 @@ fn oversize_payload_and_full_buffer_are_refused() {
     assert_eq!(c.send(t, b"c"), Err(SendError::BufferFull));
     assert_eq!(c.stats().pkt_snd_overflow, 1);
 }
+
+fn cut_through(now: Instant) -> Connection {
+    let mut cfg = ConnectionConfig::new(2, 1, SeqNo::new(ISN), now);
+    cfg.delivery = Delivery::CutThrough;
+    Connection::new(cfg, now)
+}
+
+#[test]
+fn cut_through_hands_over_on_arrival_including_late_fills() {
+    let t = t0();
+    let mut c = cut_through(t);
+    let arrive = |c: &mut Connection, at: Instant, seq: u32, ts: u32| {
+        c.handle_packet(at, &data(seq, ts, b"x"))
+            .map(|a| a.seq.value())
+    };
+    assert_eq!(arrive(&mut c, t, ISN, 0), Some(ISN));
+    assert_eq!(
+        arrive(&mut c, t + MS, ISN + 2, 1_000),
+        Some(ISN + 2),
+        "no waiting for the gap"
+    );
+    assert_eq!(
+        arrive(&mut c, t + 5 * MS, ISN + 1, 500),
+        Some(ISN + 1),
+        "the late fill passes too"
+    );
+    assert_eq!(arrive(&mut c, t + 6 * MS, ISN + 1, 500), None, "duplicate");
+    let a = c
+        .handle_packet(t + 7 * MS, &data(ISN + 3, 2_000, b"x"))
+        .expect("fresh");
+    assert_eq!(a.origin, t + 2 * MS, "origin = time base + timestamp");
+    let mut out = [0u8; 8];
+    assert!(
+        c.recv(t + Duration::from_secs(1), &mut out).is_none(),
+        "nothing through recv"
+    );
+    assert!(c.next_delivery_time().is_none());
+    // Bookkeeping is released at TSBPD time by handle_timeout.
+    c.handle_timeout(t + 125 * MS);
+    assert_eq!(c.stats().pkt_rcv_buf, 0);
+    assert_eq!(c.stats().pkt_rcv_drop, 0);
+    // A gap never filled is given up at TSBPD time and counted.
+    c.handle_packet(t + 130 * MS, &data(ISN + 5, 130_000, b"x"));
+    transmit(&mut c, t + 130 * MS);
+    c.handle_timeout(t + 251 * MS);
+    assert_eq!(c.stats().pkt_rcv_drop, 1);
+    assert_eq!(
+        arrive(&mut c, t + 260 * MS, ISN + 4, 125_000),
+        None,
+        "too late: belated"
+    );
+    assert_eq!(c.stats().pkt_rcv_belated, 1);
+}

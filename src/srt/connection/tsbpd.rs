@@ -78,7 +78,6 @@ impl TsbpdClock {
 
     /// Arrival time of a packet with extended timestamp `ts_ext` if there were no delay: the
     /// origin time of the packet on our clock.
-    #[cfg(test)]
     pub fn origin_time(&self, ts_ext: u64) -> Instant {
         shift(self.base, ts_ext as i128 + self.drift_us as i128)
     }

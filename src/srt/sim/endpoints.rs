@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::link::{Link, LinkConfig};
-use crate::srt::endpoint::{AccessControl, Endpoint, EndpointConfig, EndpointEvent};
+use crate::srt::endpoint::{AccessControl, Admit, Endpoint, EndpointConfig, EndpointEvent};
 use crate::srt::handshake::{ConclusionRequest, Listener, ListenerConfig, RejectReason};
 
 pub const CALLER_ADDR: &str = "10.0.0.1:5000";
@@ -18,14 +18,14 @@ pub struct Policy {
 }
 
 impl AccessControl for Policy {
-    fn check(&mut self, req: &ConclusionRequest) -> Result<(), RejectReason> {
+    fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason> {
         let resource = match req.stream_id() {
             Ok(Some(sid)) => sid.resource.clone().unwrap_or_default(),
             _ => String::new(),
         };
         match self.reject.iter().find(|(r, _)| *r == resource) {
             Some((_, reason)) => Err(*reason),
-            None => Ok(()),
+            None => Ok(Admit::default()),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::link::{Link, LinkConfig};
 use crate::srt::connection::{Connection, ConnectionConfig};
+use crate::srt::packet::Packet;
 use crate::srt::seq::SeqNo;
 
 /// A paced constant-bitrate source at `a`.
@@ -37,6 +38,8 @@ pub struct Pair {
     pub delivered: Vec<Delivery>,
     /// Payloads `a` could not queue (send buffer full).
     pub refused: u64,
+    /// Payloads `b` handed over on arrival (cut-through), in arrival order.
+    pub arrivals: Vec<Delivery>,
     buf: Vec<u8>,
 }
 
@@ -106,6 +109,7 @@ impl Pair {
             sent_at: Vec::new(),
             delivered: Vec::new(),
             refused: 0,
+            arrivals: Vec::new(),
             buf: vec![0; 1500],
         }
     }
@@ -190,9 +194,19 @@ impl Pair {
             }
         }
         while let Some(d) = self.ab.pop_due(now) {
-            self.b
-                .handle_datagram(now, &d)
-                .expect("a sends valid packets");
+            let packet = Packet::parse(&d).expect("a sends valid packets");
+            let arrival = self.b.handle_packet(now, &packet);
+            if let (Some(a), Packet::Data(data)) = (arrival, &packet)
+                && self.b.config().delivery == crate::srt::connection::Delivery::CutThrough
+            {
+                let id = u64::from_be_bytes(data.payload[..8].try_into().expect("8-byte id"));
+                assert_eq!(data.payload, payload(id, data.payload.len()).as_slice());
+                self.arrivals.push(Delivery {
+                    id,
+                    seq: a.seq,
+                    at: now,
+                });
+            }
         }
         while let Some(d) = self.ba.pop_due(now) {
             self.a

@@ -298,3 +298,45 @@ fn shutdown_closes_both_sides() {
     );
     assert!(p.a.poll_timeout().is_none() && p.b.poll_timeout().is_none());
 }
+
+#[test]
+fn cut_through_hands_every_payload_over_once_without_waiting() {
+    let latency = 400 * MS;
+    let start = t0();
+    let (ab, ba) = (link(60, 0.10), link(60, 0.10));
+    let mut a_cfg = crate::srt::connection::ConnectionConfig::new(1, 2, SeqNo::new(44), start);
+    let mut b_cfg = crate::srt::connection::ConnectionConfig::new(2, 1, SeqNo::new(44), start);
+    for c in [&mut a_cfg, &mut b_cfg] {
+        c.recv_latency = latency;
+        c.send_latency = latency;
+    }
+    a_cfg.peer_time_base = start + ba.delay;
+    b_cfg.peer_time_base = start + ab.delay;
+    b_cfg.delivery = crate::srt::connection::Delivery::CutThrough;
+    let p = Pair::with_configs(start, a_cfg, b_cfg, ab, ba, 99);
+    let p = stream(p, 3000, latency);
+    let mut ids: Vec<u64> = p.arrivals.iter().map(|d| d.id).collect();
+    let in_order = ids.windows(2).all(|w| w[0] < w[1]);
+    assert!(!in_order, "with 10 % loss some packets are filled in late");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), p.arrivals.len(), "each payload handed over once");
+    assert_eq!(
+        ids.len() as u64 + p.b.stats().pkt_rcv_drop,
+        3000,
+        "the rest counted as dropped"
+    );
+    assert!(
+        ids.len() >= 2995,
+        "ARQ recovers nearly everything: {}",
+        ids.len()
+    );
+    // First copies go out at once: one-way delay, not the 400 ms latency.
+    let first_try = p
+        .arrivals
+        .iter()
+        .filter(|d| d.at - p.sent_at[d.id as usize] <= 31 * MS)
+        .count();
+    assert!(first_try > 2500, "{first_try} handed over on first arrival");
+    assert!(p.delivered.is_empty(), "nothing waits in TSBPD");
+}
