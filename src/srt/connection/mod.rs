@@ -23,6 +23,7 @@ mod tsbpd;
 pub use cc::MaxBandwidth;
 pub use loss::LossRanges;
 pub use recv_buffer::Release;
+pub use send_buffer::PushAtError;
 pub use stats::Stats;
 
 /// The peer's timestamp origin on our clock, from a handshake that arrived at `arrival` with
@@ -172,6 +173,8 @@ pub enum SendError {
     BufferFull,
     #[error("connection closed")]
     Closed,
+    #[error("cannot place the packet: {0}")]
+    Position(#[from] PushAtError),
 }
 
 /// A payload released by [`Connection::recv`].
@@ -373,6 +376,46 @@ impl Connection {
         self.arm_snd_drop();
         let _ = now;
         Ok(seq)
+    }
+
+    /// Places one message at sequence number `seq` instead of the next one: a relay's
+    /// subscriber leg maps each publisher packet to `publisher seq + offset`, so a packet that
+    /// reaches the relay late fills the hole left for it and the subscriber's receiver restores
+    /// the order. Skipped numbers stay holes until filled; holes are never sent and are dropped
+    /// with DROPREQ like any packet that grows too old. Do not mix with [`Connection::send`].
+    pub fn send_at(
+        &mut self,
+        seq: SeqNo,
+        origin: Instant,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        if !matches!(self.state, State::Open) {
+            return Err(SendError::Closed);
+        }
+        if payload.len() > self.cfg.max_payload {
+            return Err(SendError::TooLarge {
+                len: payload.len(),
+                max: self.cfg.max_payload,
+            });
+        }
+        let ts = self.timestamp_at(origin);
+        // Live mode sends one packet per message; any non-zero number will do.
+        let msg_no = MsgNo::new(seq.value().max(1));
+        if let Err(e) = self.snd.buf.push_at(seq, msg_no, ts, origin, payload) {
+            if e == PushAtError::TooFarAhead {
+                self.stats.pkt_snd_overflow += 1;
+            }
+            return Err(e.into());
+        }
+        self.snd.cc.on_app_packet(payload.len());
+        self.arm_snd_drop();
+        Ok(())
+    }
+
+    /// The sequence number the next `send` would use; before anything is sent, the ISN (where
+    /// a relay starts mapping publisher positions for `send_at`).
+    pub fn next_send_seq(&self) -> SeqNo {
+        self.snd.buf.next_seq()
     }
 
     /// Pops the next payload due for delivery at `now` into `out`.

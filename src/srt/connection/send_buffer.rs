@@ -1,20 +1,37 @@
-//! The send buffer: packets from the oldest unacknowledged to the newest queued, each with its
-//! sequence number implied by position (draft-sharabayko-srt §4.5.1, §4.6, §4.8).
+//! The send buffer: one slot per sequence number from the oldest unacknowledged to the newest
+//! queued (draft-sharabayko-srt §4.5.1, §4.6, §4.8).
 //!
-//! Owns payload storage and recycles it: acknowledged or dropped packets return their `Vec`
-//! to a pool, so steady-state sending does not allocate. Must not: decide when to send
-//! (pacing is `cc`'s job) or read the clock.
+//! Packets are normally queued at the next sequence number (`push`). A relay's subscriber leg
+//! instead places each publisher packet at a sequence number derived from the publisher's
+//! (`push_at`), so packets that arrive late at the relay fill the hole left for them and the
+//! subscriber's receiver puts them back in order. Holes are never sent; NAKs for them are
+//! ignored; sender drop removes them like any old packet.
+//!
+//! Owns payload storage and recycles it: released packets return their `Vec` to a pool, so
+//! steady-state sending does not allocate. Must not: decide when to send (pacing is `cc`'s
+//! job) or read the clock.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::srt::seq::{MsgNo, SeqNo, Timestamp};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotState {
+    /// Reserved for a packet that has not been handed to us yet.
+    Hole,
+    /// Queued, never sent.
+    Queued,
+    Sent,
+}
+
 #[derive(Debug)]
 pub struct SendSlot {
+    pub state: SlotState,
     pub msg_no: MsgNo,
     pub timestamp: Timestamp,
-    /// When the application handed the packet over (its age decides sender drop).
+    /// When the packet originated (its age decides sender drop); for a hole, the origin of
+    /// the packet that created it.
     pub origin: Instant,
     pub data: Vec<u8>,
     /// Last time it went on the wire, original or retransmission.
@@ -22,13 +39,25 @@ pub struct SendSlot {
     pub retransmits: u32,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PushAtError {
+    #[error("sequence number already acknowledged or dropped")]
+    Stale,
+    #[error("sequence number already holds a packet")]
+    Duplicate,
+    #[error("sequence number beyond the buffer's capacity")]
+    TooFarAhead,
+}
+
 #[derive(Debug)]
 pub struct SendBuffer {
     slots: VecDeque<SendSlot>,
     /// Sequence number of `slots[0]`: the oldest unacknowledged packet.
     first: SeqNo,
-    /// Index of the first packet never sent.
-    unsent: usize,
+    /// Filled slots not yet sent, in the order they were filled.
+    queue: VecDeque<SeqNo>,
+    /// One past the highest sequence number sent.
+    sent_end: SeqNo,
     capacity: usize,
     pool: Vec<Vec<u8>>,
 }
@@ -40,8 +69,8 @@ pub struct Dropped {
     pub last: SeqNo,
     pub last_msg_no: MsgNo,
     pub bytes: u64,
-    /// How many of them had never been sent.
-    pub unsent: u32,
+    /// How many of them were holes (never handed to us).
+    pub holes: u32,
 }
 
 impl SendBuffer {
@@ -49,7 +78,8 @@ impl SendBuffer {
         SendBuffer {
             slots: VecDeque::with_capacity(capacity.min(1024)),
             first: isn,
-            unsent: 0,
+            queue: VecDeque::new(),
+            sent_end: isn,
             capacity: capacity.max(1),
             pool: Vec::new(),
         }
@@ -73,18 +103,22 @@ impl SendBuffer {
         self.first
     }
 
-    /// Sequence number the next new packet gets.
+    /// Sequence number the next `push` gets.
     pub fn next_seq(&self) -> SeqNo {
         self.first.add(self.slots.len() as i32)
     }
 
-    /// Sequence number of the first packet never sent.
-    pub fn next_unsent_seq(&self) -> SeqNo {
-        self.first.add(self.unsent as i32)
+    /// One past the highest sequence number sent so far.
+    pub fn sent_end(&self) -> SeqNo {
+        if self.sent_end < self.first {
+            self.first
+        } else {
+            self.sent_end
+        }
     }
 
     pub fn has_unsent(&self) -> bool {
-        self.unsent < self.slots.len()
+        !self.queue.is_empty()
     }
 
     pub fn oldest_origin(&self) -> Option<Instant> {
@@ -99,7 +133,7 @@ impl SendBuffer {
         }
     }
 
-    /// Queues a packet; returns its sequence number, or `None` when full.
+    /// Queues a packet at the next sequence number; `None` when full.
     pub fn push(
         &mut self,
         msg_no: MsgNo,
@@ -110,45 +144,86 @@ impl SendBuffer {
         if self.is_full() {
             return None;
         }
-        let mut data = self.pool.pop().unwrap_or_default();
-        data.clear();
-        data.extend_from_slice(payload);
         let seq = self.next_seq();
-        self.slots.push_back(SendSlot {
-            msg_no,
-            timestamp,
-            origin,
-            data,
-            last_sent: None,
-            retransmits: 0,
-        });
+        let slot = self.new_slot(SlotState::Queued, msg_no, timestamp, origin, payload);
+        self.slots.push_back(slot);
+        self.queue.push_back(seq);
         Some(seq)
     }
 
-    /// Takes the next never-sent packet, marking it sent at `now`.
-    pub fn next_unsent(&mut self, now: Instant) -> Option<(SeqNo, &SendSlot)> {
-        let idx = self.unsent;
-        let seq = self.first.add(idx as i32);
-        let slot = self.slots.get_mut(idx)?;
-        slot.last_sent = Some(now);
-        self.unsent += 1;
-        Some((seq, &*slot))
+    /// Places a packet at `seq`: fills a hole, or extends the buffer, leaving holes for the
+    /// sequence numbers skipped.
+    pub fn push_at(
+        &mut self,
+        seq: SeqNo,
+        msg_no: MsgNo,
+        timestamp: Timestamp,
+        origin: Instant,
+        payload: &[u8],
+    ) -> Result<(), PushAtError> {
+        let off = seq.offset_from(self.first);
+        if off < 0 {
+            return Err(PushAtError::Stale);
+        }
+        let off = off as usize;
+        if off >= self.capacity {
+            return Err(PushAtError::TooFarAhead);
+        }
+        if let Some(slot) = self.slots.get(off) {
+            if slot.state != SlotState::Hole {
+                return Err(PushAtError::Duplicate);
+            }
+            let slot = self.new_slot(SlotState::Queued, msg_no, timestamp, origin, payload);
+            let old = std::mem::replace(&mut self.slots[off], slot);
+            self.recycle(old.data);
+        } else {
+            while self.slots.len() < off {
+                let hole = self.new_slot(SlotState::Hole, msg_no, timestamp, origin, &[]);
+                self.slots.push_back(hole);
+            }
+            let slot = self.new_slot(SlotState::Queued, msg_no, timestamp, origin, payload);
+            self.slots.push_back(slot);
+        }
+        self.queue.push_back(seq);
+        Ok(())
     }
 
-    /// A packet already sent, for retransmission; `None` when acknowledged, dropped or unsent.
+    /// Takes the next queued packet, marking it sent at `now`.
+    pub fn next_unsent(&mut self, now: Instant) -> Option<(SeqNo, &SendSlot)> {
+        while let Some(seq) = self.queue.pop_front() {
+            let off = seq.offset_from(self.first);
+            // Released (acknowledged or dropped) while queued.
+            if off < 0 || off as usize >= self.slots.len() {
+                continue;
+            }
+            if seq >= self.sent_end {
+                self.sent_end = seq.next();
+            }
+            let slot = &mut self.slots[off as usize];
+            slot.state = SlotState::Sent;
+            slot.last_sent = Some(now);
+            return Some((seq, &*slot));
+        }
+        None
+    }
+
+    /// A packet already sent, for retransmission; `None` when acknowledged, dropped, a hole or
+    /// never sent.
     pub fn sent_packet_mut(&mut self, seq: SeqNo) -> Option<&mut SendSlot> {
         let off = seq.offset_from(self.first);
-        if off < 0 || off as usize >= self.unsent {
+        if off < 0 {
             return None;
         }
-        self.slots.get_mut(off as usize)
+        self.slots
+            .get_mut(off as usize)
+            .filter(|s| s.state == SlotState::Sent)
     }
 
     /// Releases everything before `ack` (the receiver's next expected). Returns how many were
-    /// released; an ACK beyond what was sent is ignored (returns `None`).
+    /// released; an ACK beyond the buffer is bogus and ignored (`None`).
     pub fn acknowledge(&mut self, ack: SeqNo) -> Option<usize> {
         let off = ack.offset_from(self.first);
-        if off < 0 || off as usize > self.unsent {
+        if off < 0 || off as usize > self.slots.len() {
             return None;
         }
         Some(self.release_front(off as usize))
@@ -168,25 +243,59 @@ impl SendBuffer {
         let first = self.first;
         let last_msg_no = self.slots[n - 1].msg_no;
         let bytes = self.slots.iter().take(n).map(|s| s.data.len() as u64).sum();
-        let unsent = n.saturating_sub(self.unsent) as u32;
+        let holes = self
+            .slots
+            .iter()
+            .take(n)
+            .filter(|s| s.state == SlotState::Hole)
+            .count() as u32;
         self.release_front(n);
         Some(Dropped {
             first,
             last: self.first.prev(),
             last_msg_no,
             bytes,
-            unsent,
+            holes,
         })
     }
 
+    fn new_slot(
+        &mut self,
+        state: SlotState,
+        msg_no: MsgNo,
+        timestamp: Timestamp,
+        origin: Instant,
+        payload: &[u8],
+    ) -> SendSlot {
+        let mut data = self.pool.pop().unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(payload);
+        SendSlot {
+            state,
+            msg_no,
+            timestamp,
+            origin,
+            data,
+            last_sent: None,
+            retransmits: 0,
+        }
+    }
+
+    fn recycle(&mut self, data: Vec<u8>) {
+        if self.pool.len() < 64 && data.capacity() > 0 {
+            self.pool.push(data);
+        }
+    }
+
     fn release_front(&mut self, n: usize) -> usize {
-        for slot in self.slots.drain(..n) {
-            if self.pool.len() < 64 {
-                self.pool.push(slot.data);
+        for _ in 0..n {
+            if let Some(slot) = self.slots.pop_front() {
+                self.recycle(slot.data);
             }
         }
         self.first = self.first.add(n as i32);
-        self.unsent -= n.min(self.unsent);
+        let first = self.first;
+        self.queue.retain(|&s| s >= first);
         n
     }
 }
@@ -196,22 +305,23 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn ts() -> Timestamp {
+        Timestamp::from_micros(0)
+    }
+
     #[test]
     fn push_send_ack_drop() {
         let t0 = crate::srt::sim::t0();
         let mut b = SendBuffer::new(SeqNo::new(SeqNo::MAX), 3);
-        let ts = Timestamp::from_micros(0);
         assert_eq!(
-            b.push(MsgNo::new(1), ts, t0, b"a"),
+            b.push(MsgNo::new(1), ts(), t0, b"a"),
             Some(SeqNo::new(SeqNo::MAX))
         );
-        assert_eq!(
-            b.push(MsgNo::new(2), ts, t0 + Duration::from_millis(5), b"bb"),
-            Some(SeqNo::new(0))
-        );
-        b.push(MsgNo::new(3), ts, t0 + Duration::from_millis(10), b"ccc");
+        let t5 = t0 + Duration::from_millis(5);
+        assert_eq!(b.push(MsgNo::new(2), ts(), t5, b"bb"), Some(SeqNo::new(0)));
+        b.push(MsgNo::new(3), ts(), t0 + Duration::from_millis(10), b"ccc");
         assert!(b.is_full());
-        assert!(b.push(MsgNo::new(4), ts, t0, b"d").is_none());
+        assert!(b.push(MsgNo::new(4), ts(), t0, b"d").is_none());
         let (seq, slot) = b.next_unsent(t0).expect("queued");
         assert_eq!(
             (seq, slot.data.as_slice()),
@@ -219,10 +329,11 @@ mod tests {
         );
         assert!(b.sent_packet_mut(SeqNo::new(0)).is_none(), "not sent yet");
         b.next_unsent(t0);
+        assert_eq!(b.sent_end(), SeqNo::new(1));
         assert_eq!(
-            b.acknowledge(SeqNo::new(2)),
+            b.acknowledge(SeqNo::new(3)),
             None,
-            "ack beyond sent is bogus"
+            "ack beyond the buffer is bogus"
         );
         assert_eq!(b.acknowledge(SeqNo::new(0)), Some(1));
         assert_eq!(b.first_seq(), SeqNo::new(0));
@@ -230,10 +341,54 @@ mod tests {
             .drop_older_than(t0 + Duration::from_millis(10))
             .expect("two old packets");
         assert_eq!(
-            (d.first, d.last, d.bytes, d.unsent),
-            (SeqNo::new(0), SeqNo::new(1), 5, 1)
+            (d.first, d.last, d.bytes),
+            (SeqNo::new(0), SeqNo::new(1), 5)
         );
         assert!(b.is_empty() && !b.has_unsent());
         assert_eq!(b.next_seq(), SeqNo::new(2));
+        assert!(
+            b.next_unsent(t0).is_none(),
+            "the dropped packet left the queue too"
+        );
+    }
+
+    #[test]
+    fn push_at_leaves_holes_that_late_packets_fill() {
+        let t0 = crate::srt::sim::t0();
+        let mut b = SendBuffer::new(SeqNo::new(100), 16);
+        b.push_at(SeqNo::new(100), MsgNo::new(1), ts(), t0, b"p0")
+            .unwrap();
+        b.push_at(SeqNo::new(103), MsgNo::new(4), ts(), t0, b"p3")
+            .unwrap();
+        assert_eq!(b.len(), 4);
+        let sent: Vec<u32> =
+            std::iter::from_fn(|| b.next_unsent(t0).map(|(s, _)| s.value())).collect();
+        assert_eq!(sent, vec![100, 103], "holes are not sent");
+        assert!(
+            b.sent_packet_mut(SeqNo::new(101)).is_none(),
+            "a hole cannot be retransmitted"
+        );
+        b.push_at(SeqNo::new(101), MsgNo::new(2), ts(), t0, b"p1")
+            .unwrap();
+        assert_eq!(
+            b.push_at(SeqNo::new(101), MsgNo::new(2), ts(), t0, b"p1"),
+            Err(PushAtError::Duplicate)
+        );
+        let (seq, slot) = b.next_unsent(t0).expect("late fill queued");
+        assert_eq!((seq, slot.data.as_slice()), (SeqNo::new(101), &b"p1"[..]));
+        assert_eq!(b.acknowledge(SeqNo::new(102)), Some(2));
+        assert_eq!(
+            b.push_at(SeqNo::new(101), MsgNo::new(2), ts(), t0, b"x"),
+            Err(PushAtError::Stale)
+        );
+        assert_eq!(
+            b.push_at(SeqNo::new(102 + 16), MsgNo::new(9), ts(), t0, b"x"),
+            Err(PushAtError::TooFarAhead)
+        );
+        let d = b.drop_older_than(t0).expect("old");
+        assert_eq!(
+            (d.first, d.last, d.holes),
+            (SeqNo::new(102), SeqNo::new(103), 1)
+        );
     }
 }

@@ -32,7 +32,7 @@ pub(super) struct Sender {
 
 impl Sender {
     fn in_flight(&self) -> u32 {
-        self.buf.next_unsent_seq().offset_from(self.buf.first_seq()) as u32
+        self.buf.sent_end().offset_from(self.buf.first_seq()).max(0) as u32
     }
 
     /// Whether `poll_data` would send something once pacing allows: retransmissions, or new
@@ -79,7 +79,7 @@ impl Connection {
     pub(super) fn on_nak(&mut self, _now: Instant, list: &LossList<'_>) {
         self.stats.pkt_recv_nak += 1;
         let first_held = self.snd.buf.first_seq();
-        let sent_end = self.snd.buf.next_unsent_seq();
+        let sent_end = self.snd.buf.sent_end();
         for (first, last) in list.iter() {
             if last < first {
                 continue;
