@@ -304,3 +304,38 @@ fn timestamps_are_relative_to_each_connection_not_the_endpoint() {
         "delivered after {delay:?}"
     );
 }
+
+#[test]
+fn repeated_conclusion_gets_the_same_answer_and_no_second_connection() {
+    use crate::srt::endpoint::{AcceptAll, Endpoint, EndpointConfig};
+    use crate::srt::handshake::Listener;
+    let now = t0();
+    let caller_addr = CALLER_ADDR.parse().expect("literal");
+    let listener_addr = "10.0.0.2:9000".parse().expect("literal");
+    let l = Listener::new([7; 16], now, ListenerConfig::default());
+    let mut listener = Endpoint::new(EndpointConfig::default(), Some(l), now);
+    let mut caller = Endpoint::new(EndpointConfig::default(), None, now);
+    let mut cfg = CallerConfig::new(0, SeqNo::new(0), listener_addr);
+    cfg.stream_id = Some("cam".into());
+    caller.connect(now, cfg).expect("valid");
+    let mut buf = [0u8; 1500];
+    let mut out = |ep: &mut Endpoint| {
+        let (_, n) = ep.poll_transmit(now, &mut buf).expect("something to send");
+        buf[..n].to_vec()
+    };
+    let induction = out(&mut caller);
+    listener.handle_datagram(now, caller_addr, &induction, &mut AcceptAll);
+    let induction_reply = out(&mut listener);
+    caller.handle_datagram(now, listener_addr, &induction_reply, &mut AcceptAll);
+    let conclusion = out(&mut caller);
+    listener.handle_datagram(now, caller_addr, &conclusion, &mut AcceptAll);
+    let first = out(&mut listener);
+    // The reply was lost; the caller repeats its conclusion.
+    listener.handle_datagram(now + 250 * MS, caller_addr, &conclusion, &mut AcceptAll);
+    let (_, n) = listener.poll_transmit(now + 250 * MS, &mut buf).expect("answered again");
+    let second = buf[..n].to_vec();
+    assert_eq!(first[16..], second[16..], "the same handshake (only the header timestamp moves)");
+    assert_eq!(first[..8], second[..8]);
+    assert_eq!(listener.stats().accepted, 1);
+    assert_eq!(listener.connection_ids().count(), 1);
+}
