@@ -1,30 +1,42 @@
-//! srtrelay: parse the command line, load the configuration, run the relay.
+//! srtrelay: parse the command line, load the configuration, set up logging, run the relay.
+//!
+//! Exit codes: 0 on success, 1 when the relay fails at run time (e.g. cannot bind), 2 for a
+//! bad command line or configuration (clap's usage errors use 2 as well).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use log::{error, info};
+use log::{error, info, warn};
 
-use srtrelay::config::{Config, DEFAULT_CONFIG};
+use srtrelay::config::{Config, DEFAULT_CONFIG, LogFormat, format_cpu_list};
 use srtrelay::driver::BlockingDriver;
 use srtrelay::relay::Relay;
 use srtrelay::srt::endpoint::{Endpoint, EndpointConfig};
 use srtrelay::srt::handshake::{Listener, ListenerConfig};
 
+/// Exit code for a bad configuration.
+const EXIT_CONFIG: u8 = 2;
+
 /// SRT live relay: publishers push MPEG-TS over SRT, any number of players pull it.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Exit codes: 0 ok, 1 run-time failure, 2 bad command line or configuration.\n\
+                  RUST_LOG, when set, overrides `log.level`."
+)]
 struct Args {
     /// Configuration file (TOML). Without it the embedded default config.toml is used.
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Validate the configuration and exit.
+    /// Validate the configuration (and that its cores exist here), print a summary and exit.
     #[arg(long)]
     check_config: bool,
-    /// Print the embedded default configuration and exit.
-    #[arg(long)]
+    /// Print the embedded default configuration, every key documented, and exit.
+    #[arg(long, conflicts_with_all = ["config", "check_config"])]
     print_default_config: bool,
 }
 
@@ -34,6 +46,10 @@ fn main() -> ExitCode {
         print!("{DEFAULT_CONFIG}");
         return ExitCode::SUCCESS;
     }
+    let source = match &args.config {
+        Some(path) => path.display().to_string(),
+        None => "the embedded default configuration".to_string(),
+    };
     let config = match &args.config {
         Some(path) => Config::load(path),
         None => Config::from_toml(DEFAULT_CONFIG),
@@ -41,18 +57,16 @@ fn main() -> ExitCode {
     let config = match config {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("srtrelay: configuration error: {e}");
-            return ExitCode::from(2);
+            eprintln!("srtrelay: configuration error in {source}: {e}");
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     if args.check_config {
-        println!("configuration ok");
+        println!("srtrelay: configuration ok: {source}");
+        println!("{}", summary(&config));
         return ExitCode::SUCCESS;
     }
-    env_logger::Builder::new()
-        .filter_level(config.log_level)
-        .parse_default_env()
-        .init();
+    init_logging(&config);
     match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -62,28 +76,113 @@ fn main() -> ExitCode {
     }
 }
 
+/// One line per thing an operator wants to confirm before a restart.
+fn summary(c: &Config) -> String {
+    let list = |v: &[std::net::SocketAddr]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let http = c.http.map_or("off".to_string(), |a| a.to_string());
+    format!(
+        "  srt listen: {}\n  cores: {}\n  http: {http}\n  latency: {} ms ({}..={} ms)",
+        list(&c.srt.listen),
+        format_cpu_list_in_order(&c.runtime.cores),
+        c.srt.latency.default.as_millis(),
+        c.srt.latency.min.as_millis(),
+        c.srt.latency.max.as_millis(),
+    )
+}
+
+/// Ascending lists print compactly (`0-3`); an explicit order is shown as given.
+fn format_cpu_list_in_order(cores: &[usize]) -> String {
+    if cores.is_sorted() {
+        format_cpu_list(cores)
+    } else {
+        let v: Vec<String> = cores.iter().map(ToString::to_string).collect();
+        v.join(",")
+    }
+}
+
+/// `RUST_LOG` wins when set. Otherwise the logger lets everything through and the level is
+/// `log::set_max_level`, so a reload can change it without re-installing the logger.
+fn init_logging(config: &Config) {
+    let from_env = std::env::var_os("RUST_LOG").is_some();
+    let mut builder = env_logger::Builder::new();
+    if from_env {
+        builder.parse_default_env();
+    } else {
+        builder.filter_level(log::LevelFilter::Trace);
+    }
+    if config.log.format == LogFormat::Json {
+        builder.format(|buf, record| {
+            writeln!(
+                buf,
+                "{{\"ts\":\"{}\",\"level\":\"{}\",\"target\":{},\"msg\":{}}}",
+                buf.timestamp_millis(),
+                record.level(),
+                json_string(record.target()),
+                json_string(&record.args().to_string()),
+            )
+        });
+    }
+    builder.init();
+    if !from_env {
+        log::set_max_level(config.log.level);
+    }
+}
+
+/// A JSON string literal (RFC 8259 §7).
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The interim single-threaded relay over the blocking driver, until the shards land: one
+/// socket on the first listen address. Cores, socket sizes, rings, limits and policies are
+/// parsed and validated but not applied here yet.
 fn run(config: &Config) -> std::io::Result<()> {
+    let srt = &config.srt;
     let now = BlockingDriver::now();
     let listener_cfg = ListenerConfig {
-        recv_latency: config.latency,
-        peer_latency: config.latency,
+        recv_latency: srt.latency.default,
+        peer_latency: srt.latency.default,
+        // libsrt advertises min(SRTO_RCVBUF, SRTO_FC = 25600) packets: never more than the
+        // receive buffer holds.
+        flow_window: u32::try_from(srt.recv_buffer_pkts.min(25_600)).expect("at most 25600"),
         ..ListenerConfig::default()
     };
     let endpoint_cfg = EndpointConfig {
-        recv_buffer_pkts: config.recv_buffer_pkts,
-        send_buffer_pkts: config.send_buffer_pkts,
-        max_payload: config.max_payload,
-        peer_idle_timeout: config.peer_idle_timeout,
-        loss_max_ttl: config.loss_max_ttl,
+        recv_buffer_pkts: srt.recv_buffer_pkts,
+        send_buffer_pkts: srt.send_buffer_pkts,
+        max_payload: srt.max_payload,
+        peer_idle_timeout: srt.peer_idle_timeout,
+        loss_max_ttl: srt.loss_max_ttl,
         seed: seed(),
     };
     let listener = Listener::new(secret(), now, listener_cfg);
     let endpoint = Endpoint::new(endpoint_cfg, Some(listener), now);
-    // One socket until the sharded engine lands: the first listen address.
-    let addr = config.listen[0];
+    let addr = srt.listen[0];
+    if srt.listen.len() > 1 {
+        warn!("the interim relay serves only the first listen address ({addr}); ignoring the rest");
+    }
     let mut driver = BlockingDriver::bind(addr, endpoint)?;
     info!("srtrelay listening on {}", driver.local_addr()?);
-    let mut relay = Relay::new(&config.default_stream);
+    let mut relay = Relay::new(&config.streams.policy.default_stream);
     loop {
         driver.turn(&mut relay, Duration::from_millis(1))?;
         while let Some(ev) = driver.endpoint.poll_event() {
@@ -113,4 +212,25 @@ fn secret() -> [u8; 16] {
 fn seed() -> u64 {
     let s = secret();
     u64::from_le_bytes(s[..8].try_into().expect("16-byte secret"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("a\"b\\c\nd\u{1}é"), r#""a\"b\\c\nd\u0001é""#);
+    }
+
+    #[test]
+    fn summary_shows_listen_cores_and_http() {
+        let c = Config::from_toml("[srt]\nlisten = [\"[::1]:9000\"]\n[http]\nenabled = false")
+            .expect("valid");
+        let s = summary(&c);
+        assert!(s.contains("srt listen: [::1]:9000"), "{s}");
+        assert!(s.contains("http: off"), "{s}");
+        assert_eq!(format_cpu_list_in_order(&[3, 1]), "3,1");
+        assert_eq!(format_cpu_list_in_order(&[0, 1, 2]), "0-2");
+    }
 }

@@ -1,0 +1,227 @@
+//! Reload rules: which keys SIGHUP may change on a running relay, and what a reload would do.
+//!
+//! Owns: the classification of every key in `config.toml` (a test checks that the table and the
+//! file list the same keys) and [`ReloadPlan`]. Must not: apply anything or touch signals; the
+//! shards take the plan's pieces and swap them in.
+//!
+//! Reloadable: everything that is consulted when a connection or stream is admitted (limits,
+//! the stream policies, the latency proposal and bounds) and the log level. Existing
+//! connections keep what they negotiated and are never dropped by a reload; lowering a limit
+//! only refuses newcomers. Restart-only: everything that shapes sockets, threads or memory laid
+//! out at start (listen addresses, cores, buffers, socket sizes, ring length, payload size, the
+//! HTTP address, log format), and the per-connection SRT timers that live in each shard's
+//! endpoint configuration (idle timeout, reorder tolerance).
+
+use std::fmt;
+
+use log::LevelFilter;
+
+use super::{Config, ConfigError, Host, LatencyBounds, Limits, StreamPolicy};
+
+/// Whether a changed key can be applied by a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadClass {
+    /// Applied on reload, to connections and streams admitted from then on.
+    Reloadable,
+    /// Only read at start: a reload that changes it is refused.
+    RestartOnly,
+}
+
+/// What a reload changes: the new values of the reloadable groups that differ (`None` = same).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReloadPlan {
+    /// The changed keys, in file order (for the log line).
+    pub changed: Vec<&'static str>,
+    pub limits: Option<Limits>,
+    pub policy: Option<StreamPolicy>,
+    /// For connections accepted after the reload.
+    pub latency: Option<LatencyBounds>,
+    /// Apply with `log::set_max_level`, unless `RUST_LOG` is set (it overrides the file).
+    pub log_level: Option<LevelFilter>,
+}
+
+impl ReloadClass {
+    /// Every key of `config.toml` in file order, with its class.
+    pub fn all_keys() -> Vec<(&'static str, ReloadClass)> {
+        let host = Host::with_cpus(vec![0]);
+        let c = Config::from_toml_on("", &host).expect("the built-in defaults are valid (tested)");
+        rows(&c, &c)
+            .into_iter()
+            .map(|(k, class, _)| (k, class))
+            .collect()
+    }
+}
+
+impl ReloadPlan {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty()
+    }
+}
+
+impl fmt::Display for ReloadPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.changed.is_empty() {
+            return f.write_str("no changes");
+        }
+        f.write_str("changes ")?;
+        for (i, key) in self.changed.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}`{key}`")?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ConfigError> {
+    let rows = rows(old, new);
+    let restart: Vec<&'static str> = rows
+        .iter()
+        .filter(|(_, class, changed)| *changed && *class == ReloadClass::RestartOnly)
+        .map(|(key, _, _)| *key)
+        .collect();
+    if !restart.is_empty() {
+        return Err(ConfigError::RestartRequired { keys: restart });
+    }
+    Ok(ReloadPlan {
+        changed: rows
+            .iter()
+            .filter(|(_, _, changed)| *changed)
+            .map(|(key, _, _)| *key)
+            .collect(),
+        limits: (old.limits != new.limits).then_some(new.limits),
+        policy: (old.streams.policy != new.streams.policy).then(|| new.streams.policy.clone()),
+        latency: (old.srt.latency != new.srt.latency).then_some(new.srt.latency),
+        log_level: (old.log.level != new.log.level).then_some(new.log.level),
+    })
+}
+
+/// One row per file key: its class and whether it differs between `a` and `b`. The single
+/// place where file keys meet typed fields for reloads.
+fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
+    use super::UnknownStream::{Reject, Wait};
+    use ReloadClass::{Reloadable as Live, RestartOnly as Restart};
+    let (pa, pb) = (&a.streams.policy, &b.streams.policy);
+    let wait_changed = match (pa.unknown_stream, pb.unknown_stream) {
+        (Wait(x), Wait(y)) => x != y,
+        _ => false,
+    };
+    let unknown_changed = matches!(
+        (pa.unknown_stream, pb.unknown_stream),
+        (Wait(_), Reject) | (Reject, Wait(_))
+    );
+    vec![
+        ("srt.listen", Restart, a.srt.listen != b.srt.listen),
+        (
+            "srt.latency_ms",
+            Live,
+            a.srt.latency.default != b.srt.latency.default,
+        ),
+        (
+            "srt.min_latency_ms",
+            Live,
+            a.srt.latency.min != b.srt.latency.min,
+        ),
+        (
+            "srt.max_latency_ms",
+            Live,
+            a.srt.latency.max != b.srt.latency.max,
+        ),
+        (
+            "srt.max_payload",
+            Restart,
+            a.srt.max_payload != b.srt.max_payload,
+        ),
+        (
+            "srt.recv_buffer_pkts",
+            Restart,
+            a.srt.recv_buffer_pkts != b.srt.recv_buffer_pkts,
+        ),
+        (
+            "srt.send_buffer_pkts",
+            Restart,
+            a.srt.send_buffer_pkts != b.srt.send_buffer_pkts,
+        ),
+        (
+            "srt.peer_idle_timeout_ms",
+            Restart,
+            a.srt.peer_idle_timeout != b.srt.peer_idle_timeout,
+        ),
+        (
+            "srt.loss_max_ttl",
+            Restart,
+            a.srt.loss_max_ttl != b.srt.loss_max_ttl,
+        ),
+        ("runtime.cores", Restart, a.runtime.cores != b.runtime.cores),
+        (
+            "runtime.socket_recv_buffer_bytes",
+            Restart,
+            a.runtime.socket_recv_buffer_bytes != b.runtime.socket_recv_buffer_bytes,
+        ),
+        (
+            "runtime.socket_send_buffer_bytes",
+            Restart,
+            a.runtime.socket_send_buffer_bytes != b.runtime.socket_send_buffer_bytes,
+        ),
+        (
+            "streams.ring_packets",
+            Restart,
+            a.streams.ring_packets != b.streams.ring_packets,
+        ),
+        (
+            "streams.default_stream",
+            Live,
+            pa.default_stream != pb.default_stream,
+        ),
+        (
+            "streams.second_publisher",
+            Live,
+            pa.second_publisher != pb.second_publisher,
+        ),
+        ("streams.unknown_stream", Live, unknown_changed),
+        ("streams.unknown_stream_wait_ms", Live, wait_changed),
+        (
+            "streams.publisher_grace_ms",
+            Live,
+            pa.publisher_grace != pb.publisher_grace,
+        ),
+        (
+            "streams.passthrough_non_ts",
+            Restart,
+            a.streams.passthrough_non_ts != b.streams.passthrough_non_ts,
+        ),
+        (
+            "limits.max_streams",
+            Live,
+            a.limits.max_streams != b.limits.max_streams,
+        ),
+        (
+            "limits.max_subscribers_per_stream",
+            Live,
+            a.limits.max_subscribers_per_stream != b.limits.max_subscribers_per_stream,
+        ),
+        (
+            "limits.max_connections",
+            Live,
+            a.limits.max_connections != b.limits.max_connections,
+        ),
+        (
+            "limits.soft_max_connections",
+            Live,
+            a.limits.soft_max_connections != b.limits.soft_max_connections,
+        ),
+        // `http.enabled` and `http.listen` meet in one `Option<SocketAddr>`: the address of a
+        // disabled API is no change, turning it on or off is.
+        (
+            "http.enabled",
+            Restart,
+            a.http.is_some() != b.http.is_some(),
+        ),
+        (
+            "http.listen",
+            Restart,
+            matches!((a.http, b.http), (Some(x), Some(y)) if x != y),
+        ),
+        ("log.level", Live, a.log.level != b.log.level),
+        ("log.format", Restart, a.log.format != b.log.format),
+    ]
+}
