@@ -11,8 +11,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use srtrelay::driver::BlockingDriver;
-use srtrelay::srt::endpoint::{AccessControl, Endpoint, EndpointConfig, EndpointEvent};
-use srtrelay::srt::handshake::{CallerConfig, ConclusionRequest, RejectReason};
+use srtrelay::srt::endpoint::{AcceptAll, Endpoint, EndpointConfig, EndpointEvent};
+use srtrelay::srt::handshake::CallerConfig;
 use srtrelay::srt::seq::SeqNo;
 
 const BIN: &str = env!("CARGO_BIN_EXE_srtrelay");
@@ -154,14 +154,6 @@ impl Drop for Relay {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-struct AcceptAll;
-
-impl AccessControl for AcceptAll {
-    fn check(&mut self, _: &ConclusionRequest) -> Result<(), RejectReason> {
-        Ok(())
     }
 }
 

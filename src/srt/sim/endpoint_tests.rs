@@ -332,9 +332,15 @@ fn repeated_conclusion_gets_the_same_answer_and_no_second_connection() {
     let first = out(&mut listener);
     // The reply was lost; the caller repeats its conclusion.
     listener.handle_datagram(now + 250 * MS, caller_addr, &conclusion, &mut AcceptAll);
-    let (_, n) = listener.poll_transmit(now + 250 * MS, &mut buf).expect("answered again");
+    let (_, n) = listener
+        .poll_transmit(now + 250 * MS, &mut buf)
+        .expect("answered again");
     let second = buf[..n].to_vec();
-    assert_eq!(first[16..], second[16..], "the same handshake (only the header timestamp moves)");
+    assert_eq!(
+        first[16..],
+        second[16..],
+        "the same handshake (only the header timestamp moves)"
+    );
     assert_eq!(first[..8], second[..8]);
     assert_eq!(listener.stats().accepted, 1);
     assert_eq!(listener.connection_ids().count(), 1);
