@@ -20,6 +20,9 @@
 //! the replica, i.e. loss to that shard's subscribers; later arrivals (retransmissions) still
 //! flow through and fill gaps as they do on the source.
 
+// Sans-IO like `src/srt`: times come in as arguments.
+#![deny(clippy::disallowed_methods)]
+
 use std::time::Instant;
 
 use super::ring::{Cursor, CursorStats, InsertOutcome, MAX_PAYLOAD, PacketRef, StreamRing};

@@ -18,6 +18,9 @@
 //! packet was overwritten gets [`ReadError::Lagged`] with the number of packets it missed and
 //! resumes at the oldest packet still held, so it skips whole SRT packets (= whole TS packets).
 
+// Sans-IO like `src/srt`: times come in as arguments.
+#![deny(clippy::disallowed_methods)]
+
 use std::time::Instant;
 
 use thiserror::Error;
@@ -273,6 +276,8 @@ impl StreamRing {
     }
 
     /// Stores a packet at ring position `pos` (a replica takes the source's positions as-is).
+    /// Positions must all come from one source ring's numbering: [`Self::insert`] and
+    /// [`Self::position_of`] assume they are at least 2^30.
     /// O(1), except a jump of `k` positions past the head costs O(min(k, capacity)) to count
     /// the gaps it pushes out of the window.
     pub fn insert_pos(&mut self, pos: u64, origin: Instant, payload: &[u8]) -> InsertOutcome {

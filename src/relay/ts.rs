@@ -6,6 +6,9 @@
 //! new subscriber can begin at a keyframe.
 //! Must not: parse PSI tables or PES bodies, allocate, read the clock, or know about SRT.
 
+// Sans-IO like `src/srt`: times come in as arguments.
+#![deny(clippy::disallowed_methods)]
+
 use thiserror::Error;
 
 /// Length of one MPEG-TS packet (ISO/IEC 13818-1 §2.4.3.2).
