@@ -5,6 +5,10 @@
 //! The thread-per-core engine (glommio shards, TS rings, cut-through, cross-core handoff)
 //! replaces the driver and the forwarding loop; the admission rules here stay.
 
+pub mod handoff;
+pub mod ring;
+pub mod ts;
+
 use std::collections::HashMap;
 use std::time::Instant;
 

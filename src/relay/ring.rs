@@ -1,0 +1,493 @@
+//! Per-stream packet ring for cut-through fan-out.
+//!
+//! Owns: the publisher's recent SRT payloads (one slot per publisher packet, so each slot holds
+//! whole TS packets), indexed by a 64-bit *ring position* that extends the publisher's 31-bit
+//! sequence number; the arrival log that lets every subscriber [`Cursor`] see each stored
+//! packet once, in arrival order, late gap fills included; gap and loss counting.
+//! Must not: read the clock (origin times come in as arguments), block or wait for anything,
+//! allocate after construction, lock, or know about sockets, shards or SRT wire formats.
+//!
+//! Cut-through: a packet is readable as soon as it is inserted; nothing waits for the
+//! publisher's TSBPD. A late or retransmitted packet that arrives after its successors is a new
+//! arrival and is read by every cursor when it arrives; each subscriber's own SRT receiver puts
+//! it back in order. Subscriber sequence numbers are `isn + (pos - start_pos)`
+//! ([`Cursor::subscriber_seq`]), so the publisher's numbering is kept modulo a per-subscriber
+//! offset and a position the ring never got shows up to the subscriber as loss.
+//!
+//! Lagging follows tokio's `sync::broadcast`: the publisher never waits; a cursor whose next
+//! packet was overwritten gets [`ReadError::Lagged`] with the number of packets it missed and
+//! resumes at the oldest packet still held, so it skips whole SRT packets (= whole TS packets).
+
+// Sans-IO like `src/srt`: times come in as arguments.
+#![deny(clippy::disallowed_methods)]
+
+use std::time::Instant;
+
+use thiserror::Error;
+
+use crate::srt::seq::SeqNo;
+
+/// Largest payload a slot holds: a 1500-byte MTU minus IPv4, UDP and the SRT header
+/// (draft-sharabayko-srt §3.1; libsrt's `SRT_LIVE_MAX_PLSIZE`). Whole-TS payloads are at most
+/// 7 * 188 = 1316; the rest is room for pass-through payloads.
+pub const MAX_PAYLOAD: usize = 1456;
+
+/// Position of the first sequence number seen is `EPOCH + seq`: positions are then congruent
+/// to sequence numbers modulo 2^31 and packets up to 2^30 before the first one do not
+/// underflow.
+const EPOCH: u64 = 1 << 31;
+/// `SlotMeta::pos` of a slot that never held a packet (no position reaches it).
+const EMPTY: u64 = u64::MAX;
+
+/// Size and limits of one ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingConfig {
+    /// Slots, one per publisher SRT packet; rounded up to a power of two. Memory is
+    /// `capacity * (MAX_PAYLOAD + 40)` bytes, allocated once.
+    pub capacity_pkts: usize,
+    /// A packet more than this many positions past the head is refused as `TooFarAhead`.
+    pub max_jump_pkts: u64,
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        RingConfig {
+            // libsrt's default receive buffer (8192 packets): the same reorder horizon.
+            capacity_pkts: 8192,
+            // A live publisher cannot jump further: a longer outage than its idle timeout (5 s,
+            // a few 10^4 packets at 50 Mbit/s) closes the connection. Bigger jumps are a bug
+            // upstream; refusing them keeps one bad number from evicting the whole ring.
+            max_jump_pkts: 1 << 20,
+        }
+    }
+}
+
+/// What [`StreamRing::insert`] did with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored past the old head; `skipped` positions in between are now gaps.
+    NewHead { pos: u64, skipped: u64 },
+    /// Stored behind the head, in a slot that did not hold it yet (late or retransmitted).
+    FilledGap { pos: u64 },
+    /// Already held; not stored again and not logged as an arrival.
+    Duplicate { pos: u64 },
+    /// Behind the oldest position the ring can hold.
+    TooOld,
+    /// More than `max_jump_pkts` past the head.
+    TooFarAhead,
+    /// Longer than [`MAX_PAYLOAD`].
+    Oversized,
+}
+
+impl InsertOutcome {
+    /// Whether the packet was stored and will be read by cursors.
+    pub fn is_stored(self) -> bool {
+        matches!(
+            self,
+            InsertOutcome::NewHead { .. } | InsertOutcome::FilledGap { .. }
+        )
+    }
+}
+
+/// Per-ring counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RingStats {
+    /// Packets stored (new heads and gap fills).
+    pub inserted: u64,
+    pub filled_gaps: u64,
+    pub duplicates: u64,
+    pub too_old: u64,
+    pub too_far_ahead: u64,
+    pub oversized: u64,
+    /// Positions that left the window without ever arriving.
+    pub lost: u64,
+}
+
+/// One stored packet, borrowed from the ring (no copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketRef<'a> {
+    pub pos: u64,
+    /// The publisher packet's origin time as given to `insert`.
+    pub origin: Instant,
+    pub payload: &'a [u8],
+}
+
+impl PacketRef<'_> {
+    /// The publisher's sequence number of this packet.
+    pub fn seq(&self) -> SeqNo {
+        pos_to_seq(self.pos)
+    }
+}
+
+/// Why [`StreamRing::read`] returned no packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum ReadError {
+    /// The cursor has read every arrival.
+    #[error("no new packet")]
+    Empty,
+    /// This many arrivals were overwritten before the cursor read them and are skipped; the
+    /// next read returns the oldest packet still held.
+    #[error("subscriber lagged: {0} packets skipped")]
+    Lagged(u64),
+}
+
+/// Per-cursor counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CursorStats {
+    pub delivered: u64,
+    /// Packets skipped because they were overwritten first (sum of `Lagged(n)`).
+    pub lagged_pkts: u64,
+    /// Number of `Lagged` results.
+    pub lag_events: u64,
+    /// Arrivals for positions before the cursor's start (they would map to sequence numbers
+    /// before the subscriber's ISN), passed over silently.
+    pub before_start: u64,
+}
+
+/// One reader's place in a ring's arrival log. Plain data: the subscriber owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Arrival index of the next packet to read.
+    next: u64,
+    /// First position this reader delivers; `None` until known (cursor on an empty ring).
+    start_pos: Option<u64>,
+    stats: CursorStats,
+}
+
+impl Cursor {
+    /// The position that maps to the subscriber's initial sequence number, once known.
+    pub fn start_pos(&self) -> Option<u64> {
+        self.start_pos
+    }
+
+    pub fn stats(&self) -> &CursorStats {
+        &self.stats
+    }
+
+    /// The subscriber-side sequence number of `pos`: `isn + (pos - start_pos)`, wrapping at 31
+    /// bits. `None` before the start is known or for positions before it.
+    pub fn subscriber_seq(&self, pos: u64, isn: SeqNo) -> Option<SeqNo> {
+        let start = self.start_pos?;
+        let d = pos.checked_sub(start)?;
+        // Adding modulo 2^32 then masking is adding modulo 2^31.
+        Some(SeqNo::new(isn.value().wrapping_add(d as u32)))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SlotMeta {
+    pos: u64,
+    /// `None` only while `pos == EMPTY`; `Option<Instant>` is the size of `Instant`.
+    origin: Option<Instant>,
+    len: u16,
+}
+
+/// The ring of one stream (or its replica on another shard).
+#[derive(Debug)]
+pub struct StreamRing {
+    mask: u64,
+    max_jump: u64,
+    meta: Box<[SlotMeta]>,
+    /// `capacity * MAX_PAYLOAD` bytes; slot `i` is `bytes[i * MAX_PAYLOAD..][..len]`.
+    bytes: Box<[u8]>,
+    /// Positions in arrival order; arrival `a` is at `log[a & mask]` while `a` is one of the
+    /// last `capacity` arrivals.
+    log: Box<[u64]>,
+    arrivals: u64,
+    head: Option<u64>,
+    /// First position stored; gaps are counted from here on.
+    base: u64,
+    /// Positions in `[max(base, tail), head]` not held.
+    missing: u64,
+    stats: RingStats,
+}
+
+impl StreamRing {
+    pub fn new(cfg: RingConfig) -> Self {
+        let cap = cfg.capacity_pkts.max(1).next_power_of_two();
+        StreamRing {
+            mask: cap as u64 - 1,
+            max_jump: cfg.max_jump_pkts.max(1),
+            meta: vec![
+                SlotMeta {
+                    pos: EMPTY,
+                    origin: None,
+                    len: 0,
+                };
+                cap
+            ]
+            .into_boxed_slice(),
+            bytes: vec![0; cap * MAX_PAYLOAD].into_boxed_slice(),
+            log: vec![EMPTY; cap].into_boxed_slice(),
+            arrivals: 0,
+            head: None,
+            base: 0,
+            missing: 0,
+            stats: RingStats::default(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// Highest position stored.
+    pub fn head(&self) -> Option<u64> {
+        self.head
+    }
+
+    /// The publisher sequence number of the head.
+    pub fn head_seq(&self) -> Option<SeqNo> {
+        self.head.map(pos_to_seq)
+    }
+
+    /// Oldest position that can still be inserted.
+    pub fn tail(&self) -> Option<u64> {
+        self.head.map(|h| self.tail_of(h))
+    }
+
+    /// Gaps (positions not held) between the first packet or the tail and the head.
+    pub fn missing(&self) -> u64 {
+        self.missing
+    }
+
+    /// Packets stored so far (the arrival index of the next one).
+    pub fn arrivals(&self) -> u64 {
+        self.arrivals
+    }
+
+    pub fn stats(&self) -> &RingStats {
+        &self.stats
+    }
+
+    /// The ring position of publisher sequence number `seq`: the position congruent to it
+    /// modulo 2^31 that is nearest the head (like a timestamp unwrapper).
+    pub fn position_of(&self, seq: SeqNo) -> u64 {
+        match self.head {
+            None => EPOCH + u64::from(seq.value()),
+            // |offset| <= 2^30 < EPOCH <= head, so this neither under- nor overflows.
+            Some(h) => h.wrapping_add_signed(i64::from(seq.offset_from(pos_to_seq(h)))),
+        }
+    }
+
+    /// Stores a publisher packet by its sequence number. `origin` is carried to subscribers.
+    pub fn insert(&mut self, seq: SeqNo, origin: Instant, payload: &[u8]) -> InsertOutcome {
+        self.insert_pos(self.position_of(seq), origin, payload)
+    }
+
+    /// Stores a packet at ring position `pos` (a replica takes the source's positions as-is).
+    /// Positions must all come from one source ring's numbering: [`Self::insert`] and
+    /// [`Self::position_of`] assume they are at least 2^30.
+    /// O(1), except a jump of `k` positions past the head costs O(min(k, capacity)) to count
+    /// the gaps it pushes out of the window.
+    pub fn insert_pos(&mut self, pos: u64, origin: Instant, payload: &[u8]) -> InsertOutcome {
+        if payload.len() > MAX_PAYLOAD {
+            self.stats.oversized += 1;
+            return InsertOutcome::Oversized;
+        }
+        let outcome = match self.head {
+            None => {
+                self.head = Some(pos);
+                self.base = pos;
+                InsertOutcome::NewHead { pos, skipped: 0 }
+            }
+            Some(h) if pos > h => {
+                let jump = pos - h;
+                if jump > self.max_jump {
+                    self.stats.too_far_ahead += 1;
+                    return InsertOutcome::TooFarAhead;
+                }
+                self.missing += jump - 1;
+                self.evict(h, pos);
+                self.head = Some(pos);
+                InsertOutcome::NewHead {
+                    pos,
+                    skipped: jump - 1,
+                }
+            }
+            Some(h) => {
+                if pos < self.tail_of(h) {
+                    self.stats.too_old += 1;
+                    return InsertOutcome::TooOld;
+                }
+                if self.meta[self.slot(pos)].pos == pos {
+                    self.stats.duplicates += 1;
+                    return InsertOutcome::Duplicate { pos };
+                }
+                if pos >= self.base {
+                    self.missing -= 1;
+                }
+                self.stats.filled_gaps += 1;
+                InsertOutcome::FilledGap { pos }
+            }
+        };
+        self.store(pos, origin, payload);
+        outcome
+    }
+
+    /// The packet at `pos`, if the ring holds it.
+    pub fn get(&self, pos: u64) -> Option<PacketRef<'_>> {
+        let i = self.slot(pos);
+        let m = &self.meta[i];
+        if m.pos != pos {
+            return None;
+        }
+        let origin = m.origin?;
+        let start = i * MAX_PAYLOAD;
+        Some(PacketRef {
+            pos,
+            origin,
+            payload: &self.bytes[start..start + usize::from(m.len)],
+        })
+    }
+
+    /// A cursor that reads packets stored from now on, for positions after the current head
+    /// (older gap fills would map before the subscriber's ISN). O(1).
+    pub fn cursor_at_head(&self) -> Cursor {
+        Cursor {
+            next: self.arrivals,
+            start_pos: self.head.map(|h| h + 1),
+            stats: CursorStats::default(),
+        }
+    }
+
+    /// A cursor that reads every packet still held, from the lowest position up, then new
+    /// ones. O(capacity).
+    pub fn cursor_at_oldest(&self) -> Cursor {
+        let mut first = None;
+        let mut start_pos: Option<u64> = None;
+        for a in self.oldest_arrival()..self.arrivals {
+            let pos = self.log[self.slot_of_arrival(a)];
+            if self.get(pos).is_some() {
+                first.get_or_insert(a);
+                start_pos = Some(start_pos.map_or(pos, |s| s.min(pos)));
+            }
+        }
+        Cursor {
+            next: first.unwrap_or(self.arrivals),
+            start_pos,
+            stats: CursorStats::default(),
+        }
+    }
+
+    /// A cursor that starts at the newest held packet whose payload satisfies `is_start` (for
+    /// example [`super::ts::has_video_random_access`]) and reads every held packet at or after
+    /// that position, including ones that arrived before it. `None` if no packet matches.
+    /// O(capacity).
+    pub fn cursor_at_last(&self, is_start: impl Fn(&[u8]) -> bool) -> Option<Cursor> {
+        let oldest = self.oldest_arrival();
+        let (found, start) = (oldest..self.arrivals).rev().find_map(|a| {
+            let p = self.get(self.log[self.slot_of_arrival(a)])?;
+            is_start(p.payload).then_some((a, p.pos))
+        })?;
+        // Packets past `start` may have arrived before it (it was late): begin at the earliest.
+        let first = (oldest..found)
+            .find(|&a| {
+                let pos = self.log[self.slot_of_arrival(a)];
+                pos >= start && self.get(pos).is_some()
+            })
+            .unwrap_or(found);
+        Some(Cursor {
+            next: first,
+            start_pos: Some(start),
+            stats: CursorStats::default(),
+        })
+    }
+
+    /// The cursor's next packet in arrival order, borrowed from the ring. Amortized O(1): each
+    /// arrival is looked at once per cursor.
+    pub fn read(&self, cursor: &mut Cursor) -> Result<PacketRef<'_>, ReadError> {
+        let oldest = self.oldest_arrival();
+        let mut skipped = oldest.saturating_sub(cursor.next);
+        cursor.next = cursor.next.max(oldest);
+        while cursor.next < self.arrivals {
+            let pos = self.log[self.slot_of_arrival(cursor.next)];
+            if cursor.start_pos.is_some_and(|s| pos < s) {
+                cursor.next += 1;
+                cursor.stats.before_start += 1;
+                continue;
+            }
+            let Some(pkt) = self.get(pos) else {
+                // Overwritten by a position `capacity` later before this cursor got to it.
+                skipped += 1;
+                cursor.next += 1;
+                continue;
+            };
+            if skipped > 0 {
+                // Report the lag now; this packet is the next read.
+                break;
+            }
+            cursor.next += 1;
+            cursor.start_pos.get_or_insert(pos);
+            cursor.stats.delivered += 1;
+            return Ok(pkt);
+        }
+        if skipped > 0 {
+            cursor.stats.lagged_pkts += skipped;
+            cursor.stats.lag_events += 1;
+            return Err(ReadError::Lagged(skipped));
+        }
+        Err(ReadError::Empty)
+    }
+
+    fn slot(&self, pos: u64) -> usize {
+        (pos & self.mask) as usize
+    }
+
+    fn slot_of_arrival(&self, a: u64) -> usize {
+        (a & self.mask) as usize
+    }
+
+    fn oldest_arrival(&self) -> u64 {
+        self.arrivals.saturating_sub(self.mask + 1)
+    }
+
+    fn tail_of(&self, head: u64) -> u64 {
+        (head + 1).saturating_sub(self.mask + 1)
+    }
+
+    /// Counts the positions that leave the window when the head moves from `old` to `new`
+    /// (before `new` is stored): the ones never filled are lost.
+    fn evict(&mut self, old: u64, new: u64) {
+        let (old_tail, new_tail) = (self.tail_of(old), self.tail_of(new));
+        // Positions that were in the window: look at their slots (at most `capacity`).
+        let from = old_tail.max(self.base);
+        let to = new_tail.min(old + 1);
+        let mut lost = 0;
+        for e in from..to.max(from) {
+            if self.meta[self.slot(e)].pos != e {
+                lost += 1;
+            }
+        }
+        // Positions jumped over and already out of the window: none of them arrived.
+        lost += new_tail.saturating_sub(old + 1);
+        self.missing -= lost;
+        self.stats.lost += lost;
+    }
+
+    fn store(&mut self, pos: u64, origin: Instant, payload: &[u8]) {
+        let i = self.slot(pos);
+        self.meta[i] = SlotMeta {
+            pos,
+            origin: Some(origin),
+            // MAX_PAYLOAD < u16::MAX, checked by the caller.
+            len: payload.len() as u16,
+        };
+        let start = i * MAX_PAYLOAD;
+        self.bytes[start..start + payload.len()].copy_from_slice(payload);
+        let a = self.slot_of_arrival(self.arrivals);
+        self.log[a] = pos;
+        self.arrivals += 1;
+        self.stats.inserted += 1;
+    }
+}
+
+/// The publisher sequence number of ring position `pos` (positions are congruent to sequence
+/// numbers modulo 2^31).
+pub fn pos_to_seq(pos: u64) -> SeqNo {
+    SeqNo::new(pos as u32)
+}
+
+#[cfg(test)]
+#[path = "ring_tests.rs"]
+mod tests;
