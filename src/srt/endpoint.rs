@@ -446,6 +446,7 @@ impl Endpoint {
                 let to = p.peer;
                 return self.emit_handshake(now, to, t, buf);
             }
+            self.poll_caller(now, id); // poll_transmit may have timed it out: report it now
         }
         if self.order.len() != self.conns.len() {
             self.order = self.conns.keys().copied().collect();
