@@ -477,6 +477,7 @@ impl Endpoint {
         })?;
         let (id, reason) = closed;
         let entry = self.conns.remove(&id)?;
+        self.order.clear(); // rebuilt on the next poll_transmit: a new id may take the slot
         self.by_peer
             .remove(&(entry.peer, entry.conn.peer_socket_id()));
         Some(EndpointEvent::Closed {
