@@ -1,15 +1,26 @@
 //! The invariants every fuzz target checks, shared with `tests/fuzz_corpus.rs` (which replays
 //! the committed corpus on stable) through `#[path]`, so both check exactly the same thing.
 //!
-//! Each check: parsing never panics; whatever parses emits without error into a buffer of
-//! exactly `wire_len` bytes, and the emitted bytes parse back to an equal value that re-emits
-//! the same bytes.
+//! Each parser check: parsing never panics; whatever parses emits without error into a buffer
+//! of exactly `wire_len` bytes, and the emitted bytes parse back to an equal value that re-emits
+//! the same bytes. `streamid` checks Display against parse the same way. `endpoint` runs a
+//! little script of datagrams, timers and application calls against an `Endpoint` (see there).
 
 #![allow(dead_code)] // each fuzz target uses only its own check
 
-use srtrelay::srt::packet::{
-    Handshake, KeyMaterial, KmResponse, LossList, LossListBuilder, Packet,
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use srtrelay::srt::connection::Delivery;
+use srtrelay::srt::endpoint::{AccessControl, Admit, Endpoint, EndpointConfig, EndpointEvent};
+use srtrelay::srt::handshake::{
+    CallerConfig, ConclusionRequest, CookieJar, Listener, ListenerConfig, RejectReason, StreamId,
 };
+use srtrelay::srt::packet::{
+    Control, ControlPacket, Handshake, KeyMaterial, KmResponse, LossList, LossListBuilder, Packet,
+};
+use srtrelay::srt::seq::SeqNo;
 
 pub fn packet(data: &[u8]) {
     let Ok(p) = Packet::parse(data) else { return };
@@ -66,4 +77,329 @@ pub fn key_material(data: &[u8]) {
         assert_eq!(r.emit(&mut out), Ok(out.len()));
         assert_eq!(KmResponse::parse(&out), Ok(r));
     }
+}
+
+/// `StreamId::parse` never panics, and whatever parses prints (Display) to a string that parses
+/// back to an equal value. Parsed values never hold a `,` (the separator), which is the one
+/// case the Display doc excludes.
+pub fn streamid(data: &[u8]) {
+    let Ok(Some(id)) = StreamId::parse(data) else {
+        return;
+    };
+    let text = id.to_string();
+    assert!(
+        text.len() <= data.len(),
+        "display {text:?} is longer than the input"
+    );
+    assert_eq!(
+        StreamId::parse(text.as_bytes()),
+        Ok(Some(id)),
+        "display {text:?} does not parse back"
+    );
+}
+
+/// What an endpoint script did, for tests that check the seeds reach deep paths.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EndpointRun {
+    pub accepted: u64,
+    pub connected: u64,
+    pub connect_failed: u64,
+    pub closed: u64,
+    pub rejections: u64,
+    pub data_sent: u64,
+    pub delivered: u64,
+}
+
+/// The listener's cookie secret in the endpoint script.
+const SECRET: [u8; 16] = *b"fuzz-secret-0001";
+
+/// An access policy that rejects some resources, so both outcomes are reachable.
+struct Policy(u8);
+
+impl AccessControl for Policy {
+    fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason> {
+        let resource = match req.stream_id() {
+            Ok(Some(sid)) => sid.resource.clone().unwrap_or_default(),
+            _ => String::new(),
+        };
+        // Publishers of resources starting with 'c' get cut-through delivery, so both
+        // receive paths are fuzzed.
+        let admit = Admit {
+            delivery: if resource.starts_with('c') {
+                Delivery::CutThrough
+            } else {
+                Delivery::Tsbpd
+            },
+        };
+        match self.0 % 4 {
+            0 => Ok(admit),
+            1 if resource.starts_with('x') => Err(RejectReason::from_code(1403)),
+            1 => Ok(admit),
+            2 if resource.is_empty() => Err(RejectReason::from_code(1404)),
+            2 => Ok(admit),
+            _ => Err(RejectReason::from_code(1409)),
+        }
+    }
+}
+
+/// The fake peers: two ports on one IPv4 host and an IPv6 host.
+fn peers() -> [SocketAddr; 3] {
+    [
+        SocketAddr::from(([192, 0, 2, 1], 5000)),
+        SocketAddr::from(([192, 0, 2, 1], 5001)),
+        SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 9000)),
+    ]
+}
+
+/// The time step encoded in one script byte: fine steps up to 99 ms, then 100 ms steps up to
+/// 10 s, then 10 s steps up to 560 s (cookies last 1-2 minutes, idle timeout is 5 s).
+fn step(b: u8) -> Duration {
+    match b {
+        0..=99 => Duration::from_millis(u64::from(b)),
+        100..=199 => Duration::from_millis(100 * u64::from(b - 99)),
+        _ => Duration::from_secs(10 * u64::from(b - 199)),
+    }
+}
+
+/// The largest datagram the endpoint may emit: our MSS (1500) minus IP and UDP headers.
+const MAX_DATAGRAM: usize = 1500 - 28;
+
+struct Harness {
+    ep: Endpoint,
+    policy: Policy,
+    now: Instant,
+    jar: CookieJar,
+    /// Socket ids of our connections and callers, in the order they appeared.
+    ids: Vec<u32>,
+    buf: Vec<u8>,
+    run: EndpointRun,
+    datagrams_in: u64,
+    datagrams_out: u64,
+    connects: u64,
+    /// The ISN in the last handshake our callers sent to each peer, echoed by op 2.
+    caller_isn: HashMap<SocketAddr, u32>,
+}
+
+impl Harness {
+    /// Drains `poll_transmit`: everything parses, fits our MSS and goes to a known peer.
+    fn transmit(&mut self) {
+        while let Some((to, n)) = self.ep.poll_transmit(self.now, &mut self.buf) {
+            self.datagrams_out += 1;
+            assert!(peers().contains(&to), "sent to an unknown address {to}");
+            assert!(n <= MAX_DATAGRAM, "{n}-byte datagram exceeds the MSS");
+            match Packet::parse(&self.buf[..n]) {
+                Ok(Packet::Data(_)) => self.run.data_sent += 1,
+                Ok(Packet::Control(ControlPacket {
+                    dest_socket_id: 0,
+                    body: Control::Handshake(hs),
+                    ..
+                })) => {
+                    self.caller_isn.insert(to, hs.initial_seq.value());
+                }
+                Ok(Packet::Control(_)) => {}
+                Err(e) => panic!(
+                    "emitted an unparsable datagram ({e}): {:02x?}",
+                    &self.buf[..n]
+                ),
+            }
+        }
+    }
+
+    fn events(&mut self) {
+        while let Some(e) = self.ep.poll_event() {
+            match e {
+                EndpointEvent::Accepted { id, .. } => {
+                    self.run.accepted += 1;
+                    self.ids.push(id);
+                }
+                EndpointEvent::Connected { id } => {
+                    self.run.connected += 1;
+                    assert!(self.ids.contains(&id), "connected an id never returned");
+                }
+                EndpointEvent::ConnectFailed { .. } => self.run.connect_failed += 1,
+                EndpointEvent::Closed { id, .. } => {
+                    self.run.closed += 1;
+                    assert!(
+                        self.ep.connection(id).is_none(),
+                        "closed connection still listed"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Runs due timers and sends; afterwards nothing may be due any more: `poll_timeout` is in
+    /// the future (a driver sleeping until it would otherwise spin).
+    fn timeout(&mut self) {
+        self.ep.handle_timeout(self.now);
+        self.transmit();
+        self.events();
+        if let Some(t) = self.ep.poll_timeout() {
+            assert!(
+                t > self.now,
+                "poll_timeout {:?} not after now",
+                self.now - t
+            );
+        }
+    }
+
+    fn recv_all(&mut self) {
+        let mut out = [0u8; 1500];
+        for i in 0..self.ids.len() {
+            while self.ep.recv(self.ids[i], self.now, &mut out).is_some() {
+                self.run.delivered += 1;
+            }
+        }
+    }
+}
+
+/// Drives an `Endpoint` with a listener by a script: a config byte, then records of
+/// `op, peer, time step` followed, for datagram ops, by a little-endian u16 length and that
+/// many bytes. Ops (`op % 8`): 0 a datagram as is; 1 the same with the SYN cookie set to the
+/// valid one (so conclusions get through); 2 the same with the destination socket id set to one
+/// of ours (so established connections and callers see it; a handshake also gets the ISN our
+/// caller sent that peer, as a listener echoes it); 3 `handle_timeout` and drain; 4 one
+/// `poll_transmit`; 5 drain events; 6 application calls (send, recv, close); 7 `connect`.
+///
+/// Checks: no panic; every datagram out parses, fits the MSS and goes to a known peer;
+/// `poll_timeout` is after `now` once timers ran and output was drained; the endpoint's
+/// counters match what was seen; and once the peers go silent every connection and caller
+/// ends within 200 s of virtual time.
+#[allow(clippy::disallowed_methods)] // the one clock read: the origin of virtual time
+pub fn endpoint(data: &[u8]) -> EndpointRun {
+    let base = Instant::now();
+    let Some((&config, mut script)) = data.split_first() else {
+        return EndpointRun::default();
+    };
+    let listener = Listener::new(SECRET, base, ListenerConfig::default());
+    let cfg = EndpointConfig {
+        loss_max_ttl: if config & 0x10 != 0 { 16 } else { 0 },
+        seed: u64::from(config >> 5) + 1,
+        ..EndpointConfig::default()
+    };
+    let mut h = Harness {
+        ep: Endpoint::new(cfg, Some(listener), base),
+        policy: Policy(config),
+        now: base,
+        jar: CookieJar::new(SECRET, base),
+        ids: Vec::new(),
+        buf: vec![0; 1500],
+        run: EndpointRun::default(),
+        datagrams_in: 0,
+        datagrams_out: 0,
+        connects: 0,
+        caller_isn: HashMap::new(),
+    };
+    let peers = peers();
+    while let [op, peer, dt, rest @ ..] = script {
+        script = rest;
+        h.now += step(*dt);
+        let from = peers[usize::from(*peer) % peers.len()];
+        match op % 8 {
+            0..=2 => {
+                let (len, rest) = match script {
+                    [lo, hi, rest @ ..] => (usize::from(u16::from_le_bytes([*lo, *hi])), rest),
+                    _ => (0, &[][..]),
+                };
+                let (bytes, rest) = rest.split_at(len.min(rest.len()));
+                script = rest;
+                let mut d = bytes.to_vec();
+                if op % 8 == 1 && d.len() >= 48 {
+                    d[44..48].copy_from_slice(&h.jar.cookie(h.now, from).to_be_bytes());
+                }
+                if op % 8 == 2 && d.len() >= 16 && !h.ids.is_empty() {
+                    let id = h.ids[usize::from(*peer / 3) % h.ids.len()];
+                    d[12..16].copy_from_slice(&id.to_be_bytes());
+                    // A handshake echoes the ISN our caller sent there (a listener must).
+                    if d.len() >= 28
+                        && d[..4] == [0x80, 0, 0, 0]
+                        && let Some(isn) = h.caller_isn.get(&from)
+                    {
+                        d[24..28].copy_from_slice(&isn.to_be_bytes());
+                    }
+                }
+                h.datagrams_in += 1;
+                h.ep.handle_datagram(h.now, from, &d, &mut h.policy);
+            }
+            3 => h.timeout(),
+            4 => {
+                if let Some((to, n)) = h.ep.poll_transmit(h.now, &mut h.buf) {
+                    h.datagrams_out += 1;
+                    assert!(peers.contains(&to));
+                    assert!(n <= MAX_DATAGRAM, "{n}-byte datagram exceeds the MSS");
+                    assert!(Packet::parse(&h.buf[..n]).is_ok(), "unparsable datagram");
+                }
+            }
+            5 => h.events(),
+            6 if !h.ids.is_empty() => {
+                let id = h.ids[usize::from(*peer / 4) % h.ids.len()];
+                match peer % 4 {
+                    0 => {
+                        let _ = h.ep.send(id, h.now, &[0x47; 1316]);
+                    }
+                    1 => {
+                        let _ = h.ep.send(id, h.now, &vec![0x47; usize::from(*dt) * 8]);
+                    }
+                    2 => h.recv_all(),
+                    _ => h.ep.close(id),
+                }
+            }
+            6 => {}
+            _ => {
+                let mut cc = CallerConfig::new(0, SeqNo::new(0), from);
+                cc.stream_id = match dt % 3 {
+                    0 => None,
+                    1 => Some("#!::r=live/cam1,m=publish".into()),
+                    _ => Some("xdenied".into()),
+                };
+                if let Ok(id) = h.ep.connect(h.now, cc) {
+                    h.connects += 1;
+                    h.ids.push(id);
+                }
+            }
+        }
+    }
+    h.transmit();
+    h.events();
+    let stats = h.ep.stats().clone();
+    assert_eq!(stats.datagrams_in, h.datagrams_in, "datagrams_in counter");
+    assert_eq!(
+        stats.datagrams_out, h.datagrams_out,
+        "datagrams_out counter"
+    );
+    assert_eq!(stats.accepted, h.run.accepted, "accepted counter vs events");
+    assert_eq!(
+        stats.connected, h.run.connected,
+        "connected counter vs events"
+    );
+    h.run.rejections = stats.rejections.values().sum();
+
+    // The peers go silent: everything must end (idle timeout 5 s, connect timeout 3 s,
+    // draining at most the latency, up to 65.5 s, plus slack).
+    for _ in 0..200 {
+        if h.ep.connection_ids().next().is_none()
+            && h.run.connected + h.run.connect_failed == h.connects
+        {
+            break;
+        }
+        h.now += Duration::from_secs(1);
+        h.recv_all();
+        h.timeout();
+    }
+    assert_eq!(
+        h.ep.connection_ids().count(),
+        0,
+        "connections outlive silent peers"
+    );
+    assert_eq!(
+        h.run.connected + h.run.connect_failed,
+        h.connects,
+        "a connect attempt never ended"
+    );
+    assert_eq!(
+        h.run.closed,
+        h.run.accepted + h.run.connected,
+        "every connection closed once"
+    );
+    h.run
 }

@@ -65,3 +65,329 @@ fn libsrt_seeds_parse() {
         }
     }
 }
+
+#[test]
+fn streamid_corpus() {
+    assert!(replay("streamid", checks::streamid) >= 10);
+}
+
+#[test]
+fn endpoint_corpus() {
+    replay("endpoint", |d| {
+        checks::endpoint(d);
+    });
+}
+
+/// The endpoint seeds are generated here (run with `FUZZ_WRITE_SEEDS=1` to rewrite them) from
+/// the libsrt captures, so they stay reproducible; this checks the committed files match.
+#[test]
+fn endpoint_seeds_are_current() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/endpoint");
+    let write = std::env::var_os("FUZZ_WRITE_SEEDS").is_some();
+    for (name, script) in seeds::endpoint() {
+        let path = dir.join(name);
+        if write {
+            fs::create_dir_all(&dir).expect("create corpus dir");
+            fs::write(&path, &script).expect("write seed");
+        }
+        let committed = fs::read(&path).unwrap_or_default();
+        assert!(
+            committed == script,
+            "{name} is stale: rerun with FUZZ_WRITE_SEEDS=1"
+        );
+    }
+}
+
+/// Between them the seeds reach every outcome: so the fuzzer starts from deep states.
+#[test]
+fn endpoint_seeds_reach_every_outcome() {
+    let mut total = checks::EndpointRun::default();
+    for (name, script) in seeds::endpoint() {
+        let r = checks::endpoint(&script);
+        if name.starts_with("accept") {
+            assert!(r.accepted > 0, "{name} is not accepted: {r:?}");
+        }
+        total.accepted += r.accepted;
+        total.connected += r.connected;
+        total.connect_failed += r.connect_failed;
+        total.closed += r.closed;
+        total.rejections += r.rejections;
+        total.data_sent += r.data_sent;
+        total.delivered += r.delivered;
+    }
+    let t = &total;
+    assert!(
+        t.accepted > 0
+            && t.connected > 0
+            && t.connect_failed > 0
+            && t.closed > 0
+            && t.rejections > 0
+            && t.data_sent > 0
+            && t.delivered > 0,
+        "{t:?}"
+    );
+}
+
+/// Endpoint scripts for the fuzz corpus (format: `checks::endpoint`).
+mod seeds {
+    use srtrelay::srt::packet::{
+        Control, ControlPacket, DataPacket, DropRequest, EncryptionKey, HsExtension,
+        LossListBuilder, Packet, PacketPosition,
+    };
+    use srtrelay::srt::seq::{MsgNo, SeqNo, Timestamp};
+
+    const RAW: u8 = 0;
+    const COOKIE: u8 = 1;
+    const TO_OURS: u8 = 2;
+    const TIMEOUT: u8 = 3;
+    const EVENTS: u8 = 5;
+    const APP: u8 = 6;
+    const CONNECT: u8 = 7;
+    /// Application sub-ops (the peer byte): send 1316 bytes, recv, close, on connection 0.
+    const SEND: u8 = 0;
+    const RECV: u8 = 2;
+    const CLOSE: u8 = 3;
+    /// Time steps (see `checks::step`): 10 ms, 1 s, 10 s.
+    const MS10: u8 = 10;
+    const S1: u8 = 109;
+    const S10: u8 = 200;
+
+    fn vector(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/vectors/libsrt/{name}.hex",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).expect("read vector");
+        let text = text.trim();
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    fn emit(p: &Packet<'_>) -> Vec<u8> {
+        let mut buf = vec![0u8; p.wire_len()];
+        p.emit(&mut buf).expect("seed packet emits");
+        buf
+    }
+
+    /// The ISN of the ffmpeg conclusion: its data continues from there.
+    fn ffmpeg_isn() -> SeqNo {
+        match Packet::parse(&vector("conclusion_request_ffmpeg")) {
+            Ok(Packet::Control(ControlPacket {
+                body: Control::Handshake(hs),
+                ..
+            })) => hs.initial_seq,
+            other => panic!("not a handshake: {other:?}"),
+        }
+    }
+
+    /// The ffmpeg conclusion with its Stream ID replaced.
+    fn conclusion_with_sid(sid: &str) -> Vec<u8> {
+        let bytes = vector("conclusion_request_ffmpeg");
+        let Ok(Packet::Control(mut c)) = Packet::parse(&bytes) else {
+            panic!("not a control packet")
+        };
+        if let Control::Handshake(hs) = &mut c.body {
+            for e in &mut hs.extensions {
+                if let HsExtension::StreamId(s) = e {
+                    *s = sid.as_bytes().to_vec();
+                }
+            }
+        }
+        emit(&Packet::Control(c))
+    }
+
+    fn data(offset: i32, ts_us: u32) -> Vec<u8> {
+        emit(&Packet::Data(DataPacket {
+            seq: ffmpeg_isn().add(offset),
+            position: PacketPosition::Only,
+            in_order: false,
+            key: EncryptionKey::None,
+            retransmitted: false,
+            msg_no: MsgNo::new(offset as u32 + 1),
+            timestamp: Timestamp::from_micros(ts_us),
+            dest_socket_id: 0,
+            payload: &[0x47; 188],
+        }))
+    }
+
+    fn control(body: Control<'_>) -> Vec<u8> {
+        emit(&Packet::Control(ControlPacket {
+            timestamp: Timestamp::from_micros(0),
+            dest_socket_id: 0,
+            body,
+        }))
+    }
+
+    fn nak(first: SeqNo, last: SeqNo) -> Vec<u8> {
+        let mut b = [0u8; 8];
+        let mut l = LossListBuilder::new(&mut b);
+        l.push(first, last).expect("fits");
+        control(Control::Nak(l.finish()))
+    }
+
+    struct Script(Vec<u8>);
+
+    impl Script {
+        fn new(config: u8) -> Script {
+            Script(vec![config])
+        }
+
+        fn op(mut self, op: u8, peer: u8, dt: u8) -> Script {
+            self.0.extend([op, peer, dt]);
+            self
+        }
+
+        fn dgram(mut self, op: u8, peer: u8, dt: u8, d: &[u8]) -> Script {
+            self.0.extend([op, peer, dt]);
+            self.0.extend((d.len() as u16).to_le_bytes());
+            self.0.extend(d);
+            self
+        }
+
+        /// Induction then conclusion from `peer`, answered, events collected.
+        fn handshake(self, peer: u8, conclusion: &[u8]) -> Script {
+            self.dgram(RAW, peer, 0, &vector("induction_request"))
+                .op(TIMEOUT, 0, 1)
+                .dgram(COOKIE, peer, 5, conclusion)
+                .op(TIMEOUT, 0, 0)
+                .op(EVENTS, 0, 0)
+        }
+    }
+
+    pub fn endpoint() -> Vec<(&'static str, Vec<u8>)> {
+        let ffmpeg = vector("conclusion_request_ffmpeg");
+        let isn = ffmpeg_isn();
+        let ack = |pos: SeqNo| {
+            control(Control::Ack(srtrelay::srt::packet::Ack {
+                ack_no: 1,
+                last_ack: pos,
+                info: srtrelay::srt::packet::AckInfo::Light,
+            }))
+        };
+        vec![
+            (
+                "accept_ffmpeg_data",
+                Script::new(0)
+                    .handshake(0, &ffmpeg)
+                    .dgram(TO_OURS, 0, 1, &data(0, 0))
+                    .dgram(TO_OURS, 0, 1, &data(1, 1_000))
+                    .dgram(TO_OURS, 0, 1, &data(3, 3_000))
+                    .op(TIMEOUT, 0, MS10)
+                    .dgram(TO_OURS, 0, 1, &vector("keepalive"))
+                    .dgram(TO_OURS, 0, 1, &vector("ackack"))
+                    .op(TIMEOUT, 0, 99)
+                    .op(APP, RECV, 99)
+                    .op(TIMEOUT, 0, 99)
+                    .op(APP, RECV, 0)
+                    .dgram(TO_OURS, 0, 1, &vector("shutdown"))
+                    .op(TIMEOUT, 0, S1)
+                    .op(EVENTS, 0, 0)
+                    .0,
+            ),
+            (
+                "accept_send_nak_ack",
+                Script::new(0)
+                    .handshake(0, &ffmpeg)
+                    .op(APP, SEND, 0)
+                    .op(APP, SEND, 1)
+                    .op(APP, SEND, 1)
+                    .op(TIMEOUT, 0, 1)
+                    .dgram(TO_OURS, 0, 5, &nak(isn, isn.next()))
+                    .op(TIMEOUT, 0, 0)
+                    .dgram(TO_OURS, 0, 5, &nak(isn.add(-5), isn))
+                    .op(TIMEOUT, 0, 0)
+                    .dgram(TO_OURS, 0, 5, &ack(isn.add(3)))
+                    .dgram(TO_OURS, 0, 5, &vector("ack_full"))
+                    .op(TIMEOUT, 0, S1)
+                    .op(APP, CLOSE, 0)
+                    .op(TIMEOUT, 0, 0)
+                    .0,
+            ),
+            (
+                "accept_sid_kmreq",
+                Script::new(0)
+                    .handshake(1, &vector("conclusion_request_sid_kmreq"))
+                    .dgram(COOKIE, 1, 10, &vector("conclusion_request_sid_kmreq"))
+                    .op(TIMEOUT, 0, S10)
+                    .0,
+            ),
+            (
+                "accept_two_peers_drain",
+                Script::new(0x10)
+                    .handshake(0, &ffmpeg)
+                    .handshake(2, &ffmpeg)
+                    .dgram(TO_OURS, 5, 1, &data(0, 0))
+                    .dgram(TO_OURS, 5, 1, &data(4, 4_000))
+                    .dgram(
+                        TO_OURS,
+                        5,
+                        1,
+                        &control(Control::DropRequest(DropRequest {
+                            msg_no: 0,
+                            first: isn.add(2),
+                            last: isn.add(2),
+                        })),
+                    )
+                    .dgram(TO_OURS, 5, 1, &vector("shutdown"))
+                    .op(TIMEOUT, 0, 50)
+                    .op(APP, RECV + 4, S1)
+                    .op(TIMEOUT, 0, S1)
+                    .0,
+            ),
+            (
+                "reject_all",
+                Script::new(3).handshake(0, &ffmpeg).op(TIMEOUT, 0, 1).0,
+            ),
+            (
+                "reject_x_resource",
+                Script::new(1)
+                    .handshake(0, &conclusion_with_sid("#!::r=xcam,m=publish"))
+                    .handshake(1, &conclusion_with_sid("#!::r=cam,m=publish"))
+                    .handshake(2, &conclusion_with_sid("#!::r=a,m=play"))
+                    .0,
+            ),
+            (
+                "bad_and_stale_cookie",
+                Script::new(0)
+                    .dgram(RAW, 0, 0, &ffmpeg)
+                    .dgram(RAW, 0, 0, &vector("induction_request"))
+                    .op(TIMEOUT, 0, 0)
+                    .dgram(RAW, 0, S10, &vector("rejection_unsecure"))
+                    .dgram(RAW, 0, S10, &vector("data_plain"))
+                    .op(TIMEOUT, 0, 0)
+                    .0,
+            ),
+            (
+                "caller_connected",
+                Script::new(0)
+                    .op(CONNECT, 0, 1)
+                    .op(TIMEOUT, 0, 0)
+                    .dgram(TO_OURS, 0, 5, &vector("induction_response"))
+                    .op(TIMEOUT, 0, 0)
+                    .dgram(TO_OURS, 0, 5, &vector("conclusion_response_hsrsp"))
+                    .op(EVENTS, 0, 0)
+                    .op(APP, SEND, 0)
+                    .op(TIMEOUT, 0, 1)
+                    .dgram(TO_OURS, 0, 5, &vector("ack_full"))
+                    .op(TIMEOUT, 0, MS10)
+                    .0,
+            ),
+            (
+                "caller_rejected_and_timed_out",
+                Script::new(0)
+                    .op(CONNECT, 0, 2)
+                    .op(CONNECT, 2, 0)
+                    .op(TIMEOUT, 0, 0)
+                    .dgram(TO_OURS, 0, 5, &vector("rejection_unsecure"))
+                    .op(TIMEOUT, 0, S1)
+                    .op(TIMEOUT, 0, S1)
+                    .op(TIMEOUT, 0, S1)
+                    .op(TIMEOUT, 0, S1)
+                    .op(EVENTS, 0, 0)
+                    .0,
+            ),
+        ]
+    }
+}

@@ -482,6 +482,7 @@ impl Endpoint {
                 let (to, origin) = (p.peer, p.start);
                 return self.emit_handshake(now, origin, to, t, buf);
             }
+            self.poll_caller(now, id); // poll_transmit may have timed it out: report it now
         }
         if self.order.len() != self.conns.len() {
             self.order = self.conns.keys().copied().collect();
@@ -512,6 +513,7 @@ impl Endpoint {
         })?;
         let (id, reason) = closed;
         let entry = self.conns.remove(&id)?;
+        self.order.clear(); // rebuilt on the next poll_transmit: a new id may take the slot
         self.by_peer
             .remove(&(entry.peer, entry.conn.peer_socket_id()));
         Some(EndpointEvent::Closed {

@@ -108,7 +108,7 @@ impl Connection {
             } else {
                 sent_end.prev()
             };
-            if from <= to {
+            if from <= to && from < sent_end && to >= first_held {
                 self.stats.pkt_snd_loss += u64::from(from.span_to(to));
                 self.snd.rexmit.insert(from, to);
             }

@@ -180,7 +180,7 @@ impl StreamId {
             && self
                 .resource
                 .as_deref()
-                .is_some_and(|r| !r.starts_with("#!"))
+                .is_some_and(|r| !r.is_empty() && !r.starts_with("#!"))
     }
 }
 
