@@ -13,6 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::srt::connection::UDP_IP_OVERHEAD;
 use crate::srt::connection::{
     Arrival, CloseReason, Connection, ConnectionConfig, Delivered, Delivery, SendError, Stats,
 };
@@ -20,7 +21,7 @@ use crate::srt::handshake::{
     Caller, CallerConfig, CallerEvent, ConclusionRequest, DropReason, Listener, ListenerAction,
     Negotiated, RejectReason, StreamId, Transmit,
 };
-use crate::srt::packet::{Control, ControlPacket, HsFlags, Packet, ParseError};
+use crate::srt::packet::{Control, ControlPacket, HEADER_LEN, HsFlags, Packet, ParseError};
 use crate::srt::seq::{SeqNo, Timestamp};
 
 /// A connection's handle: its local SRT socket id.
@@ -432,7 +433,12 @@ impl Endpoint {
         c.periodic_nak = n.peer_flags.contains(HsFlags::PERIODICNAK);
         c.recv_buffer_pkts = self.cfg.recv_buffer_pkts;
         c.send_buffer_pkts = self.cfg.send_buffer_pkts;
-        c.max_payload = self.cfg.max_payload;
+        // A payload must fit the negotiated MSS with IP/UDP (28) and SRT (16) headers, as
+        // libsrt's m_iMaxSRTPayloadSize; larger sends are refused rather than fragmented.
+        c.max_payload = self
+            .cfg
+            .max_payload
+            .min((n.mtu as usize).saturating_sub(UDP_IP_OVERHEAD + HEADER_LEN));
         c.peer_idle_timeout = self.cfg.peer_idle_timeout;
         c.loss_max_ttl = self.cfg.loss_max_ttl;
         c

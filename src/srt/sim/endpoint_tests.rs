@@ -345,3 +345,30 @@ fn repeated_conclusion_gets_the_same_answer_and_no_second_connection() {
     assert_eq!(listener.stats().accepted, 1);
     assert_eq!(listener.connection_ids().count(), 1);
 }
+
+#[test]
+fn payload_limit_follows_the_negotiated_mss() {
+    let mut net = Net::new(
+        t0(),
+        link(10, 0.0),
+        link(10, 0.0),
+        ListenerConfig::default(),
+        8,
+    );
+    let mut cfg = caller_cfg(&net, "cam");
+    cfg.mtu = 500;
+    let id = net.caller.connect(net.now, cfg).expect("valid");
+    net.run_for(100 * MS);
+    let EndpointEvent::Accepted { id: lid, .. } = net.listener_events[0].clone() else {
+        panic!()
+    };
+    let conn = net.listener.connection(lid).expect("accepted");
+    assert_eq!(conn.config().mss, 500);
+    assert_eq!(conn.config().max_payload, 500 - 44);
+    assert!(
+        net.listener.send(lid, net.now, &[0; 457]).is_err(),
+        "too large for the peer's MSS"
+    );
+    assert!(net.listener.send(lid, net.now, &[0; 456]).is_ok());
+    assert!(net.caller.send(id, net.now, &[0; 456]).is_ok());
+}
