@@ -17,3 +17,4 @@ pub mod executor;
 pub mod socket;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod udp;
