@@ -11,6 +11,13 @@
 //! pays for waking a sleeping receiver; between bursts the sender waits (unmeasured) until
 //! everything sent has been received, so no receive queue overflows.
 //!
+//! Sink mode (`UDP_IO_SINK=198.18.0.2`): the same send cases to 200 ports of an address routed
+//! to an `ifb` device in a network namespace of our own, whose driver frees every packet it is
+//! given (ifb drops what no tc rule redirected). That is the send half alone, as in front of a
+//! NIC, with or without UDP segmentation offload (`ethtool -K ifb0 tx-udp-segmentation off`
+//! makes the kernel segment GSO packets in software). Nothing leaves the namespace. See the
+//! command in BENCHMARKS.md.
+//!
 //! On loopback the sender's CPU time also includes the receive half of the stack up to the
 //! receiver's socket queue (softirq work runs in the sending thread, and this kernel has no
 //! IRQ time accounting), including GSO segmentation when the receiver has no UDP_GRO. Those
@@ -91,8 +98,16 @@ fn main() {
             })
             .collect(),
     );
-    let dests: Vec<SocketAddr> = receivers.iter().map(|s| s.local_addr().unwrap()).collect();
-    let drain = Drainer::start(receivers.clone(), drain_core);
+    let sink: Option<std::net::IpAddr> = std::env::var("UDP_IO_SINK")
+        .ok()
+        .map(|a| a.parse().expect("UDP_IO_SINK is an IP address"));
+    let dests: Vec<SocketAddr> = match sink {
+        Some(ip) => (0..RECEIVERS as u16)
+            .map(|i| SocketAddr::new(ip, 20000 + i))
+            .collect(),
+        None => receivers.iter().map(|s| s.local_addr().unwrap()).collect(),
+    };
+    let drain = Drainer::start(receivers.clone(), drain_core, sink.is_some());
     core_affinity::set_for_current(core_affinity::CoreId { id: send_core });
 
     let cases: Vec<(Path, bool)> = [
@@ -119,6 +134,8 @@ fn main() {
         .into_iter()
         .map(|p| (p, true)),
     )
+    // No receivers in sink mode, so no GRO either.
+    .filter(|&(_, gro)| !(gro && sink.is_some()))
     .collect();
 
     if full {
@@ -148,7 +165,11 @@ fn main() {
             println!(
                 "| {} | {} | {:.0} | {:.0}..{:.0} | {:.0} |",
                 describe(path),
-                if gro { "200, UDP_GRO on" } else { "200" },
+                match (sink, gro) {
+                    (Some(_), _) => "sink (ifb)",
+                    (None, true) => "200, UDP_GRO on",
+                    (None, false) => "200",
+                },
                 med.ns_per_datagram,
                 outcomes[0].ns_per_datagram,
                 outcomes[outcomes.len() - 1].ns_per_datagram,
@@ -160,6 +181,9 @@ fn main() {
     }
     drain.stop();
     assert_eq!(failures, 0, "datagrams were lost; numbers would be wrong");
+    if sink.is_some() {
+        return;
+    }
 
     // The receive side, for the shard's ingest (publisher data, subscribers' ACKs/NAKs): CPU of
     // draining an already-filled socket. On loopback the stack's work was paid by the sender,
@@ -244,12 +268,22 @@ fn describe(p: Path) -> String {
     }
 }
 
+/// Where a sender binds: loopback for loopback receivers; any address for the sink (a
+/// loopback source cannot reach another interface).
+fn sender_bind(dests: &[SocketAddr]) -> &'static str {
+    if dests[0].ip().is_loopback() {
+        "127.0.0.1:0"
+    } else {
+        "0.0.0.0:0"
+    }
+}
+
 /// One measured run of `path`: `scale.datagrams_per_run` datagrams in bursts.
 fn run(path: Path, dests: &[SocketAddr], drain: &Drainer, scale: Scale, core: usize) -> Outcome {
     if let Path::Glommio = path {
         return run_glommio(dests.to_vec(), drain.clone_handle(), scale, core);
     }
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind sender");
+    let sock = UdpSocket::bind(sender_bind(dests)).expect("bind sender");
     sock.set_nonblocking(true).unwrap();
     set_int_option(sock.as_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, 4 << 20).unwrap();
     let payload = [0x47u8; DATAGRAM];
@@ -308,7 +342,7 @@ fn run_glommio(dests: Vec<SocketAddr>, drain: DrainHandle, scale: Scale, core: u
     let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(core))
         .io_memory(64 * 1024)
         .spawn(move || async move {
-            let sock = glommio::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+            let sock = glommio::net::UdpSocket::bind(sender_bind(&dests)).expect("bind");
             let payload = [0x47u8; DATAGRAM];
             let base = drain.delivered();
             let mut cpu = Duration::ZERO;
@@ -351,14 +385,17 @@ struct Drainer {
 struct DrainHandle(Arc<DrainState>);
 
 struct DrainState {
+    /// Sink mode: nothing comes back; everything expected counts as delivered.
+    sink: bool,
     expected: AtomicU64,
     delivered: AtomicU64,
     stop: AtomicBool,
 }
 
 impl Drainer {
-    fn start(receivers: Arc<Vec<UdpSocket>>, core: usize) -> Self {
+    fn start(receivers: Arc<Vec<UdpSocket>>, core: usize, sink: bool) -> Self {
         let handle = DrainHandle(Arc::new(DrainState {
+            sink,
             expected: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -414,6 +451,9 @@ impl Drainer {
 
 impl DrainHandle {
     fn delivered(&self) -> u64 {
+        if self.0.sink {
+            return self.expected();
+        }
         self.0.delivered.load(Ordering::Acquire)
     }
 
