@@ -105,8 +105,8 @@ pub enum ShardError {
     },
 }
 
-/// Running shards. Dropping this without [`Shards::join`] detaches the threads; call
-/// [`Shards::stop`] first if they should end.
+/// Running shards. Dropping this without [`Shards::join`] raises the stop signal and detaches
+/// the threads (they end on their own once they observe it).
 #[derive(Debug)]
 pub struct Shards<T> {
     threads: Vec<(usize, std::thread::JoinHandle<Result<T, String>>)>,
@@ -190,10 +190,11 @@ impl<T> Shards<T> {
 
     /// Waits for every shard to end and returns their results in index order, or the first
     /// failure (by index) after all threads have been joined.
-    pub fn join(self) -> Result<Vec<T>, ShardError> {
-        let mut results = Vec::with_capacity(self.threads.len());
+    pub fn join(mut self) -> Result<Vec<T>, ShardError> {
+        let threads = std::mem::take(&mut self.threads);
+        let mut results = Vec::with_capacity(threads.len());
         let mut first_err = None;
-        for (index, (core, handle)) in self.threads.into_iter().enumerate() {
+        for (index, (core, handle)) in threads.into_iter().enumerate() {
             let err = match handle.join() {
                 Ok(Ok(v)) => {
                     results.push(v);
@@ -215,6 +216,16 @@ impl<T> Shards<T> {
         match first_err {
             Some(e) => Err(e),
             None => Ok(results),
+        }
+    }
+}
+
+impl<T> Drop for Shards<T> {
+    fn drop(&mut self) {
+        // After `join` there is nothing left to stop; otherwise do not leave shards running
+        // that nobody can join any more.
+        if !self.threads.is_empty() {
+            self.stop.stop();
         }
     }
 }
@@ -383,6 +394,23 @@ mod tests {
             }
             other => panic!("expected an executor error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn dropping_the_handle_stops_the_shards() {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let shards = start(&two_cores(), |_| {
+            let done = done_tx.clone();
+            move |ctx: ShardContext| async move {
+                ctx.stop.wait().await;
+                done.send(ctx.index).unwrap();
+            }
+        })
+        .unwrap();
+        drop(shards);
+        let mut done: Vec<usize> = (0..2).map(|_| done_rx.recv().unwrap()).collect();
+        done.sort_unstable();
+        assert_eq!(done, vec![0, 1]);
     }
 
     #[test]
