@@ -2,9 +2,10 @@
 //!
 //! `srt` is the sans-IO protocol core (no sockets, clock reads or threads); everything that
 //! touches the OS lives outside it.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod config;
 pub mod driver;
 pub mod relay;
+pub mod shard;
 pub mod srt;
