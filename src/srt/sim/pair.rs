@@ -80,6 +80,20 @@ impl Pair {
         ba: LinkConfig,
         seed: u64,
     ) -> Pair {
+        let (a_cfg, b_cfg) = Pair::configs(start, isn, latency, &ab, &ba);
+        Pair::with_configs(now, a_cfg, b_cfg, ab, ba, seed)
+    }
+
+    /// The configurations `connected` uses, for tests that adjust them before `with_configs`:
+    /// `a` is socket 1, `b` socket 2, both with `latency`, each time base including the delay
+    /// of the link towards it.
+    pub fn configs(
+        start: Instant,
+        isn: SeqNo,
+        latency: Duration,
+        ab: &LinkConfig,
+        ba: &LinkConfig,
+    ) -> (ConnectionConfig, ConnectionConfig) {
         let mut a_cfg = ConnectionConfig::new(1, 2, isn, start);
         let mut b_cfg = ConnectionConfig::new(2, 1, isn, start);
         a_cfg.peer_time_base = start + ba.delay;
@@ -88,7 +102,7 @@ impl Pair {
             cfg.recv_latency = latency;
             cfg.send_latency = latency;
         }
-        Pair::with_configs(now, a_cfg, b_cfg, ab, ba, seed)
+        (a_cfg, b_cfg)
     }
 
     pub fn with_configs(

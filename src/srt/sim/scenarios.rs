@@ -144,16 +144,11 @@ fn reorder_tolerance_avoids_spurious_retransmission() {
     let mut ab = link(40, 0.01);
     ab.jitter = 15 * MS;
     let start = t0();
-    let mut a_cfg = crate::srt::connection::ConnectionConfig::new(1, 2, SeqNo::new(9), start);
-    let mut b_cfg = crate::srt::connection::ConnectionConfig::new(2, 1, SeqNo::new(9), start);
-    for c in [&mut a_cfg, &mut b_cfg] {
-        c.recv_latency = latency;
-        c.send_latency = latency;
-        c.loss_max_ttl = 10;
-    }
-    b_cfg.peer_time_base = start + ab.delay;
-    a_cfg.peer_time_base = start + ab.delay;
-    let p = Pair::with_configs(start, a_cfg, b_cfg, ab, link(40, 0.0), 32);
+    let ba = link(40, 0.0);
+    let (mut a_cfg, mut b_cfg) = Pair::configs(start, SeqNo::new(9), latency, &ab, &ba);
+    a_cfg.loss_max_ttl = 10;
+    b_cfg.loss_max_ttl = 10;
+    let p = Pair::with_configs(start, a_cfg, b_cfg, ab, ba, 32);
     let p = stream(p, 3000, latency);
     assert_eq!(p.check_delivery(latency + one_way(&p), 10 * MS), 0);
     let (a, lost) = (p.a.stats(), p.ab.stats.lost);
@@ -304,14 +299,7 @@ fn cut_through_hands_every_payload_over_once_without_waiting() {
     let latency = 400 * MS;
     let start = t0();
     let (ab, ba) = (link(60, 0.10), link(60, 0.10));
-    let mut a_cfg = crate::srt::connection::ConnectionConfig::new(1, 2, SeqNo::new(44), start);
-    let mut b_cfg = crate::srt::connection::ConnectionConfig::new(2, 1, SeqNo::new(44), start);
-    for c in [&mut a_cfg, &mut b_cfg] {
-        c.recv_latency = latency;
-        c.send_latency = latency;
-    }
-    a_cfg.peer_time_base = start + ba.delay;
-    b_cfg.peer_time_base = start + ab.delay;
+    let (a_cfg, mut b_cfg) = Pair::configs(start, SeqNo::new(44), latency, &ab, &ba);
     b_cfg.delivery = crate::srt::connection::Delivery::CutThrough;
     let p = Pair::with_configs(start, a_cfg, b_cfg, ab, ba, 99);
     let p = stream(p, 3000, latency);
