@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::endpoints::{CALLER_ADDR, Net};
 use super::link::LinkConfig;
 use super::t0;
-use crate::srt::endpoint::{ConnectError, EndpointEvent};
+use crate::srt::endpoint::{ConnId, ConnectError, EndpointEvent};
 use crate::srt::handshake::{CallerConfig, ListenerConfig, RejectReason, StreamMode};
 use crate::srt::seq::SeqNo;
 
@@ -24,6 +24,19 @@ fn caller_cfg(net: &Net, stream_id: &str) -> CallerConfig {
     let mut c = CallerConfig::new(0, SeqNo::new(0), net.listener_addr());
     c.stream_id = Some(stream_id.to_string());
     c
+}
+
+/// Connects with `cfg` over the net and returns (caller's id, listener's id).
+fn accept(net: &mut Net, cfg: CallerConfig) -> (ConnId, ConnId) {
+    let id = net
+        .caller
+        .connect(net.now, cfg)
+        .expect("valid caller config");
+    net.run_for(100 * MS);
+    match net.listener_events.last() {
+        Some(EndpointEvent::Accepted { id: lid, .. }) => (id, *lid),
+        other => panic!("expected Accepted, got {other:?}"),
+    }
 }
 
 #[test]
@@ -226,14 +239,8 @@ fn hostile_datagrams_are_counted_and_harmless() {
         ListenerConfig::default(),
         5,
     );
-    let id = net
-        .caller
-        .connect(net.now, caller_cfg(&net, "cam"))
-        .expect("valid");
-    net.run_for(100 * MS);
-    let EndpointEvent::Accepted { id: lid, .. } = net.listener_events[0].clone() else {
-        panic!()
-    };
+    let cfg = caller_cfg(&net, "cam");
+    let (id, lid) = accept(&mut net, cfg);
     let mut rng = super::Rng::new(9);
     let stranger = "10.9.9.9:1234".parse().expect("literal");
     let caller: std::net::SocketAddr = CALLER_ADDR.parse().expect("literal");
@@ -278,14 +285,8 @@ fn timestamps_are_relative_to_each_connection_not_the_endpoint() {
         6,
     );
     net.run_for(Duration::from_secs(3600));
-    let id = net
-        .caller
-        .connect(net.now, caller_cfg(&net, "cam"))
-        .expect("valid");
-    net.run_for(100 * MS);
-    let EndpointEvent::Accepted { id: lid, .. } = net.listener_events[0].clone() else {
-        panic!()
-    };
+    let cfg = caller_cfg(&net, "cam");
+    let (id, lid) = accept(&mut net, cfg);
     let sent_at = net.now;
     net.caller.send(id, net.now, b"hello").expect("open");
     let mut buf = [0u8; 64];
@@ -357,11 +358,7 @@ fn payload_limit_follows_the_negotiated_mss() {
     );
     let mut cfg = caller_cfg(&net, "cam");
     cfg.mtu = 500;
-    let id = net.caller.connect(net.now, cfg).expect("valid");
-    net.run_for(100 * MS);
-    let EndpointEvent::Accepted { id: lid, .. } = net.listener_events[0].clone() else {
-        panic!()
-    };
+    let (id, lid) = accept(&mut net, cfg);
     let conn = net.listener.connection(lid).expect("accepted");
     assert_eq!(conn.config().mss, 500);
     assert_eq!(conn.config().max_payload, 500 - 44);
