@@ -105,21 +105,21 @@ pub fn bind_udp(cfg: &UdpSocketConfig) -> io::Result<BoundUdp> {
         send_granted,
     };
     if buffers.is_recv_clamped() {
-        log::warn!(
-            "udp {local_addr}: SO_RCVBUF {} bytes requested, kernel granted {} \
-             (net.core.rmem_max = {}); raise it with sysctl -w net.core.rmem_max=N",
+        warn_clamped(
+            local_addr,
+            "SO_RCVBUF",
             buffers.recv_requested,
             buffers.recv_granted,
-            read_sysctl("net/core/rmem_max")
+            "rmem_max",
         );
     }
     if buffers.is_send_clamped() {
-        log::warn!(
-            "udp {local_addr}: SO_SNDBUF {} bytes requested, kernel granted {} \
-             (net.core.wmem_max = {}); raise it with sysctl -w net.core.wmem_max=N",
+        warn_clamped(
+            local_addr,
+            "SO_SNDBUF",
             buffers.send_requested,
             buffers.send_granted,
-            read_sysctl("net/core/wmem_max")
+            "wmem_max",
         );
     }
     Ok(BoundUdp {
@@ -143,6 +143,21 @@ pub fn bind_reuseport_group(cfg: &UdpSocketConfig, count: usize) -> io::Result<V
         out.push(bound);
     }
     Ok(out)
+}
+
+/// The kernel granted less than asked: say which sysctl caps it.
+fn warn_clamped(
+    local_addr: SocketAddr,
+    option: &str,
+    requested: impl std::fmt::Display,
+    granted: impl std::fmt::Display,
+    sysctl: &str,
+) {
+    log::warn!(
+        "udp {local_addr}: {option} {requested} bytes requested, kernel granted {granted} \
+         (net.core.{sysctl} = {}); raise it with sysctl -w net.core.{sysctl}=N",
+        read_sysctl(&format!("net/core/{sysctl}"))
+    );
 }
 
 /// A `/proc/sys` value for a log message; "unknown" when unreadable (e.g. in a container).

@@ -497,8 +497,11 @@ impl Connection {
         if self.cfg.delivery == Delivery::CutThrough {
             self.release_cut_through(now);
         }
-        let due: Vec<Timer> = self.timers.expired(now).collect();
-        for timer in due {
+        // Walk the table rather than collect what is due: no allocation per wake-up.
+        for timer in timers::ALL {
+            if !self.timers.is_expired(timer, now) {
+                continue;
+            }
             match timer {
                 Timer::Ack => {
                     self.on_ack_timer(now);

@@ -63,7 +63,7 @@ pub struct Stats {
     pub ms_snd_tsbpd_delay: u64,
     /// Pacing limit in Mbit/s (`mbpsMaxBW`).
     pub mbps_max_bw: f64,
-    /// Measured sending input rate in Mbit/s (`mbpsInputBW`... libsrt reports it as
-    /// `byteAvailSndBuf`-adjacent input estimate; 0 until the first 500 ms window closes).
+    /// Measured sending input rate in Mbit/s: the INPUT_BW estimate live CC paces from
+    /// (draft §5.1); 0 until the first 500 ms window closes.
     pub mbps_input_bw: f64,
 }

@@ -20,7 +20,8 @@ pub enum Timer {
 }
 
 const COUNT: usize = 6;
-const ALL: [Timer; COUNT] = [
+/// Every timer, in the order `handle_timeout` serves them.
+pub const ALL: [Timer; COUNT] = [
     Timer::Ack,
     Timer::Nak,
     Timer::KeepAlive,
@@ -53,10 +54,5 @@ impl TimerTable {
 
     pub fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.iter().flatten().min().copied()
-    }
-
-    /// Timers due at `now`, in table order.
-    pub fn expired(&self, now: Instant) -> impl Iterator<Item = Timer> + '_ {
-        ALL.into_iter().filter(move |&t| self.is_expired(t, now))
     }
 }
