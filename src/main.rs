@@ -4,18 +4,17 @@
 //! bad command line or configuration (clap's usage errors use 2 as well).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use log::{error, info, warn};
 
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use srtrelay::config::{Config, DEFAULT_CONFIG, LogFormat, format_cpu_list};
-use srtrelay::driver::BlockingDriver;
-use srtrelay::relay::Relay;
-use srtrelay::srt::endpoint::{Endpoint, EndpointConfig};
-use srtrelay::srt::handshake::{Listener, ListenerConfig};
+use srtrelay::shard::engine::{Engine, Secrets};
 
 /// Exit code for a bad configuration.
 const EXIT_CONFIG: u8 = 2;
@@ -67,10 +66,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&config);
-    match run(&config) {
+    match run(config, args.config.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
+            eprintln!("srtrelay: {e}");
             ExitCode::FAILURE
         }
     }
@@ -152,43 +152,70 @@ fn json_string(s: &str) -> String {
     out
 }
 
-/// The interim single-threaded relay over the blocking driver, until the shards land: one
-/// socket on the first listen address. Cores, socket sizes, rings, limits and policies are
-/// parsed and validated but not applied here yet.
-fn run(config: &Config) -> std::io::Result<()> {
-    let srt = &config.srt;
-    let now = BlockingDriver::now();
-    let listener_cfg = ListenerConfig {
-        recv_latency: srt.latency.default,
-        peer_latency: srt.latency.default,
-        // libsrt advertises min(SRTO_RCVBUF, SRTO_FC = 25600) packets: never more than the
-        // receive buffer holds.
-        flow_window: u32::try_from(srt.recv_buffer_pkts.min(25_600)).expect("at most 25600"),
-        ..ListenerConfig::default()
-    };
-    let endpoint_cfg = EndpointConfig {
-        recv_buffer_pkts: srt.recv_buffer_pkts,
-        send_buffer_pkts: srt.send_buffer_pkts,
-        max_payload: srt.max_payload,
-        peer_idle_timeout: srt.peer_idle_timeout,
-        loss_max_ttl: srt.loss_max_ttl,
-        seed: seed(),
-    };
-    let listener = Listener::new(secret(), now, listener_cfg);
-    let endpoint = Endpoint::new(endpoint_cfg, Some(listener), now);
-    let addr = srt.listen[0];
-    if srt.listen.len() > 1 {
-        warn!("the interim relay serves only the first listen address ({addr}); ignoring the rest");
-    }
-    let mut driver = BlockingDriver::bind(addr, endpoint)?;
-    info!("srtrelay listening on {}", driver.local_addr()?);
-    let mut relay = Relay::new(&config.streams.policy.default_stream);
+/// Starts the shards, then waits for signals: SIGTERM/SIGINT stop (every shard sends SHUTDOWN to
+/// its peers and exits), SIGHUP reloads the reloadable keys from the same file.
+fn run(config: Config, path: Option<&Path>) -> Result<(), String> {
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| format!("cannot watch signals: {e}"))?;
+    let engine = Engine::start(
+        &config,
+        Secrets {
+            cookie: secret(),
+            seed: seed(),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let stop = engine.stop_signal();
+    let mut current = config;
     loop {
-        driver.turn(&mut relay, Duration::from_millis(1))?;
-        while let Some(ev) = driver.endpoint.poll_event() {
-            relay.on_event(ev);
+        for sig in signals.pending() {
+            if sig == SIGHUP {
+                current = reload(&engine, current, path);
+            } else {
+                info!("signal {sig}: shutting down");
+                return engine.stop().map_err(|e| e.to_string());
+            }
         }
-        relay.forward(&mut driver.endpoint, BlockingDriver::now());
+        if stop.is_stopped() {
+            // A shard ended on its own: report why.
+            return engine
+                .stop()
+                .map_err(|e| e.to_string())
+                .and_then(|()| Err("a shard stopped unexpectedly".to_string()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGHUP: re-reads the file and applies what may change at run time; keeps the running
+/// configuration when the file is bad or changes restart-only keys.
+fn reload(engine: &Engine, current: Config, path: Option<&Path>) -> Config {
+    let Some(path) = path else {
+        info!("reload: running on the embedded default configuration; nothing to re-read");
+        return current;
+    };
+    let new = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!("reload refused, configuration kept: {e}");
+            return current;
+        }
+    };
+    match Config::reloadable_diff(&current, &new) {
+        Ok(plan) => {
+            info!("reload: {plan}");
+            engine.reload(&plan);
+            if let Some(level) = plan.log_level
+                && std::env::var_os("RUST_LOG").is_none()
+            {
+                log::set_max_level(level);
+            }
+            new
+        }
+        Err(e) => {
+            warn!("reload refused, configuration kept: {e}");
+            current
+        }
     }
 }
 

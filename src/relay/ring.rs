@@ -160,6 +160,12 @@ impl Cursor {
         self.start_pos
     }
 
+    /// Arrival index of the next packet to read: `ring.arrivals() - next_arrival()` is how far
+    /// behind the head this reader is.
+    pub fn next_arrival(&self) -> u64 {
+        self.next
+    }
+
     pub fn stats(&self) -> &CursorStats {
         &self.stats
     }

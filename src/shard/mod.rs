@@ -14,6 +14,7 @@
 
 #[allow(unsafe_code)]
 pub mod batch;
+pub mod engine;
 pub mod executor;
 pub mod socket;
 #[allow(unsafe_code)]

@@ -97,6 +97,10 @@ pub struct EndpointConfig {
     pub loss_max_ttl: u32,
     /// Seed for socket ids and initial sequence numbers (injected: the core reads no RNG).
     pub seed: u64,
+    /// `(index, count)`: socket ids are allocated congruent to `index` modulo `count`, so
+    /// endpoints of different shards never hand out the same id (ids name connections in
+    /// metrics and the operator API).
+    pub id_space: (u32, u32),
 }
 
 impl Default for EndpointConfig {
@@ -108,6 +112,7 @@ impl Default for EndpointConfig {
             peer_idle_timeout: Duration::from_secs(5),
             loss_max_ttl: 0,
             seed: 0x5EED,
+            id_space: (0, 1),
         }
     }
 }
@@ -563,7 +568,10 @@ impl Endpoint {
     fn alloc_socket_id(&mut self) -> ConnId {
         loop {
             // libsrt socket ids are 31-bit positive numbers.
+            let (index, count) = self.cfg.id_space;
+            let count = count.max(1);
             let id = (self.next_random() >> 33) as u32;
+            let id = id - id % count + index % count;
             if id != 0 && !self.conns.contains_key(&id) && !self.callers.contains_key(&id) {
                 return id;
             }

@@ -249,7 +249,23 @@ pub fn publish_with_ffmpeg(file: &Path, url: &SrtUrl, how: FfmpegPublish) -> Pub
 /// disconnects. A listener URL with port 0 gets a free port (retried if another process wins
 /// the race); this is also the stand-in server of the harness self-test.
 pub fn subscribe_with_srt_live_transmit(url: &SrtUrl, out: &Path) -> Subscriber {
-    let (mut proc, addr) =
+    let mut sub = subscribe_with_srt_live_transmit_no_wait(url, out);
+    if url.mode == Mode::Caller
+        && let Err(e) = sub
+            .proc
+            .wait_for_stderr("SRT source connected", CONNECT_TIMEOUT)
+    {
+        panic!("{e}");
+    }
+    sub
+}
+
+/// Like [`subscribe_with_srt_live_transmit`] but returns without waiting for "SRT source
+/// connected": srt-live-transmit prints it only once the first data is readable, so a player
+/// that joins before its stream has a publisher (a relay's waiting subscriber) says nothing
+/// until then. Check the connection on the server side instead.
+pub fn subscribe_with_srt_live_transmit_no_wait(url: &SrtUrl, out: &Path) -> Subscriber {
+    let (proc, addr) =
         spawn_srt_live_transmit("srt-live-transmit subscriber", url, false, |cmd, url| {
             let file =
                 File::create(out).unwrap_or_else(|e| panic!("create {}: {e}", out.display()));
@@ -257,11 +273,6 @@ pub fn subscribe_with_srt_live_transmit(url: &SrtUrl, out: &Path) -> Subscriber 
                 .stdin(Stdio::null())
                 .stdout(file);
         });
-    if url.mode == Mode::Caller
-        && let Err(e) = proc.wait_for_stderr("SRT source connected", CONNECT_TIMEOUT)
-    {
-        panic!("{e}");
-    }
     Subscriber {
         proc,
         out: out.to_owned(),

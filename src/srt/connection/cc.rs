@@ -1,6 +1,12 @@
-//! Live congestion control (draft-sharabayko-srt §5.1): pace sending at
-//! MAX_BW = INPUT_BW * (1 + OVERHEAD / 100), with the input rate measured from what the
-//! application queues (libsrt's defaults: SRTO_MAXBW -1, SRTO_INPUTBW 0, SRTO_OHEADBW 25).
+//! Live congestion control (draft-sharabayko-srt §5.1): pace sending at MAX_BW, either fixed or
+//! MAX_BW = INPUT_BW * (1 + OVERHEAD / 100) with the input rate measured from what the
+//! application queues.
+//!
+//! The default is libsrt's: SRTO_MAXBW -1, which in live mode means a fixed 1 Gbit/s
+//! (docs/API/API-socket-options.md), *not* the measured input rate (that is SRTO_MAXBW 0 with
+//! SRTO_INPUTBW 0). The difference matters for a relay: a leg that idles and then gets a burst
+//! would otherwise pace the burst at whatever trickle its last rate window saw (a 500 ms window
+//! with one packet paces at ~3 kB/s), and a player starved that way stalls.
 
 use std::time::{Duration, Instant};
 
@@ -14,8 +20,9 @@ pub enum MaxBandwidth {
 }
 
 impl Default for MaxBandwidth {
+    /// libsrt's live default (SRTO_MAXBW -1): 1 Gbit/s.
     fn default() -> Self {
-        MaxBandwidth::Relative { overhead_pct: 25 }
+        MaxBandwidth::Fixed(INITIAL_BW_BYTES)
     }
 }
 
@@ -120,7 +127,7 @@ mod tests {
     #[test]
     fn paces_at_input_rate_plus_overhead() {
         let t0 = crate::srt::sim::t0();
-        let mut cc = LiveCc::new(t0, MaxBandwidth::default());
+        let mut cc = LiveCc::new(t0, MaxBandwidth::Relative { overhead_pct: 25 });
         // 1 Gbit/s assumed at start: 1360 bytes every 10.88 us.
         assert_eq!(cc.period(), Duration::from_nanos(10_880));
         // 1000 packets of 1316 bytes in one second: 1.36 MB/s, so 1.7 MB/s with 25 %.
@@ -135,6 +142,17 @@ mod tests {
         cc.on_packet_sent(t1);
         assert!(!cc.can_send(t1 + Duration::from_micros(799)));
         assert!(cc.can_send(t1 + Duration::from_micros(800)));
+    }
+
+    #[test]
+    fn default_is_libsrt_live_fixed_one_gigabit() {
+        let t0 = crate::srt::sim::t0();
+        let mut cc = LiveCc::new(t0, MaxBandwidth::default());
+        assert_eq!(cc.period(), Duration::from_nanos(10_880));
+        // A trickle does not slow it down: the limit does not follow the input.
+        cc.on_app_packet(1316);
+        cc.on_rate_sample(t0 + Duration::from_millis(500));
+        assert_eq!(cc.period(), Duration::from_nanos(10_880));
     }
 
     #[test]

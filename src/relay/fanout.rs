@@ -1,0 +1,545 @@
+//! One shard's streams: publisher sessions and their rings, replica rings fed from other shards,
+//! local subscribers with their cursors, and the forwarders feeding other shards.
+//!
+//! Owns: moving each stored packet to every local subscriber's connection (`send_at` at the
+//! publisher position plus the subscriber's offset, origin time carried), lag handling (a
+//! subscriber that falls behind skips whole packets, counted; nobody else notices), switching
+//! subscribers to a new publisher session, and the grace / wait deadlines of subscribers without
+//! a publisher. Must not: read the clock, lock, know sockets or other shards' state; the shard
+//! loop (`shard::engine`) feeds it and carries its messages.
+
+// Sans-IO like `src/srt`: times come in as arguments.
+#![deny(clippy::disallowed_methods)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::handoff::{Forwarder, Handoff, StreamKey};
+use super::ring::{Cursor, InsertOutcome, ReadError, RingConfig, StreamRing};
+use super::ts::{TsFilter, TsStats, has_video_random_access};
+use crate::srt::connection::{Arrival, PushAtError, SendError};
+use crate::srt::endpoint::{ConnId, Endpoint};
+use crate::srt::seq::SeqNo;
+
+/// Ring size and payload rule for every stream on the shard.
+#[derive(Debug, Clone, Copy)]
+pub struct FanoutConfig {
+    pub ring: RingConfig,
+    pub passthrough_non_ts: bool,
+}
+
+/// What a connection is to this shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Publisher { name: String, key: StreamKey },
+    Subscriber { name: String },
+}
+
+/// Per-stream counters (on this shard).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamCounters {
+    /// Publisher packets stored in the ring (local publisher) or received from the publishing
+    /// shard (replica).
+    pub ingress_packets: u64,
+    pub ingress_bytes: u64,
+    /// Packets handed to a subscriber's connection.
+    pub forwarded: u64,
+    /// Packets a subscriber never got: it lagged a whole ring behind, or its send buffer was
+    /// beyond its acknowledgements.
+    pub skipped: u64,
+    /// Packets sent to other shards / received from the publishing shard.
+    pub handoffs_out: u64,
+    pub handoffs_in: u64,
+    /// Packets dropped because the ring refused them (too old, too far ahead, oversized).
+    pub ring_refused: u64,
+}
+
+/// A stream's view for metrics and inspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamView {
+    pub name: String,
+    pub key: Option<StreamKey>,
+    /// The local publisher's connection.
+    pub publisher: Option<ConnId>,
+    /// Fed from another shard.
+    pub replica: bool,
+    pub subscribers: Vec<ConnId>,
+    pub forwarding_to: Vec<usize>,
+    pub counters: StreamCounters,
+}
+
+#[derive(Debug)]
+struct Session {
+    key: StreamKey,
+    ring: StreamRing,
+    /// `Some` when the publisher is on this shard; `None` for a replica.
+    publisher: Option<ConnId>,
+    /// The publisher left (or its shard said so); the ring stays for the grace period.
+    ended: bool,
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    conn: ConnId,
+    /// `None` until a session exists.
+    cursor: Option<Cursor>,
+    /// The subscriber sequence number that `cursor.start_pos()` maps to; taken from the
+    /// connection when the cursor is first used.
+    isn: Option<SeqNo>,
+    joined: Instant,
+}
+
+#[derive(Debug)]
+struct Stream {
+    name: String,
+    session: Option<Session>,
+    subs: Vec<Subscriber>,
+    forwarders: Vec<(usize, Forwarder)>,
+    /// When the last publisher session ended; `None` while one is live or before the first.
+    idle_since: Option<Instant>,
+    dirty: bool,
+    counters: StreamCounters,
+}
+
+impl Stream {
+    fn live_key(&self) -> Option<StreamKey> {
+        self.session.as_ref().filter(|s| !s.ended).map(|s| s.key)
+    }
+}
+
+/// All streams of one shard.
+#[derive(Debug)]
+pub struct ShardStreams {
+    cfg: FanoutConfig,
+    /// Slots reused after a stream goes away; indices stay valid while a stream lives.
+    slots: Vec<Option<Stream>>,
+    by_name: HashMap<String, usize>,
+    by_key: HashMap<StreamKey, usize>,
+    roles: HashMap<ConnId, Role>,
+    publishers: HashMap<ConnId, usize>,
+    dirty: Vec<usize>,
+    ts: TsFilter,
+    /// Handoffs for a session this shard does not hold (raced with its end).
+    unknown_handoffs: u64,
+}
+
+impl ShardStreams {
+    pub fn new(cfg: FanoutConfig) -> Self {
+        ShardStreams {
+            cfg,
+            slots: Vec::new(),
+            by_name: HashMap::new(),
+            by_key: HashMap::new(),
+            roles: HashMap::new(),
+            publishers: HashMap::new(),
+            dirty: Vec::new(),
+            ts: TsFilter::new(cfg.passthrough_non_ts),
+            unknown_handoffs: 0,
+        }
+    }
+
+    pub fn role(&self, conn: ConnId) -> Option<&Role> {
+        self.roles.get(&conn)
+    }
+
+    pub fn ts_stats(&self) -> &TsStats {
+        self.ts.stats()
+    }
+
+    pub fn unknown_handoffs(&self) -> u64 {
+        self.unknown_handoffs
+    }
+
+    fn stream_mut(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.by_name.get(name) {
+            return i;
+        }
+        let stream = Stream {
+            name: name.to_string(),
+            session: None,
+            subs: Vec::new(),
+            forwarders: Vec::new(),
+            idle_since: None,
+            dirty: false,
+            counters: StreamCounters::default(),
+        };
+        let i = match self.slots.iter().position(Option::is_none) {
+            Some(i) => {
+                self.slots[i] = Some(stream);
+                i
+            }
+            None => {
+                self.slots.push(Some(stream));
+                self.slots.len() - 1
+            }
+        };
+        self.by_name.insert(name.to_string(), i);
+        i
+    }
+
+    fn get(&mut self, i: usize) -> &mut Stream {
+        self.slots[i]
+            .as_mut()
+            .expect("indices in maps point at live streams")
+    }
+
+    /// Forgets a stream that has nothing left on this shard.
+    fn collect(&mut self, i: usize) {
+        let s = self.slots[i].as_ref().expect("live stream");
+        let has_live_session = s.session.as_ref().is_some_and(|x| !x.ended);
+        if s.subs.is_empty() && !has_live_session && s.forwarders.is_empty() {
+            let s = self.slots[i].take().expect("live stream");
+            self.by_name.remove(&s.name);
+            if let Some(sess) = s.session {
+                self.by_key.remove(&sess.key);
+            }
+        }
+    }
+
+    /// Starts a new session for `name`: a fresh ring fed by `publisher` on this shard
+    /// (`Some`) or by handoffs from another shard (`None`). Subscribers move to it and continue
+    /// their sequence numbers where the previous session left them. Returns `false` when this
+    /// session is already the stream's (a repeated notice).
+    pub fn start_session(&mut self, name: &str, key: StreamKey, publisher: Option<ConnId>) -> bool {
+        let i = self.stream_mut(name);
+        let ring_cfg = self.cfg.ring;
+        let s = self.get(i);
+        if s.session.as_ref().is_some_and(|x| x.key == key) {
+            return false;
+        }
+        let old = s.session.replace(Session {
+            key,
+            ring: StreamRing::new(ring_cfg),
+            publisher,
+            ended: false,
+        });
+        s.forwarders.clear();
+        s.idle_since = None;
+        for sub in &mut s.subs {
+            // Read the new ring from its first packet; the offset is fixed at first use.
+            sub.cursor = None;
+            sub.isn = None;
+        }
+        if let Some(old) = old {
+            self.by_key.remove(&old.key);
+            if let Some(p) = old.publisher {
+                self.publishers.remove(&p);
+            }
+        }
+        self.by_key.insert(key, i);
+        if let Some(p) = publisher {
+            self.publishers.insert(p, i);
+            self.roles.insert(
+                p,
+                Role::Publisher {
+                    name: name.to_string(),
+                    key,
+                },
+            );
+        }
+        true
+    }
+
+    /// The session `key` of `name` ended (its publisher left): subscribers stay for the grace
+    /// period; the ring is kept until a new session replaces it.
+    pub fn end_session(&mut self, name: &str, key: StreamKey, now: Instant) {
+        let Some(&i) = self.by_name.get(name) else {
+            return;
+        };
+        let s = self.get(i);
+        let Some(sess) = s.session.as_mut().filter(|x| x.key == key) else {
+            return;
+        };
+        sess.ended = true;
+        s.forwarders.clear();
+        s.idle_since = Some(now);
+        self.collect(i);
+    }
+
+    /// A packet from a local publisher. Returns whether it went into the ring.
+    pub fn on_publisher_data(&mut self, conn: ConnId, arrival: &Arrival, payload: &[u8]) -> bool {
+        let Some(&i) = self.publishers.get(&conn) else {
+            return false;
+        };
+        if !self.ts.admit(payload) {
+            return false;
+        }
+        let s = self.slots[i].as_mut().expect("live stream");
+        let Some(sess) = s.session.as_mut() else {
+            return false;
+        };
+        let outcome = sess.ring.insert(arrival.seq, arrival.origin, payload);
+        Self::stored(s, i, outcome, payload.len(), &mut self.dirty)
+    }
+
+    fn stored(
+        s: &mut Stream,
+        i: usize,
+        outcome: InsertOutcome,
+        len: usize,
+        dirty: &mut Vec<usize>,
+    ) -> bool {
+        match outcome {
+            InsertOutcome::NewHead { .. } | InsertOutcome::FilledGap { .. } => {
+                s.counters.ingress_packets += 1;
+                s.counters.ingress_bytes += len as u64;
+                if !s.dirty {
+                    s.dirty = true;
+                    dirty.push(i);
+                }
+                true
+            }
+            InsertOutcome::Duplicate { .. } => false,
+            InsertOutcome::TooOld | InsertOutcome::TooFarAhead | InsertOutcome::Oversized => {
+                s.counters.ring_refused += 1;
+                false
+            }
+        }
+    }
+
+    /// A packet from the publishing shard, for a replica ring.
+    pub fn on_handoff(&mut self, h: &Handoff) -> bool {
+        let Some(&i) = self.by_key.get(&h.stream) else {
+            self.unknown_handoffs += 1;
+            return false;
+        };
+        let s = self.slots[i].as_mut().expect("live stream");
+        let Some(sess) = s.session.as_mut().filter(|x| x.publisher.is_none()) else {
+            self.unknown_handoffs += 1;
+            return false;
+        };
+        let outcome = h.apply(&mut sess.ring);
+        s.counters.handoffs_in += 1;
+        Self::stored(s, i, outcome, h.payload().len(), &mut self.dirty)
+    }
+
+    /// Starts feeding shard `to` from the local session `key`, from the last keyframe held (or
+    /// the newest packet). Returns `false` if `key` is not a live local session.
+    pub fn add_forwarder(&mut self, key: StreamKey, to: usize) -> bool {
+        let Some(&i) = self.by_key.get(&key) else {
+            return false;
+        };
+        let s = self.get(i);
+        let Some(sess) = s
+            .session
+            .as_ref()
+            .filter(|x| x.publisher.is_some() && !x.ended)
+        else {
+            return false;
+        };
+        if s.forwarders.iter().any(|(t, _)| *t == to) {
+            return true;
+        }
+        let cursor = join_cursor(&sess.ring);
+        s.forwarders.push((to, Forwarder::new(key, cursor)));
+        true
+    }
+
+    pub fn remove_forwarder(&mut self, key: StreamKey, to: usize) {
+        if let Some(&i) = self.by_key.get(&key) {
+            self.get(i).forwarders.retain(|(t, _)| *t != to);
+            self.collect(i);
+        }
+    }
+
+    /// A new subscriber of `name`. It starts at the last keyframe the ring holds (or at the next
+    /// packet) once a session exists.
+    pub fn add_subscriber(&mut self, name: &str, conn: ConnId, now: Instant) {
+        let i = self.stream_mut(name);
+        let s = self.get(i);
+        let cursor = s.session.as_ref().map(|x| join_cursor(&x.ring));
+        s.subs.push(Subscriber {
+            conn,
+            cursor,
+            isn: None,
+            joined: now,
+        });
+        self.roles.insert(
+            conn,
+            Role::Subscriber {
+                name: name.to_string(),
+            },
+        );
+    }
+
+    /// Whether this shard holds subscribers of `name`.
+    pub fn has_subscribers(&self, name: &str) -> bool {
+        self.by_name
+            .get(name)
+            .and_then(|&i| self.slots[i].as_ref())
+            .is_some_and(|s| !s.subs.is_empty())
+    }
+
+    /// The live session key of `name` on this shard, if any.
+    pub fn live_key(&self, name: &str) -> Option<StreamKey> {
+        self.by_name
+            .get(name)
+            .and_then(|&i| self.slots[i].as_ref())
+            .and_then(Stream::live_key)
+    }
+
+    /// Forgets a closed connection; returns what it was.
+    pub fn remove_connection(&mut self, conn: ConnId, now: Instant) -> Option<Role> {
+        let role = self.roles.remove(&conn)?;
+        match &role {
+            Role::Publisher { name, key } => {
+                self.publishers.remove(&conn);
+                self.end_session(name, *key, now);
+            }
+            Role::Subscriber { name } => {
+                if let Some(&i) = self.by_name.get(name) {
+                    self.get(i).subs.retain(|s| s.conn != conn);
+                    self.collect(i);
+                }
+            }
+        }
+        Some(role)
+    }
+
+    /// Moves every packet stored since the last call to the local subscribers of the streams
+    /// that got any, and pumps their forwarders through `handoff(to_shard, msg)` (returns
+    /// `false` when that queue is full). Returns packets handed to subscriber connections.
+    pub fn fan_out(
+        &mut self,
+        endpoint: &mut Endpoint,
+        handoff: &mut dyn FnMut(usize, Handoff) -> bool,
+    ) -> u64 {
+        let mut total = 0;
+        while let Some(i) = self.dirty.pop() {
+            let Some(s) = self.slots[i].as_mut() else {
+                continue;
+            };
+            s.dirty = false;
+            let Some(sess) = s.session.as_ref() else {
+                continue;
+            };
+            for sub in &mut s.subs {
+                let (n, skipped) = feed(&sess.ring, sub, endpoint);
+                s.counters.forwarded += n;
+                s.counters.skipped += skipped;
+                total += n;
+            }
+            for (to, fwd) in &mut s.forwarders {
+                let to = *to;
+                s.counters.handoffs_out +=
+                    fwd.pump(&sess.ring, usize::MAX, |h| handoff(to, h)) as u64;
+            }
+        }
+        total
+    }
+
+    /// Retries forwarders that a full queue stopped (call periodically).
+    pub fn pump_forwarders(&mut self, handoff: &mut dyn FnMut(usize, Handoff) -> bool) {
+        for s in self.slots.iter_mut().flatten() {
+            let Some(sess) = s.session.as_ref() else {
+                continue;
+            };
+            for (to, fwd) in &mut s.forwarders {
+                let to = *to;
+                s.counters.handoffs_out +=
+                    fwd.pump(&sess.ring, usize::MAX, |h| handoff(to, h)) as u64;
+            }
+        }
+    }
+
+    /// Subscribers whose wait for a publisher is over: those that joined a stream without one
+    /// more than `wait` ago, and all of a stream whose publisher left more than `grace` ago.
+    pub fn expired(&self, now: Instant, wait: Option<Duration>, grace: Duration) -> Vec<ConnId> {
+        let mut out = Vec::new();
+        for s in self.slots.iter().flatten() {
+            if s.live_key().is_some() {
+                continue;
+            }
+            for sub in &s.subs {
+                let deadline = match s.idle_since {
+                    // It was watching when the publisher left: the grace period applies.
+                    Some(t) if sub.joined <= t => t + grace,
+                    // It arrived with no publisher: it waits (or, under the reject policy,
+                    // only raced the publisher's departure and goes with the others).
+                    _ => match wait {
+                        Some(w) => sub.joined + w,
+                        None => s.idle_since.map_or(sub.joined, |t| t + grace),
+                    },
+                };
+                if now >= deadline {
+                    out.push(sub.conn);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every stream on this shard.
+    pub fn views(&self) -> Vec<StreamView> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| StreamView {
+                name: s.name.clone(),
+                key: s.session.as_ref().map(|x| x.key),
+                publisher: s.session.as_ref().and_then(|x| x.publisher),
+                replica: s.session.as_ref().is_some_and(|x| x.publisher.is_none()),
+                subscribers: s.subs.iter().map(|x| x.conn).collect(),
+                forwarding_to: s.forwarders.iter().map(|(t, _)| *t).collect(),
+                counters: s.counters,
+            })
+            .collect()
+    }
+
+    /// Packets behind the ring head for each local subscriber (for the lag histogram).
+    pub fn subscriber_lags(&self, mut f: impl FnMut(ConnId, u64)) {
+        for s in self.slots.iter().flatten() {
+            let Some(sess) = s.session.as_ref() else {
+                continue;
+            };
+            for sub in &s.subs {
+                if let Some(c) = &sub.cursor {
+                    f(
+                        sub.conn,
+                        sess.ring.arrivals().saturating_sub(c.next_arrival()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Where a newcomer starts reading: at the last video keyframe still held, so a player can
+/// decode at once, else at the next packet.
+fn join_cursor(ring: &StreamRing) -> Cursor {
+    ring.cursor_at_last(has_video_random_access)
+        .unwrap_or_else(|| ring.cursor_at_head())
+}
+
+/// Reads everything new for one subscriber into its connection. Returns (handed over,
+/// skipped).
+fn feed(ring: &StreamRing, sub: &mut Subscriber, endpoint: &mut Endpoint) -> (u64, u64) {
+    let Some(conn) = endpoint.connection_mut(sub.conn) else {
+        return (0, 0);
+    };
+    let cursor = sub.cursor.get_or_insert_with(|| ring.cursor_at_oldest());
+    let isn = *sub.isn.get_or_insert_with(|| conn.next_send_seq());
+    let (mut sent, mut skipped) = (0, 0);
+    loop {
+        match ring.read(cursor) {
+            Ok(p) => {
+                let Some(seq) = cursor.subscriber_seq(p.pos, isn) else {
+                    continue;
+                };
+                match conn.send_at(seq, p.origin, p.payload) {
+                    Ok(()) => sent += 1,
+                    // Already acknowledged, dropped or held: nothing to do.
+                    Err(SendError::Position(PushAtError::Stale | PushAtError::Duplicate)) => {}
+                    // The subscriber is a whole send buffer behind its acknowledgements, or the
+                    // payload does not fit its MSS: it misses this packet, nobody else does.
+                    Err(SendError::Position(PushAtError::TooFarAhead))
+                    | Err(SendError::BufferFull)
+                    | Err(SendError::TooLarge { .. }) => skipped += 1,
+                    Err(SendError::Closed) => return (sent, skipped),
+                }
+            }
+            Err(ReadError::Lagged(n)) => skipped += n,
+            Err(ReadError::Empty) => return (sent, skipped),
+        }
+    }
+}

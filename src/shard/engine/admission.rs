@@ -1,0 +1,163 @@
+//! A shard's answer to each SRT conclusion: resolve the Stream ID to a stream and a mode, ask
+//! the registry, and remember the grant until the endpoint reports the connection accepted.
+//!
+//! Runs inside `Endpoint::handle_datagram` (the `AccessControl` hook), at handshake time only.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::debug;
+
+use crate::relay::registry::{PublishGrant, Refusal, Registry, SubscribeGrant};
+use crate::relay::resolve;
+use crate::srt::connection::Delivery;
+use crate::srt::endpoint::{AccessControl, Admit};
+use crate::srt::handshake::{ConclusionRequest, RejectReason, StreamMode};
+
+/// An admission waiting for its `Accepted` event.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub name: String,
+    pub kind: GrantKind,
+    at: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum GrantKind {
+    Publish(PublishGrant),
+    Subscribe(SubscribeGrant),
+}
+
+/// Refusals by cause, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdmissionCounters {
+    pub bad_stream_id: u64,
+    pub bad_mode: u64,
+    pub connection_limit: u64,
+    pub stream_limit: u64,
+    pub subscriber_limit: u64,
+    pub publisher_conflict: u64,
+    pub no_publisher: u64,
+    /// Grants whose connection never came up (given back to the registry).
+    pub abandoned: u64,
+}
+
+pub struct Admission {
+    shard: usize,
+    registry: Arc<Registry>,
+    grants: HashMap<SocketAddr, Grant>,
+    /// Set by the shard before each `handle_datagram` (the hook gets no time).
+    pub now: Instant,
+    pub counters: AdmissionCounters,
+}
+
+/// How long an admission may wait for its connection (it follows within the same datagram;
+/// anything older was abandoned by the endpoint).
+const GRANT_TTL: Duration = Duration::from_secs(2);
+
+impl Admission {
+    pub fn new(shard: usize, registry: Arc<Registry>, now: Instant) -> Self {
+        Admission {
+            shard,
+            registry,
+            grants: HashMap::new(),
+            now,
+            counters: AdmissionCounters::default(),
+        }
+    }
+
+    /// The grant for the caller at `peer`, now accepted.
+    pub fn take(&mut self, peer: SocketAddr) -> Option<Grant> {
+        self.grants.remove(&peer)
+    }
+
+    /// Gives back registry reservations whose connection never came up.
+    pub fn expire(&mut self, now: Instant) {
+        let stale: Vec<SocketAddr> = self
+            .grants
+            .iter()
+            .filter(|(_, g)| now.saturating_duration_since(g.at) > GRANT_TTL)
+            .map(|(&p, _)| p)
+            .collect();
+        for peer in stale {
+            if let Some(g) = self.grants.remove(&peer) {
+                self.counters.abandoned += 1;
+                self.release(&g);
+            }
+        }
+    }
+
+    fn release(&self, g: &Grant) {
+        match g.kind {
+            GrantKind::Publish(p) => {
+                self.registry.publisher_left(&g.name, p.key);
+            }
+            GrantKind::Subscribe(_) => {
+                self.registry.subscriber_left(&g.name, self.shard);
+            }
+        }
+    }
+
+    fn count(&mut self, r: Refusal) {
+        let c = &mut self.counters;
+        match r {
+            Refusal::ConnectionLimit => c.connection_limit += 1,
+            Refusal::StreamLimit => c.stream_limit += 1,
+            Refusal::SubscriberLimit => c.subscriber_limit += 1,
+            Refusal::PublisherConflict => c.publisher_conflict += 1,
+            Refusal::NoPublisher => c.no_publisher += 1,
+        }
+    }
+}
+
+impl AccessControl for Admission {
+    fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason> {
+        let Ok(sid) = req.stream_id() else {
+            self.counters.bad_stream_id += 1;
+            return Err(RejectReason::BadRequest);
+        };
+        let policy = self.registry.policy();
+        let (name, mode) = resolve(sid.as_ref(), &policy.default_stream);
+        // A caller repeating its conclusion before the answer reached it is answered by the
+        // endpoint; a new caller from the same address replaces a stale grant.
+        if let Some(old) = self.grants.remove(&req.peer()) {
+            self.release(&old);
+        }
+        let (kind, delivery) = match mode {
+            StreamMode::Publish => match self.registry.admit_publisher(&name, self.shard) {
+                // The relay forwards a publisher's packets as they arrive (cut-through).
+                Ok(g) => (GrantKind::Publish(g), Delivery::CutThrough),
+                Err(r) => {
+                    self.count(r);
+                    debug!("publisher for {name:?} from {} refused: {r:?}", req.peer());
+                    return Err(r.reason());
+                }
+            },
+            StreamMode::Request => match self.registry.admit_subscriber(&name, self.shard) {
+                // A player sends nothing but control packets; TSBPD costs it nothing.
+                Ok(g) => (GrantKind::Subscribe(g), Delivery::Tsbpd),
+                Err(r) => {
+                    self.count(r);
+                    debug!("player for {name:?} from {} refused: {r:?}", req.peer());
+                    return Err(r.reason());
+                }
+            },
+            // One direction per connection in this relay.
+            StreamMode::Bidirectional => {
+                self.counters.bad_mode += 1;
+                return Err(RejectReason::BadMode);
+            }
+        };
+        self.grants.insert(
+            req.peer(),
+            Grant {
+                name,
+                kind,
+                at: self.now,
+            },
+        );
+        Ok(Admit { delivery })
+    }
+}

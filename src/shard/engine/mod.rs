@@ -1,0 +1,395 @@
+//! The relay engine: one shard per configured core, each running an SRT `Endpoint` over its
+//! own `SO_REUSEPORT` socket(s), a table of streams (`relay::fanout`), and handoff queues to
+//! every other shard.
+//!
+//! Owns start-up (binding, channel wiring, executors), the shard tasks, and the handle the
+//! binary and the tests drive (stop, reload, reports). Must not hold relay policy (that is the
+//! registry and fan-out) or parse SRT.
+//!
+//! Tasks per shard, sharing one `ShardState` through `Rc<RefCell<_>>`:
+//! - one receive task per socket: `recvmmsg` batch -> endpoint -> rings -> subscribers -> flush;
+//! - one handoff task per other shard: drain its queue into replica rings -> subscribers ->
+//!   flush;
+//! - a tick task every `TICK`: protocol timers, control inbox, deadlines, forwarder retries;
+//! - the main task waits for the stop signal, then closes every connection and flushes.
+
+mod admission;
+mod msg;
+mod report;
+mod state;
+
+pub use admission::AdmissionCounters;
+pub use msg::ShardMsg;
+pub use report::{ConnectionReport, ShardCounters, ShardReport};
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use glommio::channels::shared_channel::{self, ConnectedReceiver, SharedReceiver, SharedSender};
+use log::{info, warn};
+
+use crate::config::{Config, UnknownStream};
+use crate::relay::fanout::{FanoutConfig, ShardStreams};
+use crate::relay::handoff::Handoff;
+use crate::relay::registry::Registry;
+use crate::relay::ring::RingConfig;
+use crate::shard::batch::{RecvBatch, enable_gro, probe_gso};
+use crate::shard::executor::{self, ExecutorConfig, ShardContext, ShardError, Shards, StopSignal};
+use crate::shard::socket::{UdpSocketConfig, bind_reuseport_group};
+use crate::shard::udp::ShardUdp;
+use crate::srt::endpoint::{Endpoint, EndpointConfig};
+use crate::srt::handshake::{Listener, ListenerConfig};
+
+use state::{ShardParts, ShardState};
+
+/// Protocol timers (ACK every 10 ms, NAK, keepalive) and control messages are served at this
+/// granularity.
+const TICK: Duration = Duration::from_millis(1);
+/// Handoffs queued per shard pair; about 1.5 KB each.
+const HANDOFF_QUEUE: usize = 4096;
+/// Datagrams per `recvmmsg`.
+const RECV_BATCH: usize = 64;
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    Shards(#[from] ShardError),
+}
+
+/// A running relay.
+pub struct Engine {
+    shards: Shards<()>,
+    inboxes: Vec<Sender<ShardMsg>>,
+    registry: Arc<Registry>,
+    addrs: Vec<SocketAddr>,
+}
+
+/// Randomness the engine needs (cookie secret, socket-id and ISN seed): injected so tests can
+/// fix it.
+#[derive(Debug, Clone, Copy)]
+pub struct Secrets {
+    pub cookie: [u8; 16],
+    pub seed: u64,
+}
+
+impl Engine {
+    /// Binds every listen address once per shard and starts the shards.
+    pub fn start(config: &Config, secrets: Secrets) -> Result<Engine, EngineError> {
+        let cores = config.runtime.cores.clone();
+        let n = cores.len();
+        // Bind first, so a bad address fails before any thread starts. With port 0 (tests),
+        // every shard's socket shares the port the first one got.
+        let mut per_shard: Vec<Vec<std::net::UdpSocket>> = (0..n).map(|_| Vec::new()).collect();
+        let mut addrs = Vec::new();
+        for &addr in &config.srt.listen {
+            let cfg = UdpSocketConfig {
+                addr,
+                recv_buffer_bytes: config
+                    .runtime
+                    .socket_recv_buffer_bytes
+                    .map_or(0, |v| v.get()),
+                send_buffer_bytes: config
+                    .runtime
+                    .socket_send_buffer_bytes
+                    .map_or(0, |v| v.get()),
+                reuse_port: true,
+            };
+            let group = bind_reuseport_group(&cfg, n)
+                .map_err(|source| EngineError::Bind { addr, source })?;
+            addrs.push(group[0].local_addr);
+            // `bind_udp` already warned when the kernel clamped the buffer sizes.
+            for (i, b) in group.into_iter().enumerate() {
+                per_shard[i].push(b.socket);
+            }
+        }
+        let policy = config.streams.policy.clone();
+        let registry = Arc::new(Registry::new(n, policy.clone(), config.limits));
+        let (inboxes, inbox_rx): (Vec<Sender<ShardMsg>>, Vec<Receiver<ShardMsg>>) =
+            (0..n).map(|_| crossbeam_channel::unbounded()).unzip();
+        // One bounded queue per ordered pair of shards.
+        let mut senders: Vec<Vec<Option<SharedSender<Handoff>>>> =
+            (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut receivers: Vec<Vec<SharedReceiver<Handoff>>> = (0..n).map(|_| Vec::new()).collect();
+        for (from, row) in senders.iter_mut().enumerate() {
+            for (to, slot) in row.iter_mut().enumerate() {
+                if from != to {
+                    let (tx, rx) = shared_channel::new_bounded(HANDOFF_QUEUE);
+                    *slot = Some(tx);
+                    receivers[to].push(rx);
+                }
+            }
+        }
+        #[allow(clippy::disallowed_methods)] // the engine owns the clock
+        let epoch = Instant::now();
+        let srt = &config.srt;
+        let listener_cfg = ListenerConfig {
+            recv_latency: srt.latency.default,
+            peer_latency: srt.latency.default,
+            // libsrt advertises min(SRTO_RCVBUF, SRTO_FC = 25600) packets.
+            flow_window: u32::try_from(srt.recv_buffer_pkts.min(25_600)).expect("at most 25600"),
+            ..ListenerConfig::default()
+        };
+        let wait = match policy.unknown_stream {
+            UnknownStream::Wait(d) => Some(d),
+            UnknownStream::Reject => None,
+        };
+        let fanout = FanoutConfig {
+            ring: RingConfig {
+                capacity_pkts: config.streams.ring_packets.get(),
+                ..RingConfig::default()
+            },
+            passthrough_non_ts: config.streams.passthrough_non_ts,
+        };
+        let mut parts: Vec<Option<(ShardParts, Vec<std::net::UdpSocket>)>> = Vec::new();
+        for (i, (sockets, inbox)) in per_shard.into_iter().zip(inbox_rx).enumerate() {
+            let endpoint_cfg = EndpointConfig {
+                recv_buffer_pkts: srt.recv_buffer_pkts,
+                send_buffer_pkts: srt.send_buffer_pkts,
+                max_payload: srt.max_payload,
+                peer_idle_timeout: srt.peer_idle_timeout,
+                loss_max_ttl: srt.loss_max_ttl,
+                seed: secrets.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                id_space: (i as u32, n as u32),
+            };
+            // Same secret and epoch on every shard: a cookie from one is valid on all.
+            let listener = Listener::new(secrets.cookie, epoch, listener_cfg.clone());
+            let gso = sockets
+                .iter()
+                .map(|s| probe_gso(std::os::fd::AsFd::as_fd(s)))
+                .collect();
+            parts.push(Some((
+                ShardParts {
+                    index: i,
+                    endpoint: Endpoint::new(endpoint_cfg, Some(listener), epoch),
+                    streams: ShardStreams::new(fanout),
+                    inbox,
+                    peers: inboxes.clone(),
+                    registry: registry.clone(),
+                    wait,
+                    grace: policy.publisher_grace,
+                    gso_segments: gso,
+                },
+                sockets,
+            )));
+        }
+        let mut wiring: Vec<_> = senders.into_iter().zip(receivers).map(Some).collect();
+        let exec_cfg = ExecutorConfig {
+            cores,
+            name: "srtrelay".into(),
+            ..ExecutorConfig::default()
+        };
+        let shards = executor::start(&exec_cfg, |i| {
+            let (p, sockets) = parts[i].take().expect("each shard is made once");
+            let (tx, rx) = wiring[i].take().expect("each shard is wired once");
+            move |ctx: ShardContext| run_shard(ctx, p, sockets, tx, rx)
+        })?;
+        info!(
+            "srtrelay listening on {} with {n} shard(s)",
+            addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(Engine {
+            shards,
+            inboxes,
+            registry,
+            addrs,
+        })
+    }
+
+    /// The bound SRT addresses (the actual ports when the config asked for port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub fn stop_signal(&self) -> StopSignal {
+        self.shards.stop_signal()
+    }
+
+    /// Control inboxes of the shards, by index.
+    pub fn inboxes(&self) -> &[Sender<ShardMsg>] {
+        &self.inboxes
+    }
+
+    /// Asks every shard for a report; waits at most `timeout` for each.
+    pub fn reports(&self, timeout: Duration) -> Vec<ShardReport> {
+        let mut out = Vec::new();
+        for inbox in &self.inboxes {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            if inbox
+                .send(ShardMsg::Report {
+                    reset_histograms: false,
+                    reply: tx,
+                })
+                .is_ok()
+                && let Ok(r) = rx.recv_timeout(timeout)
+            {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// Applies a reload's policies and limits (see `config::reload`).
+    pub fn reload(&self, plan: &crate::config::ReloadPlan) {
+        self.registry.reload(plan.policy.clone(), plan.limits);
+        if let Some(p) = &plan.policy {
+            let wait = match p.unknown_stream {
+                UnknownStream::Wait(d) => Some(d),
+                UnknownStream::Reject => None,
+            };
+            for inbox in &self.inboxes {
+                let _ = inbox.send(ShardMsg::Policy {
+                    wait,
+                    grace: p.publisher_grace,
+                });
+            }
+        }
+    }
+
+    /// Stops every shard (each sends SHUTDOWN to its peers) and waits for them.
+    pub fn stop(self) -> Result<(), ShardError> {
+        self.shards.stop();
+        self.shards.join().map(|_| ())
+    }
+}
+
+async fn run_shard(
+    ctx: ShardContext,
+    parts: ShardParts,
+    sockets: Vec<std::net::UdpSocket>,
+    tx: Vec<Option<SharedSender<Handoff>>>,
+    rx: Vec<SharedReceiver<Handoff>>,
+) {
+    let index = parts.index;
+    let udps: Vec<Rc<ShardUdp>> = match sockets
+        .into_iter()
+        .map(ShardUdp::new)
+        .collect::<io::Result<Vec<_>>>()
+    {
+        Ok(v) => v.into_iter().map(Rc::new).collect(),
+        Err(e) => {
+            warn!("shard {index}: socket setup failed: {e}");
+            ctx.stop.stop();
+            return;
+        }
+    };
+    for u in &udps {
+        // Peers that send GSO (another srtrelay, loadgen) are split by the kernel otherwise.
+        let _ = enable_gro(u.fd());
+    }
+    // Connect every queue concurrently: each end waits for its peer.
+    let connect_tx = tx.into_iter().map(|s| async move {
+        match s {
+            Some(s) => Some(s.connect().await),
+            None => None,
+        }
+    });
+    let tx_tasks: Vec<_> = connect_tx.map(glommio::spawn_local).collect();
+    let rx_tasks: Vec<_> = rx
+        .into_iter()
+        .map(|r| glommio::spawn_local(r.connect()))
+        .collect();
+    let mut handoff_tx = Vec::new();
+    for t in tx_tasks {
+        handoff_tx.push(t.await);
+    }
+    let mut handoff_rx: Vec<ConnectedReceiver<Handoff>> = Vec::new();
+    for t in rx_tasks {
+        handoff_rx.push(t.await);
+    }
+    let state = Rc::new(RefCell::new(ShardState::new(
+        parts,
+        udps.clone(),
+        handoff_tx,
+        now(),
+    )));
+
+    for (k, udp) in udps.iter().enumerate() {
+        let (state, udp) = (state.clone(), udp.clone());
+        glommio::spawn_local(async move {
+            let mut batch = RecvBatch::new(RECV_BATCH, 64 * 1024);
+            loop {
+                match udp.recv_batch(&mut batch).await {
+                    Ok(_) => {
+                        let t = now();
+                        let mut s = state.borrow_mut();
+                        s.on_datagrams(k, &batch, t);
+                        s.counters.busy_ns += elapsed_ns(t);
+                    }
+                    Err(e) => {
+                        warn!("shard {index}: receive failed: {e}");
+                        glommio::timer::sleep(TICK).await;
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+    for r in handoff_rx {
+        let state = state.clone();
+        glommio::spawn_local(async move {
+            let mut buf: Vec<Handoff> = Vec::with_capacity(256);
+            while let Some(h) = r.recv().await {
+                buf.push(h);
+                // Drain what is already queued without waiting (one wake-up, one flush).
+                while buf.len() < 256 {
+                    match futures_lite::future::poll_once(r.recv()).await {
+                        Some(Some(h)) => buf.push(h),
+                        _ => break,
+                    }
+                }
+                let t = now();
+                let mut s = state.borrow_mut();
+                s.on_handoffs(&buf, t);
+                s.counters.busy_ns += elapsed_ns(t);
+                buf.clear();
+            }
+        })
+        .detach();
+    }
+    {
+        let state = state.clone();
+        glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(TICK).await;
+                let t = now();
+                let mut s = state.borrow_mut();
+                s.on_tick(t);
+                s.counters.busy_ns += elapsed_ns(t);
+            }
+        })
+        .detach();
+    }
+    ctx.stop.wait().await;
+    state.borrow_mut().shutdown(now());
+    // A full socket keeps some SHUTDOWNs queued: give it a few ticks, never more than 200 ms.
+    let deadline = now() + Duration::from_millis(200);
+    while state.borrow().has_pending_sends() && now() < deadline {
+        glommio::timer::sleep(TICK).await;
+        state.borrow_mut().transmit(now());
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // the shard owns the clock
+fn now() -> Instant {
+    Instant::now()
+}
+
+fn elapsed_ns(since: Instant) -> u64 {
+    now().saturating_duration_since(since).as_nanos() as u64
+}

@@ -1,0 +1,469 @@
+//! Everything one shard owns, and what it does on each kind of wake-up: datagrams in, handoffs
+//! in, a timer tick, a control message, shutdown. Every path ends in `transmit`, which drains
+//! the endpoint into the send batches and flushes them with one `sendmmsg` each.
+//!
+//! Single-threaded by construction (one executor), shared between the shard's tasks through
+//! `Rc<RefCell<_>>`; no borrow is held across an `.await`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use glommio::channels::shared_channel::ConnectedSender;
+use log::{debug, info, warn};
+
+use crate::relay::fanout::{Role, ShardStreams};
+use crate::relay::handoff::Handoff;
+use crate::relay::registry::Registry;
+use crate::shard::batch::{RecvBatch, SendBatch};
+use crate::shard::udp::ShardUdp;
+use crate::srt::endpoint::{ConnId, Endpoint, EndpointEvent};
+
+use super::admission::{Admission, GrantKind};
+use super::msg::ShardMsg;
+use super::report::{ConnectionReport, ShardCounters, ShardReport};
+
+/// How often subscriber deadlines and stale grants are checked.
+const HOUSEKEEPING: Duration = Duration::from_millis(50);
+
+pub struct ShardState {
+    pub index: usize,
+    pub endpoint: Endpoint,
+    pub admission: Admission,
+    pub streams: ShardStreams,
+    pub sockets: Vec<Rc<ShardUdp>>,
+    tx: Vec<SendBatch>,
+    /// Which socket a peer came in on, when there is more than one.
+    routes: HashMap<SocketAddr, usize>,
+    scratch: Vec<u8>,
+    handoff_tx: Vec<Option<ConnectedSender<Handoff>>>,
+    pub inbox: Receiver<ShardMsg>,
+    peers: Vec<Sender<ShardMsg>>,
+    registry: Arc<Registry>,
+    conns: HashMap<ConnId, (SocketAddr, Instant)>,
+    wait: Option<Duration>,
+    grace: Duration,
+    next_housekeeping: Instant,
+    pub counters: ShardCounters,
+}
+
+/// What the shard is built from (everything `Send`, moved onto its thread).
+pub struct ShardParts {
+    pub index: usize,
+    pub endpoint: Endpoint,
+    pub streams: ShardStreams,
+    pub inbox: Receiver<ShardMsg>,
+    pub peers: Vec<Sender<ShardMsg>>,
+    pub registry: Arc<Registry>,
+    pub wait: Option<Duration>,
+    pub grace: Duration,
+    pub gso_segments: Vec<usize>,
+}
+
+/// Datagrams per send batch: a flush per wake-up carries at most this many before the
+/// endpoint is drained further.
+const SEND_BATCH: usize = 1024;
+const MAX_DATAGRAM: usize = 1500;
+
+impl ShardState {
+    pub fn new(
+        parts: ShardParts,
+        sockets: Vec<Rc<ShardUdp>>,
+        handoff_tx: Vec<Option<ConnectedSender<Handoff>>>,
+        now: Instant,
+    ) -> Self {
+        let tx = parts
+            .gso_segments
+            .iter()
+            .map(|&gso| SendBatch::new(SEND_BATCH, MAX_DATAGRAM, gso))
+            .collect();
+        ShardState {
+            index: parts.index,
+            endpoint: parts.endpoint,
+            admission: Admission::new(parts.index, parts.registry.clone(), now),
+            streams: parts.streams,
+            sockets,
+            tx,
+            routes: HashMap::new(),
+            scratch: vec![0; MAX_DATAGRAM],
+            handoff_tx,
+            inbox: parts.inbox,
+            peers: parts.peers,
+            registry: parts.registry,
+            conns: HashMap::new(),
+            wait: parts.wait,
+            grace: parts.grace,
+            next_housekeeping: now,
+            counters: ShardCounters::default(),
+        }
+    }
+
+    /// A batch of datagrams from socket `sock`.
+    pub fn on_datagrams(&mut self, sock: usize, batch: &RecvBatch, now: Instant) {
+        self.counters.recv_batches += 1;
+        self.admission.now = now;
+        let multi = self.sockets.len() > 1;
+        for d in batch.iter() {
+            for seg in d.segments() {
+                self.counters.datagrams_in += 1;
+                // Handshakes (destination socket id 0) fix which socket answers this peer.
+                if multi && seg.len() >= 16 && seg[12..16] == [0; 4] {
+                    self.routes.insert(d.from, sock);
+                }
+                if let Some(r) =
+                    self.endpoint
+                        .handle_datagram(now, d.from, seg, &mut self.admission)
+                {
+                    self.streams
+                        .on_publisher_data(r.conn, &r.arrival, r.payload);
+                }
+            }
+        }
+        self.after_input(now);
+    }
+
+    /// Handoffs from another shard.
+    pub fn on_handoffs(&mut self, handoffs: &[Handoff], now: Instant) {
+        self.counters.handoffs_in += handoffs.len() as u64;
+        for h in handoffs {
+            self.streams.on_handoff(h);
+        }
+        self.after_input(now);
+    }
+
+    /// The periodic tick: protocol timers, control messages, deadlines, retries.
+    pub fn on_tick(&mut self, now: Instant) {
+        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now);
+        }
+        while let Ok(msg) = self.inbox.try_recv() {
+            self.on_message(msg, now);
+        }
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + HOUSEKEEPING;
+            self.admission.expire(now);
+            for conn in self.streams.expired(now, self.wait, self.grace) {
+                debug!(
+                    "shard {}: closing {conn:#x}: no publisher in time",
+                    self.index
+                );
+                self.endpoint.close(conn);
+            }
+        }
+        let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
+        self.streams
+            .pump_forwarders(&mut |to, h| try_handoff(tx, full, to, h));
+        self.after_input(now);
+    }
+
+    fn after_input(&mut self, now: Instant) {
+        self.process_events(now);
+        let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
+        self.counters.forwarded += self.streams.fan_out(&mut self.endpoint, &mut |to, h| {
+            try_handoff(tx, full, to, h)
+        });
+        self.transmit(now);
+    }
+
+    fn send_to(&self, shard: usize, msg: ShardMsg) {
+        // A shard that is gone is shutting down with the rest.
+        let _ = self.peers[shard].send(msg);
+    }
+
+    fn process_events(&mut self, now: Instant) {
+        while let Some(ev) = self.endpoint.poll_event() {
+            match ev {
+                EndpointEvent::Accepted {
+                    id,
+                    peer,
+                    stream_id,
+                } => {
+                    self.conns.insert(id, (peer, now));
+                    self.on_accepted(id, peer, now);
+                    debug!(
+                        "shard {}: {id:#x} from {peer} accepted ({stream_id:?})",
+                        self.index
+                    );
+                }
+                EndpointEvent::Closed { id, reason, .. } => {
+                    if let Some((peer, _)) = self.conns.remove(&id) {
+                        self.routes.remove(&peer);
+                    }
+                    debug!("shard {}: {id:#x} closed: {reason}", self.index);
+                    self.on_closed(id, now);
+                }
+                EndpointEvent::Connected { .. } | EndpointEvent::ConnectFailed { .. } => {}
+            }
+        }
+    }
+
+    fn on_accepted(&mut self, id: ConnId, peer: SocketAddr, now: Instant) {
+        let Some(grant) = self.admission.take(peer) else {
+            warn!(
+                "shard {}: {id:#x} from {peer} accepted without a grant",
+                self.index
+            );
+            self.endpoint.close(id);
+            return;
+        };
+        match grant.kind {
+            GrantKind::Publish(g) => {
+                info!("publisher {id:#x} from {peer} on {:?}", grant.name);
+                self.streams.start_session(&grant.name, g.key, Some(id));
+                let shards = self.registry.publisher_accepted(&grant.name, g.key, id);
+                for s in shards.into_iter().filter(|&s| s != self.index) {
+                    self.send_to(
+                        s,
+                        ShardMsg::SessionStarted {
+                            name: grant.name.clone(),
+                            key: g.key,
+                            shard: self.index,
+                        },
+                    );
+                }
+                if let Some(old) = g.displaced
+                    && let Some(conn) = old.conn
+                {
+                    info!(
+                        "publisher {id:#x} takes {:?} over from {conn:#x}",
+                        grant.name
+                    );
+                    if old.shard == self.index {
+                        self.endpoint.close(conn);
+                    } else {
+                        self.send_to(old.shard, ShardMsg::Close { conn, reply: None });
+                    }
+                }
+            }
+            GrantKind::Subscribe(g) => {
+                info!("player {id:#x} from {peer} on {:?}", grant.name);
+                self.streams.add_subscriber(&grant.name, id, now);
+                // The registry may have moved on since admission: ask it again.
+                let publisher = self.registry.publisher_of(&grant.name).or(g.publisher);
+                if let Some(p) = publisher
+                    && p.shard != self.index
+                    && self.streams.live_key(&grant.name) != Some(p.key)
+                {
+                    self.streams.start_session(&grant.name, p.key, None);
+                    self.send_to(
+                        p.shard,
+                        ShardMsg::Forward {
+                            key: p.key,
+                            to: self.index,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_closed(&mut self, id: ConnId, now: Instant) {
+        match self.streams.remove_connection(id, now) {
+            Some(Role::Publisher { name, key }) => {
+                info!("publisher {id:#x} of {name:?} left");
+                for s in self.registry.publisher_left(&name, key) {
+                    if s != self.index {
+                        self.send_to(
+                            s,
+                            ShardMsg::SessionEnded {
+                                name: name.clone(),
+                                key,
+                            },
+                        );
+                    }
+                }
+            }
+            Some(Role::Subscriber { name }) => {
+                let (last, publisher) = self.registry.subscriber_left(&name, self.index);
+                if last
+                    && let Some(p) = publisher
+                    && p.shard != self.index
+                {
+                    self.send_to(
+                        p.shard,
+                        ShardMsg::Unforward {
+                            key: p.key,
+                            to: self.index,
+                        },
+                    );
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn on_message(&mut self, msg: ShardMsg, now: Instant) {
+        match msg {
+            ShardMsg::Forward { key, to } => {
+                if !self.streams.add_forwarder(key, to) {
+                    debug!(
+                        "shard {}: forward of {key:?} to {to}: no such session",
+                        self.index
+                    );
+                }
+            }
+            ShardMsg::Unforward { key, to } => self.streams.remove_forwarder(key, to),
+            ShardMsg::SessionStarted { name, key, shard } => {
+                if self.streams.has_subscribers(&name)
+                    && self.streams.start_session(&name, key, None)
+                {
+                    self.send_to(
+                        shard,
+                        ShardMsg::Forward {
+                            key,
+                            to: self.index,
+                        },
+                    );
+                }
+            }
+            ShardMsg::SessionEnded { name, key } => self.streams.end_session(&name, key, now),
+            ShardMsg::Close { conn, reply } => {
+                let had = self.endpoint.connection(conn).is_some();
+                self.endpoint.close(conn);
+                if let Some(r) = reply {
+                    let _ = r.send(had);
+                }
+            }
+            ShardMsg::Policy { wait, grace } => {
+                self.wait = wait;
+                self.grace = grace;
+            }
+            ShardMsg::Report {
+                reset_histograms: _,
+                reply,
+            } => {
+                let _ = reply.send(self.report(now));
+            }
+        }
+    }
+
+    pub fn report(&self, now: Instant) -> ShardReport {
+        let connections = self
+            .conns
+            .iter()
+            .filter_map(|(&id, &(peer, since))| {
+                let c = self.endpoint.connection(id)?;
+                Some(ConnectionReport {
+                    id,
+                    peer,
+                    role: self.streams.role(id).cloned(),
+                    stats: c.stats(),
+                    age: now.saturating_duration_since(since),
+                })
+            })
+            .collect();
+        ShardReport {
+            shard: self.index,
+            counters: self.counters,
+            endpoint: self.endpoint.stats().clone(),
+            admission: self.admission.counters,
+            ts: *self.streams.ts_stats(),
+            unknown_handoffs: self.streams.unknown_handoffs(),
+            connections,
+            streams: self.streams.views(),
+        }
+    }
+
+    /// Drains the endpoint into the send batches and flushes them.
+    pub fn transmit(&mut self, now: Instant) {
+        if self.sockets.len() == 1 {
+            loop {
+                let Some(buf) = self.tx[0].spare() else {
+                    if self.flush_one(0) {
+                        continue;
+                    }
+                    break;
+                };
+                match self.endpoint.poll_transmit(now, buf) {
+                    Some((to, n)) => self.tx[0].commit(to, n),
+                    None => break,
+                }
+            }
+        } else {
+            while let Some((to, n)) = self.endpoint.poll_transmit(now, &mut self.scratch) {
+                let sock = self.route(to);
+                if self.tx[sock].push(to, &self.scratch[..n]).is_err() {
+                    self.flush_one(sock);
+                    if self.tx[sock].push(to, &self.scratch[..n]).is_err() {
+                        self.counters.send_dropped += 1;
+                    }
+                }
+            }
+        }
+        for i in 0..self.tx.len() {
+            self.flush_one(i);
+        }
+    }
+
+    /// The socket for `peer`: where it came in, else the first of its address family.
+    fn route(&self, peer: SocketAddr) -> usize {
+        if let Some(&s) = self.routes.get(&peer) {
+            return s;
+        }
+        self.sockets
+            .iter()
+            .position(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == peer.is_ipv4()))
+            .unwrap_or(0)
+    }
+
+    /// Flushes one batch; returns whether it is now empty (room for more).
+    fn flush_one(&mut self, i: usize) -> bool {
+        if self.tx[i].is_empty() {
+            return true;
+        }
+        match self.sockets[i].send_batch(&mut self.tx[i]) {
+            Ok(f) => {
+                self.counters.send_batches += 1;
+                self.counters.send_syscalls += f.syscalls as u64;
+                self.counters.datagrams_out += f.datagrams as u64;
+                self.counters.send_dropped += f.dropped as u64;
+                if f.blocked {
+                    self.counters.send_blocked += 1;
+                }
+            }
+            Err(e) => {
+                warn!("shard {}: send failed: {e}", self.index);
+                self.counters.send_dropped += self.tx[i].pending_datagrams() as u64;
+                self.tx[i].clear();
+            }
+        }
+        self.tx[i].is_empty()
+    }
+
+    /// Shutdown: refuse newcomers, SHUTDOWN to every peer, flush.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.registry.set_draining();
+        let ids: Vec<ConnId> = self.endpoint.connection_ids().collect();
+        for id in &ids {
+            self.endpoint.close(*id);
+        }
+        self.transmit(now);
+        info!("shard {}: closed {} connections", self.index, ids.len());
+    }
+
+    /// Whether datagrams wait in a send batch (the socket was full).
+    pub fn has_pending_sends(&self) -> bool {
+        self.tx.iter().any(|t| !t.is_empty())
+    }
+}
+
+fn try_handoff(
+    tx: &[Option<ConnectedSender<Handoff>>],
+    full: &mut u64,
+    to: usize,
+    h: Handoff,
+) -> bool {
+    let Some(Some(sender)) = tx.get(to) else {
+        return false;
+    };
+    match sender.try_send(h) {
+        Ok(()) => true,
+        Err(_) => {
+            *full += 1;
+            false
+        }
+    }
+}
