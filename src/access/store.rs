@@ -153,7 +153,9 @@ impl SessionStore {
         let inner = &mut *inner;
         let Some(index) = inner.find_token(bearer) else {
             inner.counters.api_bad_token += 1;
-            log::warn!(
+            // Debug, not warn: anyone who reaches the API could flood the log; the refusal is
+            // counted (`srt_access_api_refusals_total{reason="bad_token"}`).
+            log::debug!(
                 "session request with an unknown access token {}",
                 mask(bearer)
             );

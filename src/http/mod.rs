@@ -3,7 +3,7 @@
 //!
 //! Owns: the HTTP server (tiny_http, a maintained synchronous server: requests are parsed by
 //! it, not by hand) on its own threads, and the conversion between its requests and the pure
-//! [`routes`]. Must not: run on or block a shard: every engine call goes through
+//! `routes`. Must not: run on or block a shard: every engine call goes through
 //! [`RelayView`], which messages the shards and may block only these threads; no async runtime
 //! is shared with the shards.
 //!
