@@ -4,8 +4,11 @@
 //! touches the OS lives outside it.
 #![deny(unsafe_code)]
 
+pub mod access;
 pub mod config;
 pub mod driver;
+pub mod http;
 pub mod relay;
 pub mod shard;
 pub mod srt;
+pub mod telemetry;

@@ -5,7 +5,7 @@
 //! shards take the plan's pieces and swap them in.
 //!
 //! Reloadable: everything that is consulted when a connection or stream is admitted (limits,
-//! the stream policies, the latency proposal and bounds) and the log level. Existing
+//! the stream policies, the latency proposal and bounds, `[access]`) and the log level. Existing
 //! connections keep what they negotiated and are never dropped by a reload; lowering a limit
 //! only refuses newcomers. Restart-only: everything that shapes sockets, threads or memory laid
 //! out at start (listen addresses, cores, buffers, socket sizes, ring length, payload size, the
@@ -16,7 +16,7 @@ use std::fmt;
 
 use log::LevelFilter;
 
-use super::{Config, ConfigError, Host, LatencyBounds, Limits, StreamPolicy};
+use super::{AccessConfig, Config, ConfigError, Host, LatencyBounds, Limits, StreamPolicy};
 
 /// Whether a changed key can be applied by a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,8 @@ pub struct ReloadPlan {
     pub latency: Option<LatencyBounds>,
     /// Apply with `log::set_max_level`, unless `RUST_LOG` is set (it overrides the file).
     pub log_level: Option<LevelFilter>,
+    /// Apply with `SessionStore::reconfigure`.
+    pub access: Option<AccessConfig>,
 }
 
 impl ReloadClass {
@@ -92,6 +94,7 @@ pub(super) fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ConfigError
         policy: (old.streams.policy != new.streams.policy).then(|| new.streams.policy.clone()),
         latency: (old.srt.latency != new.srt.latency).then_some(new.srt.latency),
         log_level: (old.log.level != new.log.level).then_some(new.log.level),
+        access: (old.access != new.access).then(|| new.access.clone()),
     })
 }
 
@@ -221,6 +224,29 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             Restart,
             matches!((a.http, b.http), (Some(x), Some(y)) if x != y),
         ),
+        // Consulted when a session is issued or redeemed: a reload applies to the next one
+        // (and revokes the sessions of removed tokens).
+        (
+            "access.session_ttl",
+            Live,
+            a.access.session_ttl != b.access.session_ttl,
+        ),
+        (
+            "access.max_sessions",
+            Live,
+            a.access.max_sessions != b.access.max_sessions,
+        ),
+        (
+            "access.open_streams",
+            Live,
+            a.access.open_streams != b.access.open_streams,
+        ),
+        (
+            "access.open_request_streams",
+            Live,
+            a.access.open_request_streams != b.access.open_request_streams,
+        ),
+        ("access.tokens", Live, a.access.tokens != b.access.tokens),
         ("log.level", Live, a.log.level != b.log.level),
         ("log.format", Restart, a.log.format != b.log.format),
     ]

@@ -486,6 +486,11 @@ fn changed_value(key: &str) -> &'static str {
         "limits.soft_max_connections" => "10",
         "http.enabled" => "false",
         "http.listen" => r#""127.0.0.1:8080""#,
+        "access.session_ttl" => r#""90s""#,
+        "access.max_sessions" => "5",
+        "access.open_streams" => r#"["public/*"]"#,
+        "access.open_request_streams" => r#"["*"]"#,
+        "access.tokens" => r#"[{ name = "a", token = "0123456789abcdef", publish = ["*"] }]"#,
         "log.level" => r#""debug""#,
         "log.format" => r#""json""#,
         other => panic!("no changed value for {other}: add one"),
@@ -507,6 +512,7 @@ fn reload_classifies_every_key() {
                     plan.policy.is_some(),
                     plan.latency.is_some(),
                     plan.log_level.is_some(),
+                    plan.access.is_some(),
                 ];
                 assert_eq!(groups.iter().filter(|g| **g).count(), 1, "{key}: {plan:?}");
             }
@@ -538,6 +544,11 @@ fn reload_classification_is_the_documented_one() {
         "limits.max_subscribers_per_stream",
         "limits.max_connections",
         "limits.soft_max_connections",
+        "access.session_ttl",
+        "access.max_sessions",
+        "access.open_streams",
+        "access.open_request_streams",
+        "access.tokens",
         "log.level",
     ]
     .into();

@@ -1,0 +1,179 @@
+//! JSON bodies of the inspection endpoints: streams, connections, histogram summaries.
+//!
+//! Owns: the shape of every JSON document the API returns (field names and units). Must not:
+//! call the engine; it formats snapshots already taken.
+
+use serde_json::{Value, json};
+
+use crate::srt::connection::Stats;
+use crate::telemetry::aggregate::{self, StreamView};
+use crate::telemetry::{
+    ConnRole, ConnectionSnapshot, HistogramKind, HistogramSet, HistogramSummary, ShardSnapshot,
+};
+
+/// `GET /v1/streams`: every stream, merged across shards.
+pub fn streams(shards: &[ShardSnapshot]) -> Value {
+    let conns = aggregate::connections(shards);
+    let list: Vec<Value> = aggregate::merge_streams(shards)
+        .iter()
+        .map(|s| stream_json(s, &conns, false))
+        .collect();
+    json!({ "streams": list })
+}
+
+/// `GET /v1/streams/{name}`: one stream with its publisher's statistics and its subscribers.
+pub fn stream(shards: &[ShardSnapshot], name: &str) -> Option<Value> {
+    let conns = aggregate::connections(shards);
+    let merged = aggregate::merge_streams(shards);
+    let s = merged.iter().find(|s| s.name == name)?;
+    Some(stream_json(s, &conns, true))
+}
+
+/// `GET /v1/connections`.
+pub fn connections(shards: &[ShardSnapshot]) -> Value {
+    let list: Vec<Value> = aggregate::connections(shards)
+        .into_iter()
+        .map(connection_json)
+        .collect();
+    json!({ "connections": list })
+}
+
+/// `GET /v1/connections/{id}`.
+pub fn connection(shards: &[ShardSnapshot], id: u32) -> Option<Value> {
+    aggregate::connections(shards)
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(connection_json)
+}
+
+/// `GET /v1/histograms`: each histogram's summary over the interval, in its unit (the key says
+/// which: `_us` or `_packets`).
+pub fn histograms(set: &HistogramSet, interval_seconds: f64, reset: bool) -> Value {
+    let mut map = serde_json::Map::new();
+    for kind in HistogramKind::ALL {
+        let s = HistogramSummary::of(set.get(kind));
+        map.insert(
+            kind.name().to_string(),
+            json!({
+                "count": s.count,
+                "p50": s.p50,
+                "p90": s.p90,
+                "p99": s.p99,
+                "p99.9": s.p999,
+                "max": s.max,
+                "mean": round3(s.mean),
+            }),
+        );
+    }
+    json!({
+        "interval_seconds": round3(interval_seconds),
+        "reset": reset,
+        "histograms": map,
+    })
+}
+
+fn stream_json(s: &StreamView, conns: &[&ConnectionSnapshot], detail: bool) -> Value {
+    let publisher = s
+        .publisher
+        .and_then(|id| conns.iter().find(|c| c.id == id))
+        .map(|c| {
+            if detail {
+                connection_json(c)
+            } else {
+                json!({ "id": c.id, "peer": c.peer.to_string(), "shard": c.shard,
+                        "age_seconds": round3(c.age.as_secs_f64()) })
+            }
+        });
+    // A publisher id with no connection behind it (closed between the two snapshots) is
+    // still reported by id.
+    let publisher = publisher.or_else(|| s.publisher.map(|id| json!({ "id": id })));
+    let mut v = json!({
+        "name": s.name,
+        "publisher": publisher,
+        "subscribers": s.subscribers,
+        "ingress_bps": s.ingress_bps,
+        "shards": s.shards,
+        "stats": {
+            "ingress_packets": s.ingress_packets,
+            "packets_forwarded": s.packets_forwarded,
+            "packets_skipped": s.packets_skipped,
+            "handoffs_out": s.handoffs_out,
+            "handoffs_in": s.handoffs_in,
+        },
+    });
+    if detail {
+        let subs: Vec<Value> = conns
+            .iter()
+            .filter(|c| c.role == ConnRole::Request && c.stream.as_deref() == Some(&s.name))
+            .map(|c| connection_json(c))
+            .collect();
+        v["subscriber_connections"] = Value::Array(subs);
+    }
+    v
+}
+
+fn connection_json(c: &ConnectionSnapshot) -> Value {
+    json!({
+        "id": c.id,
+        "shard": c.shard,
+        "peer": c.peer.to_string(),
+        "role": c.role.as_str(),
+        "stream": c.stream,
+        "age_seconds": round3(c.age.as_secs_f64()),
+        "stats": stats_json(&c.stats),
+    })
+}
+
+/// Every statistic under its field name: libsrt's name in snake case (`pktSndLoss` is
+/// `pkt_snd_loss`, see `srt::connection::Stats`).
+fn stats_json(s: &Stats) -> Value {
+    json!({
+        "pkt_sent": s.pkt_sent,
+        "pkt_recv": s.pkt_recv,
+        "pkt_snd_loss": s.pkt_snd_loss,
+        "pkt_rcv_loss": s.pkt_rcv_loss,
+        "pkt_retrans": s.pkt_retrans,
+        "pkt_rcv_retrans": s.pkt_rcv_retrans,
+        "pkt_sent_ack": s.pkt_sent_ack,
+        "pkt_recv_ack": s.pkt_recv_ack,
+        "pkt_sent_nak": s.pkt_sent_nak,
+        "pkt_recv_nak": s.pkt_recv_nak,
+        "pkt_sent_ackack": s.pkt_sent_ackack,
+        "pkt_recv_ackack": s.pkt_recv_ackack,
+        "pkt_sent_ctrl": s.pkt_sent_ctrl,
+        "pkt_recv_ctrl": s.pkt_recv_ctrl,
+        "pkt_snd_drop": s.pkt_snd_drop,
+        "pkt_rcv_drop": s.pkt_rcv_drop,
+        "pkt_rcv_belated": s.pkt_rcv_belated,
+        "pkt_rcv_duplicate": s.pkt_rcv_duplicate,
+        "pkt_rcv_overflow": s.pkt_rcv_overflow,
+        "pkt_snd_overflow": s.pkt_snd_overflow,
+        "pkt_rcv_undecrypt": s.pkt_rcv_undecrypt,
+        "byte_sent": s.byte_sent,
+        "byte_recv": s.byte_recv,
+        "byte_retrans": s.byte_retrans,
+        "byte_snd_drop": s.byte_snd_drop,
+        "byte_sent_ctrl": s.byte_sent_ctrl,
+        "byte_recv_ctrl": s.byte_recv_ctrl,
+        "ms_rtt": round3(s.ms_rtt),
+        "ms_rtt_var": round3(s.ms_rtt_var),
+        "pkt_snd_buf": s.pkt_snd_buf,
+        "ms_snd_buf": s.ms_snd_buf,
+        "pkt_rcv_buf": s.pkt_rcv_buf,
+        "ms_rcv_buf": s.ms_rcv_buf,
+        "pkt_flow_window": s.pkt_flow_window,
+        "ms_rcv_tsbpd_delay": s.ms_rcv_tsbpd_delay,
+        "ms_snd_tsbpd_delay": s.ms_snd_tsbpd_delay,
+        "mbps_max_bw": round3(s.mbps_max_bw),
+        "mbps_input_bw": round3(s.mbps_input_bw),
+    })
+}
+
+/// Three decimals; non-finite values (never expected) become 0 so the JSON stays valid.
+fn round3(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    }
+}

@@ -1,0 +1,633 @@
+//! Prometheus text exposition (format 0.0.4) of the relay's snapshots.
+//!
+//! Owns: every metric name, its HELP text, type and labels, label escaping, and the buckets the
+//! hdr histograms are cut into. Must not: call the engine or lock anything; it renders values
+//! already gathered.
+//!
+//! Names follow Prometheus conventions (base units in the name, `_total` on counters) except
+//! the per-connection `srt_connection_{ctrl,data}_{packets,bytes}_{sent,recv,lost}`,
+//! `srt_connection_rtt` and `srt_connection_rtt_variance`, and `srt_connections_total` /
+//! `srt_connections_current`, which keep the exact names (and microsecond RTT) that existing
+//! dashboards query.
+
+use std::fmt::Write;
+
+use hdrhistogram::Histogram;
+
+use crate::access::AccessCounters;
+use crate::srt::connection::Stats;
+use crate::srt::handshake::RejectReason;
+use crate::telemetry::aggregate::{self, data_bytes_lost, data_packets_lost};
+use crate::telemetry::{ConnRole, HistogramSet, ShardCounters, ShardSnapshot};
+
+/// Bucket upper bounds for durations: (the `le` label in seconds, the bound in microseconds).
+const SECONDS_BUCKETS: &[(&str, u64)] = &[
+    ("0.0001", 100),
+    ("0.00025", 250),
+    ("0.0005", 500),
+    ("0.001", 1_000),
+    ("0.0025", 2_500),
+    ("0.005", 5_000),
+    ("0.01", 10_000),
+    ("0.025", 25_000),
+    ("0.05", 50_000),
+    ("0.1", 100_000),
+    ("0.25", 250_000),
+    ("0.5", 500_000),
+    ("1", 1_000_000),
+    ("2.5", 2_500_000),
+    ("5", 5_000_000),
+    ("10", 10_000_000),
+    ("30", 30_000_000),
+];
+
+/// Bucket upper bounds for the subscriber lag, in packets.
+const PACKET_BUCKETS: &[(&str, u64)] = &[
+    ("0", 0),
+    ("1", 1),
+    ("4", 4),
+    ("16", 16),
+    ("64", 64),
+    ("256", 256),
+    ("1024", 1024),
+    ("4096", 4096),
+    ("16384", 16384),
+    ("65536", 65536),
+];
+
+type StatFn = fn(&Stats) -> u64;
+
+/// The dashboard names, counters labelled `id`.
+const CONNECTION_COUNTERS: &[(&str, &str, StatFn)] = &[
+    (
+        "srt_connection_data_packets_sent",
+        "Data packets sent, retransmissions included (pktSent).",
+        |s| s.pkt_sent,
+    ),
+    (
+        "srt_connection_data_packets_recv",
+        "Data packets received, duplicates and belated included (pktRecv).",
+        |s| s.pkt_recv,
+    ),
+    (
+        "srt_connection_data_packets_lost",
+        "Data packets lost: sequence gaps when receiving (pktRcvLoss) plus packets the peer \
+         reported lost when sending (pktSndLoss).",
+        data_packets_lost,
+    ),
+    (
+        "srt_connection_data_bytes_sent",
+        "Payload bytes sent (byteSent).",
+        |s| s.byte_sent,
+    ),
+    (
+        "srt_connection_data_bytes_recv",
+        "Payload bytes received (byteRecv).",
+        |s| s.byte_recv,
+    ),
+    (
+        "srt_connection_data_bytes_lost",
+        "Payload bytes lost, estimated as lost packets times the average payload (as libsrt \
+         estimates byteRcvLoss).",
+        data_bytes_lost,
+    ),
+    (
+        "srt_connection_ctrl_packets_sent",
+        "Control packets sent.",
+        |s| s.pkt_sent_ctrl,
+    ),
+    (
+        "srt_connection_ctrl_packets_recv",
+        "Control packets received.",
+        |s| s.pkt_recv_ctrl,
+    ),
+    (
+        "srt_connection_ctrl_packets_lost",
+        "Always 0: SRT control packets carry no sequence number, so their loss cannot be \
+         observed. Kept for existing dashboards.",
+        |_| 0,
+    ),
+    (
+        "srt_connection_ctrl_bytes_sent",
+        "Control packet bytes sent (SRT header included).",
+        |s| s.byte_sent_ctrl,
+    ),
+    (
+        "srt_connection_ctrl_bytes_recv",
+        "Control packet bytes received (SRT header included).",
+        |s| s.byte_recv_ctrl,
+    ),
+    (
+        "srt_connection_ctrl_bytes_lost",
+        "Always 0, see srt_connection_ctrl_packets_lost.",
+        |_| 0,
+    ),
+    (
+        "srt_connection_packets_retransmitted_total",
+        "Data packets retransmitted (pktRetrans).",
+        |s| s.pkt_retrans,
+    ),
+    (
+        "srt_connection_bytes_retransmitted_total",
+        "Payload bytes retransmitted (byteRetrans).",
+        |s| s.byte_retrans,
+    ),
+    (
+        "srt_connection_naks_sent_total",
+        "NAK control packets sent (pktSentNAK).",
+        |s| s.pkt_sent_nak,
+    ),
+    (
+        "srt_connection_naks_received_total",
+        "NAK control packets received (pktRecvNAK).",
+        |s| s.pkt_recv_nak,
+    ),
+];
+
+/// The whole exposition.
+pub fn render(shards: &[ShardSnapshot], access: &AccessCounters, hist: &HistogramSet) -> String {
+    let mut out = Out(String::with_capacity(16 * 1024));
+    server(&mut out, shards);
+    access_metrics(&mut out, access);
+    shard_metrics(&mut out, shards);
+    connection_metrics(&mut out, shards);
+    stream_metrics(&mut out, shards);
+    histogram_metrics(&mut out, hist);
+    out.0
+}
+
+fn server(out: &mut Out, shards: &[ShardSnapshot]) {
+    let totals = aggregate::endpoint_totals(shards);
+    out.head(
+        "srt_connections_total",
+        "counter",
+        "Connections accepted since start, all shards.",
+    );
+    out.int("srt_connections_total", &[], totals.accepted);
+
+    out.head(
+        "srt_connections_current",
+        "gauge",
+        "Connections now, by mode: handshake in progress, request (playing), publish.",
+    );
+    let by_role = aggregate::count_by_role(shards);
+    for role in ConnRole::ALL {
+        let n = by_role.get(&role).copied().unwrap_or(0);
+        out.int("srt_connections_current", &[("mode", role.as_str())], n);
+    }
+
+    out.head(
+        "srt_rejections_total",
+        "counter",
+        "Handshakes rejected, by SRT reject code (1401 unauthorized, 1402 overload, 1403 \
+         forbidden, ...) with libsrt's name.",
+    );
+    for (code, n) in &totals.rejections {
+        let reason = RejectReason::from_code(*code).to_string();
+        let code = code.to_string();
+        let labels = [("code", code.as_str()), ("reason", reason.as_str())];
+        out.int("srt_rejections_total", &labels, *n);
+    }
+
+    out.head(
+        "srt_handshake_drops_total",
+        "counter",
+        "Handshakes dropped without an answer, by reason.",
+    );
+    for (reason, n) in &totals.handshake_drops {
+        out.int("srt_handshake_drops_total", &[("reason", reason)], *n);
+    }
+
+    out.head(
+        "srt_datagrams_dropped_total",
+        "counter",
+        "Datagrams the endpoints dropped before any connection saw them, by reason.",
+    );
+    for (reason, n) in [
+        ("parse_error", totals.parse_errors),
+        ("unknown_socket", totals.unknown_socket),
+        ("wrong_peer", totals.wrong_peer),
+        ("not_handshake", totals.not_handshake),
+    ] {
+        out.int("srt_datagrams_dropped_total", &[("reason", reason)], n);
+    }
+}
+
+fn access_metrics(out: &mut Out, a: &AccessCounters) {
+    let simple = [
+        (
+            "srt_access_sessions_issued_total",
+            "counter",
+            "Sessions issued by POST /v1/streams/{id}/sessions.",
+            a.issued,
+        ),
+        (
+            "srt_access_sessions_redeemed_total",
+            "counter",
+            "Sessions accepted at an SRT handshake.",
+            a.redeemed,
+        ),
+        (
+            "srt_access_open_admissions_total",
+            "counter",
+            "Handshakes admitted without a session (open stream or access control off).",
+            a.open,
+        ),
+        (
+            "srt_access_sessions_outstanding",
+            "gauge",
+            "Sessions held now, used ones included until they expire.",
+            a.outstanding,
+        ),
+    ];
+    for (name, kind, help, v) in simple {
+        out.head(name, kind, help);
+        out.int(name, &[], v);
+    }
+    let name = "srt_access_rejections_total";
+    out.head(
+        name,
+        "counter",
+        "Handshakes refused by access control, by reason (missing: 1401; others: 1403).",
+    );
+    for (reason, code, n) in [
+        ("missing", "1401", a.missing),
+        ("unknown", "1403", a.unknown),
+        ("expired", "1403", a.expired),
+        ("reused", "1403", a.reused),
+        ("mismatch", "1403", a.mismatch),
+    ] {
+        out.int(name, &[("reason", reason), ("code", code)], n);
+    }
+    let name = "srt_access_api_refusals_total";
+    out.head(
+        name,
+        "counter",
+        "Session requests refused, by reason (missing_token 401, bad_token and not_allowed \
+         403, store_full 503).",
+    );
+    for (reason, n) in [
+        ("missing_token", a.api_missing_token),
+        ("bad_token", a.api_bad_token),
+        ("not_allowed", a.api_not_allowed),
+        ("store_full", a.store_full),
+    ] {
+        out.int(name, &[("reason", reason)], n);
+    }
+}
+
+fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
+    type CounterFn = fn(&ShardCounters) -> u64;
+    let counters: [(&str, &str, CounterFn); 6] = [
+        (
+            "srt_shard_datagrams_received_total",
+            "UDP datagrams read.",
+            |c| c.datagrams_in,
+        ),
+        (
+            "srt_shard_datagrams_sent_total",
+            "UDP datagrams written (each GSO segment counts).",
+            |c| c.datagrams_out,
+        ),
+        (
+            "srt_shard_recv_batches_total",
+            "Receive batches (recvmmsg calls that returned data).",
+            |c| c.recv_batches,
+        ),
+        (
+            "srt_shard_send_batches_total",
+            "Send batches (sendmmsg/GSO flushes).",
+            |c| c.send_batches,
+        ),
+        (
+            "srt_shard_ts_rejected_packets_total",
+            "Publisher payloads dropped as not MPEG-TS.",
+            |c| c.ts_rejected,
+        ),
+        (
+            "srt_shard_handoffs_dropped_total",
+            "Packets not handed to another shard because its queue was full.",
+            |c| c.handoffs_dropped,
+        ),
+    ];
+    for (name, help, get) in counters {
+        out.head(name, "counter", help);
+        for s in shards {
+            let shard = s.shard.to_string();
+            out.int(name, &[("shard", &shard)], get(&s.counters));
+        }
+    }
+    let name = "srt_shard_busy_seconds_total";
+    out.head(name, "counter", "Time spent working, not waiting.");
+    for s in shards {
+        let shard = s.shard.to_string();
+        out.float(name, &[("shard", &shard)], s.counters.busy_ns as f64 / 1e9);
+    }
+    for (name, help, count) in [
+        (
+            "srt_shard_connections",
+            "Connections owned by the shard.",
+            (|s: &ShardSnapshot| s.connections.len()) as fn(&ShardSnapshot) -> usize,
+        ),
+        (
+            "srt_shard_streams",
+            "Streams on the shard, replicas included.",
+            |s| s.streams.len(),
+        ),
+    ] {
+        out.head(name, "gauge", help);
+        for s in shards {
+            let shard = s.shard.to_string();
+            out.int(name, &[("shard", &shard)], count(s) as u64);
+        }
+    }
+}
+
+fn connection_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
+    let conns = aggregate::connections(shards);
+    let ids: Vec<String> = conns.iter().map(|c| c.id.to_string()).collect();
+
+    let name = "srt_connection_info";
+    out.head(
+        name,
+        "gauge",
+        "Always 1; labels describe connection `id`: role, stream, peer, shard.",
+    );
+    for (c, id) in conns.iter().zip(&ids) {
+        let peer = c.peer.to_string();
+        let shard = c.shard.to_string();
+        let labels = [
+            ("id", id.as_str()),
+            ("role", c.role.as_str()),
+            ("stream", c.stream.as_deref().unwrap_or("")),
+            ("peer", peer.as_str()),
+            ("shard", shard.as_str()),
+        ];
+        out.int(name, &labels, 1);
+    }
+
+    for (name, help, get) in CONNECTION_COUNTERS {
+        out.head(name, "counter", help);
+        for (c, id) in conns.iter().zip(&ids) {
+            out.int(name, &[("id", id)], get(&c.stats));
+        }
+    }
+
+    let name = "srt_connection_packets_dropped_too_late_total";
+    out.head(
+        name,
+        "counter",
+        "Data packets dropped as too late to play, by side: send (pktSndDrop) or recv \
+         (pktRcvDrop).",
+    );
+    for (c, id) in conns.iter().zip(&ids) {
+        out.int(name, &[("id", id), ("side", "send")], c.stats.pkt_snd_drop);
+        out.int(name, &[("id", id), ("side", "recv")], c.stats.pkt_rcv_drop);
+    }
+
+    type GaugeFn = fn(&crate::telemetry::ConnectionSnapshot) -> f64;
+    let gauges: [(&str, &str, GaugeFn); 5] = [
+        (
+            "srt_connection_rtt",
+            "Smoothed round-trip time in microseconds (msRTT x 1000; unit kept for existing \
+             dashboards).",
+            |c| c.stats.ms_rtt * 1000.0,
+        ),
+        (
+            "srt_connection_rtt_variance",
+            "Round-trip time variance in microseconds (msRTTVar x 1000).",
+            |c| c.stats.ms_rtt_var * 1000.0,
+        ),
+        (
+            "srt_connection_recv_buffer_milliseconds",
+            "Play time held in the receive buffer, in milliseconds (msRcvBuf).",
+            |c| c.stats.ms_rcv_buf as f64,
+        ),
+        (
+            "srt_connection_send_buffer_milliseconds",
+            "Play time held in the send buffer, in milliseconds (msSndBuf).",
+            |c| c.stats.ms_snd_buf as f64,
+        ),
+        (
+            "srt_connection_age_seconds",
+            "Time since the connection was accepted.",
+            |c| c.age.as_secs_f64(),
+        ),
+    ];
+    for (name, help, get) in gauges {
+        out.head(name, "gauge", help);
+        for (c, id) in conns.iter().zip(&ids) {
+            out.float(name, &[("id", id)], get(c));
+        }
+    }
+}
+
+fn stream_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
+    let streams = aggregate::merge_streams(shards);
+    type StreamFn = fn(&aggregate::StreamView) -> u64;
+    let families: [(&str, &str, &str, StreamFn); 6] = [
+        (
+            "srt_stream_subscribers",
+            "gauge",
+            "Subscribers on all shards.",
+            |s| u64::from(s.subscribers),
+        ),
+        (
+            "srt_stream_publisher_connected",
+            "gauge",
+            "1 while the stream has a publisher.",
+            |s| u64::from(s.publisher.is_some()),
+        ),
+        (
+            "srt_stream_ingress_bits_per_second",
+            "gauge",
+            "Publisher payload rate.",
+            |s| s.ingress_bps,
+        ),
+        (
+            "srt_stream_ingress_packets_total",
+            "counter",
+            "Packets received from the publisher.",
+            |s| s.ingress_packets,
+        ),
+        (
+            "srt_stream_packets_forwarded_total",
+            "counter",
+            "Packets handed to subscribers, summed over subscribers.",
+            |s| s.packets_forwarded,
+        ),
+        (
+            "srt_stream_packets_skipped_total",
+            "counter",
+            "Packets lagging subscribers skipped to catch up with the ring.",
+            |s| s.packets_skipped,
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        out.head(name, kind, help);
+        for s in &streams {
+            out.int(name, &[("stream", &s.name)], get(s));
+        }
+    }
+    let name = "srt_stream_handoffs_total";
+    out.head(
+        name,
+        "counter",
+        "Packets handed between shards for the stream: out of the publisher's shard, in to \
+         replicas.",
+    );
+    for s in &streams {
+        out.int(
+            name,
+            &[("stream", &s.name), ("direction", "out")],
+            s.handoffs_out,
+        );
+        out.int(
+            name,
+            &[("stream", &s.name), ("direction", "in")],
+            s.handoffs_in,
+        );
+    }
+}
+
+fn histogram_metrics(out: &mut Out, h: &HistogramSet) {
+    let name = "srt_relay_transit_seconds";
+    out.head(
+        name,
+        "histogram",
+        "Publisher packet arrival to hand-over to each subscriber's connection.",
+    );
+    out.histogram(name, &[], &h.transit_us, SECONDS_BUCKETS, 1e-6);
+
+    let name = "srt_rtt_seconds";
+    out.head(
+        name,
+        "histogram",
+        "Smoothed RTT samples by connection role.",
+    );
+    out.histogram(
+        name,
+        &[("role", "publish")],
+        &h.rtt_publish_us,
+        SECONDS_BUCKETS,
+        1e-6,
+    );
+    out.histogram(
+        name,
+        &[("role", "request")],
+        &h.rtt_request_us,
+        SECONDS_BUCKETS,
+        1e-6,
+    );
+
+    let name = "srt_subscriber_lag_packets";
+    out.head(
+        name,
+        "histogram",
+        "How far subscribers read behind the ring head, in packets.",
+    );
+    out.histogram(name, &[], &h.lag_packets, PACKET_BUCKETS, 1.0);
+
+    let name = "srt_handshake_duration_seconds";
+    out.head(name, "histogram", "Induction to accepted conclusion.");
+    out.histogram(name, &[], &h.handshake_us, SECONDS_BUCKETS, 1e-6);
+}
+
+/// The text being built. Writing to a `String` cannot fail, so `write!` results are ignored.
+struct Out(String);
+
+impl Out {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {}", escape_help(help));
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn int(&mut self, name: &str, labels: &[(&str, &str)], v: u64) {
+        self.name_labels(name, labels, None);
+        let _ = writeln!(self.0, " {v}");
+    }
+
+    fn float(&mut self, name: &str, labels: &[(&str, &str)], v: f64) {
+        self.name_labels(name, labels, None);
+        let _ = writeln!(self.0, " {}", format_float(v));
+    }
+
+    /// `_bucket` lines with cumulative counts, then `_sum` and `_count`. A bucket counts the
+    /// values whose hdr bucket starts at or below the bound: hdr values are only known to
+    /// within its resolution (1 %), so a value up to 1 % above `le` may be counted in it.
+    /// `_sum` is mean x count, equally approximate.
+    fn histogram(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        h: &Histogram<u64>,
+        buckets: &[(&str, u64)],
+        scale: f64,
+    ) {
+        let bucket = format!("{name}_bucket");
+        for (le, bound) in buckets {
+            self.name_labels(&bucket, labels, Some(le));
+            let _ = writeln!(self.0, " {}", h.count_between(0, *bound));
+        }
+        self.name_labels(&bucket, labels, Some("+Inf"));
+        let _ = writeln!(self.0, " {}", h.len());
+        let sum = if h.is_empty() {
+            0.0
+        } else {
+            h.mean() * h.len() as f64 * scale
+        };
+        self.float(&format!("{name}_sum"), labels, sum);
+        self.int(&format!("{name}_count"), labels, h.len());
+    }
+
+    fn name_labels(&mut self, name: &str, labels: &[(&str, &str)], le: Option<&str>) {
+        self.0.push_str(name);
+        if labels.is_empty() && le.is_none() {
+            return;
+        }
+        self.0.push('{');
+        let all = labels.iter().copied().chain(le.map(|v| ("le", v)));
+        for (i, (k, v)) in all.enumerate() {
+            if i > 0 {
+                self.0.push(',');
+            }
+            let _ = write!(self.0, "{k}=\"{}\"", escape_label(v));
+        }
+        self.0.push('}');
+    }
+}
+
+/// Label values escape `\`, `"` and newline (exposition format spec).
+pub fn escape_label(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// HELP text escapes `\` and newline.
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;

@@ -1,0 +1,150 @@
+//! Telemetry: what the relay engine hands the operator API, and the interface it does it through.
+//!
+//! Owns: the snapshot types ([`ShardSnapshot`] and its parts), the per-shard latency histograms
+//! ([`HistogramSet`]), the [`RelayView`] contract, and the merging of per-shard snapshots
+//! ([`aggregate`]). Must not: hold locks or atomics, read the clock, or know about HTTP. These
+//! are plain `Clone` values: a shard fills them from its own counters when asked and moves them
+//! to the HTTP thread, so scraping never blocks a shard.
+
+#![deny(clippy::disallowed_methods)]
+
+pub mod aggregate;
+mod histogram;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::srt::connection::Stats;
+use crate::srt::endpoint::EndpointStats;
+
+pub use histogram::{HistogramSet, HistogramSummary, Kind as HistogramKind};
+
+/// One shard's state at the moment it was asked.
+#[derive(Debug, Clone, Default)]
+pub struct ShardSnapshot {
+    /// Index of the shard (0-based, in `runtime.cores` order).
+    pub shard: usize,
+    pub counters: ShardCounters,
+    /// The shard's `Endpoint` counters: datagrams, handshake drops, rejections by code.
+    pub endpoint: EndpointStats,
+    /// Every connection the shard owns, handshakes in progress included.
+    pub connections: Vec<ConnectionSnapshot>,
+    /// Every stream the shard has: as the publisher's shard or as a replica.
+    pub streams: Vec<StreamSnapshot>,
+    /// What the shard recorded since its histograms were last reset (see
+    /// [`RelayView::snapshot`]).
+    pub histograms: HistogramSet,
+}
+
+/// A shard's own counters, cumulative since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardCounters {
+    /// UDP datagrams read from the socket.
+    pub datagrams_in: u64,
+    /// UDP datagrams written to the socket (a GSO message counts each segment).
+    pub datagrams_out: u64,
+    /// `recvmmsg` calls that returned at least one datagram.
+    pub recv_batches: u64,
+    /// `sendmmsg`/GSO flushes.
+    pub send_batches: u64,
+    /// Time spent working (not waiting for the socket or a timer), in nanoseconds.
+    pub busy_ns: u64,
+    /// Publisher payloads dropped because they are not MPEG-TS (`streams.passthrough_non_ts`
+    /// off).
+    pub ts_rejected: u64,
+    /// Handoffs to another shard that found its queue full (the remote subscribers lag).
+    pub handoffs_dropped: u64,
+}
+
+/// What a connection is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnRole {
+    /// Handshake in progress (accepted conclusion not yet settled, or waiting for admission).
+    Handshake,
+    /// Publishing a stream (`m=publish`).
+    Publish,
+    /// Playing a stream (`m=request`).
+    Request,
+}
+
+/// One connection's state.
+#[derive(Debug, Clone)]
+pub struct ConnectionSnapshot {
+    /// Local SRT socket id, unique across shards; the `id` label and the DELETE path.
+    pub id: u32,
+    pub shard: usize,
+    pub peer: SocketAddr,
+    pub role: ConnRole,
+    /// The resource it publishes or plays, once known.
+    pub stream: Option<String>,
+    /// libsrt-named statistics (`Connection::stats`).
+    pub stats: Stats,
+    /// Time since the connection was accepted.
+    pub age: Duration,
+}
+
+/// One stream as one shard sees it. A stream appears in the snapshot of every shard that has
+/// it: the publisher's shard (`replica == false`) and each shard holding a replica for its
+/// local subscribers (`replica == true`). [`aggregate::merge_streams`] joins them by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamSnapshot {
+    pub name: String,
+    pub shard: usize,
+    /// The publishing connection's id, on the publisher's shard; `None` on replicas and while
+    /// waiting for a publisher.
+    pub publisher: Option<u32>,
+    /// Subscribers on this shard.
+    pub subscribers: u32,
+    /// Publisher payload rate over the last second or so, in bits per second (publisher's shard).
+    pub ingress_bps: u64,
+    /// Packets received from the publisher (publisher's shard) or from handoffs (replica).
+    pub ingress_packets: u64,
+    /// Packets handed to local subscribers' connections.
+    pub packets_forwarded: u64,
+    /// Packets local subscribers skipped because they lagged behind the ring (`Lagged(n)`).
+    pub packets_skipped: u64,
+    /// Packets handed to other shards (publisher's shard).
+    pub handoffs_out: u64,
+    /// Packets received from the publisher's shard (replica).
+    pub handoffs_in: u64,
+    pub replica: bool,
+}
+
+/// Whether the relay takes new connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HealthState {
+    /// Shutting down: existing connections are being closed, new ones refused.
+    pub draining: bool,
+    /// Connections now, all shards together.
+    pub connections: usize,
+    /// `limits.soft_max_connections`; `None` for no soft limit.
+    pub soft_limit: Option<usize>,
+}
+
+/// The engine's side of the operator API. Implemented by messaging the shards: a call may block
+/// the calling (HTTP) thread briefly while each shard answers between two batches; it must
+/// never block a shard.
+pub trait RelayView: Send + Sync {
+    /// Every shard's snapshot, in shard order. With `reset_histograms`, each shard hands over
+    /// its histograms and starts them afresh, so consecutive calls see disjoint intervals. The
+    /// HTTP side always passes `true` and accumulates the deltas itself (a cumulative set for
+    /// Prometheus, an interval set for `/v1/histograms`), so no recorded value is lost or
+    /// counted twice.
+    fn snapshot(&self, reset_histograms: bool) -> Vec<ShardSnapshot>;
+    /// Closes connection `id` with SHUTDOWN; `false` when no shard has it.
+    fn close_connection(&self, id: u32) -> bool;
+    fn health(&self) -> HealthState;
+}
+
+impl ConnRole {
+    /// The `mode` label value and JSON string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnRole::Handshake => "handshake",
+            ConnRole::Publish => "publish",
+            ConnRole::Request => "request",
+        }
+    }
+
+    pub const ALL: [ConnRole; 3] = [ConnRole::Handshake, ConnRole::Request, ConnRole::Publish];
+}
