@@ -162,9 +162,23 @@ fn run(config: Config, path: Option<&Path>) -> Result<(), String> {
         Secrets {
             cookie: secret(),
             seed: seed(),
+            session_key: secret(),
         },
     )
     .map_err(|e| e.to_string())?;
+    // The operator API on its own threads; it only messages the shards.
+    let _http = match config.http {
+        Some(addr) => Some(
+            srtrelay::http::serve(
+                addr,
+                engine.view(),
+                engine.sessions().clone(),
+                srtrelay::http::system_clock(),
+            )
+            .map_err(|e| format!("cannot serve the operator API on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     let stop = engine.stop_signal();
     let mut current = config;
     loop {

@@ -40,6 +40,7 @@ impl TestRelay {
             Secrets {
                 cookie: *b"relay-test-cooki",
                 seed: 42,
+                session_key: *b"relay-test-sessn",
             },
         )
         .expect("engine starts");
@@ -63,6 +64,34 @@ impl TestRelay {
             .as_ref()
             .expect("running")
             .reports(Duration::from_secs(2))
+    }
+
+    /// One line per connection with the counters that explain a delivery failure.
+    fn diagnostics(&self) -> String {
+        let mut out = String::new();
+        for r in self.reports() {
+            for c in &r.connections {
+                let s = &c.stats;
+                out += &format!(
+                    "shard {} {:#x} {} {:?}: sent {} retrans {} snd_loss {} snd_drop {} nak_in {} buf {} rtt {:.2}ms\n",
+                    r.shard,
+                    c.id,
+                    c.peer,
+                    c.role,
+                    s.pkt_sent,
+                    s.pkt_retrans,
+                    s.pkt_snd_loss,
+                    s.pkt_snd_drop,
+                    s.pkt_recv_nak,
+                    s.pkt_snd_buf,
+                    s.ms_rtt
+                );
+            }
+            for st in &r.streams {
+                out += &format!("shard {} stream {} {:?}\n", r.shard, st.name, st.counters);
+            }
+        }
+        out
     }
 
     /// Waits until the relay holds `n` subscribers of `name` (over all shards).
@@ -133,8 +162,27 @@ fn out_path(test: &str, name: &str) -> PathBuf {
 }
 
 /// `got` must be a non-empty tail of `want` that starts on a TS packet boundary.
-fn assert_tail_of(want: &[u8], got_path: &Path) {
+fn assert_tail_of(want: &[u8], got_path: &Path, diagnostics: &str) {
     let got = std::fs::read(got_path).expect("output readable");
+    if !got.is_empty() && !want.ends_with(&got) {
+        // Where it went wrong: the start of `got` in `want`, and the first difference after.
+        let start = want
+            .windows(188.min(got.len()))
+            .position(|w| w == &got[..w.len()]);
+        let diverge = start.map(|s| {
+            want[s..]
+                .iter()
+                .zip(&got)
+                .position(|(a, b)| a != b)
+                .unwrap_or(want.len() - s)
+        });
+        panic!(
+            "{}: {} bytes, found at {start:?} of the {}-byte source, diverging after {diverge:?}\n{diagnostics}",
+            got_path.display(),
+            got.len(),
+            want.len()
+        );
+    }
     assert!(!got.is_empty(), "{}: nothing received", got_path.display());
     assert!(
         got.len() <= want.len() && want.ends_with(&got),
@@ -243,15 +291,16 @@ fn ffmpeg_publishes_ten_seconds_to_six_subscribers() {
     let want = &want[..got_by_relay];
     for s in &mut early {
         s.wait_for_len(want.len() as u64, TRANSFER_TIMEOUT)
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e| panic!("{e}\n{}", relay.diagnostics()));
     }
     for s in early {
         let got = std::fs::read(s.output()).expect("output");
         assert!(got == want, "{}: not byte-identical", s.output().display());
     }
+    let diag = relay.diagnostics();
     for s in late {
         wait_quiet(s.output(), Duration::from_millis(700), TRANSFER_TIMEOUT);
-        assert_tail_of(want, s.output());
+        assert_tail_of(want, s.output(), &diag);
         let got = file_len(s.output());
         assert!(
             got < want.len() as u64 && got > want.len() as u64 / 4,

@@ -65,6 +65,8 @@ pub struct StreamView {
     pub replica: bool,
     pub subscribers: Vec<ConnId>,
     pub forwarding_to: Vec<usize>,
+    /// Ingress payload rate over the last sampling interval, bits per second.
+    pub ingress_bps: u64,
     pub counters: StreamCounters,
 }
 
@@ -87,7 +89,19 @@ struct Subscriber {
     /// connection when the cursor is first used.
     isn: Option<SeqNo>,
     joined: Instant,
+    /// Added to every origin time this subscriber gets (see `BACKLOG_SHIFT_MIN`); fixed at its
+    /// first packet of each session.
+    shift: Option<Duration>,
 }
+
+/// A newcomer starts at the last keyframe, up to a GOP in the past. Carried unchanged, those
+/// origin times are already older than the sender's drop threshold (max(latency, 1 s)), so the
+/// relay would drop the backlog it just queued and the player would see a hole right after the
+/// keyframe. When a subscriber's first packet is older than this, its origins are shifted
+/// forward so that packet plays at join time plus latency: the player then runs that much
+/// behind live (at most a GOP), with the source pacing intact. Fresher first packets (a
+/// subscriber waiting for its publisher) keep the publisher's time base.
+const BACKLOG_SHIFT_MIN: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 struct Stream {
@@ -99,6 +113,9 @@ struct Stream {
     idle_since: Option<Instant>,
     dirty: bool,
     counters: StreamCounters,
+    /// `ingress_bytes` and time at the last rate sample.
+    rate_mark: Option<(u64, Instant)>,
+    ingress_bps: u64,
 }
 
 impl Stream {
@@ -162,6 +179,8 @@ impl ShardStreams {
             idle_since: None,
             dirty: false,
             counters: StreamCounters::default(),
+            rate_mark: None,
+            ingress_bps: 0,
         };
         let i = match self.slots.iter().position(Option::is_none) {
             Some(i) => {
@@ -219,6 +238,7 @@ impl ShardStreams {
             // Read the new ring from its first packet; the offset is fixed at first use.
             sub.cursor = None;
             sub.isn = None;
+            sub.shift = None;
         }
         if let Some(old) = old {
             self.by_key.remove(&old.key);
@@ -353,6 +373,7 @@ impl ShardStreams {
             cursor,
             isn: None,
             joined: now,
+            shift: None,
         });
         self.roles.insert(
             conn,
@@ -402,6 +423,7 @@ impl ShardStreams {
     pub fn fan_out(
         &mut self,
         endpoint: &mut Endpoint,
+        now: Instant,
         handoff: &mut dyn FnMut(usize, Handoff) -> bool,
     ) -> u64 {
         let mut total = 0;
@@ -414,7 +436,7 @@ impl ShardStreams {
                 continue;
             };
             for sub in &mut s.subs {
-                let (n, skipped) = feed(&sess.ring, sub, endpoint);
+                let (n, skipped) = feed(&sess.ring, sub, endpoint, now);
                 s.counters.forwarded += n;
                 s.counters.skipped += skipped;
                 total += n;
@@ -481,9 +503,24 @@ impl ShardStreams {
                 replica: s.session.as_ref().is_some_and(|x| x.publisher.is_none()),
                 subscribers: s.subs.iter().map(|x| x.conn).collect(),
                 forwarding_to: s.forwarders.iter().map(|(t, _)| *t).collect(),
+                ingress_bps: s.ingress_bps,
                 counters: s.counters,
             })
             .collect()
+    }
+
+    /// Updates each stream's ingress rate (call about once a second).
+    pub fn sample_rates(&mut self, now: Instant) {
+        for s in self.slots.iter_mut().flatten() {
+            let bytes = s.counters.ingress_bytes;
+            if let Some((before, at)) = s.rate_mark {
+                let dt = now.saturating_duration_since(at).as_micros() as u64;
+                if let Some(bps) = ((bytes - before) * 8 * 1_000_000).checked_div(dt) {
+                    s.ingress_bps = bps;
+                }
+            }
+            s.rate_mark = Some((bytes, now));
+        }
     }
 
     /// Packets behind the ring head for each local subscriber (for the lag histogram).
@@ -513,7 +550,12 @@ fn join_cursor(ring: &StreamRing) -> Cursor {
 
 /// Reads everything new for one subscriber into its connection. Returns (handed over,
 /// skipped).
-fn feed(ring: &StreamRing, sub: &mut Subscriber, endpoint: &mut Endpoint) -> (u64, u64) {
+fn feed(
+    ring: &StreamRing,
+    sub: &mut Subscriber,
+    endpoint: &mut Endpoint,
+    now: Instant,
+) -> (u64, u64) {
     let Some(conn) = endpoint.connection_mut(sub.conn) else {
         return (0, 0);
     };
@@ -526,7 +568,15 @@ fn feed(ring: &StreamRing, sub: &mut Subscriber, endpoint: &mut Endpoint) -> (u6
                 let Some(seq) = cursor.subscriber_seq(p.pos, isn) else {
                     continue;
                 };
-                match conn.send_at(seq, p.origin, p.payload) {
+                let shift = *sub.shift.get_or_insert_with(|| {
+                    let age = now.saturating_duration_since(p.origin);
+                    if age > BACKLOG_SHIFT_MIN {
+                        age
+                    } else {
+                        Duration::ZERO
+                    }
+                });
+                match conn.send_at(seq, p.origin + shift, p.payload) {
                     Ok(()) => sent += 1,
                     // Already acknowledged, dropped or held: nothing to do.
                     Err(SendError::Position(PushAtError::Stale | PushAtError::Duplicate)) => {}

@@ -42,6 +42,9 @@ pub struct Handoff {
     /// Ring position on the source (the publisher's sequence number, extended).
     pub pos: u64,
     pub origin: Instant,
+    /// When the packet reached the publisher's shard (for the relay transit histogram); set
+    /// by the sender, `origin` until then.
+    pub arrived: Instant,
     len: u16,
     payload: [u8; MAX_PAYLOAD],
 }
@@ -57,6 +60,7 @@ impl Handoff {
             stream,
             pos: pkt.pos,
             origin: pkt.origin,
+            arrived: pkt.origin,
             len: len as u16,
             payload,
         }

@@ -97,6 +97,11 @@ impl HistogramSet {
         self.transit_us.saturating_record(micros(d));
     }
 
+    /// `count` packets that each took `d` (one wake-up's worth of fan-out).
+    pub fn record_transit_n(&mut self, d: Duration, count: u64) {
+        self.transit_us.saturating_record_n(micros(d), count);
+    }
+
     /// RTT of a publisher (`publish == true`) or a player.
     pub fn record_rtt(&mut self, publish: bool, rtt: Duration) {
         let h = if publish {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use log::debug;
 
+use crate::access::{Mode, SessionStore};
 use crate::relay::registry::{PublishGrant, Refusal, Registry, SubscribeGrant};
 use crate::relay::resolve;
 use crate::srt::connection::Delivery;
@@ -35,6 +36,9 @@ pub enum GrantKind {
 pub struct AdmissionCounters {
     pub bad_stream_id: u64,
     pub bad_mode: u64,
+    /// Refused by `[access]`: no session (1401) or a bad one (1403).
+    pub unauthorized: u64,
+    pub forbidden: u64,
     pub connection_limit: u64,
     pub stream_limit: u64,
     pub subscriber_limit: u64,
@@ -47,7 +51,9 @@ pub struct AdmissionCounters {
 pub struct Admission {
     shard: usize,
     registry: Arc<Registry>,
-    grants: HashMap<SocketAddr, Grant>,
+    sessions: Arc<SessionStore>,
+    /// By caller address and caller socket id: one address may carry several callers.
+    grants: HashMap<(SocketAddr, u32), Grant>,
     /// Set by the shard before each `handle_datagram` (the hook gets no time).
     pub now: Instant,
     pub counters: AdmissionCounters,
@@ -58,24 +64,30 @@ pub struct Admission {
 const GRANT_TTL: Duration = Duration::from_secs(2);
 
 impl Admission {
-    pub fn new(shard: usize, registry: Arc<Registry>, now: Instant) -> Self {
+    pub fn new(
+        shard: usize,
+        registry: Arc<Registry>,
+        sessions: Arc<SessionStore>,
+        now: Instant,
+    ) -> Self {
         Admission {
             shard,
             registry,
+            sessions,
             grants: HashMap::new(),
             now,
             counters: AdmissionCounters::default(),
         }
     }
 
-    /// The grant for the caller at `peer`, now accepted.
-    pub fn take(&mut self, peer: SocketAddr) -> Option<Grant> {
-        self.grants.remove(&peer)
+    /// The grant for the caller at `peer` with socket id `peer_socket_id`, now accepted.
+    pub fn take(&mut self, peer: SocketAddr, peer_socket_id: u32) -> Option<Grant> {
+        self.grants.remove(&(peer, peer_socket_id))
     }
 
     /// Gives back registry reservations whose connection never came up.
     pub fn expire(&mut self, now: Instant) {
-        let stale: Vec<SocketAddr> = self
+        let stale: Vec<(SocketAddr, u32)> = self
             .grants
             .iter()
             .filter(|(_, g)| now.saturating_duration_since(g.at) > GRANT_TTL)
@@ -120,9 +132,26 @@ impl AccessControl for Admission {
         };
         let policy = self.registry.policy();
         let (name, mode) = resolve(sid.as_ref(), &policy.default_stream);
+        // Credentials first: a refused caller must not learn whether the stream exists.
+        if let Some(m) = Mode::from_stream_mode(mode) {
+            let session = sid.as_ref().and_then(|s| s.session.as_deref());
+            if let Err(r) = self.sessions.redeem(&name, m, session, self.now) {
+                match r {
+                    RejectReason::Unauthorized => self.counters.unauthorized += 1,
+                    _ => self.counters.forbidden += 1,
+                }
+                debug!(
+                    "{:?} for {name:?} from {} refused: {r}",
+                    m.as_str(),
+                    req.peer()
+                );
+                return Err(r);
+            }
+        }
         // A caller repeating its conclusion before the answer reached it is answered by the
-        // endpoint; a new caller from the same address replaces a stale grant.
-        if let Some(old) = self.grants.remove(&req.peer()) {
+        // endpoint; a grant left from an earlier attempt of this caller is replaced.
+        let key = (req.peer(), req.peer_socket_id());
+        if let Some(old) = self.grants.remove(&key) {
             self.release(&old);
         }
         let (kind, delivery) = match mode {
@@ -151,7 +180,7 @@ impl AccessControl for Admission {
             }
         };
         self.grants.insert(
-            req.peer(),
+            key,
             Grant {
                 name,
                 kind,

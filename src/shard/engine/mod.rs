@@ -17,10 +17,12 @@ mod admission;
 mod msg;
 mod report;
 mod state;
+mod view;
 
 pub use admission::AdmissionCounters;
 pub use msg::ShardMsg;
 pub use report::{ConnectionReport, ShardCounters, ShardReport};
+pub use view::EngineView;
 
 use std::cell::RefCell;
 use std::io;
@@ -33,6 +35,7 @@ use crossbeam_channel::{Receiver, Sender};
 use glommio::channels::shared_channel::{self, ConnectedReceiver, SharedReceiver, SharedSender};
 use log::{info, warn};
 
+use crate::access::{KeyedIds, SessionStore};
 use crate::config::{Config, UnknownStream};
 use crate::relay::fanout::{FanoutConfig, ShardStreams};
 use crate::relay::handoff::Handoff;
@@ -69,15 +72,17 @@ pub struct Engine {
     shards: Shards<()>,
     inboxes: Vec<Sender<ShardMsg>>,
     registry: Arc<Registry>,
+    sessions: Arc<SessionStore>,
     addrs: Vec<SocketAddr>,
 }
 
-/// Randomness the engine needs (cookie secret, socket-id and ISN seed): injected so tests can
-/// fix it.
+/// Randomness the engine needs (cookie secret, socket-id and ISN seed, session-id key):
+/// injected so tests can fix it.
 #[derive(Debug, Clone, Copy)]
 pub struct Secrets {
     pub cookie: [u8; 16],
     pub seed: u64,
+    pub session_key: [u8; 16],
 }
 
 impl Engine {
@@ -112,6 +117,10 @@ impl Engine {
         }
         let policy = config.streams.policy.clone();
         let registry = Arc::new(Registry::new(n, policy.clone(), config.limits));
+        let sessions = Arc::new(SessionStore::new(
+            config.access.clone(),
+            Box::new(KeyedIds::new(secrets.session_key)),
+        ));
         let (inboxes, inbox_rx): (Vec<Sender<ShardMsg>>, Vec<Receiver<ShardMsg>>) =
             (0..n).map(|_| crossbeam_channel::unbounded()).unzip();
         // One bounded queue per ordered pair of shards.
@@ -173,6 +182,7 @@ impl Engine {
                     inbox,
                     peers: inboxes.clone(),
                     registry: registry.clone(),
+                    sessions: sessions.clone(),
                     wait,
                     grace: policy.publisher_grace,
                     gso_segments: gso,
@@ -203,6 +213,7 @@ impl Engine {
             shards,
             inboxes,
             registry,
+            sessions,
             addrs,
         })
     }
@@ -216,6 +227,16 @@ impl Engine {
         &self.registry
     }
 
+    /// Access sessions (`[access]`), shared with the operator API.
+    pub fn sessions(&self) -> &Arc<SessionStore> {
+        &self.sessions
+    }
+
+    /// The engine as the operator API sees it.
+    pub fn view(&self) -> Arc<EngineView> {
+        Arc::new(EngineView::new(self.inboxes.clone(), self.registry.clone()))
+    }
+
     pub fn stop_signal(&self) -> StopSignal {
         self.shards.stop_signal()
     }
@@ -227,26 +248,15 @@ impl Engine {
 
     /// Asks every shard for a report; waits at most `timeout` for each.
     pub fn reports(&self, timeout: Duration) -> Vec<ShardReport> {
-        let mut out = Vec::new();
-        for inbox in &self.inboxes {
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            if inbox
-                .send(ShardMsg::Report {
-                    reset_histograms: false,
-                    reply: tx,
-                })
-                .is_ok()
-                && let Ok(r) = rx.recv_timeout(timeout)
-            {
-                out.push(r);
-            }
-        }
-        out
+        view::collect_reports(&self.inboxes, false, timeout)
     }
 
     /// Applies a reload's policies and limits (see `config::reload`).
     pub fn reload(&self, plan: &crate::config::ReloadPlan) {
         self.registry.reload(plan.policy.clone(), plan.limits);
+        if let Some(a) = &plan.access {
+            self.sessions.reconfigure(a.clone());
+        }
         if let Some(p) = &plan.policy {
             let wait = match p.unknown_stream {
                 UnknownStream::Wait(d) => Some(d),
@@ -388,6 +398,10 @@ async fn run_shard(
 #[allow(clippy::disallowed_methods)] // the shard owns the clock
 fn now() -> Instant {
     Instant::now()
+}
+
+pub(crate) fn clock() -> Instant {
+    now()
 }
 
 fn elapsed_ns(since: Instant) -> u64 {

@@ -7,6 +7,7 @@ use crate::relay::fanout::{Role, StreamView};
 use crate::relay::ts::TsStats;
 use crate::srt::connection::Stats;
 use crate::srt::endpoint::{ConnId, EndpointStats};
+use crate::telemetry::HistogramSet;
 
 use super::admission::AdmissionCounters;
 
@@ -53,4 +54,6 @@ pub struct ShardReport {
     pub unknown_handoffs: u64,
     pub connections: Vec<ConnectionReport>,
     pub streams: Vec<StreamView>,
+    /// Recorded since the last report that asked for a reset.
+    pub histograms: HistogramSet,
 }

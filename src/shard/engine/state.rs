@@ -15,12 +15,14 @@ use crossbeam_channel::{Receiver, Sender};
 use glommio::channels::shared_channel::ConnectedSender;
 use log::{debug, info, warn};
 
+use crate::access::SessionStore;
 use crate::relay::fanout::{Role, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::registry::Registry;
 use crate::shard::batch::{RecvBatch, SendBatch};
 use crate::shard::udp::ShardUdp;
 use crate::srt::endpoint::{ConnId, Endpoint, EndpointEvent};
+use crate::telemetry::HistogramSet;
 
 use super::admission::{Admission, GrantKind};
 use super::msg::ShardMsg;
@@ -28,6 +30,8 @@ use super::report::{ConnectionReport, ShardCounters, ShardReport};
 
 /// How often subscriber deadlines and stale grants are checked.
 const HOUSEKEEPING: Duration = Duration::from_millis(50);
+/// How often each connection's RTT and each subscriber's lag are sampled into the histograms.
+const SAMPLING: Duration = Duration::from_secs(1);
 
 pub struct ShardState {
     pub index: usize,
@@ -47,7 +51,9 @@ pub struct ShardState {
     wait: Option<Duration>,
     grace: Duration,
     next_housekeeping: Instant,
+    next_sample: Instant,
     pub counters: ShardCounters,
+    pub histograms: HistogramSet,
 }
 
 /// What the shard is built from (everything `Send`, moved onto its thread).
@@ -58,6 +64,7 @@ pub struct ShardParts {
     pub inbox: Receiver<ShardMsg>,
     pub peers: Vec<Sender<ShardMsg>>,
     pub registry: Arc<Registry>,
+    pub sessions: Arc<SessionStore>,
     pub wait: Option<Duration>,
     pub grace: Duration,
     pub gso_segments: Vec<usize>,
@@ -83,7 +90,7 @@ impl ShardState {
         ShardState {
             index: parts.index,
             endpoint: parts.endpoint,
-            admission: Admission::new(parts.index, parts.registry.clone(), now),
+            admission: Admission::new(parts.index, parts.registry.clone(), parts.sessions, now),
             streams: parts.streams,
             sockets,
             tx,
@@ -97,7 +104,9 @@ impl ShardState {
             wait: parts.wait,
             grace: parts.grace,
             next_housekeeping: now,
+            next_sample: now + SAMPLING,
             counters: ShardCounters::default(),
+            histograms: HistogramSet::new(),
         }
     }
 
@@ -122,7 +131,13 @@ impl ShardState {
                 }
             }
         }
-        self.after_input(now);
+        let forwarded = self.after_input(now);
+        if forwarded > 0 {
+            // Every packet forwarded here arrived in this batch (or filled a gap now): its
+            // transit is this wake-up's handling time up to the flush.
+            let transit = crate::shard::engine::clock().saturating_duration_since(now);
+            self.histograms.record_transit_n(transit, forwarded);
+        }
     }
 
     /// Handoffs from another shard.
@@ -131,7 +146,15 @@ impl ShardState {
         for h in handoffs {
             self.streams.on_handoff(h);
         }
-        self.after_input(now);
+        let forwarded = self.after_input(now);
+        if forwarded > 0 && !handoffs.is_empty() {
+            let sent = crate::shard::engine::clock();
+            let per = forwarded / handoffs.len() as u64;
+            for h in handoffs {
+                self.histograms
+                    .record_transit_n(sent.saturating_duration_since(h.arrived), per.max(1));
+            }
+        }
     }
 
     /// The periodic tick: protocol timers, control messages, deadlines, retries.
@@ -153,19 +176,42 @@ impl ShardState {
                 self.endpoint.close(conn);
             }
         }
+        if now >= self.next_sample {
+            self.next_sample = now + SAMPLING;
+            self.sample();
+            self.streams.sample_rates(now);
+        }
         let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
         self.streams
-            .pump_forwarders(&mut |to, h| try_handoff(tx, full, to, h));
+            .pump_forwarders(&mut |to, h| try_handoff(tx, full, to, h, now));
         self.after_input(now);
     }
 
-    fn after_input(&mut self, now: Instant) {
+    /// RTT per connection role and lag per subscriber, once per `SAMPLING`.
+    fn sample(&mut self) {
+        for &id in self.conns.keys() {
+            let (Some(c), Some(role)) = (self.endpoint.connection(id), self.streams.role(id))
+            else {
+                continue;
+            };
+            let publish = matches!(role, Role::Publisher { .. });
+            self.histograms.record_rtt(publish, c.rtt());
+        }
+        let h = &mut self.histograms;
+        self.streams.subscriber_lags(|_, lag| h.record_lag(lag));
+    }
+
+    /// Handles what the endpoint produced, fans new packets out, transmits. Returns packets
+    /// handed to subscribers.
+    fn after_input(&mut self, now: Instant) -> u64 {
         self.process_events(now);
         let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
-        self.counters.forwarded += self.streams.fan_out(&mut self.endpoint, &mut |to, h| {
-            try_handoff(tx, full, to, h)
+        let forwarded = self.streams.fan_out(&mut self.endpoint, now, &mut |to, h| {
+            try_handoff(tx, full, to, h, now)
         });
+        self.counters.forwarded += forwarded;
         self.transmit(now);
+        forwarded
     }
 
     fn send_to(&self, shard: usize, msg: ShardMsg) {
@@ -201,7 +247,11 @@ impl ShardState {
     }
 
     fn on_accepted(&mut self, id: ConnId, peer: SocketAddr, now: Instant) {
-        let Some(grant) = self.admission.take(peer) else {
+        let peer_socket_id = self
+            .endpoint
+            .connection(id)
+            .map_or(0, |c| c.peer_socket_id());
+        let Some(grant) = self.admission.take(peer, peer_socket_id) else {
             warn!(
                 "shard {}: {id:#x} from {peer} accepted without a grant",
                 self.index
@@ -332,10 +382,14 @@ impl ShardState {
                 self.grace = grace;
             }
             ShardMsg::Report {
-                reset_histograms: _,
+                reset_histograms,
                 reply,
             } => {
-                let _ = reply.send(self.report(now));
+                let report = self.report(now);
+                if reset_histograms {
+                    self.histograms.reset();
+                }
+                let _ = reply.send(report);
             }
         }
     }
@@ -364,6 +418,7 @@ impl ShardState {
             unknown_handoffs: self.streams.unknown_handoffs(),
             connections,
             streams: self.streams.views(),
+            histograms: self.histograms.clone(),
         }
     }
 
@@ -454,8 +509,10 @@ fn try_handoff(
     tx: &[Option<ConnectedSender<Handoff>>],
     full: &mut u64,
     to: usize,
-    h: Handoff,
+    mut h: Handoff,
+    now: Instant,
 ) -> bool {
+    h.arrived = now;
     let Some(Some(sender)) = tx.get(to) else {
         return false;
     };
