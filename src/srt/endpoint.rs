@@ -101,6 +101,10 @@ pub struct EndpointConfig {
     /// endpoints of different shards never hand out the same id (ids name connections in
     /// metrics and the operator API).
     pub id_space: (u32, u32),
+    /// How connections this endpoint calls out deliver what they receive (accepted ones take
+    /// it from `AccessControl`). A load generator's players use `CutThrough` to timestamp
+    /// arrivals without a second copy.
+    pub caller_delivery: Delivery,
 }
 
 impl Default for EndpointConfig {
@@ -113,6 +117,7 @@ impl Default for EndpointConfig {
             loss_max_ttl: 0,
             seed: 0x5EED,
             id_space: (0, 1),
+            caller_delivery: Delivery::Tsbpd,
         }
     }
 }
@@ -396,6 +401,7 @@ impl Endpoint {
                 };
                 let mut cfg = self.connection_config(id, &negotiated, now, base);
                 cfg.start_time = pending.start;
+                cfg.delivery = self.cfg.caller_delivery;
                 let conn = Connection::new(cfg, now);
                 self.conns.insert(
                     id,
