@@ -57,10 +57,18 @@ pub struct RunArgs {
     #[arg(long, default_value = "loadgen-{index}", value_name = "TEMPLATE")]
     pub stream_name: String,
     /// Publisher Stream ID; {stream} is the stream name, {index} its number.
-    #[arg(long, default_value = "#!::r={stream},m=publish", value_name = "TEMPLATE")]
+    #[arg(
+        long,
+        default_value = "#!::r={stream},m=publish",
+        value_name = "TEMPLATE"
+    )]
     pub pub_streamid: String,
     /// Subscriber Stream ID; also {sub}, the subscriber's number within its stream.
-    #[arg(long, default_value = "#!::r={stream},m=request", value_name = "TEMPLATE")]
+    #[arg(
+        long,
+        default_value = "#!::r={stream},m=request",
+        value_name = "TEMPLATE"
+    )]
     pub sub_streamid: String,
     /// Payload bitrate per stream in Mbit/s (1316-byte payloads, SRT overhead on top).
     #[arg(long, default_value_t = 5.0, value_name = "MBPS")]
@@ -72,9 +80,13 @@ pub struct RunArgs {
     /// synthetic payloads.
     #[arg(long, value_name = "PATH")]
     pub ts_file: Option<PathBuf>,
-    /// Publishing time in seconds (connecting and draining come on top).
+    /// Measured publishing time in seconds (connecting, warm-up and draining come on top).
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub duration: f64,
+    /// Publish this long before measuring, seconds: payloads, CPU and SRT counters of the
+    /// warm-up are left out (start-up transients: rate estimation, buffers filling).
+    #[arg(long, default_value_t = 0.0, value_name = "SECS")]
+    pub warmup: f64,
     /// SRT latency proposed for both directions, milliseconds.
     #[arg(long, default_value_t = 120, value_name = "MS")]
     pub latency: u64,
@@ -167,6 +179,9 @@ impl RunArgs {
         positive("--bitrate", self.bitrate)?;
         positive("--duration", self.duration)?;
         positive("--connect-rate", self.connect_rate)?;
+        if !(0.0..=3600.0).contains(&self.warmup) {
+            bail!("--warmup {}: must be 0..=3600 s", self.warmup);
+        }
         if self.burst == 0 || self.threads == 0 {
             bail!("--burst and --threads must be at least 1");
         }
@@ -236,6 +251,7 @@ impl RunArgs {
             burst: self.burst,
             source,
             source_desc,
+            warmup: Duration::from_secs_f64(self.warmup),
             duration: Duration::from_secs_f64(self.duration),
             latency,
             connect_timeout: Duration::from_millis(self.connect_timeout),
@@ -441,7 +457,12 @@ mod tests {
         let bad = |extra: &[&str]| {
             let mut args = vec!["--target", "127.0.0.1:9000"];
             args.extend_from_slice(extra);
-            parse(&args).unwrap().run.to_config().unwrap_err().to_string()
+            parse(&args)
+                .unwrap()
+                .run
+                .to_config()
+                .unwrap_err()
+                .to_string()
         };
         assert!(bad(&["--loss", "150"]).contains("--pub-loss"));
         assert!(bad(&["--sub-burst", "1,2"]).contains("--sub-burst"));

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::loss::Impairment;
 use crate::stamp::{PAYLOAD_LEN, PayloadSource};
+use crate::worker::Schedule;
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -30,6 +31,9 @@ pub struct RunConfig {
     pub burst: u32,
     pub source: PayloadSource,
     pub source_desc: String,
+    /// Publishing time before the measured `duration`: payloads sent in it are not counted or
+    /// timed, and the CPU window starts after it.
+    pub warmup: Duration,
     pub duration: Duration,
     /// SRT latency proposed for both directions.
     pub latency: Duration,
@@ -70,6 +74,26 @@ impl RunConfig {
     /// Payloads per second per stream.
     pub fn packets_per_second(&self) -> f64 {
         self.bitrate_bps / (PAYLOAD_LEN as f64 * 8.0)
+    }
+
+    /// Stream `stream`'s schedule when publishing starts at `start`: warm-up then duration,
+    /// streams staggered over one burst period so they do not all send at once.
+    pub fn schedule(&self, stream: u32, start: std::time::Instant) -> Schedule {
+        let interval = Duration::from_secs_f64(1.0 / self.packets_per_second().max(1e-9));
+        let step = interval * self.burst.max(1);
+        let offset = step.mul_f64(f64::from(stream) / f64::from(self.streams.max(1)));
+        Schedule {
+            start: start + offset,
+            end: start + self.warmup + self.duration,
+            interval,
+            burst: self.burst,
+        }
+    }
+
+    /// The first measured sequence number of `stream` (payloads before it are warm-up).
+    pub fn measure_from(&self, stream: u32, start: std::time::Instant) -> u64 {
+        self.schedule(stream, start)
+            .count_before(start + self.warmup)
     }
 
     pub fn total_subscribers(&self) -> u64 {
@@ -164,6 +188,7 @@ pub(crate) mod tests {
             burst: 1,
             source: PayloadSource::Synthetic,
             source_desc: "synthetic".into(),
+            warmup: Duration::ZERO,
             duration: Duration::from_secs(3),
             latency: Duration::from_millis(120),
             connect_timeout: Duration::from_secs(3),
@@ -221,6 +246,24 @@ pub(crate) mod tests {
         assert_eq!(plans[2].publishers.len() + plans[2].subscribers.len(), 0);
         assert_eq!((plans[2].pub_ports, plans[2].sub_ports), (0, 0));
         assert_eq!((plans[0].pub_ports, plans[0].sub_ports), (1, 1));
+    }
+
+    #[test]
+    fn warmup_splits_the_schedule() {
+        let c = RunConfig {
+            warmup: Duration::from_secs(1),
+            bitrate_bps: 1316.0 * 8.0 * 100.0, // 100 payloads/s
+            ..sample()
+        };
+        let t0 = crate::clock::now();
+        let s0 = c.schedule(0, t0);
+        assert_eq!(s0.start, t0);
+        assert_eq!(s0.total(), 400, "1 s warm-up + 3 s");
+        assert_eq!(c.measure_from(0, t0), 100);
+        // Stream 1 of 3 starts a third of a period later; still 100 payloads of warm-up.
+        let s1 = c.schedule(1, t0);
+        assert!(s1.start > t0 && s1.start < t0 + Duration::from_millis(4));
+        assert_eq!(c.measure_from(1, t0), 100);
     }
 
     #[test]

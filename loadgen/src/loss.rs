@@ -54,7 +54,9 @@ pub struct Impairment {
 impl Impairment {
     pub fn is_none(&self) -> bool {
         self.random_loss <= 0.0
-            && self.burst.is_none_or(|b| b.loss_bad <= 0.0 || b.p_good_bad <= 0.0)
+            && self
+                .burst
+                .is_none_or(|b| b.loss_bad <= 0.0 || b.p_good_bad <= 0.0)
             && self.delay.is_zero()
             && self.jitter.is_zero()
     }

@@ -114,7 +114,10 @@ impl RelayProcess {
                 return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                bail!("relay exited with {status} before listening:\n{}", self.log());
+                bail!(
+                    "relay exited with {status} before listening:\n{}",
+                    self.log()
+                );
             }
             if clock::now() >= deadline {
                 bail!(

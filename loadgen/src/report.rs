@@ -50,6 +50,8 @@ pub struct RunSummary {
     pub packets_per_second: f64,
     pub duration_s: f64,
     pub latency_ms: u64,
+    /// Publishing before the measured part, not counted.
+    pub warmup_s: f64,
     pub threads: usize,
     pub pub_ports: usize,
     pub sub_ports: usize,
@@ -58,7 +60,7 @@ pub struct RunSummary {
     /// Human-readable impairments, e.g. "5% random, 20 ms delay".
     pub pub_leg: String,
     pub sub_leg: String,
-    /// Wall time of each phase in seconds: connecting, publishing, draining.
+    /// Wall time of each phase in seconds: connecting, publishing (measured part), draining.
     pub connect_s: f64,
     pub publish_s: f64,
     pub drain_s: f64,
@@ -76,7 +78,7 @@ pub struct RoleReport {
     pub disconnects: u64,
     pub connect: Latency,
     /// Publishers: payloads the constant-bitrate schedule called for. Subscribers: for every
-    /// subscriber (connected or not), the payloads its stream's publisher handed to SRT.
+    /// subscriber (connected or not), the payloads its stream's schedule called for.
     pub expected: u64,
     /// Publishers: payloads handed to SRT and not dropped by its sender as too late.
     /// Subscribers: distinct payloads delivered to the application.
@@ -115,6 +117,51 @@ pub struct SrtCounters {
 }
 
 impl SrtCounters {
+    /// What happened between two snapshots of one connection (`before` may be absent: since
+    /// it started).
+    pub fn between(
+        before: Option<&srtrelay::srt::connection::Stats>,
+        after: &srtrelay::srt::connection::Stats,
+    ) -> SrtCounters {
+        let mut a = SrtCounters::default();
+        a.add_stats(after);
+        let mut b = SrtCounters::default();
+        if let Some(s) = before {
+            b.add_stats(s);
+        }
+        SrtCounters {
+            pkt_sent: a.pkt_sent.saturating_sub(b.pkt_sent),
+            pkt_recv: a.pkt_recv.saturating_sub(b.pkt_recv),
+            pkt_snd_loss: a.pkt_snd_loss.saturating_sub(b.pkt_snd_loss),
+            pkt_rcv_loss: a.pkt_rcv_loss.saturating_sub(b.pkt_rcv_loss),
+            pkt_retrans: a.pkt_retrans.saturating_sub(b.pkt_retrans),
+            pkt_rcv_retrans: a.pkt_rcv_retrans.saturating_sub(b.pkt_rcv_retrans),
+            pkt_snd_drop: a.pkt_snd_drop.saturating_sub(b.pkt_snd_drop),
+            pkt_rcv_drop: a.pkt_rcv_drop.saturating_sub(b.pkt_rcv_drop),
+            pkt_rcv_belated: a.pkt_rcv_belated.saturating_sub(b.pkt_rcv_belated),
+            pkt_rcv_duplicate: a.pkt_rcv_duplicate.saturating_sub(b.pkt_rcv_duplicate),
+            pkt_sent_nak: a.pkt_sent_nak.saturating_sub(b.pkt_sent_nak),
+            pkt_recv_nak: a.pkt_recv_nak.saturating_sub(b.pkt_recv_nak),
+            pkt_snd_overflow: a.pkt_snd_overflow.saturating_sub(b.pkt_snd_overflow),
+        }
+    }
+
+    pub fn add(&mut self, o: &SrtCounters) {
+        self.pkt_sent += o.pkt_sent;
+        self.pkt_recv += o.pkt_recv;
+        self.pkt_snd_loss += o.pkt_snd_loss;
+        self.pkt_rcv_loss += o.pkt_rcv_loss;
+        self.pkt_retrans += o.pkt_retrans;
+        self.pkt_rcv_retrans += o.pkt_rcv_retrans;
+        self.pkt_snd_drop += o.pkt_snd_drop;
+        self.pkt_rcv_drop += o.pkt_rcv_drop;
+        self.pkt_rcv_belated += o.pkt_rcv_belated;
+        self.pkt_rcv_duplicate += o.pkt_rcv_duplicate;
+        self.pkt_sent_nak += o.pkt_sent_nak;
+        self.pkt_recv_nak += o.pkt_recv_nak;
+        self.pkt_snd_overflow += o.pkt_snd_overflow;
+    }
+
     pub fn add_stats(&mut self, s: &srtrelay::srt::connection::Stats) {
         self.pkt_sent += s.pkt_sent;
         self.pkt_recv += s.pkt_recv;
@@ -242,7 +289,7 @@ impl Report {
         let _ = writeln!(
             out,
             "loadgen -> {}: {} stream(s) x {} subscriber(s), {:.2} Mbit/s ({:.0} pkt/s of {} B), \
-             {:.1} s, latency {} ms, {} thread(s), seed {}",
+             {:.1} s after {:.1} s warm-up, latency {} ms, {} thread(s), seed {}",
             r.target,
             r.streams,
             r.subscribers_per_stream,
@@ -250,6 +297,7 @@ impl Report {
             r.packets_per_second,
             r.payload_bytes,
             r.duration_s,
+            r.warmup_s,
             r.latency_ms,
             r.threads,
             r.seed
@@ -422,6 +470,29 @@ mod tests {
     }
 
     #[test]
+    fn counters_between_snapshots() {
+        use srtrelay::srt::connection::Stats;
+        let before = Stats {
+            pkt_retrans: 5,
+            pkt_rcv_drop: 1,
+            ..Default::default()
+        };
+        let after = Stats {
+            pkt_retrans: 12,
+            pkt_rcv_drop: 1,
+            pkt_recv: 100,
+            ..Default::default()
+        };
+        let d = SrtCounters::between(Some(&before), &after);
+        assert_eq!((d.pkt_retrans, d.pkt_rcv_drop, d.pkt_recv), (7, 0, 100));
+        let all = SrtCounters::between(None, &after);
+        assert_eq!(all.pkt_retrans, 12);
+        let mut sum = d;
+        sum.add(&all);
+        assert_eq!(sum.pkt_recv, 200);
+    }
+
+    #[test]
     fn cpu_math() {
         let s = Duration::from_secs;
         assert_eq!(cpu_pct(Duration::from_millis(500), s(2)), 25.0);
@@ -445,7 +516,10 @@ mod tests {
         assert!(near(l.p999_us, 99_900), "{l:?}");
         assert!(near(l.max_us, 100_000), "{l:?}");
         assert!((l.mean_us - 50_050.0).abs() < 100.0, "{l:?}");
-        assert_eq!(Latency::from_histogram(&new_histogram()), Latency::default());
+        assert_eq!(
+            Latency::from_histogram(&new_histogram()),
+            Latency::default()
+        );
     }
 
     #[test]
@@ -483,6 +557,7 @@ mod tests {
                 packets_per_second: 474.9,
                 duration_s: 3.0,
                 latency_ms: 120,
+                warmup_s: 0.0,
                 threads: 1,
                 pub_ports: 1,
                 sub_ports: 1,

@@ -13,15 +13,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use srtrelay::srt::connection::Stats;
 
 use crate::clock;
 use crate::config::RunConfig;
 use crate::control::{Phase, ProgressSum, Shared};
 use crate::procstat::{self, ProcSample};
 use crate::report::{
-    IoStats, Latency, LoadgenUsage, RelayUsage, Report, RoleReport, RunSummary, cpu_pct,
-    new_histogram, us_per_packet,
+    IoStats, Latency, LoadgenUsage, RelayUsage, Report, RoleReport, RunSummary, SrtCounters,
+    cpu_pct, new_histogram, us_per_packet,
 };
 use crate::stamp::PAYLOAD_LEN;
 use crate::worker::{self, ConnState, Link, WorkerOutput};
@@ -38,6 +37,7 @@ const PUBLISH_LEAD: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone, Copy)]
 pub struct Timings {
     pub connect: Duration,
+    pub warmup: Duration,
     pub publish: Duration,
     pub drain: Duration,
     pub relay_before: Option<ProcSample>,
@@ -50,11 +50,7 @@ pub struct Timings {
 pub fn run(cfg: RunConfig) -> anyhow::Result<Report> {
     let cfg = Arc::new(cfg);
     let plans = cfg.plans();
-    let shared = Arc::new(Shared::new(
-        clock::now(),
-        cfg.streams as usize,
-        plans.len(),
-    ));
+    let shared = Arc::new(Shared::new(clock::now(), cfg.streams as usize, plans.len()));
     let mut handles = Vec::new();
     for plan in plans {
         let (cfg, shared) = (cfg.clone(), shared.clone());
@@ -103,19 +99,25 @@ fn lead(
     let budget = |n: u64| cfg.connect_timeout + CONNECT_SLACK + per_connect.mul_f64(n as f64);
 
     let deadline = clock::now() + budget(pubs);
-    wait_until(shared, workers, progress, deadline, |s| s.pubs_settled >= pubs)?;
+    wait_until(shared, workers, progress, deadline, |s| {
+        s.pubs_settled >= pubs
+    })?;
     shared.set_phase(Phase::ConnectSubscribers);
     let deadline = clock::now() + budget(subs);
-    wait_until(shared, workers, progress, deadline, |s| s.subs_settled >= subs)?;
+    wait_until(shared, workers, progress, deadline, |s| {
+        s.subs_settled >= subs
+    })?;
     let connect = clock::now().saturating_duration_since(t0);
 
-    let relay_before = cfg.relay_pid.and_then(procstat::sample);
-    let self_before = procstat::sample_self();
     let publish_start = clock::now() + PUBLISH_LEAD;
     shared.start_publishing(publish_start);
-    let publish_end = publish_start + cfg.duration;
+    let measure_start = publish_start + cfg.warmup;
+    wait_until(shared, workers, progress, measure_start, |_| false)?;
+    let relay_before = cfg.relay_pid.and_then(procstat::sample);
+    let self_before = procstat::sample_self();
+    let publish_end = measure_start + cfg.duration;
     wait_until(shared, workers, progress, publish_end, |_| false)?;
-    let publish = publish_end.saturating_duration_since(publish_start);
+    let publish = publish_end.saturating_duration_since(measure_start);
 
     shared.set_phase(Phase::Drain);
     let drain_start = clock::now();
@@ -129,6 +131,7 @@ fn lead(
     let self_after = procstat::sample_self();
     Ok(Timings {
         connect,
+        warmup: cfg.warmup,
         publish,
         drain,
         relay_before,
@@ -173,8 +176,9 @@ pub fn aggregate(cfg: &RunConfig, outputs: &[WorkerOutput], t: &Timings) -> Repo
     let mut io = IoStats::default();
     let mut pubs = RoleReport::default();
     let mut subs = RoleReport::default();
-    // Payloads each stream's publisher handed to SRT: what its subscribers should get.
-    let mut handed: BTreeMap<u32, u64> = BTreeMap::new();
+    // Payloads each stream's schedule called for: what its subscribers should get (so a
+    // publisher that failed or could not keep up shows as subscriber loss too).
+    let mut scheduled: BTreeMap<u32, u64> = BTreeMap::new();
     let mut thread_cpu = Vec::new();
     for o in outputs {
         // Same bounds everywhere, so adding cannot fail.
@@ -187,22 +191,21 @@ pub fn aggregate(cfg: &RunConfig, outputs: &[WorkerOutput], t: &Timings) -> Repo
         subs.leg.add(&o.sub_leg);
         thread_cpu.push(cpu_pct(o.cpu, t.publish + t.drain));
         for p in &o.publishers {
-            count_link(&mut pubs, &p.link);
-            pubs.expected += p.scheduled;
-            let snd_drop = p.link.stats.map_or(0, |s| s.pkt_snd_drop);
-            pubs.delivered += p.handed.saturating_sub(snd_drop);
-            pubs.retransmissions += p.link.stats.map_or(0, |s| s.pkt_retrans);
-            *handed.entry(p.stream).or_default() += p.handed;
+            let c = count_link(&mut pubs, &p.link);
+            pubs.expected += p.expected();
+            pubs.delivered += p.handed_measured.saturating_sub(c.pkt_snd_drop);
+            pubs.retransmissions += c.pkt_retrans;
+            *scheduled.entry(p.stream).or_default() += p.expected();
         }
     }
     for o in outputs {
         for s in &o.subscribers {
-            count_link(&mut subs, &s.link);
-            subs.expected += handed.get(&s.stream).copied().unwrap_or(0);
+            let c = count_link(&mut subs, &s.link);
+            subs.expected += scheduled.get(&s.stream).copied().unwrap_or(0);
             subs.delivered += s.delivered;
             subs.duplicates += s.duplicates;
             subs.foreign += s.foreign;
-            subs.retransmissions += s.link.stats.map_or(0, |st| st.pkt_rcv_retrans);
+            subs.retransmissions += c.pkt_rcv_retrans;
         }
     }
     pubs.connect = Latency::from_histogram(&pub_connect);
@@ -211,7 +214,9 @@ pub fn aggregate(cfg: &RunConfig, outputs: &[WorkerOutput], t: &Timings) -> Repo
     subs.finish();
 
     let window = t.publish + t.drain;
-    let relay = cfg.relay_pid.map(|pid| relay_usage(pid, t, window, subs.delivered));
+    let relay = cfg
+        .relay_pid
+        .map(|pid| relay_usage(pid, t, window, subs.delivered));
     let loadgen_cpu = match (t.self_before, t.self_after) {
         (Some(a), Some(b)) => b.cpu.saturating_sub(a.cpu),
         _ => Duration::ZERO,
@@ -235,7 +240,8 @@ pub fn aggregate(cfg: &RunConfig, outputs: &[WorkerOutput], t: &Timings) -> Repo
     }
 }
 
-fn count_link(role: &mut RoleReport, link: &Link) {
+/// Counts one connection into its role; returns its SRT counters over the measured part.
+fn count_link(role: &mut RoleReport, link: &Link) -> SrtCounters {
     role.count += 1;
     if link.connected {
         role.connected += 1;
@@ -255,13 +261,11 @@ fn count_link(role: &mut RoleReport, link: &Link) {
         ConnState::Closed { by_peer: true } => role.disconnects += 1,
         ConnState::Closed { by_peer: false } | ConnState::Up(_) => {}
     }
-    if let Some(s) = &link.stats {
-        add_stats(role, s);
-    }
-}
-
-fn add_stats(role: &mut RoleReport, s: &Stats) {
-    role.srt.add_stats(s);
+    let c = link.stats.map_or_else(SrtCounters::default, |s| {
+        SrtCounters::between(link.stats_at_measure.as_ref(), &s)
+    });
+    role.srt.add(&c);
+    c
 }
 
 fn add_io(a: &mut IoStats, b: &IoStats) {
@@ -312,6 +316,7 @@ fn summary(cfg: &RunConfig, t: &Timings) -> RunSummary {
         packets_per_second: cfg.packets_per_second(),
         duration_s: cfg.duration.as_secs_f64(),
         latency_ms: cfg.latency.as_millis() as u64,
+        warmup_s: t.warmup.as_secs_f64(),
         threads: cfg.threads,
         pub_ports: cfg.pub_ports,
         sub_ports: cfg.sub_ports,
@@ -350,10 +355,7 @@ impl ProgressLine {
             last: now,
             last_delivered: 0,
             relay_pid: cfg.relay_pid,
-            last_relay_cpu: cfg
-                .relay_pid
-                .and_then(procstat::sample)
-                .map(|s| s.cpu),
+            last_relay_cpu: cfg.relay_pid.and_then(procstat::sample).map(|s| s.cpu),
             subs: cfg.total_subscribers(),
             pubs: u64::from(cfg.streams),
             printed: false,
@@ -377,7 +379,10 @@ impl ProgressLine {
                     .map(|c| cpu_pct(r.cpu.saturating_sub(c), dt));
                 self.last_relay_cpu = Some(r.cpu);
                 pct.map_or(String::new(), |p| {
-                    format!(" | relay cpu {p:.0}% rss {:.0} MiB", r.rss_kb as f64 / 1024.0)
+                    format!(
+                        " | relay cpu {p:.0}% rss {:.0} MiB",
+                        r.rss_kb as f64 / 1024.0
+                    )
                 })
             }
             None if self.relay_pid.is_some() => " | relay GONE".to_string(),
@@ -428,6 +433,7 @@ mod tests {
     use crate::config::tests::sample;
     use crate::stamp::PayloadSource;
     use crate::worker::{Publisher, Subscriber};
+    use srtrelay::srt::connection::Stats;
 
     fn link(state: ConnState, connected: bool, stats: Option<Stats>) -> Link {
         Link {
@@ -437,6 +443,7 @@ mod tests {
             connect_us: Some(1000),
             connected,
             stats,
+            stats_at_measure: None,
         }
     }
 
@@ -473,7 +480,7 @@ mod tests {
         let mut w0 = output(0);
         let mut p0 = Publisher::new(0, 0, PayloadSource::Synthetic);
         p0.link = link(ConnState::Closed { by_peer: false }, true, Some(stats));
-        (p0.scheduled, p0.handed) = (100, 100);
+        (p0.scheduled, p0.handed, p0.handed_measured) = (100, 100, 100);
         w0.publishers.push(p0);
         for (delivered, dups) in [(100, 0), (97, 3)] {
             let mut s = Subscriber::new(0, 0, 0);
@@ -499,6 +506,7 @@ mod tests {
 
         let t = Timings {
             connect: Duration::from_millis(100),
+            warmup: Duration::ZERO,
             publish: Duration::from_secs(1),
             drain: Duration::ZERO,
             relay_before: Some(ProcSample {
@@ -522,10 +530,10 @@ mod tests {
         assert_eq!(p.retransmissions, 7);
         let s = &r.subscribers;
         assert_eq!((s.count, s.connected, s.disconnects), (3, 3, 1));
-        // Stream 0's two subscribers expect 100 each; stream 1's expects the 0 its publisher
-        // handed over.
-        assert_eq!((s.expected, s.delivered, s.lost), (200, 197, 3));
-        assert!((s.delivery_pct - 98.5).abs() < 1e-9);
+        // Every subscriber expects its stream's 100 scheduled payloads, including stream 1's
+        // whose publisher never connected.
+        assert_eq!((s.expected, s.delivered, s.lost), (300, 197, 103));
+        assert!((s.delivery_pct - 197.0 / 3.0).abs() < 1e-9);
         assert_eq!((s.duplicates, s.retransmissions), (3, 10));
         let relay = r.relay.expect("relay pid given");
         assert!(relay.alive);
@@ -541,6 +549,7 @@ mod tests {
     fn a_relay_that_vanished_is_reported_gone() {
         let t = Timings {
             connect: Duration::ZERO,
+            warmup: Duration::ZERO,
             publish: Duration::from_secs(1),
             drain: Duration::ZERO,
             relay_before: None,

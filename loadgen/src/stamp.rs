@@ -287,7 +287,11 @@ mod tests {
             for bit in 0..8 {
                 let mut q = p;
                 q[byte] ^= 1 << bit;
-                assert_eq!(decode(&q), Err(StampError::BadCheck), "byte {byte} bit {bit}");
+                assert_eq!(
+                    decode(&q),
+                    Err(StampError::BadCheck),
+                    "byte {byte} bit {bit}"
+                );
             }
         }
     }
@@ -332,7 +336,10 @@ mod tests {
             r.fill(&mut p, &s);
             assert_eq!(decode(&p), Ok(s));
             assert_eq!(ts::validate(&p), Ok(TS_PER_PAYLOAD));
-            assert!(!ts::has_video_random_access(&p), "replay keeps the file's keyframes");
+            assert!(
+                !ts::has_video_random_access(&p),
+                "replay keeps the file's keyframes"
+            );
             order.extend(ts::packets(&p).skip(1).map(|pkt| pkt[4]));
         }
         assert_eq!(order, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);

@@ -40,9 +40,12 @@ pub struct SweepArgs {
     /// Which legs the loss applies to: both, pub or sub.
     #[arg(long, default_value = "both", value_name = "LEGS")]
     pub loss_legs: String,
-    /// Publishing time per point, seconds.
+    /// Measured publishing time per point, seconds.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub duration: f64,
+    /// Warm-up before each point's measurement, seconds.
+    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    pub warmup: f64,
     /// SRT latency for loadgen and the relay, milliseconds.
     #[arg(long, default_value_t = 120, value_name = "MS")]
     pub latency: u64,
@@ -192,6 +195,7 @@ pub fn point_config(
         burst: 1,
         source: PayloadSource::Synthetic,
         source_desc: "synthetic".into(),
+        warmup: Duration::from_secs_f64(args.warmup),
         duration: Duration::from_secs_f64(args.duration),
         latency,
         connect_timeout: Duration::from_secs(3),
@@ -263,9 +267,9 @@ fn table(args: &SweepArgs, rows: &[String]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "loadgen sweep: 1 stream, {} s per point, latency {} ms, random loss on {} leg(s), \
-         {} loadgen thread(s), seed {}\n",
-        args.duration, args.latency, args.loss_legs, args.threads, args.seed
+        "loadgen sweep: 1 stream, {} s per point after {} s warm-up, latency {} ms, random loss \
+         on {} leg(s), {} loadgen thread(s), seed {}\n",
+        args.duration, args.warmup, args.latency, args.loss_legs, args.threads, args.seed
     );
     out.push_str(
         "| subs | Mbit/s | loss % | delivery % | lost | rexmit recv | relay CPU us/pkt | \

@@ -23,7 +23,9 @@ pub enum ConnState {
     /// The attempt failed, with the reason.
     Failed(String),
     /// Closed; `by_peer` when it was not loadgen that closed it.
-    Closed { by_peer: bool },
+    Closed {
+        by_peer: bool,
+    },
 }
 
 impl ConnState {
@@ -52,6 +54,9 @@ pub struct Link {
     /// Final SRT statistics: a snapshot before loadgen closed it, or what the endpoint reported
     /// when the peer closed it.
     pub stats: Option<Stats>,
+    /// SRT statistics when the warm-up ended: subtracted from `stats` so counters cover the
+    /// measured part only.
+    pub stats_at_measure: Option<Stats>,
 }
 
 impl Link {
@@ -63,6 +68,7 @@ impl Link {
             connect_us: None,
             connected: false,
             stats: None,
+            stats_at_measure: None,
         }
     }
 }
@@ -96,9 +102,24 @@ impl Schedule {
             return 0;
         }
         let burst = u64::from(self.burst.max(1));
-        let step = (self.interval.as_nanos() as u64).saturating_mul(burst).max(1);
+        let step = (self.interval.as_nanos() as u64)
+            .saturating_mul(burst)
+            .max(1);
         let elapsed = (now - self.start).as_nanos() as u64;
         ((elapsed / step + 1) * burst).min(total)
+    }
+
+    /// How many payloads are due strictly before `t` (and before the end).
+    pub fn count_before(&self, t: Instant) -> u64 {
+        if t <= self.start {
+            return 0;
+        }
+        let burst = u64::from(self.burst.max(1));
+        let step = (self.interval.as_nanos() as u64)
+            .saturating_mul(burst)
+            .max(1);
+        let elapsed = (t - self.start).as_nanos() as u64;
+        (elapsed.div_ceil(step) * burst).min(self.total())
     }
 
     /// Payloads in the whole schedule.
@@ -107,7 +128,9 @@ impl Schedule {
             return 0;
         }
         let burst = u64::from(self.burst.max(1));
-        let step = (self.interval.as_nanos() as u64).saturating_mul(burst).max(1);
+        let step = (self.interval.as_nanos() as u64)
+            .saturating_mul(burst)
+            .max(1);
         let span = (self.end - self.start).as_nanos() as u64;
         span.div_ceil(step) * burst
     }
@@ -118,10 +141,14 @@ pub struct Publisher {
     pub link: Link,
     pub source: PayloadSource,
     pub schedule: Option<Schedule>,
-    /// Payloads the schedule has called for so far.
+    /// Payloads the schedule has called for so far (warm-up included).
     pub scheduled: u64,
-    /// Payloads SRT accepted.
+    /// Payloads SRT accepted (warm-up included).
     pub handed: u64,
+    /// First sequence number after the warm-up: what is measured.
+    pub measure_from: u64,
+    /// Payloads from `measure_from` on that SRT accepted.
+    pub handed_measured: u64,
     /// Payloads SRT refused (buffer full, connection down).
     pub send_errors: u64,
 }
@@ -135,8 +162,15 @@ impl Publisher {
             schedule: None,
             scheduled: 0,
             handed: 0,
+            measure_from: 0,
+            handed_measured: 0,
             send_errors: 0,
         }
+    }
+
+    /// Payloads the schedule called for after the warm-up.
+    pub fn expected(&self) -> u64 {
+        self.scheduled.saturating_sub(self.measure_from)
     }
 
     /// When the next payload is due, if any is left.
@@ -222,8 +256,13 @@ pub struct Subscriber {
     pub window: SeqWindow,
     /// Fresh data packets SRT saw (each SRT sequence number once), stamped or not.
     pub arrived: u64,
-    /// Distinct payloads of our stream delivered to the application.
+    /// Distinct payloads of our stream from the measured part (after the warm-up) delivered
+    /// to the application.
     pub delivered: u64,
+    /// Distinct payloads of the warm-up delivered (not measured).
+    pub warmup_delivered: u64,
+    /// First measured sequence number of the stream.
+    pub measure_from: u64,
     pub duplicates: u64,
     pub foreign: u64,
     /// Delivered everything its publisher sent (known once the publisher stopped).
@@ -239,6 +278,8 @@ impl Subscriber {
             window: SeqWindow::new(),
             arrived: 0,
             delivered: 0,
+            warmup_delivered: 0,
+            measure_from: 0,
             duplicates: 0,
             foreign: 0,
             complete: false,
@@ -250,6 +291,7 @@ impl Subscriber {
         self.arrived += 1;
         if let Ok(s) = stamp::decode(payload)
             && s.stream == self.stream
+            && s.seq >= self.measure_from
         {
             transit.saturating_record(latency_us(now_ns, s.sent_ns));
         }
@@ -259,6 +301,7 @@ impl Subscriber {
     pub fn on_delivered(&mut self, payload: &[u8], now_ns: u64, e2e: &mut Histogram<u64>) {
         match stamp::decode(payload) {
             Ok(s) if s.stream == self.stream => match self.window.insert(s.seq) {
+                Seen::Fresh if s.seq < self.measure_from => self.warmup_delivered += 1,
                 Seen::Fresh => {
                     self.delivered += 1;
                     e2e.saturating_record(latency_us(now_ns, s.sent_ns));
@@ -305,6 +348,10 @@ mod tests {
         assert_eq!(s.due_count(s.start + ms(29)), 3);
         assert_eq!(s.due_count(s.start + ms(30)), 4);
         assert_eq!(s.due_count(s.start + ms(1000)), 10);
+        assert_eq!(s.count_before(s.start), 0);
+        assert_eq!(s.count_before(s.start + ms(30)), 3);
+        assert_eq!(s.count_before(s.start + ms(31)), 4);
+        assert_eq!(s.count_before(s.start + ms(1000)), 10);
     }
 
     #[test]
@@ -333,10 +380,18 @@ mod tests {
         let far = SeqWindow::SPAN + 10;
         assert_eq!(w.insert(far), Seen::Fresh);
         assert_eq!(w.insert(5), Seen::Stale, "slid past");
-        assert_eq!(w.insert(11), Seen::Fresh, "inside the new window, never seen");
+        assert_eq!(
+            w.insert(11),
+            Seen::Fresh,
+            "inside the new window, never seen"
+        );
         // Sliding cleared the old numbers' bits but kept the newest one's.
         assert_eq!(w.insert(far), Seen::Duplicate);
-        assert_eq!(w.insert(10 * SeqWindow::SPAN), Seen::Fresh, "a jump clears everything");
+        assert_eq!(
+            w.insert(10 * SeqWindow::SPAN),
+            Seen::Fresh,
+            "a jump clears everything"
+        );
         assert_eq!(w.insert(10 * SeqWindow::SPAN - 1), Seen::Fresh);
     }
 
@@ -375,5 +430,30 @@ mod tests {
         assert_eq!(transit.max(), 2000, "2 ms transit in us");
         assert_eq!(e2e.len(), 1);
         assert!((3995..=4005).contains(&e2e.max()), "4 ms end to end");
+    }
+
+    #[test]
+    fn warmup_payloads_are_counted_apart_and_not_timed() {
+        let mut sub = Subscriber::new(0, 0, 0);
+        sub.measure_from = 10;
+        let (mut transit, mut e2e) = (new_histogram(), new_histogram());
+        let mut p = [0u8; PAYLOAD_LEN];
+        for seq in [9, 10, 9] {
+            encode_synthetic(
+                &mut p,
+                &Stamp {
+                    stream: 0,
+                    seq,
+                    sent_ns: 0,
+                },
+            );
+            sub.on_arrival(&p, 1_000_000, &mut transit);
+            sub.on_delivered(&p, 1_000_000, &mut e2e);
+        }
+        assert_eq!(
+            (sub.warmup_delivered, sub.delivered, sub.duplicates),
+            (1, 1, 1)
+        );
+        assert_eq!((transit.len(), e2e.len()), (1, 1), "only seq 10 is timed");
     }
 }

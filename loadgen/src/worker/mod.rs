@@ -59,7 +59,7 @@ pub struct WorkerOutput {
     pub e2e: Histogram<u64>,
     pub pub_connect: Histogram<u64>,
     pub sub_connect: Histogram<u64>,
-    /// This thread's CPU time from publishing start to the close.
+    /// This thread's CPU time from the end of the warm-up to the close.
     pub cpu: Duration,
     pub io: IoStats,
     pub pub_leg: crate::loss::LegStats,
@@ -99,7 +99,10 @@ struct Worker {
     connects: VecDeque<Member>,
     connect_interval: Duration,
     next_connect: Instant,
-    cpu_at_publish: Option<Duration>,
+    /// When the warm-up ends and measuring starts.
+    measure_start: Option<Instant>,
+    /// This thread's CPU time when measuring started.
+    cpu_at_measure: Option<Duration>,
     cpu: Duration,
     closing_since: Option<Instant>,
     last_progress: Instant,
@@ -111,7 +114,8 @@ impl Worker {
         let now = clock::now();
         let mut socks = Vec::new();
         for i in 0..plan.pub_ports {
-            socks.push(Sock::open(&cfg, Kind::Pub, plan.index, i, now).context("publisher socket")?);
+            socks
+                .push(Sock::open(&cfg, Kind::Pub, plan.index, i, now).context("publisher socket")?);
         }
         for i in 0..plan.sub_ports {
             let s = Sock::open(&cfg, Kind::Sub, plan.index, plan.pub_ports + i, now)
@@ -152,7 +156,8 @@ impl Worker {
             connects: VecDeque::new(),
             connect_interval,
             next_connect: now,
-            cpu_at_publish: None,
+            measure_start: None,
+            cpu_at_measure: None,
             cpu: Duration::ZERO,
             closing_since: None,
             last_progress: now,
@@ -180,6 +185,9 @@ impl Worker {
             while let Some(h) = self.delayed_in.pop_due(now) {
                 self.feed(h.sock, now, h.addr, &h.data);
                 self.pool.push(h.data);
+            }
+            if self.cpu_at_measure.is_none() && self.measure_start.is_some_and(|t| now >= t) {
+                self.start_measuring();
             }
             self.publish(now);
             for s in &mut self.socks {
@@ -215,38 +223,29 @@ impl Worker {
         let prev = self.phase;
         self.phase = Some(phase);
         if prev.is_none() {
-            self.connects
-                .extend((0..self.pubs.len()).map(Member::Pub));
+            self.connects.extend((0..self.pubs.len()).map(Member::Pub));
             self.next_connect = now;
         }
         if phase >= Phase::ConnectSubscribers && prev < Some(Phase::ConnectSubscribers) {
-            self.connects
-                .extend((0..self.subs.len()).map(Member::Sub));
+            self.connects.extend((0..self.subs.len()).map(Member::Sub));
             self.next_connect = self.next_connect.max(now);
         }
         if phase >= Phase::Publish && prev < Some(Phase::Publish) {
-            self.cpu_at_publish = Some(thread_cpu_time());
             let start = self.shared.publish_start();
-            let pps = self.cfg.packets_per_second();
-            let n = self.cfg.streams.max(1);
-            let interval = Duration::from_secs_f64(1.0 / pps.max(1e-9));
+            self.measure_start = Some(start + self.cfg.warmup);
             for p in &mut self.pubs {
-                // Stagger streams over one burst period so they do not all send at once.
-                let step = interval * self.cfg.burst.max(1);
-                let offset = step.mul_f64(f64::from(p.stream) / f64::from(n));
-                p.schedule = Some(Schedule {
-                    start: start + offset,
-                    end: start + self.cfg.duration,
-                    interval,
-                    burst: self.cfg.burst,
-                });
+                p.schedule = Some(self.cfg.schedule(p.stream, start));
+                p.measure_from = self.cfg.measure_from(p.stream, start);
+            }
+            for s in &mut self.subs {
+                s.measure_from = self.cfg.measure_from(s.stream, start);
             }
         }
         if phase >= Phase::Drain && prev < Some(Phase::Drain) {
             // Everything due before the end goes out before the count is final.
             self.publish(now);
             for p in &self.pubs {
-                self.shared.set_published(p.stream, p.handed);
+                self.shared.set_published(p.stream, p.handed_measured);
             }
         }
         if phase >= Phase::Close && prev < Some(Phase::Close) {
@@ -338,7 +337,14 @@ impl Worker {
                                     data.clear();
                                     data.extend_from_slice(seg);
                                     let addr = r.from;
-                                    delayed_in.push(at, Held { sock: si, addr, data });
+                                    delayed_in.push(
+                                        at,
+                                        Held {
+                                            sock: si,
+                                            addr,
+                                            data,
+                                        },
+                                    );
                                     continue;
                                 }
                                 Verdict::Pass => {}
@@ -390,7 +396,12 @@ impl Worker {
                 p.source.fill(&mut self.payload, &stamp);
                 let sock = &mut self.socks[p.link.sock];
                 match sock.ep.send(id, now, &self.payload[..]) {
-                    Ok(_) => p.handed += 1,
+                    Ok(_) => {
+                        p.handed += 1;
+                        if seq >= p.measure_from {
+                            p.handed_measured += 1;
+                        }
+                    }
                     Err(_) => p.send_errors += 1,
                 }
                 sock.dirty = true;
@@ -503,8 +514,22 @@ impl Worker {
         }
     }
 
+    /// The warm-up is over: from here on CPU time and SRT counters count.
+    fn start_measuring(&mut self) {
+        self.cpu_at_measure = Some(thread_cpu_time());
+        for s in &self.socks {
+            for &(id, m) in &s.members {
+                let link = match m {
+                    Member::Pub(i) => &mut self.pubs[i].link,
+                    Member::Sub(i) => &mut self.subs[i].link,
+                };
+                link.stats_at_measure = s.ep.connection(id).map(|c| c.stats());
+            }
+        }
+    }
+
     fn close_all(&mut self, now: Instant) {
-        if let Some(t0) = self.cpu_at_publish {
+        if let Some(t0) = self.cpu_at_measure {
             self.cpu = thread_cpu_time().saturating_sub(t0);
         }
         self.closing_since = Some(now);
@@ -555,10 +580,12 @@ impl Worker {
             count(&|_, l| l.state == ConnState::Closed { by_peer: true }),
             Relaxed,
         );
-        p.complete
-            .store(self.subs.iter().filter(|s| s.complete).count() as u64, Relaxed);
+        p.complete.store(
+            self.subs.iter().filter(|s| s.complete).count() as u64,
+            Relaxed,
+        );
         p.sent
-            .store(self.pubs.iter().map(|x| x.handed).sum(), Relaxed);
+            .store(self.pubs.iter().map(|x| x.handed_measured).sum(), Relaxed);
         p.delivered
             .store(self.subs.iter().map(|x| x.delivered).sum(), Relaxed);
         if now.saturating_duration_since(self.last_slow_progress) >= SLOW_PROGRESS {
