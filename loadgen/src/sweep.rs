@@ -43,8 +43,9 @@ pub struct SweepArgs {
     /// Measured publishing time per point, seconds.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub duration: f64,
-    /// Warm-up before each point's measurement, seconds.
-    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    /// Warm-up before each point's measurement, seconds (the core's input-rate pacing needs a
+    /// few seconds to settle after a stream starts; see the README).
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub warmup: f64,
     /// SRT latency for loadgen and the relay, milliseconds.
     #[arg(long, default_value_t = 120, value_name = "MS")]
