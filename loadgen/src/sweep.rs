@@ -59,6 +59,7 @@ pub struct SweepArgs {
     /// Connection attempts per second.
     #[arg(long, default_value_t = 200.0, value_name = "PER_S")]
     pub connect_rate: f64,
+    /// Seed for the loss and id generators.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub seed: u64,
     /// Write the markdown table here as well as to stdout.
