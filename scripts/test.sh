@@ -3,7 +3,9 @@
 #
 # 1. Installs the external tools the interop tests drive (Debian packages `ffmpeg` and
 #    `srt-tools`, i.e. ffmpeg/ffprobe built with libsrt and srt-live-transmit) if missing.
-# 2. cargo fmt --check, cargo clippy -D warnings, cargo test, over the whole workspace.
+# 2. cargo fmt --check, cargo clippy -D warnings, cargo build --bins, cargo test, over the whole
+#    workspace. The binaries are built first because loadgen's smoke tests run the srtrelay
+#    binary (target/debug/srtrelay), which `cargo test` alone does not build for another package.
 #
 # It never skips: a tool that cannot be installed is a failure, and the interop tests are told
 # (SRTRELAY_REQUIRE_INTEROP=1) that the tools must be there. Every step runs even if an earlier
@@ -111,6 +113,7 @@ cargo_test() {
 
 run_step fmt cargo fmt --all -- --check
 run_step clippy cargo clippy --workspace --all-targets -- -D warnings
+run_step build cargo build --workspace --bins
 run_step test cargo_test "$@"
 
 # --- summary ------------------------------------------------------------------------------

@@ -167,6 +167,7 @@ impl Engine {
                 loss_max_ttl: srt.loss_max_ttl,
                 seed: secrets.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 id_space: (i as u32, n as u32),
+                caller_delivery: crate::srt::connection::Delivery::Tsbpd,
             };
             // Same secret and epoch on every shard: a cookie from one is valid on all.
             let listener = Listener::new(secrets.cookie, epoch, listener_cfg.clone());
