@@ -89,6 +89,9 @@ struct Subscriber {
     /// connection when the cursor is first used.
     isn: Option<SeqNo>,
     joined: Instant,
+    /// When it stops waiting for a publisher, fixed at join time by the policy then in force
+    /// (a reload applies to newcomers only); `None` under `unknown_stream = "reject"`.
+    wait_until: Option<Instant>,
     /// Added to every origin time this subscriber gets (see `BACKLOG_SHIFT_MIN`); fixed at its
     /// first packet of each session.
     shift: Option<Duration>,
@@ -364,7 +367,13 @@ impl ShardStreams {
 
     /// A new subscriber of `name`. It starts at the last keyframe the ring holds (or at the next
     /// packet) once a session exists.
-    pub fn add_subscriber(&mut self, name: &str, conn: ConnId, now: Instant) {
+    pub fn add_subscriber(
+        &mut self,
+        name: &str,
+        conn: ConnId,
+        now: Instant,
+        wait: Option<Duration>,
+    ) {
         let i = self.stream_mut(name);
         let s = self.get(i);
         let cursor = s.session.as_ref().map(|x| join_cursor(&x.ring));
@@ -373,6 +382,7 @@ impl ShardStreams {
             cursor,
             isn: None,
             joined: now,
+            wait_until: wait.map(|w| now + w),
             shift: None,
         });
         self.roles.insert(
@@ -465,8 +475,9 @@ impl ShardStreams {
     }
 
     /// Subscribers whose wait for a publisher is over: those that joined a stream without one
-    /// more than `wait` ago, and all of a stream whose publisher left more than `grace` ago.
-    pub fn expired(&self, now: Instant, wait: Option<Duration>, grace: Duration) -> Vec<ConnId> {
+    /// and reached their wait deadline, and all of a stream whose publisher left more than
+    /// `grace` ago.
+    pub fn expired(&self, now: Instant, grace: Duration) -> Vec<ConnId> {
         let mut out = Vec::new();
         for s in self.slots.iter().flatten() {
             if s.live_key().is_some() {
@@ -478,8 +489,8 @@ impl ShardStreams {
                     Some(t) if sub.joined <= t => t + grace,
                     // It arrived with no publisher: it waits (or, under the reject policy,
                     // only raced the publisher's departure and goes with the others).
-                    _ => match wait {
-                        Some(w) => sub.joined + w,
+                    _ => match sub.wait_until {
+                        Some(t) => t,
                         None => s.idle_since.map_or(sub.joined, |t| t + grace),
                     },
                 };

@@ -168,7 +168,7 @@ impl ShardState {
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING;
             self.admission.expire(now);
-            for conn in self.streams.expired(now, self.wait, self.grace) {
+            for conn in self.streams.expired(now, self.grace) {
                 debug!(
                     "shard {}: closing {conn:#x}: no publisher in time",
                     self.index
@@ -290,7 +290,7 @@ impl ShardState {
             }
             GrantKind::Subscribe(g) => {
                 info!("player {id:#x} from {peer} on {:?}", grant.name);
-                self.streams.add_subscriber(&grant.name, id, now);
+                self.streams.add_subscriber(&grant.name, id, now, self.wait);
                 // The registry may have moved on since admission: ask it again.
                 let publisher = self.registry.publisher_of(&grant.name).or(g.publisher);
                 if let Some(p) = publisher
