@@ -604,3 +604,89 @@ fn feed(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::srt::sim::t0;
+
+    fn streams() -> ShardStreams {
+        ShardStreams::new(FanoutConfig {
+            ring: RingConfig {
+                capacity_pkts: 64,
+                ..RingConfig::default()
+            },
+            passthrough_non_ts: false,
+        })
+    }
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn waiting_players_expire_at_their_own_deadline_and_grace_applies_after_a_publisher() {
+        let (now, grace) = (t0(), 5 * S);
+        let mut st = streams();
+        st.add_subscriber("cam", 1, now, Some(10 * S));
+        // A later reload to `reject` does not touch the one already waiting.
+        st.add_subscriber("cam", 2, now + S, None);
+        assert!(st.expired(now + 9 * S, grace).contains(&2), "reject: no wait");
+        assert!(!st.expired(now + 9 * S, grace).contains(&1));
+        assert!(st.expired(now + 10 * S, grace).contains(&1));
+
+        // A publisher arrives: nobody expires while it is live.
+        assert!(st.start_session("cam", StreamKey(7), Some(9)));
+        assert!(!st.start_session("cam", StreamKey(7), Some(9)), "repeated notice");
+        assert_eq!(st.live_key("cam"), Some(StreamKey(7)));
+        assert!(st.expired(now + 60 * S, grace).is_empty());
+        // It leaves at 60 s: everyone gets the grace period, a newcomer its own wait.
+        st.remove_connection(9, now + 60 * S);
+        assert_eq!(st.live_key("cam"), None);
+        st.add_subscriber("cam", 3, now + 61 * S, Some(10 * S));
+        let at_grace = st.expired(now + 65 * S, grace);
+        assert!(at_grace.contains(&1) && at_grace.contains(&2), "{at_grace:?}");
+        assert!(!at_grace.contains(&3));
+        assert!(st.expired(now + 71 * S, grace).contains(&3));
+        // A new session within the grace period resumes them.
+        assert!(st.start_session("cam", StreamKey(8), Some(10)));
+        assert!(st.expired(now + 100 * S, grace).is_empty());
+    }
+
+    #[test]
+    fn publisher_data_is_filtered_counted_and_replicas_only_take_their_session() {
+        let now = t0();
+        let mut st = streams();
+        st.start_session("a", StreamKey(1), Some(5));
+        let arrival = |seq: u32| Arrival {
+            seq: SeqNo::new(seq),
+            msg_no: crate::srt::seq::MsgNo::new(1),
+            timestamp: crate::srt::seq::Timestamp::from_micros(0),
+            origin: now,
+        };
+        let ts = [0x47u8; 188 * 7];
+        assert!(st.on_publisher_data(5, &arrival(100), &ts));
+        assert!(!st.on_publisher_data(5, &arrival(100), &ts), "duplicate");
+        assert!(!st.on_publisher_data(5, &arrival(101), &[0u8; 100]), "not TS");
+        assert!(!st.on_publisher_data(6, &arrival(102), &ts), "not a publisher");
+        assert_eq!(st.ts_stats().dropped_not_aligned, 1);
+        let view = &st.views()[0];
+        assert_eq!(view.counters.ingress_packets, 1);
+        assert_eq!(view.counters.ingress_bytes, ts.len() as u64);
+
+        // Forwarding starts only for a live local session; handoffs only feed replicas.
+        assert!(st.add_forwarder(StreamKey(1), 1));
+        assert!(!st.add_forwarder(StreamKey(2), 1));
+        let ring = {
+            let mut r = StreamRing::new(RingConfig::default());
+            r.insert(SeqNo::new(100), now, &ts);
+            r
+        };
+        let pkt = ring.get(ring.head().expect("one")).expect("held");
+        let h = Handoff::new(StreamKey(1), &pkt);
+        assert!(!st.on_handoff(&h), "a local session takes no handoffs");
+        st.add_subscriber("b", 3, now, None);
+        st.start_session("b", StreamKey(2), None);
+        assert!(st.on_handoff(&Handoff::new(StreamKey(2), &pkt)));
+        assert!(!st.on_handoff(&Handoff::new(StreamKey(9), &pkt)));
+        assert_eq!(st.unknown_handoffs(), 2);
+    }
+}
