@@ -629,13 +629,19 @@ mod tests {
         st.add_subscriber("cam", 1, now, Some(10 * S));
         // A later reload to `reject` does not touch the one already waiting.
         st.add_subscriber("cam", 2, now + S, None);
-        assert!(st.expired(now + 9 * S, grace).contains(&2), "reject: no wait");
+        assert!(
+            st.expired(now + 9 * S, grace).contains(&2),
+            "reject: no wait"
+        );
         assert!(!st.expired(now + 9 * S, grace).contains(&1));
         assert!(st.expired(now + 10 * S, grace).contains(&1));
 
         // A publisher arrives: nobody expires while it is live.
         assert!(st.start_session("cam", StreamKey(7), Some(9)));
-        assert!(!st.start_session("cam", StreamKey(7), Some(9)), "repeated notice");
+        assert!(
+            !st.start_session("cam", StreamKey(7), Some(9)),
+            "repeated notice"
+        );
         assert_eq!(st.live_key("cam"), Some(StreamKey(7)));
         assert!(st.expired(now + 60 * S, grace).is_empty());
         // It leaves at 60 s: everyone gets the grace period, a newcomer its own wait.
@@ -643,7 +649,10 @@ mod tests {
         assert_eq!(st.live_key("cam"), None);
         st.add_subscriber("cam", 3, now + 61 * S, Some(10 * S));
         let at_grace = st.expired(now + 65 * S, grace);
-        assert!(at_grace.contains(&1) && at_grace.contains(&2), "{at_grace:?}");
+        assert!(
+            at_grace.contains(&1) && at_grace.contains(&2),
+            "{at_grace:?}"
+        );
         assert!(!at_grace.contains(&3));
         assert!(st.expired(now + 71 * S, grace).contains(&3));
         // A new session within the grace period resumes them.
@@ -665,8 +674,14 @@ mod tests {
         let ts = [0x47u8; 188 * 7];
         assert!(st.on_publisher_data(5, &arrival(100), &ts));
         assert!(!st.on_publisher_data(5, &arrival(100), &ts), "duplicate");
-        assert!(!st.on_publisher_data(5, &arrival(101), &[0u8; 100]), "not TS");
-        assert!(!st.on_publisher_data(6, &arrival(102), &ts), "not a publisher");
+        assert!(
+            !st.on_publisher_data(5, &arrival(101), &[0u8; 100]),
+            "not TS"
+        );
+        assert!(
+            !st.on_publisher_data(6, &arrival(102), &ts),
+            "not a publisher"
+        );
         assert_eq!(st.ts_stats().dropped_not_aligned, 1);
         let view = &st.views()[0];
         assert_eq!(view.counters.ingress_packets, 1);

@@ -341,6 +341,11 @@ async fn run_shard(
                         let mut s = state.borrow_mut();
                         s.on_datagrams(k, &batch, t);
                         s.counters.busy_ns += elapsed_ns(t);
+                        drop(s);
+                        // A socket that is never empty would otherwise keep this task running
+                        // (a ready recv does not yield): the tick (ACK timers, control inbox)
+                        // and the handoff tasks must get their turn.
+                        futures_lite::future::yield_now().await;
                     }
                     Err(e) => {
                         warn!("shard {index}: receive failed: {e}");
@@ -368,7 +373,10 @@ async fn run_shard(
                 let mut s = state.borrow_mut();
                 s.on_handoffs(&buf, t);
                 s.counters.busy_ns += elapsed_ns(t);
+                drop(s);
                 buf.clear();
+                // Same as the receive task: a queue that never empties must not starve the rest.
+                futures_lite::future::yield_now().await;
             }
         })
         .detach();
