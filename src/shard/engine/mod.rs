@@ -337,11 +337,12 @@ async fn run_shard(
             loop {
                 match udp.recv_batch(&mut batch).await {
                     Ok(_) => {
-                        let t = now();
-                        let mut s = state.borrow_mut();
-                        s.on_datagrams(k, &batch, t);
-                        s.counters.busy_ns += elapsed_ns(t);
-                        drop(s);
+                        {
+                            let t = now();
+                            let mut s = state.borrow_mut();
+                            s.on_datagrams(k, &batch, t);
+                            s.counters.busy_ns += elapsed_ns(t);
+                        }
                         // A socket that is never empty would otherwise keep this task running
                         // (a ready recv does not yield): the tick (ACK timers, control inbox)
                         // and the handoff tasks must get their turn.
@@ -369,11 +370,12 @@ async fn run_shard(
                         _ => break,
                     }
                 }
-                let t = now();
-                let mut s = state.borrow_mut();
-                s.on_handoffs(&buf, t);
-                s.counters.busy_ns += elapsed_ns(t);
-                drop(s);
+                {
+                    let t = now();
+                    let mut s = state.borrow_mut();
+                    s.on_handoffs(&buf, t);
+                    s.counters.busy_ns += elapsed_ns(t);
+                }
                 buf.clear();
                 // Same as the receive task: a queue that never empties must not starve the rest.
                 futures_lite::future::yield_now().await;
