@@ -168,7 +168,7 @@ pub struct Limits {
     pub max_subscribers_per_stream: NonZeroUsize,
     /// Publishers plus subscribers, all cores together.
     pub max_connections: NonZeroUsize,
-    /// `limits.soft_max_connections`: above it health reports "degraded" while connections are
+    /// `limits.soft_max_connections`: above it health reports "full" while connections are
     /// still accepted. At most `max_connections`.
     pub soft_max_connections: NonZeroUsize,
 }

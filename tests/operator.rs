@@ -1,0 +1,281 @@
+//! The operator API on the real engine with libsrt peers: metrics that move with traffic (parsed
+//! by a Prometheus text-format parser), histograms that fill during a stream, and access
+//! sessions enforced at the SRT handshake as srt-live-transmit and ffmpeg see them.
+
+// A test drives real processes and sockets: it owns the clock.
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::thread;
+use std::time::Duration;
+
+use support::media::{self, TsSpec, file_len};
+use support::recipes::{self, Pace};
+use support::srt_url::SrtUrl;
+
+use srtrelay::config::Config;
+use srtrelay::http::{self, HttpHandle};
+use srtrelay::shard::engine::{Engine, Secrets};
+
+struct Relay {
+    engine: Option<Engine>,
+    http: Option<HttpHandle>,
+    srt: SocketAddr,
+}
+
+impl Relay {
+    fn start(extra_toml: &str) -> Relay {
+        let mut config = Config::from_toml(extra_toml).expect("valid config");
+        config.srt.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
+        let engine = Engine::start(
+            &config,
+            Secrets {
+                cookie: *b"operator-test-ck",
+                seed: 7,
+                session_key: *b"operator-test-sk",
+            },
+        )
+        .expect("engine starts");
+        let http = http::serve(
+            "127.0.0.1:0".parse().expect("literal"),
+            engine.view(),
+            engine.sessions().clone(),
+            http::system_clock(),
+        )
+        .expect("API serves");
+        Relay {
+            srt: engine.local_addrs()[0],
+            engine: Some(engine),
+            http: Some(http),
+        }
+    }
+
+    /// (status, body) of one HTTP/1.1 request.
+    fn request(&self, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
+        let addr = self.http.as_ref().expect("serving").local_addr();
+        let mut s = TcpStream::connect(addr).expect("connect to the API");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send request");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).expect("read response");
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        (status, dechunk(&body))
+    }
+
+    fn scrape(&self) -> prometheus_parse::Scrape {
+        let (status, body) = self.request("GET", "/metrics", "", "");
+        assert_eq!(status, 200);
+        prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string())))
+            .expect("valid exposition")
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(h) = self.http.take() {
+            h.stop();
+        }
+        if let Some(e) = self.engine.take() {
+            let _ = e.stop();
+        }
+    }
+}
+
+/// tiny_http answers with chunked bodies when it does not know the length.
+fn dechunk(body: &str) -> String {
+    if !body.contains("\r\n") || body.starts_with('{') || body.starts_with('#') {
+        return body.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            return body.to_string();
+        };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+fn out(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("operator");
+    std::fs::create_dir_all(&dir).expect("scratch");
+    let p = dir.join(format!("{name}.ts"));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+#[test]
+fn metrics_and_histograms_follow_a_live_stream() {
+    let relay = Relay::start("[http]\nenabled = false");
+    let file = media::test_ts(TsSpec::seconds(4));
+    let sub_out = out("metrics_sub");
+    let mut sub = recipes::subscribe_with_srt_live_transmit_no_wait(
+        &SrtUrl::caller(relay.srt).with_streamid("#!::r=m,m=request"),
+        &sub_out,
+    );
+    let mut publisher = recipes::publish_with_srt_live_transmit(
+        &file,
+        &SrtUrl::caller(relay.srt).with_streamid("#!::r=m,m=publish"),
+        Pace::realtime(&file, 4, 1.0),
+    );
+    thread::sleep(Duration::from_millis(1500));
+    let first = relay.scrape();
+    assert_eq!(
+        value(&first, "srt_connections_current", &[("mode", "publish")]),
+        1.0
+    );
+    assert_eq!(
+        value(&first, "srt_connections_current", &[("mode", "request")]),
+        1.0
+    );
+    let fwd1 = value(
+        &first,
+        "srt_stream_packets_forwarded_total",
+        &[("stream", "m")],
+    );
+    let sent1 = value(&first, "srt_connection_data_packets_sent", &[]);
+    assert!(fwd1 > 0.0, "forwarded {fwd1}");
+    thread::sleep(Duration::from_millis(1000));
+    let second = relay.scrape();
+    let fwd2 = value(
+        &second,
+        "srt_stream_packets_forwarded_total",
+        &[("stream", "m")],
+    );
+    assert!(fwd2 > fwd1, "forwarded {fwd1} -> {fwd2}");
+    assert!(value(&second, "srt_connection_data_packets_sent", &[]) > sent1);
+    assert!(
+        value(
+            &second,
+            "srt_stream_ingress_bits_per_second",
+            &[("stream", "m")]
+        ) > 0.0
+    );
+
+    let (status, body) = relay.request("GET", "/v1/histograms", "", "");
+    assert_eq!(status, 200, "{body}");
+    let j: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let transit = j["histograms"]["transit_us"]["count"].as_u64().unwrap_or(0);
+    assert!(transit > 0, "{body}");
+    let (status, body) = relay.request("GET", "/v1/streams/m", "", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"subscribers\":1"), "{body}");
+
+    publisher.wait_fed(Duration::from_secs(20)).expect("fed");
+    sub.wait_for_len(file_len(&file), Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    publisher.finish();
+    media::assert_delivered(&file, sub.output());
+}
+
+#[test]
+fn sessions_gate_the_srt_handshake_for_libsrt_callers() {
+    let relay = Relay::start(
+        "[http]\nenabled = false\n[access]\nopen_request_streams = [\"free/*\"]\n\
+         [[access.tokens]]\nname = \"studio\"\ntoken = \"0123456789abcdef0123\"\n\
+         publish = [\"live/*\"]\nrequest = [\"live/*\"]\n",
+    );
+    let auth = "Authorization: Bearer 0123456789abcdef0123\r\n";
+    let (status, body) = relay.request(
+        "POST",
+        "/v1/streams/live%2Fcam/sessions",
+        auth,
+        r#"{"mode":"publish"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let j: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let session = j["session_id"].as_str().expect("session id").to_string();
+
+    // No session: 1401. A made-up one: 1403.
+    for (sid, code) in [
+        ("#!::r=live/cam,m=publish".to_string(), 1401),
+        (
+            "#!::r=live/cam,m=publish,s=00112233445566778899aabbccddeeff".to_string(),
+            1403,
+        ),
+    ] {
+        let url = SrtUrl::caller(relay.srt)
+            .with_streamid(&sid)
+            .with_connect_timeout(Duration::from_secs(2));
+        let mut sub = recipes::subscribe_with_ffmpeg(&url, &out(&format!("refused{code}")));
+        let exit = sub
+            .wait_exit(Duration::from_secs(10))
+            .expect("ffmpeg gives up");
+        assert!(!exit.success());
+        let scrape = relay.scrape();
+        assert!(
+            value(
+                &scrape,
+                "srt_rejections_total",
+                &[("code", &code.to_string())]
+            ) >= 1.0,
+            "rejection {code} counted"
+        );
+    }
+    // The issued session admits one publisher, once.
+    let file = media::test_ts(TsSpec::seconds(2));
+    let url =
+        SrtUrl::caller(relay.srt).with_streamid(&format!("#!::r=live/cam,m=publish,s={session}"));
+    let publisher =
+        recipes::publish_with_srt_live_transmit(&file, &url, Pace::realtime(&file, 2, 1.0));
+    let mut again = recipes::subscribe_with_ffmpeg(
+        &url.clone().with_connect_timeout(Duration::from_secs(2)),
+        &out("reused"),
+    );
+    assert!(
+        again
+            .wait_exit(Duration::from_secs(10))
+            .is_some_and(|s| !s.success()),
+        "a used session is refused"
+    );
+    // An open stream needs no session.
+    let free = SrtUrl::caller(relay.srt).with_streamid("#!::r=free/x,m=request");
+    let _player = recipes::subscribe_with_srt_live_transmit_no_wait(&free, &out("free"));
+    thread::sleep(Duration::from_millis(500));
+    let scrape = relay.scrape();
+    assert_eq!(
+        value(&scrape, "srt_connections_current", &[("mode", "publish")]),
+        1.0
+    );
+    assert_eq!(
+        value(&scrape, "srt_connections_current", &[("mode", "request")]),
+        1.0
+    );
+    publisher.finish();
+}
