@@ -199,6 +199,11 @@ impl Endpoint {
         &self.stats
     }
 
+    /// The listener, for a reload of its terms (latency proposal and ceiling).
+    pub fn listener_mut(&mut self) -> Option<&mut Listener> {
+        self.listener.as_mut()
+    }
+
     pub fn connection(&self, id: ConnId) -> Option<&Connection> {
         self.conns.get(&id).map(|e| &e.conn)
     }

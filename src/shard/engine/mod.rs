@@ -144,6 +144,7 @@ impl Engine {
             peer_latency: srt.latency.default,
             // libsrt advertises min(SRTO_RCVBUF, SRTO_FC = 25600) packets.
             flow_window: u32::try_from(srt.recv_buffer_pkts.min(25_600)).expect("at most 25600"),
+            max_latency: srt.latency.max,
             ..ListenerConfig::default()
         };
         let wait = match policy.unknown_stream {
@@ -257,6 +258,14 @@ impl Engine {
         self.registry.reload(plan.policy.clone(), plan.limits);
         if let Some(a) = &plan.access {
             self.sessions.reconfigure(a.clone());
+        }
+        if let Some(l) = plan.latency {
+            for inbox in &self.inboxes {
+                let _ = inbox.send(ShardMsg::Latency {
+                    default: l.default,
+                    max: l.max,
+                });
+            }
         }
         if let Some(p) = &plan.policy {
             let wait = match p.unknown_stream {

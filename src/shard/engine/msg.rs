@@ -36,6 +36,8 @@ pub enum ShardMsg {
         wait: Option<Duration>,
         grace: Duration,
     },
+    /// New latency proposal and ceiling for connections accepted from now on (reload).
+    Latency { default: Duration, max: Duration },
     /// A snapshot of the shard for metrics and inspection.
     Report {
         reset_histograms: bool,

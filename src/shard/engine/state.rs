@@ -377,6 +377,14 @@ impl ShardState {
                     let _ = r.send(had);
                 }
             }
+            ShardMsg::Latency { default, max } => {
+                if let Some(l) = self.endpoint.listener_mut() {
+                    let c = l.config_mut();
+                    c.recv_latency = default;
+                    c.peer_latency = default;
+                    c.max_latency = max;
+                }
+            }
             ShardMsg::Policy { wait, grace } => {
                 self.wait = wait;
                 self.grace = grace;

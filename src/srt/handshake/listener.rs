@@ -58,6 +58,10 @@ pub struct ListenerConfig {
     /// Encryption key length we advertise, in bytes (0, 16, 24 or 32; `SRTO_PBKEYLEN`). It goes
     /// in the encryption field as `len / 8` (libsrt `SrtHSRequest::wrapFlags`).
     pub pbkeylen: u8,
+    /// Ceiling on either direction's negotiated latency: a caller asking for more gets this
+    /// (the relay's `srt.max_latency_ms`). The floor needs no check: each direction runs at
+    /// the larger of both proposals, so never below ours.
+    pub max_latency: Duration,
 }
 
 impl Default for ListenerConfig {
@@ -71,6 +75,7 @@ impl Default for ListenerConfig {
             tlpktdrop: true,
             periodic_nak: true,
             pbkeylen: 0,
+            max_latency: Duration::from_millis(u64::from(u16::MAX)),
         }
     }
 }
@@ -182,6 +187,11 @@ impl Listener {
         &self.config
     }
 
+    /// For a reload: the new terms apply to conclusions answered from now on.
+    pub fn config_mut(&mut self) -> &mut ListenerConfig {
+        &mut self.config
+    }
+
     /// Handles a handshake addressed to socket id 0. Keeps no state.
     pub fn handle(&self, now: Instant, peer: SocketAddr, hs: &Handshake) -> ListenerAction {
         match hs.kind {
@@ -220,6 +230,8 @@ impl Listener {
             caller.recv_tsbpd_delay_ms,
             caller.send_tsbpd_delay_ms,
         );
+        let ceiling = latency_ms(cfg.max_latency);
+        let (recv_ms, caller_recv_ms) = (recv_ms.min(ceiling), caller_recv_ms.min(ceiling));
         let caller_tsbpd_rcv = caller.flags.contains(HsFlags::TSBPDRCV);
 
         // libsrt fillSrtHandshake_HSRSP: capabilities, TSBPDRCV for ourselves, TSBPDSND only

@@ -498,3 +498,31 @@ fn km_request_exposed_and_kmrsp_attached() {
         HsExtension::KmRsp(KmResponse::State(3))
     );
 }
+
+#[test]
+fn negotiated_latency_is_capped_by_max_latency() {
+    let now = t0();
+    let l = Listener::new(
+        *b"0123456789abcdef",
+        now,
+        ListenerConfig {
+            max_latency: Duration::from_millis(2000),
+            ..ListenerConfig::default()
+        },
+    );
+    let mut hs = conclusion(cookie_at(&l, now), None);
+    hs.extensions = vec![HsExtension::HsReq(HsExt {
+        flags: HsFlags(HsFlags::TSBPDSND | HsFlags::TSBPDRCV | HsFlags::CRYPT),
+        ..hs_req(9000, 5000)
+    })];
+    let req = expect_conclusion(l.handle(now, peer(), &hs));
+    let (reply, n) = l.accept(&req, 9);
+    let HsExtension::HsRsp(rsp) = reply.hs.extensions[0] else {
+        panic!("HSRSP first");
+    };
+    // Both directions asked for more than 2000 ms and get 2000.
+    assert_eq!(rsp.recv_tsbpd_delay_ms, 2000);
+    assert_eq!(rsp.send_tsbpd_delay_ms, 2000);
+    assert_eq!(n.recv_latency, Duration::from_millis(2000));
+    assert_eq!(n.send_latency, Duration::from_millis(2000));
+}
