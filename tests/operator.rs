@@ -191,8 +191,20 @@ fn metrics_and_histograms_follow_a_live_stream() {
     let (status, body) = relay.request("GET", "/v1/histograms", "", "");
     assert_eq!(status, 200, "{body}");
     let j: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    let transit = j["histograms"]["transit_us"]["count"].as_u64().unwrap_or(0);
-    assert!(transit > 0, "{body}");
+    for h in [
+        "transit_us",
+        "handshake_us",
+        "rtt_request_us",
+        "rtt_publish_us",
+    ] {
+        let count = j["histograms"][h]["count"].as_u64().unwrap_or(0);
+        assert!(count > 0, "{h}: {body}");
+    }
+    // A libsrt caller connects on loopback in well under a second.
+    let handshake_max = j["histograms"]["handshake_us"]["max"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    assert!(handshake_max < 1_000_000, "{body}");
     let (status, body) = relay.request("GET", "/v1/streams/m", "", "");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"subscribers\":1"), "{body}");

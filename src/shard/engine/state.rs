@@ -251,6 +251,14 @@ impl ShardState {
             .endpoint
             .connection(id)
             .map_or(0, |c| c.peer_socket_id());
+        // Handshake duration as the caller stamped it: its conclusion's timestamp counts from
+        // its socket's start (libsrt: when it began connecting), so the TSBPD base derived from
+        // it is that start on our clock (plus the one-way delay). The listener keeps no state
+        // between induction and conclusion, so this is the only clock that saw both.
+        if let Some(c) = self.endpoint.connection(id) {
+            let took = now.saturating_duration_since(c.config().peer_time_base);
+            self.histograms.record_handshake(took);
+        }
         let Some(grant) = self.admission.take(peer, peer_socket_id) else {
             warn!(
                 "shard {}: {id:#x} from {peer} accepted without a grant",
