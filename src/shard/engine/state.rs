@@ -111,10 +111,15 @@ impl ShardState {
     }
 
     /// A batch of datagrams from socket `sock`.
-    pub fn on_datagrams(&mut self, sock: usize, batch: &RecvBatch, now: Instant) {
+    /// Feeds a batch to the endpoint and the rings without fanning out (then call
+    /// [`ShardState::finish`]). Returns whether a publisher packet was stored. Measured: waiting
+    /// 200-500 us here for the rest of a publisher's burst before fanning out (longer GSO runs)
+    /// saved under 10 % CPU at 200 x 5 Mbit/s, within this machine's noise, so nothing waits.
+    pub fn ingest(&mut self, sock: usize, batch: &RecvBatch, now: Instant) -> bool {
         self.counters.recv_batches += 1;
         self.admission.now = now;
         let multi = self.sockets.len() > 1;
+        let mut stored = false;
         for d in batch.iter() {
             for seg in d.segments() {
                 self.counters.datagrams_in += 1;
@@ -126,16 +131,22 @@ impl ShardState {
                     self.endpoint
                         .handle_datagram(now, d.from, seg, &mut self.admission)
                 {
-                    self.streams
+                    stored |= self
+                        .streams
                         .on_publisher_data(r.conn, &r.arrival, r.payload);
                 }
             }
         }
+        stored
+    }
+
+    /// Fans out what `ingest` stored and transmits; `first` is when the oldest of it arrived.
+    pub fn finish(&mut self, first: Instant, now: Instant) {
         let forwarded = self.after_input(now);
         if forwarded > 0 {
-            // Every packet forwarded here arrived in this batch (or filled a gap now): its
-            // transit is this wake-up's handling time up to the flush.
-            let transit = crate::shard::engine::clock().saturating_duration_since(now);
+            // Every packet forwarded here arrived since `first` (or filled a gap now): its
+            // transit is at most this wake-up's handling time up to the flush.
+            let transit = crate::shard::engine::clock().saturating_duration_since(first);
             self.histograms.record_transit_n(transit, forwarded);
         }
     }
