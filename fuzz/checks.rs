@@ -130,6 +130,7 @@ impl AccessControl for Policy {
             } else {
                 Delivery::Tsbpd
             },
+            ..Admit::default()
         };
         match self.0 % 4 {
             0 => Ok(admit),

@@ -49,11 +49,12 @@ pub struct Initiator {
 }
 
 /// Decides what a conclusion's KMREQ (`km`, or none) gets under `enc`; see the module table.
-/// `rng` is called only when the connection will be encrypted.
+/// `rng` is called only when the connection will be encrypted; `None` from it (no entropy
+/// source) refuses with IPE rather than use guessable keys.
 pub fn respond_to_kmreq(
     km: Option<&KeyMaterial>,
     enc: &Encryption,
-    rng: impl FnOnce() -> KeyRng,
+    rng: impl FnOnce() -> Option<KeyRng>,
 ) -> Responder {
     let accept = |crypto: Option<Crypto>, km_response| Responder::Accept {
         crypto: crypto.map(Box::new),
@@ -73,7 +74,10 @@ pub fn respond_to_kmreq(
         if enc.enforced {
             return Responder::Reject(RejectReason::Unsecure);
         }
-        let c = Crypto::unkeyed(pass, enc, enc.min_key_len, KmState::Unsecured, rng());
+        let Some(rng) = rng() else {
+            return Responder::Reject(RejectReason::Ipe);
+        };
+        let c = Crypto::unkeyed(pass, enc, enc.min_key_len, KmState::Unsecured, rng);
         return accept(Some(c), None);
     };
     let key_len = KeyLen::from_bytes(km.key_len).unwrap_or(enc.min_key_len);
@@ -83,7 +87,9 @@ pub fn respond_to_kmreq(
     let mut kek: Option<Kek> = None;
     let failed = match unwrap_km(km, &pass, &mut kek) {
         Ok(keys) => {
-            let crypto = kek.and_then(|kek| Crypto::responder(pass, enc, km, keys, kek, rng()));
+            let crypto = kek
+                .zip(rng())
+                .and_then(|(kek, rng)| Crypto::responder(pass, enc, km, keys, kek, rng));
             return match crypto {
                 Some(c) => accept(Some(c), Some(KmResponse::Material(km.clone()))),
                 None => Responder::Reject(RejectReason::Ipe),
@@ -102,7 +108,10 @@ pub fn respond_to_kmreq(
             _ => RejectReason::Unsecure,
         });
     }
-    let c = Crypto::unkeyed(pass, enc, key_len, failed, rng());
+    let Some(rng) = rng() else {
+        return Responder::Reject(RejectReason::Ipe);
+    };
+    let c = Crypto::unkeyed(pass, enc, key_len, failed, rng);
     accept(Some(c), state(failed))
 }
 

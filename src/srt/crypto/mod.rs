@@ -28,6 +28,8 @@ mod km;
 mod session;
 
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

@@ -275,6 +275,11 @@ impl Crypto {
         Ok(&self.scratch)
     }
 
+    /// The payload [`Crypto::decrypt`] produced last.
+    pub fn last_decrypted(&self) -> &[u8] {
+        &self.scratch
+    }
+
     /// The peer's in-band KMREQ (UMSG_EXT subtype 3; libsrt `processSrtMsg_KMREQ` called from
     /// `processSrtMsg`): install its keys and echo it in a KMRSP. A KM that fails answers with
     /// the error state, except under enforced encryption, where libsrt answers nothing.

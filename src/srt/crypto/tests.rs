@@ -137,7 +137,7 @@ fn libsrt_key_material_unwraps_and_decrypts_captured_ts() {
     } = respond_to_kmreq(
         Some(&km),
         &Encryption::with_passphrase(pass(LIBSRT_PASSPHRASE)),
-        || rng(1),
+        || Some(rng(1)),
     )
     else {
         panic!("right passphrase accepted");
@@ -172,27 +172,32 @@ fn wrong_passphrase_is_bad_secret_and_responses_follow_libsrt() {
     };
     // Enforced (libsrt's default): 1010 for a wrong passphrase, 1011 for a one-sided one.
     assert_eq!(
-        reject(respond_to_kmreq(Some(&km), &wrong, || rng(1))),
+        reject(respond_to_kmreq(Some(&km), &wrong, || Some(rng(1)))),
         Some(10)
     );
     let none = Encryption::default();
     assert_eq!(
-        reject(respond_to_kmreq(Some(&km), &none, || rng(1))),
+        reject(respond_to_kmreq(Some(&km), &none, || Some(rng(1)))),
         Some(11)
     );
-    assert_eq!(reject(respond_to_kmreq(None, &wrong, || rng(1))), Some(11));
-    assert_eq!(reject(respond_to_kmreq(None, &none, || rng(1))), None);
+    assert_eq!(
+        reject(respond_to_kmreq(None, &wrong, || Some(rng(1)))),
+        Some(11)
+    );
+    assert_eq!(reject(respond_to_kmreq(None, &none, || Some(rng(1)))), None);
     // Not enforced: accepted, with the state libsrt sends in a one-word KMRSP.
     let lax = |e: Encryption| Encryption {
         enforced: false,
         ..e
     };
     assert_eq!(
-        answer(respond_to_kmreq(Some(&km), &lax(wrong.clone()), || rng(1))),
+        answer(respond_to_kmreq(Some(&km), &lax(wrong.clone()), || Some(
+            rng(1)
+        ))),
         Some(KmResponse::State(KmState::BadSecret.code()))
     );
     assert_eq!(
-        answer(respond_to_kmreq(Some(&km), &lax(none), || rng(1))),
+        answer(respond_to_kmreq(Some(&km), &lax(none), || Some(rng(1)))),
         Some(KmResponse::State(KmState::NoSecret.code()))
     );
     // A key shorter than our floor is refused even when not enforced.
@@ -201,7 +206,7 @@ fn wrong_passphrase_is_bad_secret_and_responses_follow_libsrt() {
         ..lax(Encryption::with_passphrase(pass(LIBSRT_PASSPHRASE)))
     };
     assert_eq!(
-        reject(respond_to_kmreq(Some(&km), &strict, || rng(1))),
+        reject(respond_to_kmreq(Some(&km), &strict, || Some(rng(1)))),
         Some(11)
     );
 }
@@ -266,7 +271,7 @@ fn refresh_schedule_preannounces_switches_and_retires() {
     let Responder::Accept {
         crypto: Some(mut rx),
         ..
-    } = respond_to_kmreq(Some(&init.km), &enc, || rng(6))
+    } = respond_to_kmreq(Some(&init.km), &enc, || Some(rng(6)))
     else {
         panic!("same passphrase");
     };
