@@ -409,9 +409,8 @@ impl Connection {
             return Err(SendError::BufferFull);
         };
         self.snd.next_msg_no = msg_no.next();
-        self.snd.cc.on_app_packet(payload.len());
+        self.snd.cc.on_app_packet(now, payload.len());
         self.arm_snd_drop();
-        let _ = now;
         Ok(seq)
     }
 
@@ -444,7 +443,8 @@ impl Connection {
             }
             return Err(e.into());
         }
-        self.snd.cc.on_app_packet(payload.len());
+        // `origin` is the publisher's arrival time: close enough to now for the rate window.
+        self.snd.cc.on_app_packet(origin, payload.len());
         self.arm_snd_drop();
         Ok(())
     }
