@@ -9,6 +9,7 @@
 //! this machine). `Config` is grouped by file section; inside `[streams]` the policies that a
 //! reload may change are their own [`StreamPolicy`] so a reload hands them over in one piece.
 
+mod encryption;
 mod host;
 mod model;
 mod reload;
@@ -21,6 +22,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use encryption::{EncryptionRule, StreamPattern};
 pub use host::{Host, format_cpu_list, parse_cpu_list};
 pub use reload::{ReloadClass, ReloadPlan};
 
@@ -65,6 +67,8 @@ pub struct Config {
     /// `[http]`: the operator API's address; `None` when `http.enabled = false`.
     pub http: Option<SocketAddr>,
     pub log: LogConfig,
+    /// `[[encryption]]`, in file order (the first matching rule applies); empty by default.
+    pub encryption: Vec<EncryptionRule>,
 }
 
 /// `[srt]`: the SRT listener and per-connection parameters.

@@ -40,6 +40,7 @@ pub(super) struct FileModel {
     limits: LimitsModel,
     http: HttpModel,
     log: LogModel,
+    encryption: Vec<super::encryption::EncryptionModel>,
 }
 
 /// A parsed file and the machine it is checked against.
@@ -188,6 +189,7 @@ impl TryFrom<Input<'_>> for Config {
             limits: limits(&m.limits)?,
             http: http(&m.http)?,
             log: log_config(&m.log)?,
+            encryption: super::encryption::rules(&m.encryption)?,
         })
     }
 }
