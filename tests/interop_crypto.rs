@@ -289,3 +289,84 @@ fn key_refresh_on_both_senders_keeps_the_stream_exact() {
     );
     eprintln!("refreshes: libsrt sent {recv} over {packets} packets; we sent {sent}");
 }
+
+/// Our caller publishes with a passphrase (AES-192) into srt-live-transmit listening with the
+/// same one, refreshing its key every 128 packets: libsrt accepts our KMREQ, installs our
+/// refreshes and writes the file byte for byte.
+#[test]
+fn our_encrypted_caller_publishes_into_libsrt_listener() {
+    use srtrelay::driver::BlockingDriver;
+    use srtrelay::srt::endpoint::{AcceptAll, Endpoint, EndpointConfig, EndpointEvent};
+    use srtrelay::srt::handshake::CallerConfig;
+    use srtrelay::srt::seq::SeqNo;
+    use std::time::Instant;
+
+    let file = test_file();
+    let want = std::fs::read(&file).expect("test media");
+    let out = media::scratch_dir("crypto_our_caller").join("received.ts");
+    let listen = SrtUrl::listener(([127, 0, 0, 1], 0).into()).with_passphrase(PUBLISHER_PASS, 24);
+    let mut sink = recipes::subscribe_with_srt_live_transmit(&listen, &out);
+    let now = Instant::now();
+    let mut endpoint = Endpoint::new(EndpointConfig::default(), None, now);
+    endpoint.set_crypto_seed(file_server::os_random_seed());
+    let mut driver =
+        BlockingDriver::bind("127.0.0.1:0".parse().expect("literal"), endpoint).expect("bind");
+    let mut cfg = CallerConfig::new(0, SeqNo::new(0), sink.addr());
+    cfg.pbkeylen = 24;
+    cfg.encryption = Encryption {
+        refresh: KmRefresh::new(128, 32).expect("valid"),
+        ..encryption(PUBLISHER_PASS)
+    };
+    let id = driver
+        .endpoint
+        .connect(now, cfg)
+        .expect("valid caller config");
+    let deadline = Instant::now() + TRANSFER_TIMEOUT;
+    loop {
+        driver
+            .turn(&mut AcceptAll, Duration::from_millis(5))
+            .expect("I/O");
+        match driver.endpoint.poll_event() {
+            Some(EndpointEvent::Connected { id: c }) if c == id => break,
+            Some(other) => panic!("unexpected {other:?}"),
+            None => assert!(Instant::now() < deadline, "no connection"),
+        }
+    }
+    // 4x real time, then null filler so the tail is delivered before we close.
+    let gap = Duration::from_nanos(2_000_000_000 / 4 / (want.len() as u64 / 1316));
+    let filler = [media::ts_null_packet(); 7].concat();
+    let mut chunks = want
+        .chunks(1316)
+        .chain(std::iter::repeat_n(filler.as_slice(), 100));
+    let mut next = Instant::now();
+    let mut done = false;
+    while !done || media::file_len(sink.output()) < want.len() as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "srt-live-transmit has {} of {} bytes",
+            media::file_len(sink.output()),
+            want.len()
+        );
+        driver
+            .turn(&mut AcceptAll, Duration::from_millis(1))
+            .expect("I/O");
+        while !done && next <= Instant::now() {
+            match chunks.next() {
+                Some(chunk) => {
+                    driver
+                        .endpoint
+                        .send(id, Instant::now(), chunk)
+                        .expect("open connection");
+                    next += gap;
+                }
+                None => done = true,
+            }
+        }
+    }
+    let stats = driver.endpoint.connection(id).expect("open").stats();
+    driver.endpoint.close(id);
+    driver.flush().expect("send SHUTDOWN");
+    assert!(sink.wait_exit(Duration::from_secs(5)).is_some());
+    media::assert_delivered(&file, sink.output());
+    assert!(stats.km_refresh_sent >= 2, "{stats:?}");
+}
