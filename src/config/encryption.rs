@@ -160,21 +160,22 @@ fn rule(m: &EncryptionModel) -> Result<EncryptionRule, (&'static str, String)> {
 }
 
 fn refresh(rate: Option<i64>, pre: Option<i64>) -> Result<KmRefresh, (&'static str, String)> {
-    let packets = |key: &'static str, v: i64| {
+    let packets = |key: &'static str, v: i64, min: u32| {
         u32::try_from(v)
             .ok()
-            .filter(|&v| v >= 1)
-            .ok_or((key, format!("must be between 1 and {}", u32::MAX)))
+            .filter(|&v| v >= min)
+            .ok_or((key, format!("must be between {min} and {}", u32::MAX)))
     };
     let default = KmRefresh::default();
+    // At least 3: a key must outlive a pre-announce of at least one packet on each side.
     let rate_pkts = match rate {
-        Some(r) => packets("encryption.km_refresh_rate_pkts", r)?,
+        Some(r) => packets("encryption.km_refresh_rate_pkts", r, 3)?,
         None => default.rate_pkts,
     };
     match pre {
         None => Ok(KmRefresh::with_rate(rate_pkts)),
         Some(p) => {
-            let p = packets("encryption.km_preannounce_pkts", p)?;
+            let p = packets("encryption.km_preannounce_pkts", p, 1)?;
             KmRefresh::new(rate_pkts, p).ok_or((
                 "encryption.km_preannounce_pkts",
                 format!(
@@ -278,6 +279,9 @@ km_refresh_rate_pkts = 1024
         assert!(reason.contains("49"), "{reason}");
         let (key, _) = bad("[[encryption]]\nstreams = \"a\"\n[[encryption]]\nstreams = \"a\"\n");
         assert_eq!(key, "encryption.streams");
+        let (key, reason) = bad("[[encryption]]\nstreams = \"a\"\nkm_refresh_rate_pkts = 2\n");
+        assert_eq!(key, "encryption.km_refresh_rate_pkts");
+        assert!(reason.contains("between 3"), "{reason}");
         let unknown = parse("[[encryption]]\nstreams = \"a\"\npassphrase = \"0123456789\"\n");
         assert!(unknown.unwrap_err().to_string().contains("passphrase"));
     }

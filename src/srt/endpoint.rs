@@ -8,6 +8,9 @@
 //!
 //! Drivers (the blocking test driver, the glommio shards) call `handle_datagram`, then
 //! `handle_timeout` when `poll_timeout` passes, and drain `poll_transmit` and `poll_event`.
+//! A driver that admits or makes encrypted connections seeds the key generator once with
+//! `set_crypto_seed` (32 bytes from the OS); encryption is decided per caller by
+//! `Admit::encryption` (see `crypto::handshake` for the libsrt-compatible outcomes).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -291,7 +291,15 @@ impl Crypto {
         }
         let result = KeyMaterial::parse(data)
             .map_err(|_| KmError::Unsupported("malformed key material"))
-            .and_then(|km| unwrap_km(&km, &self.passphrase, &mut self.rx_kek));
+            .and_then(|km| {
+                // libsrt keeps the salt for the life of a connection (a refresh only draws new
+                // keys), so a new salt is refused rather than paid for: each would cost a
+                // PBKDF2 derivation on the packet path, which a flood could exploit.
+                if self.rx_kek.is_some() && km.salt.as_slice() != self.rx_salt.as_slice() {
+                    return Err(KmError::Unsupported("salt changed within the connection"));
+                }
+                unwrap_km(&km, &self.passphrase, &mut self.rx_kek)
+            });
         match result {
             Ok(keys) => {
                 self.rx_salt = keys.salt;
@@ -307,6 +315,12 @@ impl Crypto {
                 self.kmrsp_out = Some(data.to_vec());
             }
             Err(e) => {
+                if let Ok(km) = KeyMaterial::parse(data)
+                    && self.rx_state != KmState::Secured
+                    && let Ok(salt) = km.salt.as_slice().try_into()
+                {
+                    self.rx_salt = salt;
+                }
                 let state = match e {
                     KmError::BadSecret => KmState::BadSecret,
                     KmError::Unsupported(_) => KmState::NoSecret,

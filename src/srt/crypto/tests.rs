@@ -346,3 +346,95 @@ fn unanswered_kmreq_is_retried_ten_times_then_given_up() {
     );
     assert_eq!(tx.next_km_time(rtt, t), None);
 }
+
+/// An in-band KMREQ with a new salt is refused without a PBKDF2 derivation: libsrt never
+/// changes the salt on a connection. Enforced, nothing is answered (as libsrt); otherwise the
+/// error state is.
+#[test]
+fn in_band_kmreq_with_a_new_salt_is_refused() {
+    let p = pass("salt passphrase");
+    for enforced in [true, false] {
+        let enc = Encryption {
+            enforced,
+            ..Encryption::with_passphrase(p.clone())
+        };
+        let init = Initiator::new(p.clone(), &enc, KeyLen::Aes128, rng(8));
+        let Responder::Accept {
+            crypto: Some(mut rx),
+            ..
+        } = respond_to_kmreq(Some(&init.km), &enc, || Some(rng(9)))
+        else {
+            panic!("same passphrase");
+        };
+        // Another initiator's KM: same passphrase, different salt and key.
+        let other = Initiator::new(p.clone(), &enc, KeyLen::Aes128, rng(10)).km;
+        let mut wire = vec![0u8; other.wire_len()];
+        other.emit(&mut wire).unwrap();
+        rx.on_kmreq(&wire);
+        let now = crate::srt::handshake::test_util::t0();
+        let answer = rx.poll_km(now, std::time::Duration::from_millis(10));
+        let want = (!enforced).then(|| KmPacket::Response(vec![KmState::NoSecret as u8, 0, 0, 0]));
+        assert_eq!(answer, want, "enforced {enforced}");
+        assert_eq!((rx.rx_state(), rx.refreshes_recv), (KmState::Secured, 0));
+    }
+}
+
+/// On a connection: the first transmission encrypts in place and a retransmission after a key
+/// switch resends the very same ciphertext with its original KK.
+#[test]
+fn retransmission_resends_the_stored_ciphertext_with_its_key() {
+    use crate::srt::connection::{Connection, ConnectionConfig};
+    use crate::srt::packet::{Control, ControlPacket, LossListBuilder, Packet};
+    use crate::srt::seq::Timestamp;
+
+    let p = pass("rexmit passphrase");
+    let enc = Encryption {
+        refresh: KmRefresh::new(4, 1).unwrap(),
+        ..Encryption::with_passphrase(p.clone())
+    };
+    let now = crate::srt::handshake::test_util::t0();
+    let mut conn = Connection::new(ConnectionConfig::new(2, 1, SeqNo::new(100), now), now);
+    conn.set_crypto(Initiator::new(p, &enc, KeyLen::Aes128, rng(11)).crypto);
+    let mut sent: Vec<Vec<u8>> = Vec::new();
+    let mut buf = [0u8; 1500];
+    let mut t = now;
+    for i in 0..8u8 {
+        conn.send(t, &[i; 188]).expect("open");
+        t += std::time::Duration::from_millis(1);
+        while let Some(n) = conn.poll_transmit(t, &mut buf) {
+            if let Ok(Packet::Data(d)) = Packet::parse(&buf[..n]) {
+                assert_ne!(d.payload, &[i; 188][..], "encrypted on the wire");
+                sent.push(buf[..n].to_vec());
+            }
+        }
+    }
+    let key_of = |datagram: &[u8]| match Packet::parse(datagram) {
+        Ok(Packet::Data(d)) => (d.key, d.payload.to_vec(), d.retransmitted),
+        other => panic!("data expected, got {other:?}"),
+    };
+    assert_ne!(
+        key_of(&sent[1]).0,
+        key_of(&sent[7]).0,
+        "the key switched meanwhile"
+    );
+    // The peer NAKs packet 101 (the second one).
+    let mut scratch = [0u8; 64];
+    let mut list = LossListBuilder::new(&mut scratch);
+    list.push(SeqNo::new(101), SeqNo::new(101)).unwrap();
+    let nak = Packet::Control(ControlPacket {
+        timestamp: Timestamp::from_micros(0),
+        dest_socket_id: 2,
+        body: Control::Nak(list.finish()),
+    });
+    conn.handle_packet(t, &nak);
+    let mut rexmit = None;
+    while let Some(n) = conn.poll_transmit(t + std::time::Duration::from_millis(1), &mut buf) {
+        if let Ok(Packet::Data(_)) = Packet::parse(&buf[..n]) {
+            rexmit = Some(buf[..n].to_vec());
+        }
+    }
+    let (key, payload, retransmitted) = key_of(&rexmit.expect("retransmitted"));
+    let (orig_key, orig_payload, _) = key_of(&sent[1]);
+    assert!(retransmitted);
+    assert_eq!((key, payload), (orig_key, orig_payload));
+}
