@@ -142,6 +142,7 @@ impl KmRefresh {
 impl Default for KmRefresh {
     /// libsrt: `HAICRYPT_DEF_KM_REFRESH_RATE` (2^24 packets) and `SRT_CRYPT_KM_PRE_ANNOUNCE`
     /// (0x10000), what `CCryptoControl::createCryptoCtx` uses when the options are unset.
+    /// (API-socket-options.md says 2^12 for the pre-announce; the 1.5.1 code uses 0x10000.)
     fn default() -> Self {
         KmRefresh {
             rate_pkts: 0x100_0000,
