@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use srtrelay::srt::connection::Delivery;
+use srtrelay::srt::crypto::{Encryption, Passphrase};
 use srtrelay::srt::endpoint::{AccessControl, Admit, Endpoint, EndpointConfig, EndpointEvent};
 use srtrelay::srt::handshake::{
     CallerConfig, ConclusionRequest, CookieJar, Listener, ListenerConfig, RejectReason, StreamId,
@@ -129,6 +130,14 @@ impl AccessControl for Policy {
                 Delivery::CutThrough
             } else {
                 Delivery::Tsbpd
+            },
+            // Callers that send a KMREQ get the passphrase of the libsrt captures, so the
+            // key unwrap, decryption and in-band key material are fuzzed too.
+            encryption: match req.km_request() {
+                Some(_) => Encryption::with_passphrase(
+                    Passphrase::new("0123456789abcdef").expect("valid passphrase"),
+                ),
+                None => Encryption::default(),
             },
         };
         match self.0 % 4 {
@@ -277,8 +286,10 @@ pub fn endpoint(data: &[u8]) -> EndpointRun {
         seed: u64::from(config >> 5) + 1,
         ..EndpointConfig::default()
     };
+    let mut ep = Endpoint::new(cfg, Some(listener), base);
+    ep.set_crypto_seed([0x5E; 32]);
     let mut h = Harness {
-        ep: Endpoint::new(cfg, Some(listener), base),
+        ep,
         policy: Policy(config),
         now: base,
         jar: CookieJar::new(SECRET, base),

@@ -163,6 +163,13 @@ fn run(config: Config, path: Option<&Path>) -> Result<(), String> {
             cookie: secret(),
             seed: seed(),
             session_key: secret(),
+            crypto_seed: {
+                let (a, b) = (secret(), secret());
+                let mut s = [0u8; 32];
+                s[..16].copy_from_slice(&a);
+                s[16..].copy_from_slice(&b);
+                s
+            },
         },
     )
     .map_err(|e| e.to_string())?;

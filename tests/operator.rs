@@ -37,6 +37,7 @@ impl Relay {
                 cookie: *b"operator-test-ck",
                 seed: 7,
                 session_key: *b"operator-test-sk",
+                crypto_seed: [9; 32],
             },
         )
         .expect("engine starts");

@@ -41,6 +41,7 @@ impl TestRelay {
                 cookie: *b"relay-test-cooki",
                 seed: 42,
                 session_key: *b"relay-test-sessn",
+                crypto_seed: [7; 32],
             },
         )
         .expect("engine starts");
@@ -557,4 +558,64 @@ fn player_without_streamid_gets_the_default_stream() {
         .unwrap_or_else(|e| panic!("{e}"));
     publisher.finish();
     media::assert_delivered(&file, sub.output());
+}
+
+/// Per-stream passphrases through the relay: srt-live-transmit publishes with the publishers'
+/// passphrase (AES-256), two players use the players' passphrase (AES-128 and AES-192, so each
+/// leg has its own key) and get byte-identical TS; a player with a wrong passphrase is refused
+/// with BADSECRET (10, 1010 on the wire) and one without any with UNSECURE (11, 1011).
+#[test]
+fn encrypted_stream_with_separate_publisher_and_player_passphrases() {
+    let relay = TestRelay::start(|c| {
+        let rules = Config::from_toml(
+            "[http]\nenabled = false\n[[encryption]]\nstreams = \"sec/*\"\n\
+             publisher_passphrase = \"encoder secret 1\"\nsubscriber_passphrase = \"player secret 2\"\n",
+        )
+        .expect("valid encryption rules");
+        c.encryption = rules.encryption;
+    });
+    let file = media::test_ts(TsSpec::seconds(3));
+    let players: Vec<Subscriber> = [16, 24]
+        .into_iter()
+        .map(|len| {
+            recipes::subscribe_with_srt_live_transmit_no_wait(
+                &relay
+                    .url(Some(&request_id("sec/cam")))
+                    .with_passphrase("player secret 2", len),
+                &out_path("relay_crypto", &format!("aes{len}")),
+            )
+        })
+        .collect();
+    relay.wait_subscribers("sec/cam", 2);
+    for (name, passphrase, code) in [("wrong", Some("not the secret"), 10), ("clear", None, 11)] {
+        let mut url = relay
+            .url(Some(&request_id("sec/cam")))
+            .with_connect_timeout(Duration::from_secs(2));
+        if let Some(p) = passphrase {
+            url = url.with_passphrase(p, 16);
+        }
+        let mut sub = recipes::subscribe_with_ffmpeg(&url, &out_path("relay_crypto", name));
+        let exit = sub
+            .wait_exit(Duration::from_secs(10))
+            .expect("ffmpeg gives up");
+        assert!(!exit.success(), "{name} must be refused");
+        assert_eq!(relay.rejections(code), 1, "{name}: reject {code} counted");
+    }
+    let mut publisher = recipes::publish_with_srt_live_transmit(
+        &file,
+        &relay
+            .url(Some(&publish_id("sec/cam")))
+            .with_passphrase("encoder secret 1", 32),
+        Pace::realtime(&file, 3, 1.0),
+    );
+    publisher.wait_fed(TRANSFER_TIMEOUT).expect("fed");
+    let mut players = players;
+    for s in &mut players {
+        s.wait_for_len(file_len(&file), TRANSFER_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}\n{}", relay.diagnostics()));
+    }
+    publisher.finish();
+    for s in &players {
+        media::assert_delivered(&file, s.output());
+    }
 }

@@ -10,6 +10,7 @@
 //! reload may change are their own [`StreamPolicy`] so a reload hands them over in one piece.
 
 mod access;
+mod encryption;
 mod host;
 mod model;
 mod reload;
@@ -23,6 +24,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use crate::access::AccessConfig;
+pub use encryption::{EncryptionRule, StreamPattern};
 pub use host::{Host, format_cpu_list, parse_cpu_list};
 pub use reload::{ReloadClass, ReloadPlan};
 
@@ -69,6 +71,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[access]`: tokens, open streams and sessions.
     pub access: AccessConfig,
+    /// `[[encryption]]`, in file order (the first matching rule applies); empty by default.
+    pub encryption: Vec<EncryptionRule>,
 }
 
 /// `[srt]`: the SRT listener and per-connection parameters.

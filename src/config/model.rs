@@ -41,6 +41,7 @@ pub(super) struct FileModel {
     http: HttpModel,
     log: LogModel,
     access: super::access::AccessModel,
+    encryption: Vec<super::encryption::EncryptionModel>,
 }
 
 /// A parsed file and the machine it is checked against.
@@ -190,6 +191,7 @@ impl TryFrom<Input<'_>> for Config {
             http: http(&m.http)?,
             log: log_config(&m.log)?,
             access: super::access::access(&m.access)?,
+            encryption: super::encryption::rules(&m.encryption)?,
         })
     }
 }

@@ -16,7 +16,9 @@ use std::fmt;
 
 use log::LevelFilter;
 
-use super::{AccessConfig, Config, ConfigError, Host, LatencyBounds, Limits, StreamPolicy};
+use super::{
+    AccessConfig, Config, ConfigError, EncryptionRule, Host, LatencyBounds, Limits, StreamPolicy,
+};
 
 /// Whether a changed key can be applied by a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +42,8 @@ pub struct ReloadPlan {
     pub log_level: Option<LevelFilter>,
     /// Apply with `SessionStore::reconfigure`.
     pub access: Option<AccessConfig>,
+    /// `[[encryption]]` rules for callers admitted after the reload.
+    pub encryption: Option<Vec<EncryptionRule>>,
 }
 
 impl ReloadClass {
@@ -84,17 +88,25 @@ pub(super) fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ConfigError
     if !restart.is_empty() {
         return Err(ConfigError::RestartRequired { keys: restart });
     }
+    let mut changed: Vec<&'static str> = rows
+        .iter()
+        .filter(|(_, _, changed)| *changed)
+        .map(|(key, _, _)| *key)
+        .collect();
+    // The `[[encryption]]` list is not a scalar key of the table below: reloadable as a whole,
+    // consulted at admission like the stream policies.
+    let encryption_changed = old.encryption != new.encryption;
+    if encryption_changed {
+        changed.push("encryption");
+    }
     Ok(ReloadPlan {
-        changed: rows
-            .iter()
-            .filter(|(_, _, changed)| *changed)
-            .map(|(key, _, _)| *key)
-            .collect(),
+        changed,
         limits: (old.limits != new.limits).then_some(new.limits),
         policy: (old.streams.policy != new.streams.policy).then(|| new.streams.policy.clone()),
         latency: (old.srt.latency != new.srt.latency).then_some(new.srt.latency),
         log_level: (old.log.level != new.log.level).then_some(new.log.level),
         access: (old.access != new.access).then(|| new.access.clone()),
+        encryption: encryption_changed.then(|| new.encryption.clone()),
     })
 }
 

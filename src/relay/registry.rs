@@ -13,9 +13,11 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::handoff::StreamKey;
-use crate::config::{Limits, SecondPublisher, StreamPolicy, UnknownStream};
+use crate::config::{EncryptionRule, Limits, SecondPublisher, StreamPolicy, UnknownStream};
+use crate::srt::crypto::Encryption;
 use crate::srt::endpoint::ConnId;
 use crate::srt::handshake::RejectReason;
+use crate::srt::handshake::StreamMode;
 
 /// Who publishes a stream: shard, connection (once accepted) and session key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +92,8 @@ impl Entry {
 struct Inner {
     policy: StreamPolicy,
     limits: Limits,
+    /// `[[encryption]]`, first match wins.
+    encryption: Vec<EncryptionRule>,
     streams: HashMap<String, Entry>,
     next_key: u32,
     connections: usize,
@@ -122,6 +126,7 @@ impl Registry {
             inner: Mutex::new(Inner {
                 policy,
                 limits,
+                encryption: Vec::new(),
                 streams: HashMap::new(),
                 next_key: 1,
                 connections: 0,
@@ -149,6 +154,25 @@ impl Registry {
         if let Some(l) = limits {
             g.limits = l;
         }
+    }
+
+    /// The `[[encryption]]` rules (at start and on reload).
+    pub fn set_encryption(&self, rules: Vec<EncryptionRule>) {
+        self.lock().encryption = rules;
+    }
+
+    /// The encryption a caller of `name` in `mode` gets: its side of the first matching rule;
+    /// the default (none, enforced: encrypting callers are refused) when no rule matches.
+    pub fn encryption_for(&self, name: &str, mode: StreamMode) -> Encryption {
+        let g = self.lock();
+        g.encryption
+            .iter()
+            .find(|r| r.streams.matches(name))
+            .map(|r| match mode {
+                StreamMode::Request => r.subscriber.clone(),
+                StreamMode::Publish | StreamMode::Bidirectional => r.publisher.clone(),
+            })
+            .unwrap_or_default()
     }
 
     /// Refuse every newcomer from now on (shutdown in progress).

@@ -8,14 +8,22 @@
 //!
 //! Drivers (the blocking test driver, the glommio shards) call `handle_datagram`, then
 //! `handle_timeout` when `poll_timeout` passes, and drain `poll_transmit` and `poll_event`.
+//! A driver that admits or makes encrypted connections seeds the key generator once with
+//! `set_crypto_seed` (32 bytes from the OS); encryption is decided per caller by
+//! `Admit::encryption` (see `crypto::handshake` for the libsrt-compatible outcomes).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
 use crate::srt::connection::UDP_IP_OVERHEAD;
 use crate::srt::connection::{
     Arrival, CloseReason, Connection, ConnectionConfig, Delivered, Delivery, SendError, Stats,
+};
+use crate::srt::crypto::{
+    Crypto, Encryption, Initiator, KeyLen, KeyRng, Responder, respond_to_kmreq,
 };
 use crate::srt::handshake::{
     Caller, CallerConfig, CallerEvent, ConclusionRequest, DropReason, Listener, ListenerAction,
@@ -35,9 +43,13 @@ pub trait AccessControl {
 }
 
 /// Terms of an accepted connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Admit {
     pub delivery: Delivery,
+    /// The passphrase (if any) and how strictly it applies. The default, no passphrase and
+    /// enforced, is libsrt's: a caller that wants encryption is refused with UNSECURE (1011).
+    /// See `crypto::handshake` for every case.
+    pub encryption: Encryption,
 }
 
 /// Accepts every caller with TSBPD delivery.
@@ -155,6 +167,9 @@ struct PendingCaller {
     start: Instant,
     /// Header timestamp of the listener's last handshake: the peer's TSBPD time base.
     last_hs_ts: Option<(Instant, Timestamp)>,
+    /// Our keys, already in the conclusion's KMREQ; the connection gets them once the
+    /// listener echoes the KM.
+    crypto: Option<Box<Crypto>>,
 }
 
 pub struct Endpoint {
@@ -169,6 +184,9 @@ pub struct Endpoint {
     events: VecDeque<EndpointEvent>,
     stats: EndpointStats,
     rng: u64,
+    /// Source of salts and keys, forked per encrypted connection; `None` until the driver
+    /// seeds it (`set_crypto_seed`).
+    key_rng: Option<KeyRng>,
     start: Instant,
     /// Round-robin position over connections in `poll_transmit`.
     order: Vec<ConnId>,
@@ -189,10 +207,19 @@ impl Endpoint {
             events: VecDeque::new(),
             stats: EndpointStats::default(),
             rng,
+            key_rng: None,
             start: now,
             order: Vec::new(),
             cursor: 0,
         }
+    }
+
+    /// Seeds the generator that salts and keys of encrypted connections come from. Drivers
+    /// call this once with 32 bytes from the OS (`getrandom`); the core reads no randomness
+    /// itself. Until then, any connection that would need fresh keys (a caller with a
+    /// passphrase, a listener admitting one) fails with IPE rather than use guessable keys.
+    pub fn set_crypto_seed(&mut self, seed: [u8; 32]) {
+        self.key_rng = Some(KeyRng::from_seed(seed));
     }
 
     pub fn stats(&self) -> &EndpointStats {
@@ -237,7 +264,25 @@ impl Endpoint {
         cfg.local_socket_id = id;
         cfg.isn = SeqNo::new(self.next_random() as u32);
         let peer = cfg.remote;
-        let caller = Caller::new(now, cfg).map_err(|_| ConnectError::Refused(RejectReason::Ipe))?;
+        let initiator = match cfg.encryption.passphrase.clone() {
+            None => None,
+            Some(pass) => {
+                let rng = fork_key_rng(&mut self.key_rng)
+                    .ok_or(ConnectError::Refused(RejectReason::Ipe))?;
+                // libsrt `CCryptoControl::init`: PBKEYLEN 0 means 16 bytes.
+                let key_len = KeyLen::from_bytes(usize::from(cfg.pbkeylen))
+                    .unwrap_or(KeyLen::Aes128)
+                    .max(cfg.encryption.min_key_len);
+                cfg.pbkeylen = key_len.bytes() as u8;
+                Some(Initiator::new(pass, &cfg.encryption, key_len, rng))
+            }
+        };
+        let mut caller =
+            Caller::new(now, cfg).map_err(|_| ConnectError::Refused(RejectReason::Ipe))?;
+        let crypto = initiator.map(|i| {
+            caller.set_km_request(i.km);
+            i.crypto
+        });
         self.callers.insert(
             id,
             PendingCaller {
@@ -245,15 +290,18 @@ impl Endpoint {
                 peer,
                 start: now,
                 last_hs_ts: None,
+                crypto,
             },
         );
         Ok(id)
     }
 
     /// Feeds one received datagram. A data packet seen for the first time is returned with its
-    /// payload borrowed from `datagram` (cut-through connections hand data over only this way).
+    /// payload in clear (cut-through connections hand data over only this way): borrowed from
+    /// `datagram`, or on an encrypted connection from the connection's decryption buffer,
+    /// which is why the result also borrows the endpoint.
     pub fn handle_datagram<'a>(
-        &mut self,
+        &'a mut self,
         now: Instant,
         from: SocketAddr,
         datagram: &'a [u8],
@@ -283,19 +331,19 @@ impl Endpoint {
             }
             return None;
         }
-        if let Some(entry) = self.conns.get_mut(&dest) {
+        // Looked up twice: returning a borrow out of a `get_mut` branch would keep `self.conns`
+        // borrowed on the fall-through path too.
+        if self.conns.contains_key(&dest) {
+            let entry = self.conns.get_mut(&dest)?;
             if entry.peer != from {
                 self.stats.wrong_peer += 1;
                 return None;
             }
-            let arrival = entry.conn.handle_packet(now, &packet)?;
-            let Packet::Data(data) = packet else {
-                return None;
-            };
+            let (arrival, payload) = entry.conn.handle_packet_payload(now, &packet)?;
             return Some(Received {
                 conn: dest,
                 arrival,
-                payload: data.payload,
+                payload,
             });
         }
         if let Some(pending) = self.callers.get_mut(&dest) {
@@ -357,8 +405,22 @@ impl Endpoint {
                     Err(_) => Err(RejectReason::BadRequest),
                     Ok(_) => access.check(&req),
                 };
-                let admit = match decision {
-                    Ok(admit) => admit,
+                // Then encryption (libsrt checks KMREQ in `interpretSrtHandshake`, after the
+                // SID-based access check): a mismatch is a rejection like any other.
+                let key_rng = &mut self.key_rng;
+                let decision = decision.and_then(|admit| {
+                    match respond_to_kmreq(req.km_request(), &admit.encryption, || {
+                        fork_key_rng(key_rng)
+                    }) {
+                        Responder::Accept {
+                            crypto,
+                            km_response,
+                        } => Ok((admit, crypto, km_response)),
+                        Responder::Reject(reason) => Err(reason),
+                    }
+                });
+                let (admit, crypto, km_response) = match decision {
+                    Ok(accepted) => accepted,
                     Err(reason) => {
                         *self.stats.rejections.entry(reason.code()).or_default() += 1;
                         let reply = listener.reject(req.handshake(), reason);
@@ -370,11 +432,14 @@ impl Endpoint {
                 let Some(listener) = self.listener.as_ref() else {
                     return;
                 };
-                let (reply, negotiated) = listener.accept(&req, id);
+                let (reply, negotiated) = listener.accept_with_km(&req, id, km_response);
                 let base = crate::srt::connection::tsbpd_time_base(now, ts);
                 let mut cfg = self.connection_config(id, &negotiated, now, base);
                 cfg.delivery = admit.delivery;
                 let mut conn = Connection::new(cfg, now);
+                if let Some(crypto) = crypto {
+                    conn.set_crypto(crypto);
+                }
                 conn.set_handshake_reply(reply.hs.clone());
                 // The connection's timestamps start now; so does its conclusion response's.
                 self.replies.push_back((from, reply, now));
@@ -407,7 +472,10 @@ impl Endpoint {
                 let mut cfg = self.connection_config(id, &negotiated, now, base);
                 cfg.start_time = pending.start;
                 cfg.delivery = self.cfg.caller_delivery;
-                let conn = Connection::new(cfg, now);
+                let mut conn = Connection::new(cfg, now);
+                if let Some(crypto) = pending.crypto {
+                    conn.set_crypto(crypto);
+                }
                 self.conns.insert(
                     id,
                     Entry {
@@ -586,6 +654,22 @@ impl Endpoint {
             if id != 0 && !self.conns.contains_key(&id) && !self.callers.contains_key(&id) {
                 return id;
             }
+        }
+    }
+}
+
+/// A generator for one connection's keys, drawn from the endpoint's (so connections share no
+/// state); `None` when the driver never seeded it.
+fn fork_key_rng(key_rng: &mut Option<KeyRng>) -> Option<KeyRng> {
+    match key_rng {
+        Some(rng) => {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            Some(KeyRng::from_seed(seed))
+        }
+        None => {
+            log::error!("encryption needs Endpoint::set_crypto_seed; refusing the connection");
+            None
         }
     }
 }

@@ -6,6 +6,7 @@
 #![deny(clippy::disallowed_methods)]
 
 pub mod connection;
+pub mod crypto;
 pub mod endpoint;
 pub mod handshake;
 pub mod packet;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use srtrelay::driver::BlockingDriver;
 use srtrelay::srt::connection::Stats;
+use srtrelay::srt::crypto::Encryption;
 use srtrelay::srt::endpoint::{
     AccessControl, Admit, ConnId, Endpoint, EndpointConfig, EndpointEvent, EndpointStats,
 };
@@ -43,6 +44,9 @@ pub struct ServerConfig {
     pub serve_rate: u64,
     /// Resources callers may not use, and the reason they get.
     pub reject: Vec<(String, RejectReason)>,
+    /// Encryption for publishers (`m=publish`) and requesters; unencrypted by default.
+    pub publisher_encryption: Encryption,
+    pub subscriber_encryption: Encryption,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +56,8 @@ impl Default for ServerConfig {
             serve: Arc::new(Vec::new()),
             serve_rate: 2_000_000,
             reject: Vec::new(),
+            publisher_encryption: Encryption::default(),
+            subscriber_encryption: Encryption::default(),
         }
     }
 }
@@ -90,18 +96,29 @@ struct Source {
     done_at: Option<Instant>,
 }
 
-struct Policy(Vec<(String, RejectReason)>);
+struct Policy {
+    reject: Vec<(String, RejectReason)>,
+    publisher: Encryption,
+    subscriber: Encryption,
+}
 
 impl AccessControl for Policy {
     fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason> {
-        let resource = match req.stream_id() {
-            Ok(Some(s)) => s.resource.clone().unwrap_or_default(),
-            _ => String::new(),
+        let (resource, mode) = match req.stream_id() {
+            Ok(Some(s)) => (s.resource.clone().unwrap_or_default(), s.mode),
+            _ => (String::new(), None),
         };
-        match self.0.iter().find(|(r, _)| *r == resource) {
-            Some((_, reason)) => Err(*reason),
-            None => Ok(Admit::default()),
+        if let Some((_, reason)) = self.reject.iter().find(|(r, _)| *r == resource) {
+            return Err(*reason);
         }
+        let encryption = match mode {
+            Some(StreamMode::Publish) => self.publisher.clone(),
+            _ => self.subscriber.clone(),
+        };
+        Ok(Admit {
+            encryption,
+            ..Admit::default()
+        })
     }
 }
 
@@ -114,7 +131,8 @@ impl FileServer {
             ..ListenerConfig::default()
         };
         let listener = Listener::new(*b"interop-test-key", now, listener_cfg);
-        let endpoint = Endpoint::new(EndpointConfig::default(), Some(listener), now);
+        let mut endpoint = Endpoint::new(EndpointConfig::default(), Some(listener), now);
+        endpoint.set_crypto_seed(os_random_seed());
         let bind = "127.0.0.1:0".parse().expect("literal address");
         let mut driver = BlockingDriver::bind(bind, endpoint).expect("bind test server");
         let addr = driver.local_addr().expect("bound");
@@ -181,7 +199,11 @@ fn run(
     stop: &AtomicBool,
     state: &Mutex<ServerReport>,
 ) {
-    let mut policy = Policy(cfg.reject.clone());
+    let mut policy = Policy {
+        reject: cfg.reject.clone(),
+        publisher: cfg.publisher_encryption.clone(),
+        subscriber: cfg.subscriber_encryption.clone(),
+    };
     let mut sinks: HashMap<ConnId, String> = HashMap::new();
     let mut sources: HashMap<ConnId, Source> = HashMap::new();
     let mut buf = vec![0u8; 2048];
@@ -269,4 +291,14 @@ fn run(
         .collect();
     // Let the SHUTDOWNs out.
     let _ = driver.flush();
+}
+
+/// 32 bytes from the OS for the endpoint's key generator (the driver's job, not the core's).
+pub fn os_random_seed() -> [u8; 32] {
+    use std::io::Read;
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .expect("read /dev/urandom");
+    seed
 }

@@ -280,6 +280,21 @@ pub fn subscribe_with_srt_live_transmit_no_wait(url: &SrtUrl, out: &Path) -> Sub
     }
 }
 
+/// `srt-live-transmit -a no <url> file://con` for a caller that is expected to be refused:
+/// runs it to its end (it gives up after the rejection or the connect timeout) and returns
+/// what it printed on stderr, where libsrt logs the reason (e.g. "Incorrect passphrase").
+pub fn rejected_srt_live_transmit(url: &SrtUrl) -> String {
+    assert_eq!(url.mode, Mode::Caller, "only a caller is refused");
+    let mut cmd = Command::new(tools::srt_live_transmit());
+    cmd.args(["-v", "-a", "no", &url.for_srt_live_transmit(), "file://con"]);
+    run_bounded(
+        "srt-live-transmit (refused)",
+        &mut cmd,
+        Duration::from_secs(15),
+    )
+    .stderr
+}
+
 /// `ffmpeg -f data -i <url> -map 0 -c copy -flush_packets 1 -f data out`: writes the received
 /// bytes unchanged (`-f mpegts` would remux and not be byte-exact). Ends when the sender
 /// disconnects, or after [`FFMPEG_IDLE_TIMEOUT`] without data. Returns at once: ffmpeg says

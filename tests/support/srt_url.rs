@@ -41,6 +41,8 @@ pub struct SrtUrl {
     pub pbkeylen: Option<u32>,
     /// SRTO_CONNTIMEO: how long a caller tries to connect (libsrt default 3 s).
     pub connect_timeout: Option<Duration>,
+    /// Further socket options spelled the same in both tools (e.g. `kmrefreshrate`), in order.
+    pub options: Vec<(String, String)>,
 }
 
 impl SrtUrl {
@@ -61,6 +63,7 @@ impl SrtUrl {
             passphrase: None,
             pbkeylen: None,
             connect_timeout: None,
+            options: Vec::new(),
         }
     }
 
@@ -77,6 +80,13 @@ impl SrtUrl {
     pub fn with_passphrase(mut self, passphrase: &str, pbkeylen: u32) -> Self {
         self.passphrase = Some(passphrase.to_owned());
         self.pbkeylen = Some(pbkeylen);
+        self
+    }
+
+    /// A socket option both tools take under the same name and unit, such as `kmrefreshrate`
+    /// and `kmpreannounce` (packets).
+    pub fn with_option(mut self, key: &str, value: &str) -> Self {
+        self.options.push((key.to_owned(), value.to_owned()));
         self
     }
 
@@ -149,6 +159,9 @@ impl SrtUrl {
         }
         if let Some(len) = self.pbkeylen {
             push(url, "pbkeylen", &len.to_string());
+        }
+        for (key, value) in &self.options {
+            push(url, key, value);
         }
     }
 }

@@ -179,6 +179,9 @@ impl AccessControl for Admission {
                 return Err(RejectReason::BadMode);
             }
         };
+        // Each leg has its own passphrase: the relay decrypts a publisher once and encrypts
+        // per subscriber with that subscriber's key; a clear leg costs nothing.
+        let encryption = self.registry.encryption_for(&name, mode);
         self.grants.insert(
             key,
             Grant {
@@ -187,6 +190,9 @@ impl AccessControl for Admission {
                 at: self.now,
             },
         );
-        Ok(Admit { delivery })
+        Ok(Admit {
+            delivery,
+            encryption,
+        })
     }
 }

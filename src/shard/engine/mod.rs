@@ -83,6 +83,8 @@ pub struct Secrets {
     pub cookie: [u8; 16],
     pub seed: u64,
     pub session_key: [u8; 16],
+    /// Seeds each shard's key generator for AES session keys (shard `i` mixes in `i`).
+    pub crypto_seed: [u8; 32],
 }
 
 impl Engine {
@@ -117,6 +119,7 @@ impl Engine {
         }
         let policy = config.streams.policy.clone();
         let registry = Arc::new(Registry::new(n, policy.clone(), config.limits));
+        registry.set_encryption(config.encryption.clone());
         let sessions = Arc::new(SessionStore::new(
             config.access.clone(),
             Box::new(KeyedIds::new(secrets.session_key)),
@@ -176,10 +179,15 @@ impl Engine {
                 .iter()
                 .map(|s| probe_gso(std::os::fd::AsFd::as_fd(s)))
                 .collect();
+            let mut endpoint = Endpoint::new(endpoint_cfg, Some(listener), epoch);
+            let mut crypto_seed = secrets.crypto_seed;
+            crypto_seed[31] ^= i as u8;
+            crypto_seed[30] ^= (i >> 8) as u8;
+            endpoint.set_crypto_seed(crypto_seed);
             parts.push(Some((
                 ShardParts {
                     index: i,
-                    endpoint: Endpoint::new(endpoint_cfg, Some(listener), epoch),
+                    endpoint,
                     streams: ShardStreams::new(fanout),
                     inbox,
                     peers: inboxes.clone(),
@@ -258,6 +266,9 @@ impl Engine {
         self.registry.reload(plan.policy.clone(), plan.limits);
         if let Some(a) = &plan.access {
             self.sessions.reconfigure(a.clone());
+        }
+        if let Some(e) = &plan.encryption {
+            self.registry.set_encryption(e.clone());
         }
         if let Some(l) = plan.latency {
             for inbox in &self.inboxes {

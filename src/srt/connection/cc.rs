@@ -79,7 +79,15 @@ impl LiveCc {
         self.next_send.is_none_or(|t| t <= now)
     }
 
-    pub fn on_app_packet(&mut self, payload_len: usize) {
+    /// A packet queued by the application at `now`.
+    pub fn on_app_packet(&mut self, now: Instant, payload_len: usize) {
+        // libsrt `CSndBuffer::updateInputRate` starts the first window at the first packet.
+        // Counting from the connection's start instead underestimates the rate of a stream
+        // that begins later (a subscriber waiting for its publisher), paces below it, and
+        // the backlog grows past the latency until the next sample a second later.
+        if self.input_bw == 0 && self.window_pkts == 0 {
+            self.window_start = now;
+        }
         self.window_bytes += payload_len as u64 + PKT_OVERHEAD;
         self.window_pkts += 1;
     }
@@ -132,7 +140,7 @@ mod tests {
         assert_eq!(cc.period(), Duration::from_nanos(10_880));
         // 1000 packets of 1316 bytes in one second: 1.36 MB/s, so 1.7 MB/s with 25 %.
         for _ in 0..1000 {
-            cc.on_app_packet(1316);
+            cc.on_app_packet(t0, 1316);
         }
         cc.on_rate_sample(t0 + Duration::from_secs(1));
         assert_eq!(cc.input_bw(), 1_360_000);
@@ -150,9 +158,22 @@ mod tests {
         let mut cc = LiveCc::new(t0, MaxBandwidth::default());
         assert_eq!(cc.period(), Duration::from_nanos(10_880));
         // A trickle does not slow it down: the limit does not follow the input.
-        cc.on_app_packet(1316);
+        cc.on_app_packet(t0, 1316);
         cc.on_rate_sample(t0 + Duration::from_millis(500));
         assert_eq!(cc.period(), Duration::from_nanos(10_880));
+    }
+
+    #[test]
+    fn first_window_starts_at_the_first_packet() {
+        let t0 = crate::srt::sim::t0();
+        let mut cc = LiveCc::new(t0, MaxBandwidth::Relative { overhead_pct: 25 });
+        // Idle for 300 ms, then 1316-byte packets every 2 ms until the 500 ms sample: the
+        // rate is that of the 200 ms with data, not diluted over 500 ms.
+        for i in 0..100u32 {
+            cc.on_app_packet(t0 + Duration::from_millis(300 + 2 * u64::from(i)), 1316);
+        }
+        cc.on_rate_sample(t0 + Duration::from_millis(500));
+        assert_eq!(cc.input_bw(), 100 * 1360 * 1000 / 200);
     }
 
     #[test]

@@ -41,9 +41,10 @@ use self::rtt::RttEstimator;
 use self::send_buffer::SendBuffer;
 use self::timers::{Timer, TimerTable};
 use self::tsbpd::TsbpdClock;
+use crate::srt::crypto::{Crypto, KmPacket};
 use crate::srt::packet::{
-    Control, ControlPacket, DataPacket, DropRequest, EmitError, HEADER_LEN, Handshake,
-    HandshakeType, Packet, ParseError,
+    Control, ControlPacket, DataPacket, DropRequest, EmitError, EncryptionKey, HEADER_LEN,
+    Handshake, HandshakeType, Packet, ParseError,
 };
 use crate::srt::seq::{MsgNo, SeqNo, Timestamp};
 
@@ -223,6 +224,8 @@ pub struct Connection {
     last_sent: Instant,
     rcv: receiver::Receiver,
     snd: sender::Sender,
+    /// Encryption state; `None` on a clear connection, which then pays nothing for it.
+    crypto: Option<Box<Crypto>>,
 }
 
 impl Connection {
@@ -269,7 +272,18 @@ impl Connection {
             last_sent: now,
             rcv,
             snd,
+            crypto: None,
         }
+    }
+
+    /// Encrypts what this connection sends and decrypts what it receives from now on (set
+    /// by the endpoint from the handshake's key exchange, before any data).
+    pub fn set_crypto(&mut self, crypto: Box<Crypto>) {
+        self.crypto = Some(crypto);
+    }
+
+    pub fn crypto(&self) -> Option<&Crypto> {
+        self.crypto.as_deref()
     }
 
     pub fn config(&self) -> &ConnectionConfig {
@@ -307,6 +321,10 @@ impl Connection {
         s.ms_rcv_tsbpd_delay = self.cfg.recv_latency.as_millis() as u64;
         s.ms_snd_tsbpd_delay = self.cfg.send_latency.as_millis() as u64;
         s.mbps_input_bw = self.snd.cc.input_bw() as f64 * 8.0 / 1_000_000.0;
+        if let Some(c) = self.crypto.as_deref() {
+            s.km_refresh_sent = c.refreshes_sent;
+            s.km_refresh_recv = c.refreshes_recv;
+        }
         s.mbps_max_bw = match self.snd.cc.period().as_nanos() {
             0 => 0.0,
             ns => 1360.0 * 8.0 * 1000.0 / ns as f64,
@@ -334,6 +352,25 @@ impl Connection {
                 None
             }
         }
+    }
+
+    /// [`Connection::handle_packet`], also returning a fresh data packet's payload in clear:
+    /// the packet's own bytes, or on an encrypted connection the decrypted copy the connection
+    /// holds until the next packet. Cut-through delivery hands data over this way.
+    pub fn handle_packet_payload<'a>(
+        &'a mut self,
+        now: Instant,
+        packet: &Packet<'a>,
+    ) -> Option<(Arrival, &'a [u8])> {
+        let arrival = self.handle_packet(now, packet)?;
+        let Packet::Data(data) = packet else {
+            return None;
+        };
+        let payload = match (data.key, self.crypto.as_deref()) {
+            (EncryptionKey::None, _) | (_, None) => data.payload,
+            (_, Some(crypto)) => crypto.last_decrypted(),
+        };
+        Some((arrival, payload))
     }
 
     /// Parses and feeds one datagram.
@@ -372,9 +409,8 @@ impl Connection {
             return Err(SendError::BufferFull);
         };
         self.snd.next_msg_no = msg_no.next();
-        self.snd.cc.on_app_packet(payload.len());
+        self.snd.cc.on_app_packet(now, payload.len());
         self.arm_snd_drop();
-        let _ = now;
         Ok(seq)
     }
 
@@ -407,7 +443,8 @@ impl Connection {
             }
             return Err(e.into());
         }
-        self.snd.cc.on_app_packet(payload.len());
+        // `origin` is the publisher's arrival time: close enough to now for the rate window.
+        self.snd.cc.on_app_packet(origin, payload.len());
         self.arm_snd_drop();
         Ok(())
     }
@@ -467,6 +504,9 @@ impl Connection {
         };
         if self.snd.has_data_to_send(self.cfg.peer_flow_window) {
             consider(Some(self.snd.cc.next_send_time().unwrap_or(self.last_sent)));
+        }
+        if let Some(c) = self.crypto.as_deref() {
+            consider(c.next_km_time(self.rtt.rtt(), self.last_sent));
         }
         next
     }
@@ -585,6 +625,20 @@ impl Connection {
         if let Some(req) = self.pending.drop_requests.pop_front() {
             return self.emit_control(now, Control::DropRequest(req), buf);
         }
+        if let Some(km) = self
+            .crypto
+            .as_deref_mut()
+            .and_then(|c| c.poll_km(now, self.rtt.rtt()))
+        {
+            // draft §3.2.2: KMREQ/KMRSP in band are user-defined control packets (0x7FFF)
+            // with subtype 3/4; the KM goes as is, not word-swapped (libsrt pre-swaps it).
+            let body = Control::UserDefined {
+                subtype: km.subtype(),
+                type_specific: 0,
+                data: km.bytes(),
+            };
+            return self.emit_control(now, body, buf);
+        }
         if std::mem::take(&mut self.pending.keepalive) {
             return self.emit_control(now, Control::KeepAlive, buf);
         }
@@ -635,7 +689,17 @@ impl Connection {
                     self.pending.handshake = true;
                 }
             }
-            Control::KeepAlive | Control::CongestionWarning | Control::UserDefined { .. } => {}
+            Control::UserDefined { subtype, data, .. } => {
+                match (*subtype, self.crypto.as_deref_mut()) {
+                    (KmPacket::KMREQ, Some(c)) => c.on_kmreq(data),
+                    (KmPacket::KMRSP, Some(c)) => c.on_kmrsp(data),
+                    // A clear connection has no key to take: libsrt without a passphrase answers
+                    // NOSECRET unless encryption is enforced, which it is by default; we stay
+                    // silent, as that default does.
+                    _ => {}
+                }
+            }
+            Control::KeepAlive | Control::CongestionWarning => {}
         }
     }
 

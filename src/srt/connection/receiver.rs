@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::recv_buffer::{Insert, RecvBuffer, Release};
 use super::tsbpd::TsbpdClock;
 use super::{Arrival, Connection, Delivered, Delivery, LIGHT_ACK_PACKETS, LossRanges};
+use crate::srt::crypto::{DecryptError, KmState};
 use crate::srt::packet::{
     Ack, AckInfo, Control, DataPacket, DropRequest, EncryptionKey, HEADER_LEN, LossListBuilder,
 };
@@ -102,25 +103,37 @@ impl Connection {
         if data.retransmitted {
             self.stats.pkt_rcv_retrans += 1;
         }
+        // Decrypt into the connection's scratch buffer first (draft §6.2): everything after
+        // this sees the payload in clear. An unencrypted connection only pays this check.
+        let decrypted = match (data.key, self.crypto.as_deref_mut()) {
+            (EncryptionKey::None, _) => Ok(data.payload),
+            (_, Some(crypto)) => crypto.decrypt(data.key, data.seq, data.payload),
+            (_, None) => Err(DecryptError::NotSecured(KmState::Unsecured)),
+        };
         let rcv = &mut self.rcv;
-        if data.key != EncryptionKey::None {
-            // No key negotiated on this connection: undecryptable. Give the slot up so the
-            // packet is acknowledged rather than NAKed forever.
-            self.stats.pkt_rcv_undecrypt += 1;
-            rcv.loss.remove(data.seq);
-            let fresh = data.seq >= rcv.buf.max();
-            let old_max = rcv.buf.max();
-            if rcv.buf.drop_range(data.seq, data.seq) > 0 && fresh && data.seq != old_max {
-                let n = rcv.loss.insert(old_max, data.seq.prev());
-                self.stats.pkt_rcv_loss += u64::from(n);
-                self.pending.nak.insert(old_max, data.seq.prev());
+        let payload = match decrypted {
+            Ok(p) => p,
+            Err(e) => {
+                // No key for it (no passphrase, a failed key exchange, a key the peer never
+                // sent). Give the slot up so the packet is acknowledged rather than NAKed
+                // forever.
+                log::trace!("packet {:?} not decrypted: {e}", data.seq);
+                self.stats.pkt_rcv_undecrypt += 1;
+                rcv.loss.remove(data.seq);
+                let fresh = data.seq >= rcv.buf.max();
+                let old_max = rcv.buf.max();
+                if rcv.buf.drop_range(data.seq, data.seq) > 0 && fresh && data.seq != old_max {
+                    let n = rcv.loss.insert(old_max, data.seq.prev());
+                    self.stats.pkt_rcv_loss += u64::from(n);
+                    self.pending.nak.insert(old_max, data.seq.prev());
+                }
+                return None;
             }
-            return None;
-        }
+        };
         let ts_ext = rcv.clock.extend(data.timestamp);
         // Cut-through hands the payload over from the datagram: the buffer keeps no copy.
         let stored = match self.cfg.delivery {
-            Delivery::Tsbpd => data.payload,
+            Delivery::Tsbpd => payload,
             Delivery::CutThrough => &[],
         };
         match rcv
@@ -153,7 +166,7 @@ impl Connection {
                 }
                 rcv.arrivals += 1;
                 release_fresh_losses(rcv, &mut self.pending.nak, None);
-                rcv.rate.on_packet(data.payload.len());
+                rcv.rate.on_packet(payload.len());
                 rcv.since_light_ack += 1;
                 if rcv.since_light_ack >= LIGHT_ACK_PACKETS {
                     self.pending.light_ack = true;

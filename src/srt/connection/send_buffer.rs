@@ -14,6 +14,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use crate::srt::packet::EncryptionKey;
 use crate::srt::seq::{MsgNo, SeqNo, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,11 @@ pub struct SendSlot {
     /// When the packet originated (its age decides sender drop); for a hole, the origin of
     /// the packet that created it.
     pub origin: Instant,
+    /// The payload; ciphertext once sent on an encrypted connection (encrypted in place on
+    /// its first transmission, so retransmissions resend the same bytes).
     pub data: Vec<u8>,
+    /// KK of the key `data` was encrypted with; `None` until then, or on a clear connection.
+    pub key: EncryptionKey,
     /// Last time it went on the wire, original or retransmission.
     pub last_sent: Option<Instant>,
     pub retransmits: u32,
@@ -188,8 +193,9 @@ impl SendBuffer {
         Ok(())
     }
 
-    /// Takes the next queued packet, marking it sent at `now`.
-    pub fn next_unsent(&mut self, now: Instant) -> Option<(SeqNo, &SendSlot)> {
+    /// Takes the next queued packet, marking it sent at `now`. Mutable so the sender can
+    /// encrypt it in place.
+    pub fn next_unsent(&mut self, now: Instant) -> Option<(SeqNo, &mut SendSlot)> {
         while let Some(seq) = self.queue.pop_front() {
             let off = seq.offset_from(self.first);
             // Released (acknowledged or dropped) while queued.
@@ -202,7 +208,7 @@ impl SendBuffer {
             let slot = &mut self.slots[off as usize];
             slot.state = SlotState::Sent;
             slot.last_sent = Some(now);
-            return Some((seq, &*slot));
+            return Some((seq, slot));
         }
         None
     }
@@ -276,6 +282,7 @@ impl SendBuffer {
             timestamp,
             origin,
             data,
+            key: EncryptionKey::None,
             last_sent: None,
             retransmits: 0,
         }

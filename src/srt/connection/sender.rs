@@ -7,9 +7,7 @@ use super::cc::LiveCc;
 use super::send_buffer::SendBuffer;
 use super::timers::Timer;
 use super::{Connection, LossRanges, emit_data};
-use crate::srt::packet::{
-    Ack, AckInfo, DataPacket, DropRequest, EncryptionKey, LossList, PacketPosition,
-};
+use crate::srt::packet::{Ack, AckInfo, DataPacket, DropRequest, LossList, PacketPosition};
 use crate::srt::seq::MsgNo;
 
 /// libsrt SRT_TLPKTDROP_MINTHRESHOLD_MS: the sender keeps packets at least this long.
@@ -140,7 +138,8 @@ impl Connection {
                 seq,
                 position: PacketPosition::Only,
                 in_order: false,
-                key: EncryptionKey::None,
+                // Stored encrypted on its first transmission: resent as it was.
+                key: slot.key,
                 retransmitted: true,
                 msg_no: slot.msg_no,
                 timestamp: slot.timestamp,
@@ -165,11 +164,17 @@ impl Connection {
             return None;
         }
         let (seq, slot) = self.snd.buf.next_unsent(now)?;
+        // Encrypt in place, once (libsrt `packData`: "Encrypt if 1st time this packet is
+        // sent"): retransmissions then cost no cipher work and carry the original KK even
+        // after a key switch, which the receiver still holds for `preannounce` packets.
+        if let Some(crypto) = self.crypto.as_deref_mut() {
+            slot.key = crypto.encrypt(seq, &mut slot.data);
+        }
         let pkt = DataPacket {
             seq,
             position: PacketPosition::Only,
             in_order: false,
-            key: EncryptionKey::None,
+            key: slot.key,
             retransmitted: false,
             msg_no: slot.msg_no,
             timestamp: slot.timestamp,

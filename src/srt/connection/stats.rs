@@ -40,6 +40,10 @@ pub struct Stats {
     pub pkt_snd_overflow: u64,
     /// Packets that could not be decrypted (`pktRcvUndecrypt`).
     pub pkt_rcv_undecrypt: u64,
+    /// Key refreshes we started on our sending key: new keys pre-announced in a KMREQ.
+    pub km_refresh_sent: u64,
+    /// In-band KMREQs from the peer whose keys we installed (its refreshes).
+    pub km_refresh_recv: u64,
     /// Payload bytes (`byteSent`, `byteRecv`, ...).
     pub byte_sent: u64,
     pub byte_recv: u64,

@@ -26,9 +26,10 @@ use super::negotiate::{
 use super::reject::RejectReason;
 use super::streamid::{MAX_STREAMID_LEN, StreamId};
 use super::{Transmit, find_hs_rsp, has_ext_flag, is_valid, trim_nul};
+use crate::srt::crypto::{Encryption, Initiator};
 use crate::srt::packet::{
     HS_MAGIC, HS_VERSION_4, HS_VERSION_5, Handshake, HandshakeType, HsExt, HsExtension, HsFlags,
-    ext_flags,
+    KeyMaterial, ext_flags,
 };
 use crate::srt::seq::SeqNo;
 
@@ -66,8 +67,14 @@ pub struct CallerConfig {
     pub srt_version: u32,
     /// HSREQ flags; see [`DEFAULT_CALLER_FLAGS`].
     pub flags: HsFlags,
-    /// Key length we advertise in the encryption field, in bytes (0 = none).
+    /// Key length we advertise in the encryption field, in bytes (0 = none). With a
+    /// passphrase it is the length of the key we generate (0 means 16, as in libsrt); the
+    /// endpoint writes back what it used.
     pub pbkeylen: u8,
+    /// Passphrase and key refresh for this call. As the initiator we generate the key (HSv5),
+    /// and we always enforce: a listener that does not echo our key material is refused with
+    /// UNSECURE, as an enforcing libsrt caller does.
+    pub encryption: Encryption,
 }
 
 impl CallerConfig {
@@ -86,6 +93,7 @@ impl CallerConfig {
             srt_version: OUR_SRT_VERSION,
             flags: HsFlags(DEFAULT_CALLER_FLAGS),
             pbkeylen: 0,
+            encryption: Encryption::default(),
         }
     }
 }
@@ -125,6 +133,8 @@ pub struct Caller {
     next_send: Instant,
     deadline: Instant,
     event: Option<CallerEvent>,
+    /// Our KMREQ, sent with every conclusion; the listener must echo it.
+    km_request: Option<KeyMaterial>,
 }
 
 impl Caller {
@@ -144,11 +154,18 @@ impl Caller {
             phase: Phase::Induction,
             next_send: now,
             event: None,
+            km_request: None,
         })
     }
 
     pub fn local_socket_id(&self) -> u32 {
         self.config.local_socket_id
+    }
+
+    /// Attaches key material (from `crypto::Initiator`) to our conclusions as KMREQ; the
+    /// response must carry it back in KMRSP.
+    pub fn set_km_request(&mut self, km: KeyMaterial) {
+        self.km_request = Some(km);
     }
 
     /// Whether the attempt is still going.
@@ -274,6 +291,12 @@ impl Caller {
             extension_field |= ext_flags::CONFIG;
             extensions.push(HsExtension::StreamId(sid.as_bytes().to_vec()));
         }
+        // libsrt `createSrtHandshake` appends KMREQ after the config extensions (the capture
+        // conclusion_request_sid_kmreq.hex ends with it).
+        if let Some(km) = &self.km_request {
+            extension_field |= ext_flags::KMREQ;
+            extensions.push(HsExtension::KmReq(km.clone()));
+        }
         Handshake {
             version: HS_VERSION_5,
             encryption_field: u16::from(c.pbkeylen / 8),
@@ -315,6 +338,17 @@ impl Caller {
                     _ => {}
                 }
             }
+        }
+        if let Some(sent) = &self.km_request {
+            let rsp = has_ext_flag(hs, ext_flags::KMREQ)
+                .then(|| {
+                    hs.extensions.iter().find_map(|e| match e {
+                        HsExtension::KmRsp(r) => Some(r),
+                        _ => None,
+                    })
+                })
+                .flatten();
+            Initiator::check_response(sent, rsp)?;
         }
         // The listener already took the max of both proposals; libsrt takes its values as they
         // are, falling back to its own setting when a TSBPD flag is missing.

@@ -154,9 +154,9 @@ impl ConclusionRequest {
         &self.stream_id
     }
 
-    /// The caller's KMREQ, when it wants encryption. Until the crypto layer handles it, the
-    /// libsrt default (`SRTO_ENFORCEDENCRYPTION` on) for a listener without a passphrase is to
-    /// reject with [`RejectReason::Unsecure`].
+    /// The caller's KMREQ, when it wants encryption. The endpoint answers it with
+    /// `crypto::respond_to_kmreq` under the application's `Admit::encryption` (libsrt's
+    /// default for a listener without a passphrase: reject with [`RejectReason::Unsecure`]).
     pub fn km_request(&self) -> Option<&KeyMaterial> {
         if !has_ext_flag(&self.hs, ext_flags::KMREQ) {
             return None;
