@@ -90,6 +90,15 @@ pub struct RunArgs {
     /// SRT latency proposed for both directions, milliseconds.
     #[arg(long, default_value_t = 120, value_name = "MS")]
     pub latency: u64,
+    /// Encrypt the publisher leg with this SRT passphrase (10 to 79 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub pub_passphrase: Option<String>,
+    /// Encrypt the subscriber legs with this SRT passphrase (10 to 79 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub sub_passphrase: Option<String>,
+    /// AES key length of encrypted legs, bytes: 16, 24 or 32.
+    #[arg(long, default_value_t = 16, value_name = "BYTES")]
+    pub pbkeylen: u8,
     /// Give up on a connection attempt after this long, milliseconds.
     #[arg(long, default_value_t = 3000, value_name = "MS")]
     pub connect_timeout: u64,
@@ -236,6 +245,17 @@ impl RunArgs {
         {
             bail!("--expect-delivery {p}: must be 0..=100");
         }
+        for p in [&self.pub_passphrase, &self.sub_passphrase]
+            .into_iter()
+            .flatten()
+        {
+            if !(10..=79).contains(&p.len()) {
+                bail!("a passphrase must be 10 to 79 characters, not {}", p.len());
+            }
+        }
+        if ![16, 24, 32].contains(&self.pbkeylen) {
+            bail!("--pbkeylen {}: must be 16, 24 or 32", self.pbkeylen);
+        }
         Ok(RunConfig {
             target,
             bind_ip: self.bind.unwrap_or(match target {
@@ -254,6 +274,9 @@ impl RunArgs {
             warmup: Duration::from_secs_f64(self.warmup),
             duration: Duration::from_secs_f64(self.duration),
             latency,
+            pub_passphrase: self.pub_passphrase.clone(),
+            sub_passphrase: self.sub_passphrase.clone(),
+            pbkeylen: self.pbkeylen,
             connect_timeout: Duration::from_millis(self.connect_timeout),
             connect_rate: self.connect_rate,
             pub_ports: pub_ports.min(self.streams as usize),

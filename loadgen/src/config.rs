@@ -37,6 +37,11 @@ pub struct RunConfig {
     pub duration: Duration,
     /// SRT latency proposed for both directions.
     pub latency: Duration,
+    /// SRT passphrases (AES) of the publisher and subscriber legs; `None` for a clear leg.
+    pub pub_passphrase: Option<String>,
+    pub sub_passphrase: Option<String>,
+    /// AES key length in bytes (16, 24 or 32) for encrypted legs.
+    pub pbkeylen: u8,
     pub connect_timeout: Duration,
     /// Connection attempts started per second, over all threads.
     pub connect_rate: f64,
@@ -191,6 +196,9 @@ pub(crate) mod tests {
             warmup: Duration::ZERO,
             duration: Duration::from_secs(3),
             latency: Duration::from_millis(120),
+            pub_passphrase: None,
+            sub_passphrase: None,
+            pbkeylen: 16,
             connect_timeout: Duration::from_secs(3),
             connect_rate: 500.0,
             pub_ports: 3,

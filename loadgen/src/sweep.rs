@@ -187,6 +187,9 @@ pub fn point_config(
     let pps = bitrate_bps / (PAYLOAD_LEN as f64 * 8.0);
     Ok(RunConfig {
         target,
+        pub_passphrase: None,
+        sub_passphrase: None,
+        pbkeylen: 16,
         bind_ip: std::net::Ipv4Addr::LOCALHOST.into(),
         streams: 1,
         subs_per_stream: pt.subs,

@@ -111,7 +111,19 @@ impl Sock {
         };
         Ok(Sock {
             udp: bound.socket,
-            ep: Endpoint::new(ep_cfg, None, now),
+            ep: {
+                let mut ep = Endpoint::new(ep_cfg, None, now);
+                // Keys for encrypted legs; loadgen is a test tool, so its seed is derived from
+                // --seed (reproducible runs), not from the OS.
+                let mut key_seed = [0u8; 32];
+                for (i, chunk) in key_seed.chunks_mut(8).enumerate() {
+                    chunk.copy_from_slice(
+                        &derive_seed(cfg.seed ^ 0x4b45_5953, global + i as u64).to_le_bytes(),
+                    );
+                }
+                ep.set_crypto_seed(key_seed);
+                ep
+            },
             kind,
             leg: Leg::new(imp, derive_seed(cfg.seed ^ salt, global)),
             members: Vec::new(),

@@ -27,6 +27,7 @@ use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use srtrelay::shard::sys::thread_cpu_time;
 use srtrelay::srt::connection::Stats;
+use srtrelay::srt::crypto::Passphrase;
 use srtrelay::srt::endpoint::EndpointEvent;
 use srtrelay::srt::handshake::CallerConfig;
 use srtrelay::srt::seq::SeqNo;
@@ -260,16 +261,16 @@ impl Worker {
             };
             self.next_connect += self.connect_interval;
             let cfg = &self.cfg;
-            let (link, streamid, flow_window) = match m {
+            let (link, streamid, flow_window, passphrase) = match m {
                 Member::Pub(i) => {
                     let p = &mut self.pubs[i];
                     let id = cfg.pub_streamid_of(p.stream);
-                    (&mut p.link, id, io::PUB_RCVBUF_PKTS)
+                    (&mut p.link, id, io::PUB_RCVBUF_PKTS, &cfg.pub_passphrase)
                 }
                 Member::Sub(i) => {
                     let s = &mut self.subs[i];
                     let id = cfg.sub_streamid_of(s.stream, s.number);
-                    (&mut s.link, id, cfg.rcvbuf_pkts)
+                    (&mut s.link, id, cfg.rcvbuf_pkts, &cfg.sub_passphrase)
                 }
             };
             let mut cc = CallerConfig::new(0, SeqNo::new(0), cfg.target);
@@ -279,6 +280,11 @@ impl Worker {
             // libsrt advertises min(SRTO_RCVBUF, SRTO_FC): never more than the buffer holds.
             cc.flow_window = u32::try_from(flow_window).unwrap_or(u32::MAX);
             cc.connect_timeout = cfg.connect_timeout;
+            if let Some(p) = passphrase {
+                // Validated by the command line (10..=79 characters).
+                cc.encryption.passphrase = Passphrase::new(p.clone()).ok();
+                cc.pbkeylen = cfg.pbkeylen;
+            }
             let sock = &mut self.socks[link.sock];
             match sock.ep.connect(now, cc) {
                 Ok(id) => {
