@@ -354,3 +354,148 @@ fn on_path(name: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+// --- tuning/nic-layout.sh against a fake /sys and /proc --------------------------------------
+
+/// A two-queue PCI NIC `eth9` (IRQs 40, 41 for its queues, 42 for link status) on a 4-CPU box.
+fn fake_host(name: &str) -> PathBuf {
+    let root = scratch(name);
+    let w = |rel: &str, text: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    };
+    w("sys/devices/system/cpu/online", "0-3\n");
+    let dev = "sys/devices/pci0000:00/0000:00:03.0";
+    for irq in ["40", "41", "42"] {
+        w(&format!("{dev}/msi_irqs/{irq}"), "msix\n");
+    }
+    w("sys/bus/pci/drivers/ixgbe/.keep", "");
+    std::os::unix::fs::symlink(
+        root.join("sys/bus/pci/drivers/ixgbe"),
+        root.join(dev).join("driver"),
+    )
+    .expect("driver link");
+    w("sys/class/net/eth9/queues/rx-0/rps_cpus", "0\n");
+    w("sys/class/net/eth9/queues/rx-1/rps_cpus", "0\n");
+    w("sys/class/net/eth9/queues/rx-0/rps_flow_cnt", "0\n");
+    w("sys/class/net/eth9/queues/rx-1/rps_flow_cnt", "0\n");
+    w("sys/class/net/eth9/queues/tx-0/xps_cpus", "0\n");
+    w("sys/class/net/eth9/queues/tx-1/xps_cpus", "0\n");
+    std::os::unix::fs::symlink(root.join(dev), root.join("sys/class/net/eth9/device"))
+        .expect("device link");
+    w(
+        "proc/interrupts",
+        "           CPU0       CPU1       CPU2       CPU3\n \
+         40:        100          0          0          0  PCI-MSIX-0000:00:03.0  0-edge  eth9-TxRx-0\n \
+         41:          0        200          0          0  PCI-MSIX-0000:00:03.0  1-edge  eth9-TxRx-1\n \
+         42:          1          0          0          0  PCI-MSIX-0000:00:03.0  2-edge  eth9\n \
+         50:          5          0          0          0  PCI-MSIX-0000:00:04.0  0-edge  nvme0q0\n",
+    );
+    for irq in ["40", "41", "42", "50"] {
+        w(&format!("proc/irq/{irq}/smp_affinity_list"), "0-3\n");
+    }
+    w("proc/sys/net/core/rps_sock_flow_entries", "0\n");
+    root
+}
+
+fn nic_layout(root: &Path, args: &[&str]) -> (bool, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/nic-layout.sh");
+    let o = Command::new("bash")
+        .arg(script)
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("run nic-layout.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+fn read(root: &Path, rel: &str) -> String {
+    std::fs::read_to_string(root.join(rel))
+        .expect("read fake file")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn nic_layout_reports_and_writes_nothing_without_apply() {
+    let root = fake_host("nic-dry");
+    let (ok, out) = nic_layout(&root, &["--cores", "2-3"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("eth9 (driver ixgbe): 2 rx queue(s), 2 tx queue(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("eth9-TxRx-1") && out.contains("0/200/0/0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("would") && out.contains("nothing was written"),
+        "{out}"
+    );
+    for f in [
+        "proc/irq/40/smp_affinity_list",
+        "proc/irq/41/smp_affinity_list",
+        "proc/irq/42/smp_affinity_list",
+    ] {
+        assert_eq!(read(&root, f), "0-3", "{f} changed in a dry run");
+    }
+    assert_eq!(read(&root, "sys/class/net/eth9/queues/tx-0/xps_cpus"), "0");
+}
+
+#[test]
+fn nic_layout_apply_pins_queue_irqs_and_sets_rps_xps_for_the_shard_cores() {
+    let root = fake_host("nic-apply");
+    let (ok, out) = nic_layout(&root, &["--apply", "--cores", "2-3"]);
+    assert!(ok, "{out}");
+    // Queue q's IRQ on shard core q mod 2; the link-status vector and other devices untouched.
+    assert_eq!(read(&root, "proc/irq/40/smp_affinity_list"), "2");
+    assert_eq!(read(&root, "proc/irq/41/smp_affinity_list"), "3");
+    assert_eq!(read(&root, "proc/irq/42/smp_affinity_list"), "0-3");
+    assert_eq!(read(&root, "proc/irq/50/smp_affinity_list"), "0-3");
+    // As many rx queues as shard cores: RSS spreads, RPS stays off. XPS: tx-j from core j.
+    assert_eq!(read(&root, "sys/class/net/eth9/queues/rx-0/rps_cpus"), "0");
+    assert_eq!(read(&root, "sys/class/net/eth9/queues/tx-0/xps_cpus"), "4");
+    assert_eq!(read(&root, "sys/class/net/eth9/queues/tx-1/xps_cpus"), "8");
+    // Applying again finds nothing to change.
+    let (ok, out) = nic_layout(&root, &["--apply", "--cores", "2-3"]);
+    assert!(ok && out.contains("applied: 0 change(s)"), "{out}");
+
+    // Four shard cores on two rx queues: RPS spreads each queue over all four.
+    let (ok, out) = nic_layout(&root, &["--apply", "--cores", "0-3"]);
+    assert!(ok, "{out}");
+    assert_eq!(read(&root, "sys/class/net/eth9/queues/rx-1/rps_cpus"), "f");
+    assert_eq!(read(&root, "sys/class/net/eth9/queues/tx-1/xps_cpus"), "a");
+    assert_eq!(read(&root, "proc/irq/41/smp_affinity_list"), "1");
+}
+
+#[test]
+fn nic_layout_rejects_bad_input_and_is_shellcheck_clean() {
+    let root = fake_host("nic-bad");
+    let (ok, out) = nic_layout(&root, &["--cores", "3-1"]);
+    assert!(!ok && out.contains("bad CPU range"), "{out}");
+    let (ok, out) = nic_layout(&root, &["--iface", "nope0"]);
+    assert!(!ok && out.contains("nope0: no such interface"), "{out}");
+    // shellcheck is optional on a developer machine (the brief: "if available").
+    if let Some(sc) = on_path("shellcheck") {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tuning/nic-layout.sh");
+        let o = Command::new(sc)
+            .arg(script)
+            .output()
+            .expect("run shellcheck");
+        assert!(
+            o.status.success(),
+            "shellcheck:\n{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    } else {
+        eprintln!("shellcheck not installed: nic-layout.sh lint not run");
+    }
+}
