@@ -499,3 +499,51 @@ fn nic_layout_rejects_bad_input_and_is_shellcheck_clean() {
         eprintln!("shellcheck not installed: nic-layout.sh lint not run");
     }
 }
+
+// --- tuning/99-srtrelay.conf -------------------------------------------------------------------
+
+#[test]
+fn the_sysctl_file_names_real_keys_and_lets_the_default_buffer_request_through() {
+    let text = include_str!("../tuning/99-srtrelay.conf");
+    // Keys under net.core that only the initial network namespace has: absent in a container
+    // with its own namespace, where only the syntax can be checked.
+    let init_netns = Path::new("/proc/sys/net/core/netdev_max_backlog").exists();
+    let mut values = std::collections::HashMap::new();
+    for line in text.lines() {
+        // Commented settings (`#key = value`) must be real keys too.
+        let setting = line.trim_start_matches('#').trim();
+        let Some((key, value)) = setting.split_once(" = ") else {
+            continue;
+        };
+        if !key.starts_with("net.") {
+            continue;
+        }
+        assert!(
+            key.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+                && value.split_whitespace().all(|v| v.parse::<u64>().is_ok()),
+            "malformed line: {line:?}"
+        );
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        if init_netns {
+            assert!(path.exists(), "{key} is not a sysctl on this kernel");
+        }
+        if !line.starts_with('#') {
+            values.insert(key.to_string(), value.parse::<u64>().unwrap_or(0));
+        }
+    }
+    assert!(values.len() >= 7, "too few active settings: {values:?}");
+    // The embedded config's buffer requests must not be clamped by the shipped ceilings.
+    let config = srtrelay::config::Config::embedded_default();
+    let asked_rx = config
+        .runtime
+        .socket_recv_buffer_bytes
+        .map_or(0, |v| v.get()) as u64;
+    let asked_tx = config
+        .runtime
+        .socket_send_buffer_bytes
+        .map_or(0, |v| v.get()) as u64;
+    assert!(values["net.core.rmem_max"] >= asked_rx, "{values:?}");
+    assert!(values["net.core.wmem_max"] >= asked_tx, "{values:?}");
+    assert!(values["net.core.netdev_max_backlog"] > 1000, "{values:?}");
+}
