@@ -178,6 +178,42 @@ fn the_binary_notifies_ready_watchdog_reload_and_stop() {
     }
 }
 
+#[test]
+fn peer_garbage_is_warned_about_once_per_interval_with_counts() {
+    let dir = scratch("garbage");
+    let addr = SocketAddr::from(([127, 0, 0, 1], net::free_udp_port()));
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[srt]\nlisten = [\"{addr}\"]\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n"),
+    )
+    .expect("write config");
+    // Without a notify socket: the relay runs as it would outside systemd.
+    let relay = Relay::spawn(&config, Path::new(""));
+    relay.wait_for_line("listening on", Duration::from_secs(20));
+    // Too short to be an SRT header: each one counts as a parse error in the shard it hits.
+    let peer = UdpSocket::bind("127.0.0.1:0").expect("bind peer");
+    for _ in 0..50 {
+        peer.send_to(b"bad", addr).expect("send");
+    }
+    let first = relay.wait_for_line("dropped peer input", Duration::from_secs(5));
+    assert!(first.contains("unparsable"), "{first}");
+    // More garbage within the 10 s interval: counted, not logged.
+    for _ in 0..50 {
+        peer.send_to(b"bad", addr).expect("send");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let later: Vec<String> = relay
+        .1
+        .try_iter()
+        .filter(|l| l.contains("dropped peer input"))
+        .collect();
+    assert!(
+        later.is_empty(),
+        "warned again within the interval: {later:?}"
+    );
+}
+
 // --- helpers --------------------------------------------------------------------------------
 
 /// The relay process; killed if the test ends early. Stderr is collected for failure messages.
@@ -185,16 +221,19 @@ struct Relay(Child, mpsc::Receiver<String>);
 
 impl Relay {
     fn spawn(config: &Path, notify: &Path) -> Relay {
-        let mut child = Command::new(BIN)
-            .arg("--config")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
             .arg(config)
-            .env("NOTIFY_SOCKET", notify)
-            .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
             .env_remove("WATCHDOG_PID")
             .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn srtrelay");
+            .stderr(Stdio::piped());
+        if !notify.as_os_str().is_empty() {
+            cmd.env("NOTIFY_SOCKET", notify)
+                .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string());
+        }
+        let mut child = cmd.spawn().expect("spawn srtrelay");
         let err = child.stderr.take().expect("piped stderr");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -203,6 +242,19 @@ impl Relay {
             }
         });
         Relay(child, rx)
+    }
+
+    /// Waits for a stderr line containing `needle` and returns it.
+    fn wait_for_line(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.1.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no stderr line with {needle:?} within {timeout:?}: {e}"),
+            }
+        }
     }
 
     fn stderr(&self) -> String {
