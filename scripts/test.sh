@@ -2,7 +2,8 @@
 # The one command that runs every check: ./scripts/test.sh
 #
 # 1. Installs the external tools the interop tests drive (Debian packages `ffmpeg` and
-#    `srt-tools`, i.e. ffmpeg/ffprobe built with libsrt and srt-live-transmit) if missing.
+#    `srt-tools`, i.e. ffmpeg/ffprobe built with libsrt and srt-live-transmit) and the unit
+#    checker (`systemd`, for systemd-analyze) if missing.
 # 2. cargo fmt --check, cargo clippy -D warnings, cargo build --bins, cargo test, over the whole
 #    workspace. The binaries are built first because loadgen's smoke tests run the srtrelay
 #    binary (target/debug/srtrelay), which `cargo test` alone does not build for another package.
@@ -31,6 +32,9 @@ declare -A PACKAGE_OF=(
     [ffprobe]=ffmpeg
     [srt-live-transmit]=srt-tools
     [stdbuf]=coreutils
+    # tests/service.rs runs `systemd-analyze verify` on systemd/srtrelay.service (offline:
+    # systemd need not be PID 1).
+    [systemd-analyze]=systemd
 )
 
 install_missing_tools() {

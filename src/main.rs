@@ -3,21 +3,26 @@
 //! Exit codes: 0 on success, 1 when the relay fails at run time (e.g. cannot bind), 2 for a
 //! bad command line or configuration (clap's usage errors use 2 as well).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use log::{error, info, warn};
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use srtrelay::config::{Config, DEFAULT_CONFIG, LogFormat, format_cpu_list};
+use srtrelay::service::{Supervisor, logging};
 use srtrelay::shard::engine::{Engine, Secrets};
 
 /// Exit code for a bad configuration.
 const EXIT_CONFIG: u8 = 2;
+/// Every shard runs its first tick within this after `Engine::start`, or start-up failed.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// The signal loop's wake-up period (signals, shard liveness, watchdog pings).
+const WAKE: Duration = Duration::from_millis(20);
 
 /// SRT live relay: publishers push MPEG-TS over SRT, any number of players pull it.
 #[derive(Parser, Debug)]
@@ -37,6 +42,15 @@ struct Args {
     /// Print the embedded default configuration, every key documented, and exit.
     #[arg(long, conflicts_with_all = ["config", "check_config"])]
     print_default_config: bool,
+    /// Log line format, overriding `log.format`: `text` (env_logger) or `json` (one object
+    /// per line, for journald and log collectors).
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_parser = PossibleValuesParser::new(["text", "json"])
+            .map(|s| s.parse::<LogFormat>().expect("one of the possible values")),
+    )]
+    log_format: Option<LogFormat>,
 }
 
 fn main() -> ExitCode {
@@ -65,7 +79,10 @@ fn main() -> ExitCode {
         println!("{}", summary(&config));
         return ExitCode::SUCCESS;
     }
-    init_logging(&config);
+    logging::init(
+        config.log.level,
+        args.log_format.unwrap_or(config.log.format),
+    );
     match run(config, args.config.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -78,12 +95,6 @@ fn main() -> ExitCode {
 
 /// One line per thing an operator wants to confirm before a restart.
 fn summary(c: &Config) -> String {
-    let list = |v: &[std::net::SocketAddr]| {
-        v.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     let http = c.http.map_or("off".to_string(), |a| a.to_string());
     format!(
         "  srt listen: {}\n  cores: {}\n  http: {http}\n  latency: {} ms ({}..={} ms)",
@@ -93,6 +104,13 @@ fn summary(c: &Config) -> String {
         c.srt.latency.min.as_millis(),
         c.srt.latency.max.as_millis(),
     )
+}
+
+fn list(v: &[std::net::SocketAddr]) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Ascending lists print compactly (`0-3`); an explicit order is shown as given.
@@ -105,55 +123,10 @@ fn format_cpu_list_in_order(cores: &[usize]) -> String {
     }
 }
 
-/// `RUST_LOG` wins when set. Otherwise the logger lets everything through and the level is
-/// `log::set_max_level`, so a reload can change it without re-installing the logger.
-fn init_logging(config: &Config) {
-    let from_env = std::env::var_os("RUST_LOG").is_some();
-    let mut builder = env_logger::Builder::new();
-    if from_env {
-        builder.parse_default_env();
-    } else {
-        builder.filter_level(log::LevelFilter::Trace);
-    }
-    if config.log.format == LogFormat::Json {
-        builder.format(|buf, record| {
-            writeln!(
-                buf,
-                "{{\"ts\":\"{}\",\"level\":\"{}\",\"target\":{},\"msg\":{}}}",
-                buf.timestamp_millis(),
-                record.level(),
-                json_string(record.target()),
-                json_string(&record.args().to_string()),
-            )
-        });
-    }
-    builder.init();
-    if !from_env {
-        log::set_max_level(config.log.level);
-    }
-}
-
-/// A JSON string literal (RFC 8259 §7).
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Starts the shards, then waits for signals: SIGTERM/SIGINT stop (every shard sends SHUTDOWN to
-/// its peers and exits), SIGHUP reloads the reloadable keys from the same file.
+/// its peers and exits), SIGHUP reloads the reloadable keys from the same file. Under systemd
+/// (`NOTIFY_SOCKET`) it reports READY once every shard runs, RELOADING/READY around a reload,
+/// STOPPING on the way out, and feeds the watchdog while every shard is alive.
 fn run(config: Config, path: Option<&Path>) -> Result<(), String> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| format!("cannot watch signals: {e}"))?;
@@ -173,6 +146,12 @@ fn run(config: Config, path: Option<&Path>) -> Result<(), String> {
         },
     )
     .map_err(|e| e.to_string())?;
+    let stop = engine.stop_signal();
+    let mut service = Supervisor::from_env(engine.heartbeats().clone());
+    if let Err(e) = service.wait_started(START_TIMEOUT, || stop.is_stopped()) {
+        let _ = engine.stop();
+        return Err(e);
+    }
     // The operator API on its own threads; it only messages the shards.
     let _http = match config.http {
         Some(addr) => Some(
@@ -186,56 +165,66 @@ fn run(config: Config, path: Option<&Path>) -> Result<(), String> {
         ),
         None => None,
     };
-    let stop = engine.stop_signal();
+    let status = format!(
+        "listening on {} with {} shard(s)",
+        list(engine.local_addrs()),
+        engine.heartbeats().len()
+    );
+    service.ready(&status);
     let mut current = config;
     loop {
         for sig in signals.pending() {
             if sig == SIGHUP {
-                current = reload(&engine, current, path);
+                service.reloading("reloading the configuration");
+                let (next, outcome) = reload(&engine, current, path);
+                current = next;
+                service.ready(&format!("{status}; {outcome}"));
             } else {
                 info!("signal {sig}: shutting down");
+                service.stopping("shutting down");
                 return engine.stop().map_err(|e| e.to_string());
             }
         }
         if stop.is_stopped() {
             // A shard ended on its own: report why.
+            service.stopping("a shard stopped unexpectedly");
             return engine
                 .stop()
                 .map_err(|e| e.to_string())
                 .and_then(|()| Err("a shard stopped unexpectedly".to_string()));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        service.on_wake(srtrelay::service::now());
+        std::thread::sleep(WAKE);
     }
 }
 
 /// SIGHUP: re-reads the file and applies what may change at run time; keeps the running
-/// configuration when the file is bad or changes restart-only keys.
-fn reload(engine: &Engine, current: Config, path: Option<&Path>) -> Config {
+/// configuration when the file is bad or changes restart-only keys. Returns the configuration
+/// in force and a one-line outcome for the service manager's status.
+fn reload(engine: &Engine, current: Config, path: Option<&Path>) -> (Config, String) {
     let Some(path) = path else {
         info!("reload: running on the embedded default configuration; nothing to re-read");
-        return current;
+        return (current, "reload: nothing to re-read".to_string());
     };
     let new = match Config::load(path) {
         Ok(c) => c,
         Err(e) => {
             warn!("reload refused, configuration kept: {e}");
-            return current;
+            return (current, format!("reload refused: {e}"));
         }
     };
     match Config::reloadable_diff(&current, &new) {
         Ok(plan) => {
             info!("reload: {plan}");
             engine.reload(&plan);
-            if let Some(level) = plan.log_level
-                && std::env::var_os("RUST_LOG").is_none()
-            {
-                log::set_max_level(level);
+            if let Some(level) = plan.log_level {
+                logging::apply_level(level);
             }
-            new
+            (new, "reloaded".to_string())
         }
         Err(e) => {
             warn!("reload refused, configuration kept: {e}");
-            current
+            (current, format!("reload refused: {e}"))
         }
     }
 }
@@ -265,11 +254,6 @@ fn seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\nd\u{1}é"), r#""a\"b\\c\nd\u0001é""#);
-    }
 
     #[test]
     fn summary_shows_listen_cores_and_http() {

@@ -41,6 +41,7 @@ use crate::relay::fanout::{FanoutConfig, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::registry::Registry;
 use crate::relay::ring::RingConfig;
+use crate::service::Heartbeats;
 use crate::shard::batch::{RecvBatch, enable_gro, probe_gso};
 use crate::shard::executor::{self, ExecutorConfig, ShardContext, ShardError, Shards, StopSignal};
 use crate::shard::socket::{UdpSocketConfig, bind_reuseport_group};
@@ -74,6 +75,7 @@ pub struct Engine {
     registry: Arc<Registry>,
     sessions: Arc<SessionStore>,
     addrs: Vec<SocketAddr>,
+    heartbeats: Heartbeats,
 }
 
 /// Randomness the engine needs (cookie secret, socket-id and ISN seed, session-id key):
@@ -141,6 +143,8 @@ impl Engine {
         }
         #[allow(clippy::disallowed_methods)] // the engine owns the clock
         let epoch = Instant::now();
+        // Each shard's tick bumps its slot; the binary feeds systemd's watchdog from them.
+        let heartbeats = Heartbeats::new(n, epoch);
         let srt = &config.srt;
         let listener_cfg = ListenerConfig {
             recv_latency: srt.latency.default,
@@ -209,7 +213,8 @@ impl Engine {
         let shards = executor::start(&exec_cfg, |i| {
             let (p, sockets) = parts[i].take().expect("each shard is made once");
             let (tx, rx) = wiring[i].take().expect("each shard is wired once");
-            move |ctx: ShardContext| run_shard(ctx, p, sockets, tx, rx)
+            let beats = heartbeats.clone();
+            move |ctx: ShardContext| run_shard(ctx, p, sockets, tx, rx, beats)
         })?;
         info!(
             "srtrelay listening on {} with {n} shard(s)",
@@ -225,6 +230,7 @@ impl Engine {
             registry,
             sessions,
             addrs,
+            heartbeats,
         })
     }
 
@@ -245,6 +251,12 @@ impl Engine {
     /// The engine as the operator API sees it.
     pub fn view(&self) -> Arc<EngineView> {
         Arc::new(EngineView::new(self.inboxes.clone(), self.registry.clone()))
+    }
+
+    /// When each shard last ran its tick: a shard has started once its slot is set, and is
+    /// alive while it stays fresh (see `service::Supervisor`).
+    pub fn heartbeats(&self) -> &Heartbeats {
+        &self.heartbeats
     }
 
     pub fn stop_signal(&self) -> StopSignal {
@@ -305,6 +317,7 @@ async fn run_shard(
     sockets: Vec<std::net::UdpSocket>,
     tx: Vec<Option<SharedSender<Handoff>>>,
     rx: Vec<SharedReceiver<Handoff>>,
+    beats: Heartbeats,
 ) {
     let index = parts.index;
     let udps: Vec<Rc<ShardUdp>> = match sockets
@@ -415,6 +428,9 @@ async fn run_shard(
                 let mut s = state.borrow_mut();
                 s.on_tick(t);
                 s.counters.busy_ns += elapsed_ns(t);
+                // The first beat also tells the binary this shard is fully up (sockets,
+                // handoff queues, timers): READY waits for it.
+                beats.beat(index, t);
             }
         })
         .detach();

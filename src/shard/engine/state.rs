@@ -19,6 +19,7 @@ use crate::access::SessionStore;
 use crate::relay::fanout::{Role, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::registry::Registry;
+use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour};
 use crate::shard::batch::{RecvBatch, SendBatch};
 use crate::shard::udp::ShardUdp;
 use crate::srt::endpoint::{ConnId, Endpoint, EndpointEvent};
@@ -52,6 +53,9 @@ pub struct ShardState {
     grace: Duration,
     next_housekeeping: Instant,
     next_sample: Instant,
+    /// Peer misbehaviour (parse errors, unknown ids, ...) is warned about at most once per
+    /// `PEER_WARNING_INTERVAL`, with the counts since the last warning.
+    misbehaviour: PeerMisbehaviour,
     pub counters: ShardCounters,
     pub histograms: HistogramSet,
 }
@@ -105,6 +109,7 @@ impl ShardState {
             grace: parts.grace,
             next_housekeeping: now,
             next_sample: now + SAMPLING,
+            misbehaviour: PeerMisbehaviour::new(PEER_WARNING_INTERVAL),
             counters: ShardCounters::default(),
             histograms: HistogramSet::new(),
         }
@@ -185,6 +190,9 @@ impl ShardState {
                     self.index
                 );
                 self.endpoint.close(conn);
+            }
+            if let Some(counts) = self.misbehaviour.check(self.endpoint.stats(), now) {
+                warn!("shard {}: dropped peer input: {counts}", self.index);
             }
         }
         if now >= self.next_sample {
