@@ -39,6 +39,9 @@ pub struct SendSlot {
     pub data: Vec<u8>,
     /// KK of the key `data` was encrypted with; `None` until then, or on a clear connection.
     pub key: EncryptionKey,
+    /// Which of our sending keys encrypted it (`Crypto::tx_generation`), to know when the
+    /// receiver can no longer hold that key.
+    pub key_generation: u32,
     /// Last time it went on the wire, original or retransmission.
     pub last_sent: Option<Instant>,
     pub retransmits: u32,
@@ -283,6 +286,7 @@ impl SendBuffer {
             origin,
             data,
             key: EncryptionKey::None,
+            key_generation: 0,
             last_sent: None,
             retransmits: 0,
         }

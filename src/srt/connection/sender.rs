@@ -7,7 +7,9 @@ use super::cc::LiveCc;
 use super::send_buffer::SendBuffer;
 use super::timers::Timer;
 use super::{Connection, LossRanges, emit_data};
-use crate::srt::packet::{Ack, AckInfo, DataPacket, DropRequest, LossList, PacketPosition};
+use crate::srt::packet::{
+    Ack, AckInfo, DataPacket, DropRequest, EncryptionKey, LossList, PacketPosition,
+};
 use crate::srt::seq::MsgNo;
 
 /// libsrt SRT_TLPKTDROP_MINTHRESHOLD_MS: the sender keeps packets at least this long.
@@ -132,6 +134,16 @@ impl Connection {
             {
                 continue;
             }
+            // Its key was replaced in the receiver's slot by a newer one (two refreshes since it
+            // was encrypted): resent, it would be decrypted with the wrong key and delivered as
+            // garbage. The receiver's too-late drop skips it instead; count it as dropped.
+            if let Some(crypto) = self.crypto.as_deref()
+                && slot.key != EncryptionKey::None
+                && !crypto.peer_may_hold(slot.key_generation)
+            {
+                self.stats.pkt_snd_drop += 1;
+                continue;
+            }
             slot.last_sent = Some(now);
             slot.retransmits += 1;
             let pkt = DataPacket {
@@ -169,6 +181,7 @@ impl Connection {
         // after a key switch, which the receiver still holds for `preannounce` packets.
         if let Some(crypto) = self.crypto.as_deref_mut() {
             slot.key = crypto.encrypt(seq, &mut slot.data);
+            slot.key_generation = crypto.tx_generation();
         }
         let pkt = DataPacket {
             seq,

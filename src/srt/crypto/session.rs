@@ -104,6 +104,11 @@ struct Tx {
     phase: Phase,
     /// `None`: this key is never replaced (a connection whose key exchange failed).
     refresh: Option<KmRefresh>,
+    /// Generation of `active` (0 for the handshake's key, +1 per switch).
+    generation: u32,
+    /// Generation of the newest key announced to the peer (`generation`, or one more while a
+    /// pre-announced key waits).
+    announced: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +244,17 @@ impl Crypto {
     /// The slot new packets are encrypted with.
     pub fn tx_parity(&self) -> Parity {
         self.tx.parity
+    }
+
+    /// Generation of the key `encrypt` uses now.
+    pub fn tx_generation(&self) -> u32 {
+        self.tx.generation
+    }
+
+    /// Whether the peer can still hold our key of `generation`: it has two slots (even, odd),
+    /// and announcing generation g + 2 overwrote g's slot.
+    pub fn peer_may_hold(&self, generation: u32) -> bool {
+        self.tx.announced < generation.saturating_add(2)
     }
 
     /// Encrypts a payload in place for packet `seq`, on its first transmission; returns the KK
@@ -404,6 +420,7 @@ impl Crypto {
                 self.km_out = Some((km_bytes(&km), KM_MAX_RETRY, None));
                 self.tx.other = Some(next);
                 self.tx.phase = Phase::Announced;
+                self.tx.announced = self.tx.generation.wrapping_add(1);
                 self.refreshes_sent += 1;
             }
             Phase::Announced if sent > r.rate_pkts => {
@@ -411,6 +428,7 @@ impl Crypto {
                     let old = std::mem::replace(&mut self.tx.active, next);
                     self.tx.other = Some(old);
                     self.tx.parity = self.tx.parity.other();
+                    self.tx.generation = self.tx.generation.wrapping_add(1);
                 }
                 self.tx.sent = 0;
                 self.tx.phase = Phase::Retiring;
@@ -452,6 +470,8 @@ fn tx(
         sent: 1,
         phase: Phase::Steady,
         refresh,
+        generation: 0,
+        announced: 0,
     }
 }
 
