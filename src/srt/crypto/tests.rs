@@ -379,14 +379,9 @@ fn in_band_kmreq_with_a_new_salt_is_refused() {
     }
 }
 
-/// On a connection: the first transmission encrypts in place and a retransmission after a key
-/// switch resends the very same ciphertext with its original KK.
-#[test]
-fn retransmission_resends_the_stored_ciphertext_with_its_key() {
+/// A connection (socket 2, ISN 100) encrypting with a key refreshed every 4 packets.
+fn refreshing_connection() -> (crate::srt::connection::Connection, std::time::Instant) {
     use crate::srt::connection::{Connection, ConnectionConfig};
-    use crate::srt::packet::{Control, ControlPacket, LossListBuilder, Packet};
-    use crate::srt::seq::Timestamp;
-
     let p = pass("rexmit passphrase");
     let enc = Encryption {
         refresh: KmRefresh::new(4, 1).unwrap(),
@@ -395,6 +390,33 @@ fn retransmission_resends_the_stored_ciphertext_with_its_key() {
     let now = crate::srt::handshake::test_util::t0();
     let mut conn = Connection::new(ConnectionConfig::new(2, 1, SeqNo::new(100), now), now);
     conn.set_crypto(Initiator::new(p, &enc, KeyLen::Aes128, rng(11)).crypto);
+    (conn, now)
+}
+
+/// The peer NAKs `seqs` (each a single lost packet).
+fn nak(conn: &mut crate::srt::connection::Connection, t: std::time::Instant, seqs: &[u32]) {
+    use crate::srt::packet::{Control, ControlPacket, LossListBuilder, Packet};
+    use crate::srt::seq::Timestamp;
+    let mut scratch = [0u8; 64];
+    let mut list = LossListBuilder::new(&mut scratch);
+    for &s in seqs {
+        list.push(SeqNo::new(s), SeqNo::new(s)).unwrap();
+    }
+    let nak = Packet::Control(ControlPacket {
+        timestamp: Timestamp::from_micros(0),
+        dest_socket_id: 2,
+        body: Control::Nak(list.finish()),
+    });
+    conn.handle_packet(t, &nak);
+}
+
+/// On a connection: the first transmission encrypts in place and a retransmission after a key
+/// switch resends the very same ciphertext with its original KK.
+#[test]
+fn retransmission_resends_the_stored_ciphertext_with_its_key() {
+    use crate::srt::packet::Packet;
+
+    let (mut conn, now) = refreshing_connection();
     let mut sent: Vec<Vec<u8>> = Vec::new();
     let mut buf = [0u8; 1500];
     let mut t = now;
@@ -418,15 +440,7 @@ fn retransmission_resends_the_stored_ciphertext_with_its_key() {
         "the key switched meanwhile"
     );
     // The peer NAKs packet 101 (the second one).
-    let mut scratch = [0u8; 64];
-    let mut list = LossListBuilder::new(&mut scratch);
-    list.push(SeqNo::new(101), SeqNo::new(101)).unwrap();
-    let nak = Packet::Control(ControlPacket {
-        timestamp: Timestamp::from_micros(0),
-        dest_socket_id: 2,
-        body: Control::Nak(list.finish()),
-    });
-    conn.handle_packet(t, &nak);
+    nak(&mut conn, t, &[101]);
     let mut rexmit = None;
     while let Some(n) = conn.poll_transmit(t + std::time::Duration::from_millis(1), &mut buf) {
         if let Ok(Packet::Data(_)) = Packet::parse(&buf[..n]) {
@@ -444,18 +458,9 @@ fn retransmission_resends_the_stored_ciphertext_with_its_key() {
 /// drop. Found by the key-refresh interop test under 5 % loss: one payload arrived corrupted.
 #[test]
 fn a_packet_whose_key_the_peer_no_longer_holds_is_not_retransmitted() {
-    use crate::srt::connection::{Connection, ConnectionConfig};
-    use crate::srt::packet::{Control, ControlPacket, LossListBuilder, Packet};
-    use crate::srt::seq::Timestamp;
+    use crate::srt::packet::Packet;
 
-    let p = pass("rexmit passphrase");
-    let enc = Encryption {
-        refresh: KmRefresh::new(4, 1).unwrap(),
-        ..Encryption::with_passphrase(p.clone())
-    };
-    let now = crate::srt::handshake::test_util::t0();
-    let mut conn = Connection::new(ConnectionConfig::new(2, 1, SeqNo::new(100), now), now);
-    conn.set_crypto(Initiator::new(p, &enc, KeyLen::Aes128, rng(11)).crypto);
+    let (mut conn, now) = refreshing_connection();
     let mut buf = [0u8; 1500];
     let mut t = now;
     // 20 packets: several refreshes, so packet 101's key (generation 0) is long overwritten.
@@ -465,16 +470,7 @@ fn a_packet_whose_key_the_peer_no_longer_holds_is_not_retransmitted() {
         while conn.poll_transmit(t, &mut buf).is_some() {}
     }
     let drops_before = conn.stats().pkt_snd_drop;
-    let mut scratch = [0u8; 64];
-    let mut list = LossListBuilder::new(&mut scratch);
-    list.push(SeqNo::new(101), SeqNo::new(101)).unwrap();
-    list.push(SeqNo::new(119), SeqNo::new(119)).unwrap();
-    let nak = Packet::Control(ControlPacket {
-        timestamp: Timestamp::from_micros(0),
-        dest_socket_id: 2,
-        body: Control::Nak(list.finish()),
-    });
-    conn.handle_packet(t, &nak);
+    nak(&mut conn, t, &[101, 119]);
     let mut resent = Vec::new();
     while let Some(n) = conn.poll_transmit(t + std::time::Duration::from_millis(1), &mut buf) {
         if let Ok(Packet::Data(d)) = Packet::parse(&buf[..n]) {
