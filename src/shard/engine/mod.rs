@@ -370,14 +370,12 @@ async fn run_shard(
             loop {
                 match udp.recv_batch(&mut batch).await {
                     Ok(_) => {
-                        let first = now();
-                        state.borrow_mut().ingest(k, &batch, first);
-                        let busy = elapsed_ns(first);
                         {
                             let t = now();
                             let mut s = state.borrow_mut();
-                            s.finish(first, t);
-                            s.counters.busy_ns += busy + elapsed_ns(t);
+                            s.ingest(k, &batch, t);
+                            s.finish(t, t);
+                            s.counters.busy_ns += elapsed_ns(t);
                         }
                         // A socket that is never empty would otherwise keep this task running
                         // (a ready recv does not yield): the tick (ACK timers, control inbox)
