@@ -166,7 +166,9 @@ fn start_relay(config: &str) -> (Relay, SocketAddr) {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let path = write_config(
         "run",
-        &format!("[srt]\nlisten = [\"{addr}\"]\n{config}\n[log]\nlevel = \"info\"\n"),
+        &format!(
+            "[srt]\nlisten = [\"{addr}\"]\n{config}\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n"
+        ),
     );
     let mut child = Command::new(BIN)
         .arg("--config")
