@@ -112,7 +112,7 @@ run_step() {
 # shellcheck disable=SC2317 # called through run_step
 cargo_test() {
     # Keep cargo's own output visible and in a log for the summary counts.
-    cargo test --workspace --all-targets "$@" 2>&1 | tee "$TEST_LOG"
+    cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$TEST_LOG"
 }
 
 run_step fmt cargo fmt --all -- --check

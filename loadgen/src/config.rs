@@ -89,10 +89,23 @@ impl RunConfig {
         let offset = step.mul_f64(f64::from(stream) / f64::from(self.streams.max(1)));
         Schedule {
             start: start + offset,
-            end: start + self.warmup + self.duration,
+            end: start + self.warmup + self.duration + self.cooldown(),
             interval,
             burst: self.burst,
         }
+    }
+
+    /// Publishing goes on, unmeasured, this long after the measured part: a receiver learns
+    /// of a lost packet only from a later one, so without it the last measured packets could
+    /// never be recovered (a tail loss that no ARQ repairs, as in a real stream that ends).
+    pub fn cooldown(&self) -> Duration {
+        self.latency.max(Duration::from_millis(250))
+    }
+
+    /// One past the last measured sequence number of `stream` (later ones are cool-down).
+    pub fn measure_until(&self, stream: u32, start: std::time::Instant) -> u64 {
+        self.schedule(stream, start)
+            .count_before(start + self.warmup + self.duration)
     }
 
     /// The first measured sequence number of `stream` (payloads before it are warm-up).
@@ -266,8 +279,11 @@ pub(crate) mod tests {
         let t0 = crate::clock::now();
         let s0 = c.schedule(0, t0);
         assert_eq!(s0.start, t0);
-        assert_eq!(s0.total(), 400, "1 s warm-up + 3 s");
+        // 1 s warm-up + 3 s measured + 250 ms cool-down (latency 120 ms, floor 250 ms).
+        assert_eq!(c.cooldown(), Duration::from_millis(250));
+        assert_eq!(s0.total(), 425);
         assert_eq!(c.measure_from(0, t0), 100);
+        assert_eq!(c.measure_until(0, t0), 400, "the cool-down is not measured");
         // Stream 1 of 3 starts a third of a period later; still 100 payloads of warm-up.
         let s1 = c.schedule(1, t0);
         assert!(s1.start > t0 && s1.start < t0 + Duration::from_millis(4));

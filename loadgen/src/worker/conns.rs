@@ -147,7 +147,9 @@ pub struct Publisher {
     pub handed: u64,
     /// First sequence number after the warm-up: what is measured.
     pub measure_from: u64,
-    /// Payloads from `measure_from` on that SRT accepted.
+    /// One past the last measured sequence number (the cool-down follows).
+    pub measure_until: u64,
+    /// Payloads in `measure_from..measure_until` that SRT accepted.
     pub handed_measured: u64,
     /// Payloads SRT refused (buffer full, connection down).
     pub send_errors: u64,
@@ -163,14 +165,17 @@ impl Publisher {
             scheduled: 0,
             handed: 0,
             measure_from: 0,
+            measure_until: u64::MAX,
             handed_measured: 0,
             send_errors: 0,
         }
     }
 
-    /// Payloads the schedule called for after the warm-up.
+    /// Payloads the schedule called for after the warm-up and before the cool-down.
     pub fn expected(&self) -> u64 {
-        self.scheduled.saturating_sub(self.measure_from)
+        self.scheduled
+            .min(self.measure_until)
+            .saturating_sub(self.measure_from)
     }
 
     /// When the next payload is due, if any is left.
@@ -263,6 +268,8 @@ pub struct Subscriber {
     pub warmup_delivered: u64,
     /// First measured sequence number of the stream.
     pub measure_from: u64,
+    /// One past the last measured one (the cool-down follows).
+    pub measure_until: u64,
     pub duplicates: u64,
     pub foreign: u64,
     /// Delivered everything its publisher sent (known once the publisher stopped).
@@ -280,6 +287,7 @@ impl Subscriber {
             delivered: 0,
             warmup_delivered: 0,
             measure_from: 0,
+            measure_until: u64::MAX,
             duplicates: 0,
             foreign: 0,
             complete: false,
@@ -291,7 +299,7 @@ impl Subscriber {
         self.arrived += 1;
         if let Ok(s) = stamp::decode(payload)
             && s.stream == self.stream
-            && s.seq >= self.measure_from
+            && (self.measure_from..self.measure_until).contains(&s.seq)
         {
             transit.saturating_record(latency_us(now_ns, s.sent_ns));
         }
@@ -302,6 +310,7 @@ impl Subscriber {
         match stamp::decode(payload) {
             Ok(s) if s.stream == self.stream => match self.window.insert(s.seq) {
                 Seen::Fresh if s.seq < self.measure_from => self.warmup_delivered += 1,
+                Seen::Fresh if s.seq >= self.measure_until => {}
                 Seen::Fresh => {
                     self.delivered += 1;
                     e2e.saturating_record(latency_us(now_ns, s.sent_ns));

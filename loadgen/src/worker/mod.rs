@@ -237,9 +237,11 @@ impl Worker {
             for p in &mut self.pubs {
                 p.schedule = Some(self.cfg.schedule(p.stream, start));
                 p.measure_from = self.cfg.measure_from(p.stream, start);
+                p.measure_until = self.cfg.measure_until(p.stream, start);
             }
             for s in &mut self.subs {
                 s.measure_from = self.cfg.measure_from(s.stream, start);
+                s.measure_until = self.cfg.measure_until(s.stream, start);
             }
         }
         if phase >= Phase::Drain && prev < Some(Phase::Drain) {
@@ -404,7 +406,7 @@ impl Worker {
                 match sock.ep.send(id, now, &self.payload[..]) {
                     Ok(_) => {
                         p.handed += 1;
-                        if seq >= p.measure_from {
+                        if (p.measure_from..p.measure_until).contains(&seq) {
                             p.handed_measured += 1;
                         }
                     }
