@@ -223,13 +223,22 @@ impl ShardState {
     /// Handles what the endpoint produced, fans new packets out, transmits. Returns packets
     /// handed to subscribers.
     fn after_input(&mut self, now: Instant) -> u64 {
+        // Fan out before handling events: a publisher's last packets often share a batch with
+        // its SHUTDOWN, and ending its session drops the forwarders to other shards, whose
+        // subscribers would then never get that tail (seen as a flaky short file).
+        let mut forwarded = self.fan_out(now);
         self.process_events(now);
+        forwarded += self.fan_out(now);
+        self.transmit(now);
+        forwarded
+    }
+
+    fn fan_out(&mut self, now: Instant) -> u64 {
         let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
         let forwarded = self.streams.fan_out(&mut self.endpoint, now, &mut |to, h| {
             try_handoff(tx, full, to, h, now)
         });
         self.counters.forwarded += forwarded;
-        self.transmit(now);
         forwarded
     }
 
