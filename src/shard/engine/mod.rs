@@ -10,7 +10,8 @@
 //! - one receive task per socket: `recvmmsg` batch -> endpoint -> rings -> subscribers -> flush;
 //! - one handoff task per other shard: drain its queue into replica rings -> subscribers ->
 //!   flush;
-//! - a tick task every `TICK`: protocol timers, control inbox, deadlines, forwarder retries;
+//! - a tick task (every 1 ms with connections, 20 ms without): protocol timers, control inbox,
+//!   deadlines, forwarder retries;
 //! - the main task waits for the stop signal, then closes every connection and flushes.
 
 mod admission;
@@ -51,8 +52,7 @@ use crate::srt::handshake::{Listener, ListenerConfig};
 
 use state::{ShardParts, ShardState};
 
-/// Protocol timers (ACK every 10 ms, NAK, keepalive) and control messages are served at this
-/// granularity.
+/// Retry delay after a socket error, and the flush retry step at shutdown.
 const TICK: Duration = Duration::from_millis(1);
 /// Handoffs queued per shard pair; about 1.5 KB each.
 const HANDOFF_QUEUE: usize = 4096;
@@ -421,7 +421,8 @@ async fn run_shard(
         let state = state.clone();
         glommio::spawn_local(async move {
             loop {
-                glommio::timer::sleep(TICK).await;
+                let interval = state.borrow().tick_interval();
+                glommio::timer::sleep(interval).await;
                 let t = now();
                 let mut s = state.borrow_mut();
                 s.on_tick(t);

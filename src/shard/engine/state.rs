@@ -29,6 +29,10 @@ use super::admission::{Admission, GrantKind};
 use super::msg::ShardMsg;
 use super::report::{ConnectionReport, ShardCounters, ShardReport};
 
+/// Tick intervals with and without connections (see `ShardState::tick_interval`).
+const BUSY_TICK: Duration = Duration::from_millis(1);
+const IDLE_TICK: Duration = Duration::from_millis(20);
+
 /// How often subscriber deadlines and stale grants are checked.
 const HOUSEKEEPING: Duration = Duration::from_millis(50);
 /// How often each connection's RTT and each subscriber's lag are sampled into the histograms.
@@ -541,6 +545,18 @@ impl ShardState {
         }
         self.transmit(now);
         info!("shard {}: closed {} connections", self.index, ids.len());
+    }
+
+    /// How long the tick may sleep: 1 ms while the shard has connections (ACK, NAK and pacing
+    /// timers are served at that granularity), longer when it has none, so an idle relay does
+    /// not wake 1000 times a second per core (measured: ~10 % of a core for two idle shards).
+    /// A caller's handshake is answered by the receive task at once either way.
+    pub fn tick_interval(&self) -> Duration {
+        if self.conns.is_empty() && !self.has_pending_sends() {
+            IDLE_TICK
+        } else {
+            BUSY_TICK
+        }
     }
 
     /// Whether datagrams wait in a send batch (the socket was full).
