@@ -9,6 +9,7 @@ pub mod config;
 pub mod driver;
 pub mod http;
 pub mod relay;
+pub mod rng;
 pub mod service;
 pub mod shard;
 pub mod srt;

@@ -143,34 +143,9 @@ impl Leg {
     }
 }
 
-/// A seeded generator: splitmix64 (fast, good enough for coin flips, and the same on every
-/// platform so `--seed` reproduces a run's loss pattern).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-}
+/// The seeded generator (SplitMix64, shared with srtrelay's simulator): `--seed` reproduces
+/// a run's loss pattern on every platform.
+pub use srtrelay::rng::Rng;
 
 /// A derived seed for sub-generator `index` of `seed`, so sockets get independent streams.
 pub fn derive_seed(seed: u64, index: u64) -> u64 {
