@@ -2,18 +2,14 @@
 //! KMREQ/KMRSP handshake, data both ways, retransmissions of stored ciphertext, in-band key
 //! refresh on both senders, and the rejections each side sees.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Encryption, KeyLen, KmRefresh, Passphrase};
 use crate::srt::connection::Delivery;
-use crate::srt::endpoint::{
-    AccessControl, Admit, ConnId, ConnectError, Endpoint, EndpointConfig, EndpointEvent,
-};
-use crate::srt::handshake::{
-    CallerConfig, ConclusionRequest, Listener, ListenerConfig, RejectReason,
-};
+use crate::srt::endpoint::{Admit, ConnId, ConnectError, EndpointEvent};
+use crate::srt::handshake::{CallerConfig, ListenerConfig, RejectReason};
 use crate::srt::seq::SeqNo;
+use crate::srt::sim::endpoints::Net;
 use crate::srt::sim::link::{Link, LinkConfig};
 use crate::srt::sim::t0;
 
@@ -23,140 +19,49 @@ fn pass(s: &str) -> Passphrase {
     Passphrase::new(s).expect("valid")
 }
 
-/// Admits everyone with one `Admit`.
-struct Policy(Admit);
-
-impl AccessControl for Policy {
-    fn check(&mut self, _req: &ConclusionRequest) -> Result<Admit, RejectReason> {
-        Ok(self.0.clone())
+/// Two endpoints over links with 10 ms delay, 2 ms jitter and `loss` each way; the listener
+/// admits every caller with `admit`; `seeded` gives both endpoints key generators.
+fn net(loss: f64, admit: Admit, seeded: bool) -> Net {
+    let link = LinkConfig {
+        delay: 10 * MS,
+        jitter: 2 * MS,
+        loss,
+        ..LinkConfig::default()
+    };
+    // Endpoint seeds 3 and 4 (from `Net::new`), link seeds 11 and 12: the loss pattern these
+    // tests were written against.
+    let mut net = Net::new(
+        t0(),
+        link.clone(),
+        link.clone(),
+        ListenerConfig::default(),
+        3,
+    );
+    net.up = Link::new(link.clone(), 11);
+    net.down = Link::new(link, 12);
+    net.policy.admit = admit;
+    if seeded {
+        net.caller.set_crypto_seed([1; 32]);
+        net.listener.set_crypto_seed([2; 32]);
     }
+    net
 }
 
-struct Net {
-    now: Instant,
-    caller: Endpoint,
-    listener: Endpoint,
-    up: Link,
-    down: Link,
-    policy: Policy,
-    caller_events: Vec<EndpointEvent>,
-    listener_events: Vec<EndpointEvent>,
-    /// Payloads the listener's endpoint handed over from `handle_datagram` (cut-through).
-    handed_over: Vec<Vec<u8>>,
-    caller_addr: SocketAddr,
-    listener_addr: SocketAddr,
+/// Calls the listener with `encryption` and runs the handshake.
+fn connect(net: &mut Net, encryption: Encryption, pbkeylen: u8) -> ConnId {
+    let mut cfg = CallerConfig::new(0, SeqNo::new(0), net.listener_addr());
+    cfg.stream_id = Some("#!::r=enc,m=publish".into());
+    cfg.encryption = encryption;
+    cfg.pbkeylen = pbkeylen;
+    let id = net.caller.connect(net.now, cfg).expect("valid config");
+    net.run_for(200 * MS);
+    id
 }
 
-impl Net {
-    fn new(loss: f64, admit: Admit, seeded: bool) -> Net {
-        let now = t0();
-        let link = |seed| {
-            Link::new(
-                LinkConfig {
-                    delay: 10 * MS,
-                    jitter: 2 * MS,
-                    loss,
-                    ..LinkConfig::default()
-                },
-                seed,
-            )
-        };
-        let listener = Listener::new(*b"0123456789abcdef", now, ListenerConfig::default());
-        let cfg = |seed| EndpointConfig {
-            seed,
-            ..EndpointConfig::default()
-        };
-        let mut caller = Endpoint::new(cfg(3), None, now);
-        let mut listener = Endpoint::new(cfg(4), Some(listener), now);
-        if seeded {
-            caller.set_crypto_seed([1; 32]);
-            listener.set_crypto_seed([2; 32]);
-        }
-        Net {
-            now,
-            caller,
-            listener,
-            up: link(11),
-            down: link(12),
-            policy: Policy(admit),
-            caller_events: Vec::new(),
-            listener_events: Vec::new(),
-            handed_over: Vec::new(),
-            caller_addr: "10.0.0.1:5000".parse().expect("literal"),
-            listener_addr: "10.0.0.2:9000".parse().expect("literal"),
-        }
-    }
-
-    fn connect(&mut self, encryption: Encryption, pbkeylen: u8) -> ConnId {
-        let mut cfg = CallerConfig::new(0, SeqNo::new(0), self.listener_addr);
-        cfg.stream_id = Some("#!::r=enc,m=publish".into());
-        cfg.encryption = encryption;
-        cfg.pbkeylen = pbkeylen;
-        let id = self.caller.connect(self.now, cfg).expect("valid config");
-        self.run_for(200 * MS);
-        id
-    }
-
-    fn accepted(&self) -> ConnId {
-        match self.listener_events.first() {
-            Some(EndpointEvent::Accepted { id, .. }) => *id,
-            other => panic!("expected Accepted, got {other:?}"),
-        }
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let end = self.now + d;
-        loop {
-            self.process();
-            let next = [
-                self.caller.poll_timeout(),
-                self.listener.poll_timeout(),
-                self.up.next_arrival(),
-                self.down.next_arrival(),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            match next {
-                Some(t) if t <= end => self.now = self.now.max(t),
-                _ => {
-                    self.now = end;
-                    self.process();
-                    return;
-                }
-            }
-        }
-    }
-
-    fn process(&mut self) {
-        let now = self.now;
-        while let Some(d) = self.up.pop_due(now) {
-            if let Some(r) =
-                self.listener
-                    .handle_datagram(now, self.caller_addr, &d, &mut self.policy)
-            {
-                self.handed_over.push(r.payload.to_vec());
-            }
-        }
-        while let Some(d) = self.down.pop_due(now) {
-            self.caller
-                .handle_datagram(now, self.listener_addr, &d, &mut self.policy);
-        }
-        self.caller.handle_timeout(now);
-        self.listener.handle_timeout(now);
-        let mut buf = [0u8; 1500];
-        while let Some((_, n)) = self.caller.poll_transmit(now, &mut buf) {
-            self.up.send(now, &buf[..n]);
-        }
-        while let Some((_, n)) = self.listener.poll_transmit(now, &mut buf) {
-            self.down.send(now, &buf[..n]);
-        }
-        while let Some(e) = self.caller.poll_event() {
-            self.caller_events.push(e);
-        }
-        while let Some(e) = self.listener.poll_event() {
-            self.listener_events.push(e);
-        }
+fn accepted(net: &Net) -> ConnId {
+    match net.listener_events.first() {
+        Some(EndpointEvent::Accepted { id, .. }) => *id,
+        other => panic!("expected Accepted, got {other:?}"),
     }
 }
 
@@ -188,10 +93,10 @@ fn encrypted_both_ways_through_loss_with_key_refresh() {
         encryption: encryption("sim passphrase", refresh),
         ..Admit::default()
     };
-    let mut net = Net::new(0.05, admit, true);
-    let id = net.connect(encryption("sim passphrase", refresh), 32);
+    let mut net = net(0.05, admit, true);
+    let id = connect(&mut net, encryption("sim passphrase", refresh), 32);
     assert_eq!(net.caller_events, vec![EndpointEvent::Connected { id }]);
-    let lid = net.accepted();
+    let lid = accepted(&net);
     let n = 600u32;
     let (mut up, mut down) = (Vec::new(), Vec::new());
     let mut buf = [0u8; 1500];
@@ -239,8 +144,12 @@ fn cut_through_hands_over_decrypted_payloads() {
         delivery: Delivery::CutThrough,
         encryption: Encryption::with_passphrase(pass("cut through pass")),
     };
-    let mut net = Net::new(0.0, admit, true);
-    let id = net.connect(Encryption::with_passphrase(pass("cut through pass")), 24);
+    let mut net = net(0.0, admit, true);
+    let id = connect(
+        &mut net,
+        Encryption::with_passphrase(pass("cut through pass")),
+        24,
+    );
     for i in 0..50 {
         net.caller.send(id, net.now, &payload(i)).expect("open");
         net.run_for(2 * MS);
@@ -291,7 +200,7 @@ fn mismatches_are_rejected_with_libsrt_codes() {
         ),
     ];
     for (admit, caller, want) in cases {
-        let mut net = Net::new(
+        let mut net = net(
             0.0,
             Admit {
                 encryption: admit,
@@ -299,7 +208,7 @@ fn mismatches_are_rejected_with_libsrt_codes() {
             },
             true,
         );
-        let id = net.connect(caller, 16);
+        let id = connect(&mut net, caller, 16);
         assert_eq!(
             net.caller_events,
             vec![EndpointEvent::ConnectFailed { id, reason: want }]
@@ -314,8 +223,8 @@ fn unseeded_endpoint_refuses_encryption() {
         encryption: Encryption::with_passphrase(pass("the right passphrase")),
         ..Admit::default()
     };
-    let mut net = Net::new(0.0, admit, false);
-    let mut cfg = CallerConfig::new(0, SeqNo::new(0), net.listener_addr);
+    let mut net = net(0.0, admit, false);
+    let mut cfg = CallerConfig::new(0, SeqNo::new(0), net.listener_addr());
     cfg.encryption = Encryption::with_passphrase(pass("the right passphrase"));
     assert_eq!(
         net.caller.connect(net.now, cfg).err(),
@@ -323,7 +232,8 @@ fn unseeded_endpoint_refuses_encryption() {
     );
     // The listener side: the caller is seeded, the listener is not.
     net.caller.set_crypto_seed([9; 32]);
-    let id = net.connect(
+    let id = connect(
+        &mut net,
         Encryption::with_passphrase(pass("the right passphrase")),
         16,
     );

@@ -11,10 +11,11 @@ use crate::srt::handshake::{ConclusionRequest, Listener, ListenerConfig, RejectR
 pub const CALLER_ADDR: &str = "10.0.0.1:5000";
 pub const LISTENER_ADDR: &str = "10.0.0.2:9000";
 
-/// Rejects resources listed here with the given reason, accepts the rest.
+/// Rejects resources listed here with the given reason, accepts the rest with `admit`.
 #[derive(Default)]
 pub struct Policy {
     pub reject: Vec<(String, RejectReason)>,
+    pub admit: Admit,
 }
 
 impl AccessControl for Policy {
@@ -25,7 +26,7 @@ impl AccessControl for Policy {
         };
         match self.reject.iter().find(|(r, _)| *r == resource) {
             Some((_, reason)) => Err(*reason),
-            None => Ok(Admit::default()),
+            None => Ok(self.admit.clone()),
         }
     }
 }
@@ -39,6 +40,8 @@ pub struct Net {
     pub policy: Policy,
     pub caller_events: Vec<EndpointEvent>,
     pub listener_events: Vec<EndpointEvent>,
+    /// Payloads the listener handed over from `handle_datagram` (cut-through connections).
+    pub handed_over: Vec<Vec<u8>>,
     caller_addr: SocketAddr,
     listener_addr: SocketAddr,
 }
@@ -65,6 +68,7 @@ impl Net {
             policy: Policy::default(),
             caller_events: Vec::new(),
             listener_events: Vec::new(),
+            handed_over: Vec::new(),
             caller_addr: CALLER_ADDR.parse().expect("literal"),
             listener_addr: LISTENER_ADDR.parse().expect("literal"),
         }
@@ -107,8 +111,12 @@ impl Net {
     fn process(&mut self) {
         let now = self.now;
         while let Some(d) = self.up.pop_due(now) {
-            self.listener
-                .handle_datagram(now, self.caller_addr, &d, &mut self.policy);
+            if let Some(r) =
+                self.listener
+                    .handle_datagram(now, self.caller_addr, &d, &mut self.policy)
+            {
+                self.handed_over.push(r.payload.to_vec());
+            }
         }
         while let Some(d) = self.down.pop_due(now) {
             self.caller
