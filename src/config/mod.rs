@@ -91,6 +91,9 @@ pub struct SrtConfig {
     pub peer_idle_timeout: Duration,
     /// `srt.loss_max_ttl`: reorder tolerance ceiling in packets.
     pub loss_max_ttl: u32,
+    /// `srt.retransmit_overhead_percent`: retransmissions may add at most this percentage of a
+    /// connection's input rate (5..=1000).
+    pub retransmit_overhead_percent: u32,
 }
 
 /// `srt.latency_ms`, `srt.min_latency_ms`, `srt.max_latency_ms`: `min <= default <= max <= 65535

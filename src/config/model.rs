@@ -62,6 +62,7 @@ struct SrtModel {
     send_buffer_pkts: i64,
     peer_idle_timeout_ms: i64,
     loss_max_ttl: i64,
+    retransmit_overhead_percent: i64,
 }
 
 impl Default for SrtModel {
@@ -76,6 +77,7 @@ impl Default for SrtModel {
             send_buffer_pkts: 8192,
             peer_idle_timeout_ms: 5000,
             loss_max_ttl: 0,
+            retransmit_overhead_percent: 25,
         }
     }
 }
@@ -239,6 +241,14 @@ fn srt(m: &SrtModel, passthrough: bool) -> Result<SrtConfig, ConfigError> {
         0,
         recv_buffer_pkts as i64,
     )?;
+    // libsrt accepts 5..=100 for SRTO_OHEADBW; more than the stream again is allowed for very
+    // lossy links, but a budget beyond 10x the stream is no bound at all.
+    let retransmit_overhead_percent = in_range(
+        "srt.retransmit_overhead_percent",
+        m.retransmit_overhead_percent,
+        5,
+        1000,
+    )?;
     Ok(SrtConfig {
         listen,
         latency: LatencyBounds {
@@ -251,6 +261,7 @@ fn srt(m: &SrtModel, passthrough: bool) -> Result<SrtConfig, ConfigError> {
         send_buffer_pkts: send_buffer_pkts as usize,
         peer_idle_timeout: Duration::from_millis(idle),
         loss_max_ttl: loss_max_ttl as u32,
+        retransmit_overhead_percent: retransmit_overhead_percent as u32,
     })
 }
 

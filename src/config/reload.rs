@@ -166,6 +166,11 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             Restart,
             a.srt.loss_max_ttl != b.srt.loss_max_ttl,
         ),
+        (
+            "srt.retransmit_overhead_percent",
+            Restart,
+            a.srt.retransmit_overhead_percent != b.srt.retransmit_overhead_percent,
+        ),
         ("runtime.cores", Restart, a.runtime.cores != b.runtime.cores),
         (
             "runtime.socket_recv_buffer_bytes",

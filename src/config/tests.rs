@@ -202,6 +202,18 @@ fn every_validation_names_its_key() {
         ),
         ("srt.loss_max_ttl", "-1", "srt.loss_max_ttl", "at least 0"),
         (
+            "srt.retransmit_overhead_percent",
+            "4",
+            "srt.retransmit_overhead_percent",
+            "at least 5",
+        ),
+        (
+            "srt.retransmit_overhead_percent",
+            "1001",
+            "srt.retransmit_overhead_percent",
+            "at most 1000",
+        ),
+        (
             "runtime.cores",
             r#""some""#,
             "runtime.cores",
@@ -470,6 +482,7 @@ fn changed_value(key: &str) -> &'static str {
         "srt.send_buffer_pkts" => "4096",
         "srt.peer_idle_timeout_ms" => "3000",
         "srt.loss_max_ttl" => "8",
+        "srt.retransmit_overhead_percent" => "50",
         "runtime.cores" => "[1]",
         "runtime.socket_recv_buffer_bytes" => "0",
         "runtime.socket_send_buffer_bytes" => "65536",

@@ -133,6 +133,8 @@ fn stats_json(s: &Stats) -> Value {
         "pkt_snd_loss": s.pkt_snd_loss,
         "pkt_rcv_loss": s.pkt_rcv_loss,
         "pkt_retrans": s.pkt_retrans,
+        "pkt_retrans_capped": s.pkt_retrans_capped,
+        "pkt_retrans_suppressed": s.pkt_retrans_suppressed,
         "pkt_rcv_retrans": s.pkt_rcv_retrans,
         "pkt_sent_ack": s.pkt_sent_ack,
         "pkt_recv_ack": s.pkt_recv_ack,

@@ -133,6 +133,17 @@ const CONNECTION_COUNTERS: &[(&str, &str, StatFn)] = &[
         |s| s.byte_retrans,
     ),
     (
+        "srt_connection_retransmits_capped_total",
+        "NAKed packets not retransmitted: the retransmission budget \
+         (srt.retransmit_overhead_percent) was spent.",
+        |s| s.pkt_retrans_capped,
+    ),
+    (
+        "srt_connection_retransmits_suppressed_total",
+        "NAKed packets not retransmitted: resent less than max(RTT, 10 ms) before.",
+        |s| s.pkt_retrans_suppressed,
+    ),
+    (
         "srt_connection_naks_sent_total",
         "NAK control packets sent (pktSentNAK).",
         |s| s.pkt_sent_nak,

@@ -107,6 +107,9 @@ pub struct EndpointConfig {
     pub max_payload: usize,
     pub peer_idle_timeout: Duration,
     pub loss_max_ttl: u32,
+    /// Retransmissions may add this percentage of a connection's input rate
+    /// (`ConnectionConfig::rexmit_overhead_pct`).
+    pub rexmit_overhead_pct: u32,
     /// Seed for socket ids and initial sequence numbers (injected: the core reads no RNG).
     pub seed: u64,
     /// `(index, count)`: socket ids are allocated congruent to `index` modulo `count`, so
@@ -127,6 +130,7 @@ impl Default for EndpointConfig {
             max_payload: 1316,
             peer_idle_timeout: Duration::from_secs(5),
             loss_max_ttl: 0,
+            rexmit_overhead_pct: crate::srt::connection::DEFAULT_REXMIT_OVERHEAD_PCT,
             seed: 0x5EED,
             id_space: (0, 1),
             caller_delivery: Delivery::Tsbpd,
@@ -525,6 +529,7 @@ impl Endpoint {
             .min((n.mtu as usize).saturating_sub(UDP_IP_OVERHEAD + HEADER_LEN));
         c.peer_idle_timeout = self.cfg.peer_idle_timeout;
         c.loss_max_ttl = self.cfg.loss_max_ttl;
+        c.rexmit_overhead_pct = self.cfg.rexmit_overhead_pct;
         c
     }
 

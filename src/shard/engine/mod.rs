@@ -173,6 +173,7 @@ impl Engine {
                 max_payload: srt.max_payload,
                 peer_idle_timeout: srt.peer_idle_timeout,
                 loss_max_ttl: srt.loss_max_ttl,
+                rexmit_overhead_pct: srt.retransmit_overhead_percent,
                 seed: secrets.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 id_space: (i as u32, n as u32),
                 caller_delivery: crate::srt::connection::Delivery::Tsbpd,

@@ -2,6 +2,10 @@
 //! MAX_BW = INPUT_BW * (1 + OVERHEAD / 100) with the input rate measured from what the
 //! application queues.
 //!
+//! Retransmissions have their own budget ([`RexmitBudget`]), whatever the pacing: a token
+//! bucket refilled at a share of the measured input rate (libsrt's SRTO_OHEADBW idea), so a
+//! peer that NAKs everything cannot pull more than that share on top of the stream.
+//!
 //! The default is libsrt's: SRTO_MAXBW -1, which in live mode means a fixed 1 Gbit/s
 //! (docs/API/API-socket-options.md), *not* the measured input rate (that is SRTO_MAXBW 0 with
 //! SRTO_INPUTBW 0). The difference matters for a relay: a leg that idles and then gets a burst
@@ -128,6 +132,103 @@ impl LiveCc {
     }
 }
 
+/// libsrt's default SRTO_OHEADBW: retransmissions may add this much to the input rate.
+pub const DEFAULT_REXMIT_OVERHEAD_PCT: u32 = 25;
+/// The budget's rate never falls below this (bytes per second, ~12 full packets): a stream
+/// of a few kbit/s, or one whose rate is not measured yet, can still repair a loss or two
+/// per NAK round, while an attacker on such a stream gets at most ~130 kbit/s from it.
+const MIN_REXMIT_RATE: u64 = 16_000;
+/// The bucket holds at least this many full packets, so a burst loss (a lost keyframe, 50
+/// packets of a 1 Mbit/s stream) is repaired at once, within the latency, instead of at the
+/// budget's rate (which would take seconds). It is what an attacker gets once, up front.
+const MIN_REXMIT_BURST_PKTS: u64 = 64;
+/// Otherwise the bucket holds one second of budget: losses are spread over a second of
+/// retransmissions, libsrt's rate window.
+const REXMIT_BURST_WINDOW_US: u64 = 1_000_000;
+/// Wire bytes of a full live packet (1316 payload plus headers) for the burst floor.
+const FULL_PKT_BYTES: u64 = 1316 + PKT_OVERHEAD;
+
+/// The retransmission budget: a token bucket on wire bytes (payload plus [`PKT_OVERHEAD`]),
+/// refilled at `max(input rate * overhead / 100, MIN_REXMIT_RATE)`, driven by `now` only.
+///
+/// libsrt paces everything at INPUT_BW * (1 + SRTO_OHEADBW / 100) when asked to
+/// (SRTO_MAXBW 0), so retransmissions compete with originals for the overhead; we pace
+/// originals at a fixed rate (see the module docs) and cap only what retransmissions add.
+/// Tokens are kept in micro-bytes so refills over short intervals are exact.
+#[derive(Debug, Clone)]
+pub struct RexmitBudget {
+    overhead_pct: u32,
+    /// Refill rate in bytes per second.
+    rate: u64,
+    capacity_ub: u64,
+    tokens_ub: u64,
+    last_refill: Instant,
+}
+
+impl RexmitBudget {
+    /// A full bucket at the floor rate: the input rate is not known yet.
+    pub fn new(now: Instant, overhead_pct: u32) -> Self {
+        let mut b = RexmitBudget {
+            overhead_pct,
+            rate: 0,
+            capacity_ub: 0,
+            tokens_ub: 0,
+            last_refill: now,
+        };
+        b.set_rate(0);
+        b.tokens_ub = b.capacity_ub;
+        b
+    }
+
+    /// Bytes per second the bucket refills at.
+    pub fn rate(&self) -> u64 {
+        self.rate
+    }
+
+    /// Wire bytes the bucket holds at most.
+    #[cfg(test)]
+    pub fn capacity(&self) -> u64 {
+        self.capacity_ub / 1_000_000
+    }
+
+    /// Follows a new input rate estimate (bytes per second, headers included).
+    pub fn on_input_rate(&mut self, now: Instant, input_bw: u64) {
+        self.refill(now);
+        self.set_rate(input_bw);
+        self.tokens_ub = self.tokens_ub.min(self.capacity_ub);
+    }
+
+    /// Takes the tokens for one retransmission of `payload_len` bytes if the bucket has them.
+    pub fn try_spend(&mut self, now: Instant, payload_len: usize) -> bool {
+        self.refill(now);
+        let need = (payload_len as u64 + PKT_OVERHEAD) * 1_000_000;
+        if self.tokens_ub < need {
+            return false;
+        }
+        self.tokens_ub -= need;
+        true
+    }
+
+    fn set_rate(&mut self, input_bw: u64) {
+        let share = input_bw.saturating_mul(u64::from(self.overhead_pct)) / 100;
+        self.rate = share.max(MIN_REXMIT_RATE);
+        let window = self.rate.saturating_mul(REXMIT_BURST_WINDOW_US);
+        self.capacity_ub = window.max(MIN_REXMIT_BURST_PKTS * FULL_PKT_BYTES * 1_000_000);
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed_us = now.saturating_duration_since(self.last_refill).as_micros();
+        if elapsed_us == 0 {
+            return;
+        }
+        // bytes/s * us = micro-bytes.
+        let add = u128::from(self.rate) * elapsed_us;
+        let tokens = u128::from(self.tokens_ub) + add;
+        self.tokens_ub = tokens.min(u128::from(self.capacity_ub)) as u64;
+        self.last_refill = now;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +281,32 @@ mod tests {
     fn fixed_bandwidth() {
         let cc = LiveCc::new(crate::srt::sim::t0(), MaxBandwidth::Fixed(1_360_000));
         assert_eq!(cc.period(), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn rexmit_budget_refills_at_a_share_of_the_input_rate() {
+        let t0 = crate::srt::sim::t0();
+        let mut b = RexmitBudget::new(t0, 25);
+        // Unknown input rate: the floor rate and the 64-packet burst.
+        assert_eq!(b.rate(), MIN_REXMIT_RATE);
+        assert_eq!(b.capacity(), 64 * 1360);
+        for _ in 0..64 {
+            assert!(b.try_spend(t0, 1316));
+        }
+        assert!(!b.try_spend(t0, 1316), "the burst is spent");
+        // 1.36 MB/s in: 340 kB/s of budget, one second of it as the bucket.
+        b.on_input_rate(t0, 1_360_000);
+        assert_eq!((b.rate(), b.capacity()), (340_000, 340_000));
+        // 4 ms refill 1360 bytes: exactly one packet, then nothing.
+        let t = t0 + Duration::from_millis(4);
+        assert!(b.try_spend(t, 1316));
+        assert!(!b.try_spend(t, 1316));
+        // Refills stop at the capacity however long it idles.
+        let t = t + Duration::from_secs(60);
+        let mut n = 0;
+        while b.try_spend(t, 1316) {
+            n += 1;
+        }
+        assert_eq!(n, 250);
     }
 }

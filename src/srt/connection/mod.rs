@@ -20,7 +20,7 @@ mod stats;
 mod timers;
 mod tsbpd;
 
-pub use cc::MaxBandwidth;
+pub use cc::{DEFAULT_REXMIT_OVERHEAD_PCT, MaxBandwidth};
 pub use loss::LossRanges;
 pub use recv_buffer::Release;
 pub use send_buffer::PushAtError;
@@ -35,7 +35,7 @@ pub fn tsbpd_time_base(arrival: Instant, ts: Timestamp) -> Instant {
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use self::cc::LiveCc;
+use self::cc::{LiveCc, RexmitBudget};
 use self::recv_buffer::RecvBuffer;
 use self::rtt::RttEstimator;
 use self::send_buffer::SendBuffer;
@@ -114,6 +114,9 @@ pub struct ConnectionConfig {
     pub periodic_nak: bool,
     pub peer_idle_timeout: Duration,
     pub max_bw: MaxBandwidth,
+    /// Retransmissions may add at most this percentage of the measured input rate
+    /// (libsrt SRTO_OHEADBW's default, 25), with a floor for low rates and bursts.
+    pub rexmit_overhead_pct: u32,
     /// Reorder tolerance ceiling in packets (SRTO_LOSSMAXTTL; 0, libsrt's default, NAKs a gap
     /// at once). When packets are seen arriving out of order, gaps wait for up to this many
     /// further packets before being NAKed.
@@ -141,6 +144,7 @@ impl ConnectionConfig {
             periodic_nak: true,
             peer_idle_timeout: Duration::from_secs(5),
             max_bw: MaxBandwidth::default(),
+            rexmit_overhead_pct: DEFAULT_REXMIT_OVERHEAD_PCT,
             loss_max_ttl: 0,
             delivery: Delivery::Tsbpd,
         }
@@ -250,6 +254,9 @@ impl Connection {
             next_msg_no: MsgNo::new(1),
             peer_avail_buf: cfg.peer_flow_window,
             cc: LiveCc::new(now, cfg.max_bw),
+            budget: RexmitBudget::new(now, cfg.rexmit_overhead_pct),
+            cap_warned_at: None,
+            capped_since_warning: 0,
         };
         let mut timers = TimerTable::default();
         timers.set(Timer::Ack, now + ACK_INTERVAL);
@@ -577,6 +584,7 @@ impl Connection {
                 Timer::SndDrop => self.on_snd_drop_timer(now),
                 Timer::RateSample => {
                     let next = self.snd.cc.on_rate_sample(now);
+                    self.snd.budget.on_input_rate(now, self.snd.cc.input_bw());
                     self.rcv.rate.roll(now);
                     self.timers.set(Timer::RateSample, next);
                 }
@@ -735,6 +743,8 @@ fn emit_data(pkt: &DataPacket<'_>, buf: &mut [u8]) -> Option<usize> {
     }
 }
 
+#[cfg(test)]
+mod rexmit_tests;
 #[cfg(test)]
 mod tests;
 

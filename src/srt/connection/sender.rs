@@ -1,9 +1,14 @@
 //! The sending half of a connection: the send buffer, ACK and NAK processing, retransmission,
 //! sender too-late drop with DROPREQ, and pacing (draft-sharabayko-srt §4.6, §4.8, §5.1).
+//!
+//! Retransmission is bounded whatever the peer says: a packet is resent at most once per
+//! max(RTT, [`MIN_REXMIT_INTERVAL`]) and all retransmissions together stay within the
+//! [`RexmitBudget`](super::cc::RexmitBudget); NAKed packets beyond it are dropped from the
+//! queue and counted (`pkt_retrans_capped`). A receiver that really lost them NAKs again.
 
 use std::time::{Duration, Instant};
 
-use super::cc::LiveCc;
+use super::cc::{LiveCc, RexmitBudget};
 use super::send_buffer::SendBuffer;
 use super::timers::Timer;
 use super::{Connection, LossRanges, emit_data};
@@ -18,6 +23,13 @@ const SND_DROP_MIN: Duration = Duration::from_secs(1);
 const SND_DROP_SLACK: Duration = Duration::from_millis(20);
 /// Bound on queued DROPREQs, so a peer NAKing ancient ranges cannot grow a queue.
 const MAX_PENDING_DROPREQ: usize = 32;
+/// A packet is not retransmitted twice within max(RTT, this). The RTT a pure sender knows is
+/// the one the peer reports in its ACKs, so a peer claiming 100 us could otherwise ask for
+/// every packet every 100 us. 10 ms is half the smallest periodic NAK interval (draft
+/// §4.8.2: at least 20 ms), so an honest receiver's repeated request is never refused.
+pub(super) const MIN_REXMIT_INTERVAL: Duration = Duration::from_millis(10);
+/// At most one warning per connection this often about NAKs beyond the budget.
+const CAP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub(super) struct Sender {
@@ -28,6 +40,11 @@ pub(super) struct Sender {
     /// The peer's free receive buffer from its last full ACK.
     pub peer_avail_buf: u32,
     pub cc: LiveCc,
+    /// What retransmissions may add to the stream (SRTO_OHEADBW-like).
+    pub budget: RexmitBudget,
+    /// When we last warned that retransmissions were capped, and how many were since.
+    pub cap_warned_at: Option<Instant>,
+    pub capped_since_warning: u64,
 }
 
 impl Sender {
@@ -119,19 +136,21 @@ impl Connection {
         if !self.snd.cc.can_send(now) {
             return None;
         }
-        let rtt = self.rtt.rtt();
+        let min_interval = self.rtt.rtt().max(MIN_REXMIT_INTERVAL);
         let dest_socket_id = self.cfg.peer_socket_id;
         while let Some(seq) = self.snd.rexmit.pop_first() {
             let Some(slot) = self.snd.buf.sent_packet_mut(seq) else {
                 continue;
             };
             // A NAK that left before our last retransmission arrived is stale: skip packets
-            // retransmitted less than one RTT ago (libsrt's reduced retransmission).
+            // retransmitted less than one RTT ago (libsrt's reduced retransmission), with a
+            // floor the peer cannot talk down.
             if slot.retransmits > 0
                 && slot
                     .last_sent
-                    .is_some_and(|t| now.saturating_duration_since(t) < rtt)
+                    .is_some_and(|t| now.saturating_duration_since(t) < min_interval)
             {
+                self.stats.pkt_retrans_suppressed += 1;
                 continue;
             }
             // Its key was replaced in the receiver's slot by a newer one (two refreshes since it
@@ -143,6 +162,14 @@ impl Connection {
             {
                 self.stats.pkt_snd_drop += 1;
                 continue;
+            }
+            // Over budget: drop this request and everything queued behind it rather than
+            // defer them (a deferred queue would spin `poll_timeout` until tokens come).
+            if !self.snd.budget.try_spend(now, slot.data.len()) {
+                let capped = 1 + u64::from(self.snd.rexmit.len());
+                self.snd.rexmit.clear();
+                self.on_retrans_capped(now, capped);
+                break;
             }
             slot.last_sent = Some(now);
             slot.retransmits += 1;
@@ -200,6 +227,28 @@ impl Connection {
         self.stats.byte_sent += len;
         self.snd.cc.on_packet_sent(now);
         Some(n)
+    }
+
+    /// Counts NAKed packets dropped for want of budget, and says so now and then (a peer can
+    /// trigger this at will, so at most once per [`CAP_WARNING_INTERVAL`] per connection).
+    fn on_retrans_capped(&mut self, now: Instant, count: u64) {
+        self.stats.pkt_retrans_capped += count;
+        self.snd.capped_since_warning += count;
+        let due = self
+            .snd
+            .cap_warned_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= CAP_WARNING_INTERVAL);
+        if due {
+            log::warn!(
+                "connection {}: peer NAKs more than the retransmission budget ({} bytes/s): \
+                 {} NAKed packets not retransmitted since the last warning",
+                self.cfg.local_socket_id,
+                self.snd.budget.rate(),
+                self.snd.capped_since_warning,
+            );
+            self.snd.cap_warned_at = Some(now);
+            self.snd.capped_since_warning = 0;
+        }
     }
 
     /// draft §4.6 / libsrt `sndDropTooLate`: packets older than max(peer latency, 1 s) + 20 ms

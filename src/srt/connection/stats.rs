@@ -15,6 +15,12 @@ pub struct Stats {
     pub pkt_rcv_loss: u64,
     /// Retransmitted packets sent (`pktRetrans`).
     pub pkt_retrans: u64,
+    /// NAKed packets not retransmitted because the retransmission budget was spent
+    /// (`srt.retransmit_overhead_percent`): dropped from the queue, not deferred.
+    pub pkt_retrans_capped: u64,
+    /// NAKed packets not retransmitted because they were resent less than max(RTT, 10 ms)
+    /// ago (libsrt's reduced retransmission: the NAK predates the retransmission).
+    pub pkt_retrans_suppressed: u64,
     /// Retransmitted packets received (`pktRcvRetrans`).
     pub pkt_rcv_retrans: u64,
     pub pkt_sent_ack: u64,
