@@ -134,74 +134,102 @@ impl LiveCc {
 
 /// libsrt's default SRTO_OHEADBW: retransmissions may add this much to the input rate.
 pub const DEFAULT_REXMIT_OVERHEAD_PCT: u32 = 25;
-/// The budget's rate never falls below this (bytes per second, ~12 full packets): a stream
-/// of a few kbit/s, or one whose rate is not measured yet, can still repair a loss or two
-/// per NAK round, while an attacker on such a stream gets at most ~130 kbit/s from it.
+/// The budget never grows slower than this (bytes per second, ~12 full packets): a stream of
+/// a few kbit/s, or one whose rate is not measured yet, can still repair a loss or two per
+/// NAK round, while an attacker on such a stream gets at most ~130 kbit/s from it.
 const MIN_REXMIT_RATE: u64 = 16_000;
 /// The bucket holds at least this many full packets, so a burst loss (a lost keyframe, 50
 /// packets of a 1 Mbit/s stream) is repaired at once, within the latency, instead of at the
 /// budget's rate (which would take seconds). It is what an attacker gets once, up front.
 const MIN_REXMIT_BURST_PKTS: u64 = 64;
-/// Otherwise the bucket holds one second of budget: losses are spread over a second of
-/// retransmissions, libsrt's rate window.
+/// Otherwise the bucket holds one second of budget at the measured rate (libsrt's rate
+/// window), or the credit of what was queued since the last rate sample if that is more (a
+/// subscriber's keyframe backlog arrives as one burst, and so do its losses).
 const REXMIT_BURST_WINDOW_US: u64 = 1_000_000;
 /// Wire bytes of a full live packet (1316 payload plus headers) for the burst floor.
 const FULL_PKT_BYTES: u64 = 1316 + PKT_OVERHEAD;
+/// Tokens are micro-bytes, so refills over short intervals and percentages are exact.
+const UB: u64 = 1_000_000;
 
-/// The retransmission budget: a token bucket on wire bytes (payload plus [`PKT_OVERHEAD`]),
-/// refilled at `max(input rate * overhead / 100, MIN_REXMIT_RATE)`, driven by `now` only.
+/// The retransmission budget: a token bucket on wire bytes (payload plus [`PKT_OVERHEAD`]).
+///
+/// Every packet the application queues credits `overhead_pct` % of its wire size, so the
+/// budget is that share of the input exactly, with no estimation lag; when that share of the
+/// measured input rate is below [`MIN_REXMIT_RATE`], time tops it up to the floor. Driven by
+/// the caller's `now` only.
 ///
 /// libsrt paces everything at INPUT_BW * (1 + SRTO_OHEADBW / 100) when asked to
 /// (SRTO_MAXBW 0), so retransmissions compete with originals for the overhead; we pace
 /// originals at a fixed rate (see the module docs) and cap only what retransmissions add.
-/// Tokens are kept in micro-bytes so refills over short intervals are exact.
 #[derive(Debug, Clone)]
 pub struct RexmitBudget {
     overhead_pct: u32,
-    /// Refill rate in bytes per second.
-    rate: u64,
+    /// `overhead_pct` % of the last measured input rate, bytes per second.
+    share: u64,
+    /// What time adds, bytes per second: the floor minus the share, if positive.
+    floor_rate: u64,
+    /// Capacity from the last rate sample: the burst floor or one second of the share.
+    base_capacity_ub: u64,
+    /// Credit from packets queued since the last rate sample.
+    window_credit_ub: u64,
     capacity_ub: u64,
     tokens_ub: u64,
     last_refill: Instant,
 }
 
 impl RexmitBudget {
-    /// A full bucket at the floor rate: the input rate is not known yet.
+    /// A full bucket at the floor: the input rate is not known yet.
     pub fn new(now: Instant, overhead_pct: u32) -> Self {
         let mut b = RexmitBudget {
             overhead_pct,
-            rate: 0,
+            share: 0,
+            floor_rate: 0,
+            base_capacity_ub: 0,
+            window_credit_ub: 0,
             capacity_ub: 0,
             tokens_ub: 0,
             last_refill: now,
         };
-        b.set_rate(0);
+        b.set_share(0);
         b.tokens_ub = b.capacity_ub;
+        // Until the first rate sample the full bucket and the credit are the budget: a floor
+        // on top would add to what a peer NAKing everything gets from a fast stream.
+        b.floor_rate = 0;
         b
     }
 
-    /// Bytes per second the bucket refills at.
+    /// Bytes per second the budget grows by at the measured input rate.
     pub fn rate(&self) -> u64 {
-        self.rate
+        self.share.max(MIN_REXMIT_RATE)
     }
 
-    /// Wire bytes the bucket holds at most.
+    /// Wire bytes the bucket holds at most now.
     #[cfg(test)]
     pub fn capacity(&self) -> u64 {
-        self.capacity_ub / 1_000_000
+        self.capacity_ub / UB
     }
 
-    /// Follows a new input rate estimate (bytes per second, headers included).
+    /// A packet of `payload_len` bytes queued by the application: credits its share.
+    pub fn on_app_packet(&mut self, payload_len: usize) {
+        let credit = (payload_len as u64 + PKT_OVERHEAD) * u64::from(self.overhead_pct) * UB / 100;
+        self.window_credit_ub = self.window_credit_ub.saturating_add(credit);
+        self.capacity_ub = self.base_capacity_ub.max(self.window_credit_ub);
+        self.tokens_ub = self.tokens_ub.saturating_add(credit).min(self.capacity_ub);
+    }
+
+    /// Follows a new input rate estimate (bytes per second, headers included), taken at
+    /// the end of a rate window.
     pub fn on_input_rate(&mut self, now: Instant, input_bw: u64) {
         self.refill(now);
-        self.set_rate(input_bw);
+        self.set_share(input_bw);
+        self.window_credit_ub = 0;
         self.tokens_ub = self.tokens_ub.min(self.capacity_ub);
     }
 
     /// Takes the tokens for one retransmission of `payload_len` bytes if the bucket has them.
     pub fn try_spend(&mut self, now: Instant, payload_len: usize) -> bool {
         self.refill(now);
-        let need = (payload_len as u64 + PKT_OVERHEAD) * 1_000_000;
+        let need = (payload_len as u64 + PKT_OVERHEAD) * UB;
         if self.tokens_ub < need {
             return false;
         }
@@ -209,11 +237,12 @@ impl RexmitBudget {
         true
     }
 
-    fn set_rate(&mut self, input_bw: u64) {
-        let share = input_bw.saturating_mul(u64::from(self.overhead_pct)) / 100;
-        self.rate = share.max(MIN_REXMIT_RATE);
-        let window = self.rate.saturating_mul(REXMIT_BURST_WINDOW_US);
-        self.capacity_ub = window.max(MIN_REXMIT_BURST_PKTS * FULL_PKT_BYTES * 1_000_000);
+    fn set_share(&mut self, input_bw: u64) {
+        self.share = input_bw.saturating_mul(u64::from(self.overhead_pct)) / 100;
+        self.floor_rate = MIN_REXMIT_RATE.saturating_sub(self.share);
+        let window = self.share.saturating_mul(REXMIT_BURST_WINDOW_US);
+        self.base_capacity_ub = window.max(MIN_REXMIT_BURST_PKTS * FULL_PKT_BYTES * UB);
+        self.capacity_ub = self.base_capacity_ub;
     }
 
     fn refill(&mut self, now: Instant) {
@@ -221,11 +250,11 @@ impl RexmitBudget {
         if elapsed_us == 0 {
             return;
         }
+        self.last_refill = now;
         // bytes/s * us = micro-bytes.
-        let add = u128::from(self.rate) * elapsed_us;
+        let add = u128::from(self.floor_rate) * elapsed_us;
         let tokens = u128::from(self.tokens_ub) + add;
         self.tokens_ub = tokens.min(u128::from(self.capacity_ub)) as u64;
-        self.last_refill = now;
     }
 }
 
@@ -284,29 +313,52 @@ mod tests {
     }
 
     #[test]
-    fn rexmit_budget_refills_at_a_share_of_the_input_rate() {
+    fn rexmit_budget_is_a_share_of_what_is_queued_with_a_floor() {
         let t0 = crate::srt::sim::t0();
         let mut b = RexmitBudget::new(t0, 25);
-        // Unknown input rate: the floor rate and the 64-packet burst.
+        // Unknown input rate: the floor rate and the 64-packet burst, full.
         assert_eq!(b.rate(), MIN_REXMIT_RATE);
         assert_eq!(b.capacity(), 64 * 1360);
         for _ in 0..64 {
             assert!(b.try_spend(t0, 1316));
         }
         assert!(!b.try_spend(t0, 1316), "the burst is spent");
-        // 1.36 MB/s in: 340 kB/s of budget, one second of it as the bucket.
-        b.on_input_rate(t0, 1_360_000);
+        // Four queued packets credit one retransmission; time adds nothing before the first
+        // rate sample.
+        for _ in 0..4 {
+            b.on_app_packet(1316);
+        }
+        assert!(b.try_spend(t0, 1316));
+        assert!(!b.try_spend(t0 + Duration::from_millis(400), 1316));
+        // A slow stream (8 kB/s, a 2 kB/s share) is topped up to the 16 kB/s floor: 1360
+        // bytes every 85 ms.
+        let t = t0 + Duration::from_millis(500);
+        b.on_input_rate(t, 8_000);
+        assert_eq!(b.rate(), MIN_REXMIT_RATE);
+        assert!(!b.try_spend(t + Duration::from_micros(97_142), 1316));
+        assert!(b.try_spend(t + Duration::from_micros(97_143), 1316));
+        // 1.36 MB/s in: 340 kB/s of share, one second of it as the bucket, no time refill.
+        let t1 = t0 + Duration::from_secs(1);
+        b.on_input_rate(t1, 1_360_000);
         assert_eq!((b.rate(), b.capacity()), (340_000, 340_000));
-        // 4 ms refill 1360 bytes: exactly one packet, then nothing.
-        let t = t0 + Duration::from_millis(4);
-        assert!(b.try_spend(t, 1316));
-        assert!(!b.try_spend(t, 1316));
-        // Refills stop at the capacity however long it idles.
-        let t = t + Duration::from_secs(60);
+        while b.try_spend(t1, 1316) {}
+        assert!(
+            !b.try_spend(t1 + Duration::from_secs(60), 1316),
+            "no floor refill"
+        );
+        // A backlog burst: 2000 packets queued at once credit 500 retransmissions, more than
+        // one second of the share holds.
+        for _ in 0..2000 {
+            b.on_app_packet(1316);
+        }
+        assert_eq!(b.capacity(), 500 * 1360);
         let mut n = 0;
-        while b.try_spend(t, 1316) {
+        while b.try_spend(t1, 1316) {
             n += 1;
         }
-        assert_eq!(n, 250);
+        assert_eq!(n, 500);
+        // The next sample brings the capacity back to a second of the share.
+        b.on_input_rate(t1 + Duration::from_secs(1), 1_360_000);
+        assert_eq!(b.capacity(), 340_000);
     }
 }

@@ -417,6 +417,7 @@ impl Connection {
         };
         self.snd.next_msg_no = msg_no.next();
         self.snd.cc.on_app_packet(now, payload.len());
+        self.snd.budget.on_app_packet(payload.len());
         self.arm_snd_drop();
         Ok(seq)
     }
@@ -452,6 +453,7 @@ impl Connection {
         }
         // `origin` is the publisher's arrival time: close enough to now for the rate window.
         self.snd.cc.on_app_packet(origin, payload.len());
+        self.snd.budget.on_app_packet(payload.len());
         self.arm_snd_drop();
         Ok(())
     }

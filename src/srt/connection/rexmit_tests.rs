@@ -75,6 +75,24 @@ fn drain(c: &mut Connection, now: Instant) -> (u64, u64, Vec<u32>) {
     (orig, rexmit, seqs)
 }
 
+/// [`drain`] at every pacing deadline from `from` to `until`.
+fn drain_until(c: &mut Connection, from: Instant, until: Instant) -> (u64, u64, Vec<u32>) {
+    let (mut orig, mut rexmit, mut seqs) = (0, 0, Vec::new());
+    let mut now = from;
+    while now <= until {
+        run_timers(c, now);
+        let (o, r, s) = drain(c, now);
+        orig += o;
+        rexmit += r;
+        seqs.extend(s);
+        match c.poll_timeout() {
+            Some(t) if t > now => now = t,
+            _ => now += Duration::from_micros(1),
+        }
+    }
+    (orig, rexmit, seqs)
+}
+
 fn run_timers(c: &mut Connection, now: Instant) {
     if c.poll_timeout().is_some_and(|t| t <= now) {
         c.handle_timeout(now);
@@ -121,7 +139,7 @@ fn nak_flood_gets_at_most_the_budget() {
     assert_eq!(orig, stream, "every original went out once");
     assert_eq!(s.ms_rtt, 0.1, "the peer's RTT claim was adopted");
     // Budget: 25 % of the input (headers count on both sides, so the ratio holds for
-    // payloads too), one bucket's worth up front, and a packet of rounding.
+    // payloads too), the 64-packet bucket once, and a packet of rounding.
     let allowed = stream / 4 + burst * 1316 / 1360 + 1316;
     assert!(
         rexmit <= allowed,
@@ -232,4 +250,26 @@ fn burst_loss_of_fifty_packets_is_repaired_within_the_latency() {
     let a = pair.a.stats();
     assert!(a.pkt_retrans >= 50, "{a:?}");
     assert_eq!(a.pkt_retrans_capped, 0, "{a:?}");
+}
+
+/// A subscriber's keyframe backlog leaves as one burst before any rate is measured; when the
+/// player's socket overflows and loses 200 of 1000 packets, the credit of the burst itself
+/// (25 % = 250 packets) repairs them at once, not the 64-packet floor.
+#[test]
+fn a_lost_part_of_a_join_backlog_is_resent_at_once() {
+    let t = t0();
+    let mut c = sender(t);
+    let p = payload(0, 1316);
+    for _ in 0..1000 {
+        c.send(t, &p).expect("room");
+    }
+    // Paced at 1 Gbit/s: 1000 packets leave within 11 ms.
+    let (orig, _, _) = drain_until(&mut c, t, t + 20 * MS);
+    assert_eq!(orig, 1000 * 1316);
+    let now = t + 30 * MS;
+    ack(&mut c, now, 1, 20_000);
+    nak(&mut c, now, ISN + 300, ISN + 499);
+    let (_, _, resent) = drain_until(&mut c, now, now + 5 * MS);
+    assert_eq!(resent, (ISN + 300..ISN + 500).collect::<Vec<_>>());
+    assert_eq!(c.stats().pkt_retrans_capped, 0);
 }
