@@ -112,8 +112,10 @@ fn nak_flood_pulls_at_most_one_and_a_half_times_the_stream() {
         "the attacker NAKed ({})",
         attacker.naks_sent
     );
+    // Not vacuous: the attacker stayed connected, got the stream and some retransmissions
+    // (a loaded machine may starve its thread, hence the low bar).
     assert!(
-        received as f64 >= 0.5 * stream as f64,
+        received as f64 >= 0.25 * stream as f64 && attacker.retransmitted > 0,
         "the attacker still gets the stream: {received} of {stream} bytes"
     );
     assert!(

@@ -3,8 +3,8 @@
 //! application queues.
 //!
 //! Retransmissions have their own budget ([`RexmitBudget`]), whatever the pacing: a token
-//! bucket refilled at a share of the measured input rate (libsrt's SRTO_OHEADBW idea), so a
-//! peer that NAKs everything cannot pull more than that share on top of the stream.
+//! bucket credited with a share of every packet the application queues (libsrt's SRTO_OHEADBW
+//! idea), so a peer that NAKs everything cannot pull more than that share on top of the stream.
 //!
 //! The default is libsrt's: SRTO_MAXBW -1, which in live mode means a fixed 1 Gbit/s
 //! (docs/API/API-socket-options.md), *not* the measured input rate (that is SRTO_MAXBW 0 with

@@ -114,7 +114,7 @@ pub struct ConnectionConfig {
     pub periodic_nak: bool,
     pub peer_idle_timeout: Duration,
     pub max_bw: MaxBandwidth,
-    /// Retransmissions may add at most this percentage of the measured input rate
+    /// Retransmissions may add at most this percentage of what is queued for sending
     /// (libsrt SRTO_OHEADBW's default, 25), with a floor for low rates and bursts.
     pub rexmit_overhead_pct: u32,
     /// Reorder tolerance ceiling in packets (SRTO_LOSSMAXTTL; 0, libsrt's default, NAKs a gap
