@@ -478,7 +478,10 @@ fn http_settings(m: &HttpModel) -> Result<crate::http::HttpSettings, ConfigError
             return Err(invalid("http.token", reason));
         }
         if !m.token.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(invalid("http.token", "must be printable ASCII without spaces"));
+            return Err(invalid(
+                "http.token",
+                "must be printable ASCII without spaces",
+            ));
         }
         Some(crate::access::Secret::new(m.token.clone()))
     };

@@ -145,7 +145,10 @@ impl HttpCounters {
             );
         }
         let mut one = |name: &str, kind: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
         };
         one(
             "srt_http_connections_total",
@@ -199,7 +202,10 @@ mod tests {
         c.render(&mut text);
         assert!(text.contains("srt_http_rejected_total{reason=\"body_too_large\"} 2"));
         for why in Reject::ALL {
-            assert!(text.contains(&format!("reason=\"{}\"", why.as_str())), "{text}");
+            assert!(
+                text.contains(&format!("reason=\"{}\"", why.as_str())),
+                "{text}"
+            );
         }
         assert_eq!(c.rejected(Reject::Unauthorized), 0);
     }

@@ -59,8 +59,15 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop
                         tokio::spawn(connection(stream, peer, shared.clone(), permit));
                     }
                     Err(_) => {
-                        let detail = format!("{peer}: {} connections open", shared.settings.max_connections);
-                        shared.counters.reject(Reject::ConnectionLimit, &detail, super::wall_clock());
+                        let detail = format!(
+                            "{peer}: {} connections open",
+                            shared.settings.max_connections
+                        );
+                        shared.counters.reject(
+                            Reject::ConnectionLimit,
+                            &detail,
+                            super::wall_clock(),
+                        );
                         refuse(stream);
                     }
                 }
@@ -70,14 +77,25 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop
                 shared.counters.accept_error(&e, super::wall_clock());
                 if is_fd_exhaustion(&e) && spare.take().is_some() {
                     // `spare` is closed now: one descriptor for the waiting client.
-                    if let Some(Ok((stream, peer))) =
-                        futures_lite::future::poll_once(listener.accept()).await
-                    {
-                        let detail = format!("{peer}: out of file descriptors ({e})");
-                        shared.counters.reject(Reject::FdExhausted, &detail, super::wall_clock());
-                        refuse(stream);
-                    }
+                    let refused = match futures_lite::future::poll_once(listener.accept()).await {
+                        Some(Ok((stream, peer))) => {
+                            let detail = format!("{peer}: out of file descriptors ({e})");
+                            shared.counters.reject(
+                                Reject::FdExhausted,
+                                &detail,
+                                super::wall_clock(),
+                            );
+                            refuse(stream);
+                            true
+                        }
+                        _ => false,
+                    };
                     spare = spare_fd();
+                    if refused && spare.is_some() {
+                        // Progress: the next waiting client is refused at once, not after a
+                        // pause per client.
+                        continue;
+                    }
                 }
                 tokio::select! {
                     _ = stop.notified() => return,

@@ -59,10 +59,16 @@ impl Refusal {
     }
 }
 
-async fn answer(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Result<Reply, Refusal> {
+async fn answer(
+    shared: &Shared,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Reply, Refusal> {
     let now = super::wall_clock();
     let refuse = |why: Reject, status: u16, message: String| {
-        shared.counters.reject(why, &format!("{peer}: {message}"), now);
+        shared
+            .counters
+            .reject(why, &format!("{peer}: {message}"), now);
         Refusal {
             why,
             status,
@@ -134,7 +140,10 @@ async fn read_body(
     let limited = Limited::new(req.into_body(), MAX_BODY);
     match tokio::time::timeout(shared.settings.body_timeout, limited.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             Err(refuse(Reject::BodyTooLarge, 413, too_large()))
         }
         Ok(Err(e)) => Err(refuse(
@@ -171,10 +180,19 @@ fn response(reply: Reply, www_authenticate: bool) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(reply.body)));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(reply.content_type));
-    h.insert(CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-store"));
+    h.insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(reply.content_type),
+    );
+    h.insert(
+        CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
     if www_authenticate {
-        h.insert(WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer"));
+        h.insert(
+            WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer"),
+        );
     }
     r
 }
