@@ -99,6 +99,11 @@ impl HttpCounters {
     /// Counts a refusal and logs it (rate-limited) with `detail` (a peer address, a size).
     pub fn reject(&self, why: Reject, detail: &str, now: Instant) {
         self.rejected[why.index()].fetch_add(1, Ordering::Relaxed);
+        if why == Reject::IdleTimeout {
+            // Ordinary keep-alive housekeeping (a browser tab, a scraper between scrapes).
+            log::debug!("operator API: closed an idle connection: {detail}");
+            return;
+        }
         self.log_limited(now, |held| {
             format!("operator API: refused ({}): {detail}{held}", why.as_str())
         });

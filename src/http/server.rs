@@ -178,9 +178,13 @@ fn on_error(shared: &Shared, peer: SocketAddr, e: &hyper::Error) {
     }
 }
 
-/// A short 503 without reading the request, then close. `try_write` only: a fresh socket's
-/// send buffer takes 200 bytes, and a client that does not read must not hold us.
+/// A short 503, then close. `try_write` only: a fresh socket's send buffer takes 200 bytes,
+/// and a client that does not read must not hold us. One non-blocking read first takes what
+/// the client already sent, so the close is a FIN its 503 arrives before, not a reset (Linux
+/// resets a connection closed with unread data).
 fn refuse(stream: TcpStream) {
+    let mut scratch = [0u8; 2048];
+    let _ = stream.try_read(&mut scratch);
     let _ = stream.try_write(BUSY_REPLY);
 }
 
