@@ -33,7 +33,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What a client past the connection cap (or past the descriptor limit) reads before close.
 const BUSY_REPLY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-Content-Type: application/json\r\nContent-Length: 62\r\nConnection: close\r\n\
+Content-Type: application/json\r\nContent-Length: 59\r\nConnection: close\r\n\
 Retry-After: 1\r\nCache-Control: no-store\r\n\r\n\
 {\"error\":\"too many operator API connections\",\"status\":503}\n";
 
@@ -53,6 +53,11 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop
         match accepted {
             Ok((stream, peer)) => {
                 backoff = MIN_BACKOFF;
+                if spare.is_none() {
+                    // Lost to another thread's open after an EMFILE: take one back now that
+                    // descriptors are free again.
+                    spare = spare_fd();
+                }
                 match permits.clone().try_acquire_owned() {
                     Ok(permit) => {
                         shared.counters.on_open();
@@ -336,5 +341,54 @@ impl AsyncWrite for Watched {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_busy_reply_is_well_formed() {
+        let text = std::str::from_utf8(BUSY_REPLY).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 503 "));
+        let declared: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(declared, body.len());
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["status"], 503);
+    }
+
+    #[test]
+    fn deadlines_follow_the_request_cycle() {
+        let t0 = Instant::now();
+        let (header, idle) = (Duration::from_secs(10), Duration::from_secs(30));
+        let a = Activity::new(t0);
+        // A fresh connection owes its first head within the header timeout.
+        assert_eq!(
+            a.deadline(header, idle),
+            (t0 + header, Some(Reject::HeaderTimeout))
+        );
+        a.on_request();
+        assert_eq!(a.deadline(header, idle).1, None);
+        a.on_answered();
+        let (d, why) = a.deadline(header, idle);
+        assert_eq!(why, Some(Reject::IdleTimeout));
+        assert!(d >= t0 + idle);
+        // The first byte of the next request switches to the header timeout from then.
+        let later = t0 + Duration::from_secs(5);
+        a.on_read(later);
+        assert_eq!(
+            a.deadline(header, idle),
+            (later + header, Some(Reject::HeaderTimeout))
+        );
+        // More bytes of the same head do not extend it (a slowloris gains nothing).
+        a.on_read(later + Duration::from_secs(3));
+        assert_eq!(a.deadline(header, idle).0, later + header);
     }
 }
