@@ -110,6 +110,15 @@ pub fn serve_with(
         settings,
         counters: counters.clone(),
     });
+    let summary = format!(
+        "at most {} connections, operator token {}",
+        shared.settings.max_connections,
+        if shared.settings.token.is_some() {
+            "required (health and sessions open)"
+        } else {
+            "off"
+        }
+    );
     let stop = Arc::new(tokio::sync::Notify::new());
     let thread = {
         let stop = stop.clone();
@@ -120,7 +129,7 @@ pub fn serve_with(
             runtime.shutdown_timeout(STOP_GRACE);
         })?
     };
-    log::info!("operator API listening on http://{addr}");
+    log::info!("operator API listening on http://{addr} ({summary})");
     Ok(HttpHandle {
         addr,
         stop,
