@@ -35,6 +35,8 @@ declare -A PACKAGE_OF=(
     # tests/service.rs runs `systemd-analyze verify` on systemd/srtrelay.service (offline:
     # systemd need not be PID 1).
     [systemd-analyze]=systemd
+    # tests/http_hardening.rs starts the relay under a low RLIMIT_NOFILE.
+    [prlimit]=util-linux
 )
 
 install_missing_tools() {

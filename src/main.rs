@@ -155,8 +155,9 @@ fn run(config: Config, path: Option<&Path>) -> Result<(), String> {
     // The operator API on its own threads; it only messages the shards.
     let _http = match config.http {
         Some(addr) => Some(
-            srtrelay::http::serve(
+            srtrelay::http::serve_with(
                 addr,
+                config.http_settings.clone(),
                 engine.view(),
                 engine.sessions().clone(),
                 srtrelay::http::system_clock(),

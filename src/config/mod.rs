@@ -68,6 +68,8 @@ pub struct Config {
     pub limits: Limits,
     /// `[http]`: the operator API's address; `None` when `http.enabled = false`.
     pub http: Option<SocketAddr>,
+    /// `[http]` limits, timeouts and the operator token (restart only).
+    pub http_settings: crate::http::HttpSettings,
     pub log: LogConfig,
     /// `[access]`: tokens, open streams and sessions.
     pub access: AccessConfig,

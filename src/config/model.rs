@@ -147,19 +147,49 @@ impl Default for LimitsModel {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct HttpModel {
     enabled: bool,
     listen: String,
+    max_connections: i64,
+    header_timeout_ms: i64,
+    body_timeout_ms: i64,
+    idle_timeout_ms: i64,
+    max_header_bytes: i64,
+    /// Empty: no operator token.
+    token: String,
 }
 
 impl Default for HttpModel {
     fn default() -> Self {
+        let d = crate::http::HttpSettings::default();
         HttpModel {
             enabled: true,
             listen: "127.0.0.1:9990".into(),
+            max_connections: d.max_connections as i64,
+            header_timeout_ms: d.header_timeout.as_millis() as i64,
+            body_timeout_ms: d.body_timeout.as_millis() as i64,
+            idle_timeout_ms: d.idle_timeout.as_millis() as i64,
+            max_header_bytes: d.max_header_bytes as i64,
+            token: String::new(),
         }
+    }
+}
+
+// By hand: the token must not reach a log line through `Debug`.
+impl std::fmt::Debug for HttpModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpModel")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout_ms", &self.header_timeout_ms)
+            .field("body_timeout_ms", &self.body_timeout_ms)
+            .field("idle_timeout_ms", &self.idle_timeout_ms)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("token", &crate::access::mask(&self.token))
+            .finish()
     }
 }
 
@@ -191,6 +221,7 @@ impl TryFrom<Input<'_>> for Config {
             streams,
             limits: limits(&m.limits)?,
             http: http(&m.http)?,
+            http_settings: http_settings(&m.http)?,
             log: log_config(&m.log)?,
             access: super::access::access(&m.access)?,
             encryption: super::encryption::rules(&m.encryption)?,
@@ -431,6 +462,48 @@ fn http(m: &HttpModel) -> Result<Option<SocketAddr>, ConfigError> {
     // Checked even when disabled, so turning it on later does not reveal an old typo.
     let addr = socket_addr("http.listen", &m.listen)?;
     Ok(m.enabled.then_some(addr))
+}
+
+/// Shortest `http.token` (as for `[access]` tokens: long enough not to be guessed).
+const MIN_HTTP_TOKEN_LEN: usize = 16;
+const MAX_HTTP_TOKEN_LEN: usize = 1024;
+
+fn http_settings(m: &HttpModel) -> Result<crate::http::HttpSettings, ConfigError> {
+    let max_connections = in_range("http.max_connections", m.max_connections, 1, 1_000_000)?;
+    let max_header_bytes = in_range(
+        "http.max_header_bytes",
+        m.max_header_bytes,
+        crate::http::MIN_HEADER_BYTES as i64,
+        1 << 20,
+    )?;
+    let token = if m.token.is_empty() {
+        None
+    } else {
+        // The reasons never quote the token.
+        let len = m.token.chars().count();
+        if !(MIN_HTTP_TOKEN_LEN..=MAX_HTTP_TOKEN_LEN).contains(&len) {
+            let reason = format!(
+                "must be empty (no token) or {MIN_HTTP_TOKEN_LEN} to {MAX_HTTP_TOKEN_LEN} \
+                 characters long"
+            );
+            return Err(invalid("http.token", reason));
+        }
+        if !m.token.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(invalid(
+                "http.token",
+                "must be printable ASCII without spaces",
+            ));
+        }
+        Some(crate::access::Secret::new(m.token.clone()))
+    };
+    Ok(crate::http::HttpSettings {
+        max_connections: max_connections as usize,
+        header_timeout: millis("http.header_timeout_ms", m.header_timeout_ms, 100)?,
+        body_timeout: millis("http.body_timeout_ms", m.body_timeout_ms, 100)?,
+        idle_timeout: millis("http.idle_timeout_ms", m.idle_timeout_ms, 100)?,
+        max_header_bytes: max_header_bytes as usize,
+        token,
+    })
 }
 
 fn log_config(m: &LogModel) -> Result<LogConfig, ConfigError> {

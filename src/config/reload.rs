@@ -241,6 +241,37 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             Restart,
             matches!((a.http, b.http), (Some(x), Some(y)) if x != y),
         ),
+        // Read once when the server starts.
+        (
+            "http.max_connections",
+            Restart,
+            a.http_settings.max_connections != b.http_settings.max_connections,
+        ),
+        (
+            "http.header_timeout_ms",
+            Restart,
+            a.http_settings.header_timeout != b.http_settings.header_timeout,
+        ),
+        (
+            "http.body_timeout_ms",
+            Restart,
+            a.http_settings.body_timeout != b.http_settings.body_timeout,
+        ),
+        (
+            "http.idle_timeout_ms",
+            Restart,
+            a.http_settings.idle_timeout != b.http_settings.idle_timeout,
+        ),
+        (
+            "http.max_header_bytes",
+            Restart,
+            a.http_settings.max_header_bytes != b.http_settings.max_header_bytes,
+        ),
+        (
+            "http.token",
+            Restart,
+            a.http_settings.token != b.http_settings.token,
+        ),
         // Consulted when a session is issued or redeemed: a reload applies to the next one
         // (and revokes the sessions of removed tokens).
         (

@@ -348,6 +348,36 @@ fn every_validation_names_its_key() {
             "not an address",
         ),
         ("http.listen", r#""127.0.0.1:0""#, "http.listen", "port 0"),
+        (
+            "http.max_connections",
+            "0",
+            "http.max_connections",
+            "at least 1",
+        ),
+        (
+            "http.header_timeout_ms",
+            "10",
+            "http.header_timeout_ms",
+            "at least 100",
+        ),
+        (
+            "http.max_header_bytes",
+            "4096",
+            "http.max_header_bytes",
+            "at least 8192",
+        ),
+        (
+            "http.token",
+            r#""short-secret""#,
+            "http.token",
+            "16 to 1024",
+        ),
+        (
+            "http.token",
+            r#""has a space 0123456789""#,
+            "http.token",
+            "printable",
+        ),
         ("log.level", r#""loud""#, "log.level", "\"debug\""),
         ("log.format", r#""xml""#, "log.format", "\"json\""),
     ];
@@ -410,6 +440,18 @@ fn ipv6_listen() {
     assert!(c.srt.listen[0].is_ipv6());
     let c = parse("[http]\nlisten = \"[::1]:8080\"").unwrap();
     assert_eq!(c.http, Some("[::1]:8080".parse::<SocketAddr>().unwrap()));
+    assert_eq!(c.http_settings, crate::http::HttpSettings::default());
+    let secret = "operator-token-0123456789";
+    let c = parse(&format!(
+        "[http]\ntoken = \"{secret}\"\nidle_timeout_ms = 500"
+    ))
+    .unwrap();
+    assert_eq!(c.http_settings.idle_timeout, Duration::from_millis(500));
+    assert_eq!(
+        c.http_settings.token.as_ref().map(|t| t.expose()),
+        Some(secret)
+    );
+    assert!(!format!("{c:?}").contains(secret), "token in Debug");
 }
 
 #[test]
@@ -499,6 +541,12 @@ fn changed_value(key: &str) -> &'static str {
         "limits.soft_max_connections" => "10",
         "http.enabled" => "false",
         "http.listen" => r#""127.0.0.1:8080""#,
+        "http.max_connections" => "16",
+        "http.header_timeout_ms" => "2000",
+        "http.body_timeout_ms" => "2000",
+        "http.idle_timeout_ms" => "5000",
+        "http.max_header_bytes" => "8192",
+        "http.token" => r#""operator-token-0123456789""#,
         "access.session_ttl" => r#""90s""#,
         "access.max_sessions" => "5",
         "access.open_streams" => r#"["public/*"]"#,

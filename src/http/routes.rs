@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use super::counters::HttpCounters;
 use super::{Clock, json as body, metrics};
 use crate::access::{ApiError, Mode, SessionStore};
 use crate::telemetry::{HistogramSet, RelayView, ShardSnapshot, aggregate};
@@ -45,6 +46,8 @@ pub struct State {
     pub view: std::sync::Arc<dyn RelayView>,
     pub store: std::sync::Arc<SessionStore>,
     pub clock: Clock,
+    /// The server's own refusals, appended to `/metrics`.
+    pub http: std::sync::Arc<HttpCounters>,
     hist: Mutex<Accumulator>,
 }
 
@@ -65,12 +68,14 @@ impl State {
         view: std::sync::Arc<dyn RelayView>,
         store: std::sync::Arc<SessionStore>,
         clock: Clock,
+        http: std::sync::Arc<HttpCounters>,
     ) -> State {
         let now = clock();
         State {
             view,
             store,
             clock,
+            http,
             hist: Mutex::new(Accumulator {
                 cumulative: HistogramSet::new(),
                 interval: HistogramSet::new(),
@@ -98,10 +103,12 @@ pub fn route(state: &State, req: &ApiRequest) -> Reply {
 }
 
 pub fn error_reply(e: &ApiError) -> Reply {
-    json_reply(
-        e.status(),
-        &json!({ "error": e.to_string(), "status": e.status() }),
-    )
+    json_error(e.status(), &e.to_string())
+}
+
+/// The JSON error shape every failure has: `{"error": "...", "status": N}`.
+pub fn json_error(status: u16, message: &str) -> Reply {
+    json_reply(status, &json!({ "error": message, "status": status }))
 }
 
 fn dispatch(state: &State, req: &ApiRequest) -> Result<Reply, ApiError> {
@@ -169,7 +176,8 @@ fn metrics_reply(state: &State) -> Reply {
     let now = (state.clock)();
     let access = state.store.counters(now);
     let acc = state.hist.lock().unwrap_or_else(PoisonError::into_inner);
-    let text = metrics::render(&snaps, &access, &acc.cumulative);
+    let mut text = metrics::render(&snaps, &access, &acc.cumulative);
+    state.http.render(&mut text);
     Reply {
         status: 200,
         content_type: PROMETHEUS,

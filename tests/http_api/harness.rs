@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,10 +26,20 @@ pub struct FakeView {
     pub shards: Mutex<Vec<ShardSnapshot>>,
     pub closed: Mutex<Vec<u32>>,
     pub health: Mutex<HealthState>,
+    /// How long each snapshot blocks, as a slow engine would (zero by default).
+    pub snapshot_delay: Mutex<Duration>,
+    /// Snapshots blocked in that delay right now.
+    pub in_snapshot: AtomicUsize,
 }
 
 impl RelayView for FakeView {
     fn snapshot(&self, reset_histograms: bool) -> Vec<ShardSnapshot> {
+        let delay = *self.snapshot_delay.lock().unwrap();
+        if !delay.is_zero() {
+            self.in_snapshot.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(delay);
+            self.in_snapshot.fetch_sub(1, Ordering::SeqCst);
+        }
         let mut shards = self.shards.lock().unwrap();
         let out = shards.clone();
         if reset_histograms {
