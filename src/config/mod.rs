@@ -91,6 +91,8 @@ pub struct SrtConfig {
     pub peer_idle_timeout: Duration,
     /// `srt.loss_max_ttl`: reorder tolerance ceiling in packets.
     pub loss_max_ttl: u32,
+    /// `srt.unresponsive_subscriber_timeout_ms`; `None` when 0 (off).
+    pub unresponsive_subscriber_timeout: Option<Duration>,
 }
 
 /// `srt.latency_ms`, `srt.min_latency_ms`, `srt.max_latency_ms`: `min <= default <= max <= 65535

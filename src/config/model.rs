@@ -62,6 +62,7 @@ struct SrtModel {
     send_buffer_pkts: i64,
     peer_idle_timeout_ms: i64,
     loss_max_ttl: i64,
+    unresponsive_subscriber_timeout_ms: i64,
 }
 
 impl Default for SrtModel {
@@ -76,6 +77,7 @@ impl Default for SrtModel {
             send_buffer_pkts: 8192,
             peer_idle_timeout_ms: 5000,
             loss_max_ttl: 0,
+            unresponsive_subscriber_timeout_ms: 5000,
         }
     }
 }
@@ -239,6 +241,18 @@ fn srt(m: &SrtModel, passthrough: bool) -> Result<SrtConfig, ConfigError> {
         0,
         recv_buffer_pkts as i64,
     )?;
+    // 0 turns it off; otherwise not below the ACK cadence's worst case (1 s keeps a slow
+    // link's receiver well clear of it).
+    let unresponsive = in_range(
+        "srt.unresponsive_subscriber_timeout_ms",
+        m.unresponsive_subscriber_timeout_ms,
+        0,
+        MAX_TIMEOUT_MS,
+    )?;
+    if unresponsive > 0 && unresponsive < 1000 {
+        let reason = "must be 0 (off) or at least 1000";
+        return Err(invalid("srt.unresponsive_subscriber_timeout_ms", reason));
+    }
     Ok(SrtConfig {
         listen,
         latency: LatencyBounds {
@@ -251,6 +265,8 @@ fn srt(m: &SrtModel, passthrough: bool) -> Result<SrtConfig, ConfigError> {
         send_buffer_pkts: send_buffer_pkts as usize,
         peer_idle_timeout: Duration::from_millis(idle),
         loss_max_ttl: loss_max_ttl as u32,
+        unresponsive_subscriber_timeout: (unresponsive > 0)
+            .then(|| Duration::from_millis(unresponsive)),
     })
 }
 

@@ -106,6 +106,9 @@ pub struct EndpointConfig {
     pub send_buffer_pkts: usize,
     pub max_payload: usize,
     pub peer_idle_timeout: Duration,
+    /// Close connections that were sent data and acknowledged none of it for this long
+    /// (`None`: never); see `CloseReason::Unresponsive`.
+    pub unresponsive_timeout: Option<Duration>,
     pub loss_max_ttl: u32,
     /// Seed for socket ids and initial sequence numbers (injected: the core reads no RNG).
     pub seed: u64,
@@ -126,6 +129,7 @@ impl Default for EndpointConfig {
             send_buffer_pkts: 8192,
             max_payload: 1316,
             peer_idle_timeout: Duration::from_secs(5),
+            unresponsive_timeout: None,
             loss_max_ttl: 0,
             seed: 0x5EED,
             id_space: (0, 1),
@@ -152,6 +156,9 @@ pub struct EndpointStats {
     pub accepted: u64,
     pub connected: u64,
     pub connect_failures: u64,
+    /// Connections closed because the peer acknowledged none of the data sent to it for the
+    /// unresponsive timeout (`CloseReason::Unresponsive`).
+    pub closed_unresponsive: u64,
 }
 
 struct Entry {
@@ -524,6 +531,7 @@ impl Endpoint {
             .max_payload
             .min((n.mtu as usize).saturating_sub(UDP_IP_OVERHEAD + HEADER_LEN));
         c.peer_idle_timeout = self.cfg.peer_idle_timeout;
+        c.unresponsive_timeout = self.cfg.unresponsive_timeout;
         c.loss_max_ttl = self.cfg.loss_max_ttl;
         c
     }
@@ -602,6 +610,9 @@ impl Endpoint {
             })
         })?;
         let (id, reason) = closed;
+        if reason == CloseReason::Unresponsive {
+            self.stats.closed_unresponsive += 1;
+        }
         let entry = self.conns.remove(&id)?;
         self.order.clear(); // rebuilt on the next poll_transmit: a new id may take the slot
         self.by_peer

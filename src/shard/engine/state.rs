@@ -19,9 +19,10 @@ use crate::access::SessionStore;
 use crate::relay::fanout::{Role, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::registry::Registry;
-use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour};
+use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour, RateLimited};
 use crate::shard::batch::{RecvBatch, SendBatch};
 use crate::shard::udp::ShardUdp;
+use crate::srt::connection::CloseReason;
 use crate::srt::endpoint::{ConnId, Endpoint, EndpointEvent};
 use crate::telemetry::HistogramSet;
 
@@ -60,6 +61,9 @@ pub struct ShardState {
     /// Peer misbehaviour (parse errors, unknown ids, ...) is warned about at most once per
     /// `PEER_WARNING_INTERVAL`, with the counts since the last warning.
     misbehaviour: PeerMisbehaviour,
+    /// Unresponsive subscribers closed: a few lines per interval, the rest counted in the line
+    /// after (and in `srt_connections_unresponsive_closed_total`).
+    unresponsive_log: RateLimited,
     pub counters: ShardCounters,
     pub histograms: HistogramSet,
 }
@@ -114,6 +118,7 @@ impl ShardState {
             next_housekeeping: now,
             next_sample: now + SAMPLING,
             misbehaviour: PeerMisbehaviour::new(PEER_WARNING_INTERVAL),
+            unresponsive_log: RateLimited::new(PEER_WARNING_INTERVAL, 5),
             counters: ShardCounters::default(),
             histograms: HistogramSet::new(),
         }
@@ -267,8 +272,20 @@ impl ShardState {
                     );
                 }
                 EndpointEvent::Closed { id, reason, .. } => {
-                    if let Some((peer, _)) = self.conns.remove(&id) {
+                    let peer = self.conns.remove(&id).map(|(peer, _)| peer);
+                    if let Some(peer) = peer {
                         self.routes.remove(&peer);
+                    }
+                    if reason == CloseReason::Unresponsive
+                        && let Some(held) = self.unresponsive_log.allow(now)
+                    {
+                        let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
+                        info!(
+                            "shard {}: {id:#x} from {peer} closed: unresponsive (data sent, \
+                             nothing acknowledged for srt.unresponsive_subscriber_timeout_ms; \
+                             {held} more not logged)",
+                            self.index
+                        );
                     }
                     debug!("shard {}: {id:#x} closed: {reason}", self.index);
                     self.on_closed(id, now);

@@ -4,6 +4,12 @@
 //! Owns payload storage: each slot keeps its `Vec<u8>` after delivery, so a warmed-up buffer
 //! receives without allocating. Must not: track losses (the connection's loss list does) or
 //! read the clock (`now` comes in).
+//!
+//! Memory follows use, not the configured bound: the ring starts with no slots, grows in whole
+//! chunks (doubling, at least [`GROW_CHUNK`] slots) when a packet lands beyond what it holds,
+//! up to the configured capacity, and [`RecvBuffer::trim`] gives slots back when few are in
+//! use. A connection that has received nothing costs no slot at all (the bound is 8192 slots,
+//! 64 bytes each, plus a payload each: 0.5-11 MB that a silent caller used to pin).
 
 use std::time::Instant;
 
@@ -56,9 +62,29 @@ struct Slot {
     data: Vec<u8>,
 }
 
+/// Slots added at least per growth step, and kept at least by a trim that leaves any: 4 KiB
+/// of slots, so a stream grows in a handful of steps, never per packet.
+pub const GROW_CHUNK: usize = 64;
+
+impl Slot {
+    fn empty() -> Slot {
+        Slot {
+            state: SlotState::Empty,
+            ts: Timestamp::default(),
+            ts_ext: 0,
+            msg_no: MsgNo::default(),
+            arrival: None,
+            data: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct RecvBuffer {
+    /// The ring actually allocated: empty until the first packet, at most `bound` slots.
     slots: Vec<Slot>,
+    /// The configured capacity: offsets at or beyond it overflow.
+    bound: usize,
     /// Ring index of `base`.
     head: usize,
     /// Next sequence number to deliver.
@@ -68,28 +94,50 @@ pub struct RecvBuffer {
 }
 
 impl RecvBuffer {
+    /// A buffer of up to `capacity` packets; nothing is allocated until a packet arrives.
     pub fn new(isn: SeqNo, capacity: usize) -> Self {
-        let capacity = capacity.max(2);
-        let slots = (0..capacity)
-            .map(|_| Slot {
-                state: SlotState::Empty,
-                ts: Timestamp::default(),
-                ts_ext: 0,
-                msg_no: MsgNo::default(),
-                arrival: None,
-                data: Vec::new(),
-            })
-            .collect();
         RecvBuffer {
-            slots,
+            slots: Vec::new(),
+            bound: capacity.max(2),
             head: 0,
             base: isn,
             max: isn,
         }
     }
 
+    /// The configured capacity in packets (what the flow window advertises), not what is
+    /// allocated now.
     pub fn capacity(&self) -> usize {
+        self.bound
+    }
+
+    /// Slots allocated now.
+    #[cfg(test)]
+    pub fn allocated_slots(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Heap bytes held: slots and the payload storage they keep.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.slots.iter().map(|s| s.data.capacity()).sum::<usize>()
+    }
+
+    /// Gives memory back when few slots are in use: all of it when nothing is held, else down
+    /// to twice what is held (whole chunks). Called periodically (once a second), not per
+    /// packet, so a steady stream keeps its slots and receives without allocating.
+    pub fn trim(&mut self) {
+        let used = self.occupied();
+        if used == 0 {
+            self.slots = Vec::new();
+            self.head = 0;
+            return;
+        }
+        let keep = round_up_chunk(used * 2).min(self.bound);
+        if self.slots.len() >= keep * 2 {
+            self.relayout(keep);
+            self.slots.shrink_to_fit();
+        }
     }
 
     /// Next sequence number to deliver.
@@ -138,6 +186,7 @@ impl RecvBuffer {
         if offset >= self.capacity() {
             return Insert::Overflow;
         }
+        self.ensure(offset);
         let gap = if seq >= self.max {
             let gap = (seq != self.max).then(|| (self.max, seq.prev()));
             self.max = seq.next();
@@ -169,6 +218,7 @@ impl RecvBuffer {
             return 0;
         }
         let end = (end as usize).min(self.capacity() - 1);
+        self.ensure(end);
         let mut dropped = 0;
         for off in start as usize..=end {
             let idx = self.index(off);
@@ -280,17 +330,46 @@ impl RecvBuffer {
     }
 
     fn advance(&mut self, n: usize) {
-        self.head = (self.head + n) % self.capacity();
+        // Only called with slots held (n <= occupied <= allocated).
+        self.head = (self.head + n) % self.slots.len();
         self.base = self.base.add(n as i32);
     }
 
     fn index(&self, offset: usize) -> usize {
-        (self.head + offset) % self.capacity()
+        (self.head + offset) % self.slots.len()
+    }
+
+    /// Makes `offset` (below the bound) addressable: grows the ring to at least twice its size
+    /// in whole chunks, so growth happens a few times per stream, not per packet.
+    fn ensure(&mut self, offset: usize) {
+        if offset < self.slots.len() {
+            return;
+        }
+        let want = (offset + 1).max(self.slots.len() * 2);
+        self.relayout(round_up_chunk(want).min(self.bound));
+    }
+
+    /// Re-lays the ring out with `base` at index 0 and `len` slots; every held slot (offsets
+    /// below `occupied`) fits, the slots cut off are empty.
+    fn relayout(&mut self, len: usize) {
+        debug_assert!(len >= self.occupied());
+        self.slots.rotate_left(self.head);
+        self.head = 0;
+        if len > self.slots.len() {
+            self.slots.reserve_exact(len - self.slots.len());
+            self.slots.resize_with(len, Slot::empty);
+        } else {
+            self.slots.truncate(len);
+        }
     }
 
     fn slot_at(&self, offset: usize) -> Option<&Slot> {
         (offset < self.occupied()).then(|| &self.slots[self.index(offset)])
     }
+}
+
+fn round_up_chunk(n: usize) -> usize {
+    n.div_ceil(GROW_CHUNK).max(1) * GROW_CHUNK
 }
 
 #[cfg(test)]

@@ -10,6 +10,11 @@
 //! Owns payload storage and recycles it: released packets return their `Vec` to a pool, so
 //! steady-state sending does not allocate. Must not: decide when to send (pacing is `cc`'s
 //! job) or read the clock.
+//!
+//! Memory follows use: nothing is allocated before the first packet (the slot deque grows by
+//! doubling, a few times per connection), and [`SendBuffer::trim`], run once a second, hands
+//! back slot capacity and pooled payloads that recent traffic did not need. A subscriber that
+//! was never sent anything costs no slot.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -68,6 +73,8 @@ pub struct SendBuffer {
     sent_end: SeqNo,
     capacity: usize,
     pool: Vec<Vec<u8>>,
+    /// Fewest payloads the pool held since the last trim: that many were not needed.
+    pool_low: usize,
 }
 
 /// A range of packets removed by sender drop.
@@ -82,15 +89,41 @@ pub struct Dropped {
 }
 
 impl SendBuffer {
+    /// A buffer of up to `capacity` packets; nothing is allocated until a packet is queued.
     pub fn new(isn: SeqNo, capacity: usize) -> Self {
         SendBuffer {
-            slots: VecDeque::with_capacity(capacity.min(1024)),
+            slots: VecDeque::new(),
             first: isn,
             queue: VecDeque::new(),
             sent_end: isn,
             capacity: capacity.max(1),
             pool: Vec::new(),
+            pool_low: 0,
         }
+    }
+
+    /// Heap bytes held: slots, the unsent queue, payloads held and pooled.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<SendSlot>()
+            + self.queue.capacity() * std::mem::size_of::<SeqNo>()
+            + self.pool.capacity() * std::mem::size_of::<Vec<u8>>()
+            + self.slots.iter().map(|s| s.data.capacity()).sum::<usize>()
+            + self.pool.iter().map(Vec::capacity).sum::<usize>()
+    }
+
+    /// Gives back what the last period did not need: pooled payloads that were never taken
+    /// (the pool's low-water mark since the last trim), and slot capacity beyond four times
+    /// what is held. Called periodically (once a second), so steady sending keeps what it
+    /// cycles through and does not allocate.
+    pub fn trim(&mut self) {
+        let unused = self.pool_low.min(self.pool.len());
+        self.pool.truncate(self.pool.len() - unused);
+        if self.pool.is_empty() {
+            self.pool = Vec::new();
+        }
+        self.pool_low = self.pool.len();
+        shrink_deque(&mut self.slots);
+        shrink_deque(&mut self.queue);
     }
 
     pub fn len(&self) -> usize {
@@ -277,6 +310,7 @@ impl SendBuffer {
         payload: &[u8],
     ) -> SendSlot {
         let mut data = self.pool.pop().unwrap_or_default();
+        self.pool_low = self.pool_low.min(self.pool.len());
         data.clear();
         data.extend_from_slice(payload);
         SendSlot {
@@ -308,6 +342,16 @@ impl SendBuffer {
         let first = self.first;
         self.queue.retain(|&s| s >= first);
         n
+    }
+}
+
+/// Halves a deque's capacity while it is over four times its length (an empty one frees it
+/// all): capacity shrinks after a burst, yet a steady length never causes reallocation.
+fn shrink_deque<T>(q: &mut VecDeque<T>) {
+    if q.is_empty() {
+        *q = VecDeque::new();
+    } else if q.capacity() > 4 * q.len().max(16) {
+        q.shrink_to(2 * q.len().max(16));
     }
 }
 
