@@ -798,6 +798,9 @@ fn emit_data(pkt: &DataPacket<'_>, buf: &mut [u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod memory_tests;
+
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),

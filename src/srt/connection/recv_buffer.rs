@@ -511,4 +511,95 @@ mod tests {
         );
         assert_eq!(b.available(), 4);
     }
+
+    #[test]
+    fn ring_is_allocated_on_first_packet_grows_in_chunks_and_trims_back() {
+        let t0 = crate::srt::sim::t0();
+        let mut c = TsbpdClock::new(t0, Duration::ZERO);
+        let mut b = RecvBuffer::new(s(SeqNo::MAX - 9), 8192);
+        assert_eq!((b.allocated_slots(), b.heap_bytes()), (0, 0));
+        assert_eq!(
+            b.available(),
+            8192,
+            "the flow window is the bound, not the allocation"
+        );
+        assert_eq!(
+            put(&mut b, &mut c, SeqNo::MAX - 9, 0),
+            Insert::Stored { gap: None }
+        );
+        assert_eq!(b.allocated_slots(), GROW_CHUNK);
+        // Deliver a few so the ring's head is not at index 0, then jump far ahead (across the
+        // sequence wrap): the ring grows, keeping what it holds in order.
+        let mut out = [0u8; 8];
+        for i in 1..5u32 {
+            put(&mut b, &mut c, (SeqNo::MAX - 9 + i) & SeqNo::MAX, i);
+        }
+        for _ in 0..3 {
+            assert!(matches!(
+                b.pop_ready(t0 + Duration::from_secs(1), &c, false, &mut out),
+                Some(Release::Packet { .. })
+            ));
+        }
+        assert!(matches!(
+            put(&mut b, &mut c, 990, 50),
+            Insert::Stored { .. }
+        ));
+        let grown = b.allocated_slots();
+        assert!(
+            grown > 1000 && grown % GROW_CHUNK == 0 && grown <= 8192,
+            "{grown}"
+        );
+        assert_eq!(
+            put(&mut b, &mut c, 8300, 60),
+            Insert::Overflow,
+            "beyond the bound"
+        );
+        let r = b.pop_ready(t0 + Duration::from_secs(1), &c, false, &mut out);
+        assert!(matches!(r, Some(Release::Packet { seq, .. }) if seq == s(SeqNo::MAX - 6)));
+        assert_eq!(out[..4], (SeqNo::MAX - 6).to_be_bytes());
+        // A span that still needs the slots: trim keeps them.
+        b.trim();
+        assert_eq!(b.allocated_slots(), grown);
+        let r = b.pop_ready(t0 + Duration::from_secs(1), &c, false, &mut out);
+        assert!(matches!(r, Some(Release::Packet { seq, .. }) if seq == s(SeqNo::MAX - 5)));
+        assert_eq!(
+            b.pop_ready(t0 + Duration::from_secs(1), &c, true, &mut out),
+            Some(Release::Dropped {
+                first: s(SeqNo::MAX - 4),
+                last: s(989)
+            })
+        );
+        assert!(matches!(
+            b.pop_ready(t0 + Duration::from_secs(1), &c, true, &mut out),
+            Some(Release::Packet { seq, .. }) if seq == s(990)
+        ));
+        // Few held: trim keeps them, in order, in one chunk.
+        for seq in 991..996 {
+            put(&mut b, &mut c, seq, seq);
+        }
+        b.trim();
+        assert_eq!(b.allocated_slots(), GROW_CHUNK);
+        for seq in 991..996 {
+            let r = b.pop_ready(t0 + Duration::from_secs(1), &c, false, &mut out);
+            assert!(matches!(r, Some(Release::Packet { seq: got, .. }) if got == s(seq)));
+        }
+        // Nothing held: nothing kept.
+        b.trim();
+        assert_eq!((b.allocated_slots(), b.heap_bytes()), (0, 0));
+        // And it works again afterwards.
+        assert_eq!(put(&mut b, &mut c, 996, 70), Insert::Stored { gap: None });
+        assert_eq!(b.allocated_slots(), GROW_CHUNK);
+    }
+
+    #[test]
+    fn drop_request_far_ahead_grows_within_the_bound_only() {
+        let t0 = crate::srt::sim::t0();
+        let c = TsbpdClock::new(t0, Duration::ZERO);
+        let mut b = RecvBuffer::new(s(0), 100);
+        assert_eq!(b.drop_range(s(0), s(1_000_000)), 100);
+        assert_eq!(b.allocated_slots(), 100);
+        let mut out = [0u8; 8];
+        assert_eq!(b.pop_ready(t0, &c, true, &mut out), None);
+        assert_eq!(b.occupied(), 0);
+    }
 }

@@ -73,8 +73,8 @@ pub struct SendBuffer {
     sent_end: SeqNo,
     capacity: usize,
     pool: Vec<Vec<u8>>,
-    /// Fewest payloads the pool held since the last trim: that many were not needed.
-    pool_low: usize,
+    /// Payloads taken from the pool since the last trim: what the next period may need.
+    pool_taken: usize,
 }
 
 /// A range of packets removed by sender drop.
@@ -98,7 +98,7 @@ impl SendBuffer {
             sent_end: isn,
             capacity: capacity.max(1),
             pool: Vec::new(),
-            pool_low: 0,
+            pool_taken: 0,
         }
     }
 
@@ -111,17 +111,16 @@ impl SendBuffer {
             + self.pool.iter().map(Vec::capacity).sum::<usize>()
     }
 
-    /// Gives back what the last period did not need: pooled payloads that were never taken
-    /// (the pool's low-water mark since the last trim), and slot capacity beyond four times
-    /// what is held. Called periodically (once a second), so steady sending keeps what it
-    /// cycles through and does not allocate.
+    /// Gives back what the last period did not need: pooled payloads beyond how many were
+    /// taken from the pool since the last trim, and slot capacity beyond four times what is
+    /// held. Called periodically (once a second), so steady sending keeps what it cycles
+    /// through and does not allocate; an idle connection keeps nothing.
     pub fn trim(&mut self) {
-        let unused = self.pool_low.min(self.pool.len());
-        self.pool.truncate(self.pool.len() - unused);
+        self.pool.truncate(self.pool_taken);
         if self.pool.is_empty() {
             self.pool = Vec::new();
         }
-        self.pool_low = self.pool.len();
+        self.pool_taken = 0;
         shrink_deque(&mut self.slots);
         shrink_deque(&mut self.queue);
     }
@@ -309,8 +308,13 @@ impl SendBuffer {
         origin: Instant,
         payload: &[u8],
     ) -> SendSlot {
-        let mut data = self.pool.pop().unwrap_or_default();
-        self.pool_low = self.pool_low.min(self.pool.len());
+        let mut data = match self.pool.pop() {
+            Some(d) => {
+                self.pool_taken += 1;
+                d
+            }
+            None => Vec::new(),
+        };
         data.clear();
         data.extend_from_slice(payload);
         SendSlot {
@@ -445,5 +449,46 @@ mod tests {
             (d.first, d.last, d.holes),
             (SeqNo::new(102), SeqNo::new(103), 1)
         );
+    }
+
+    #[test]
+    fn nothing_allocated_until_used_and_trim_hands_a_burst_back() {
+        let t0 = crate::srt::sim::t0();
+        let mut b = SendBuffer::new(SeqNo::new(0), 8192);
+        assert_eq!(b.heap_bytes(), 0);
+        for i in 0..1000u32 {
+            b.push(MsgNo::new(i + 1), ts(), t0, &[0x47; 1316])
+                .expect("room");
+        }
+        while b.next_unsent(t0).is_some() {}
+        let burst = b.heap_bytes();
+        assert!(burst > 1000 * 1316, "{burst}");
+        // Steady state: ten in flight, acknowledged and replaced; the pool feeds the pushes.
+        assert_eq!(b.acknowledge(SeqNo::new(990)), Some(990));
+        b.trim();
+        let steady = b.heap_bytes();
+        assert!(
+            steady < burst / 10,
+            "{steady} of {burst} kept with 10 in flight"
+        );
+        let mut next = 1000u32;
+        for round in 0..3 {
+            for _ in 0..10 {
+                b.push(MsgNo::new(next + 1), ts(), t0, &[0x47; 1316])
+                    .expect("room");
+                next += 1;
+            }
+            while b.next_unsent(t0).is_some() {}
+            b.acknowledge(SeqNo::new(next - 10));
+            if round == 0 {
+                b.trim();
+            }
+        }
+        // Everything acknowledged: a trim leaves nothing but what the last period cycled.
+        b.acknowledge(SeqNo::new(next));
+        b.trim();
+        b.trim();
+        assert_eq!(b.heap_bytes(), 0, "idle: nothing kept");
+        assert!(b.is_empty());
     }
 }
