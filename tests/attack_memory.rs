@@ -319,9 +319,11 @@ fn thousand_silent_callers_cost_kilobytes_and_the_memory_comes_back() {
         left = players_now();
     }
     assert_eq!(left, Some(0), "players the relay still holds");
+    // Settled is within 15 MB (the shard trims the heap at most every 2 s while connections
+    // leave); the bound asserted is 30 MB.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut rss = rss_bytes(pid);
-    while rss > start_rss + 30 * MB && Instant::now() < deadline {
+    while rss > start_rss + 15 * MB && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(100));
         rss = rss_bytes(pid);
     }

@@ -95,8 +95,8 @@ fn run(
         }
         now = next.max(now + Duration::from_micros(100));
     }
-    let reason = std::iter::from_fn(|| c.poll_event()).find_map(|e| match e {
-        Event::Closed(r) => Some(r),
+    let reason = c.poll_event().map(|e| match e {
+        Event::Closed(r) => r,
     });
     (shutdown, reason)
 }

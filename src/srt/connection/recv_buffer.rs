@@ -546,7 +546,7 @@ mod tests {
         ));
         let grown = b.allocated_slots();
         assert!(
-            grown > 1000 && grown % GROW_CHUNK == 0 && grown <= 8192,
+            grown > 1000 && grown.is_multiple_of(GROW_CHUNK) && grown <= 8192,
             "{grown}"
         );
         assert_eq!(
