@@ -617,6 +617,13 @@ impl Endpoint {
         self.order.clear(); // rebuilt on the next poll_transmit: a new id may take the slot
         self.by_peer
             .remove(&(entry.peer, entry.conn.peer_socket_id()));
+        // The table holds connections inline (~1.5 KB each) and never shrinks by itself: after
+        // a crowd leaves, give the room back (halving, so a steady churn never rehashes).
+        if self.conns.capacity() > 4 * self.conns.len().max(64) {
+            self.conns.shrink_to(2 * self.conns.len().max(64));
+            self.by_peer.shrink_to(2 * self.by_peer.len().max(64));
+            self.order.shrink_to(2 * self.conns.len().max(64));
+        }
         Some(EndpointEvent::Closed {
             id,
             reason,
