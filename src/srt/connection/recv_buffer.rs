@@ -85,6 +85,8 @@ pub struct RecvBuffer {
     slots: Vec<Slot>,
     /// The configured capacity: offsets at or beyond it overflow.
     bound: usize,
+    /// Most slots addressed at once since the last trim.
+    peak: usize,
     /// Ring index of `base`.
     head: usize,
     /// Next sequence number to deliver.
@@ -99,6 +101,7 @@ impl RecvBuffer {
         RecvBuffer {
             slots: Vec::new(),
             bound: capacity.max(2),
+            peak: 0,
             head: 0,
             base: isn,
             max: isn,
@@ -123,17 +126,21 @@ impl RecvBuffer {
             + self.slots.iter().map(|s| s.data.capacity()).sum::<usize>()
     }
 
-    /// Gives memory back when few slots are in use: all of it when nothing is held, else down
-    /// to twice what is held (whole chunks). Called periodically (once a second), not per
-    /// packet, so a steady stream keeps its slots and receives without allocating.
+    /// Gives memory back when few slots were in use: all of it when nothing is held and
+    /// nothing was since the last trim, else down to twice the most held at once in that time
+    /// (whole chunks). Called periodically (once a second), not per packet, and judged on the
+    /// period's peak rather than the moment, so a bursty but steady stream keeps its slots and
+    /// receives without allocating.
     pub fn trim(&mut self) {
         let used = self.occupied();
-        if used == 0 {
+        let peak = self.peak.max(used);
+        self.peak = used;
+        if peak == 0 {
             self.slots = Vec::new();
             self.head = 0;
             return;
         }
-        let keep = round_up_chunk(used * 2).min(self.bound);
+        let keep = round_up_chunk(peak * 2).min(self.bound);
         if self.slots.len() >= keep * 2 {
             self.relayout(keep);
             self.slots.shrink_to_fit();
@@ -342,6 +349,7 @@ impl RecvBuffer {
     /// Makes `offset` (below the bound) addressable: grows the ring to at least twice its size
     /// in whole chunks, so growth happens a few times per stream, not per packet.
     fn ensure(&mut self, offset: usize) {
+        self.peak = self.peak.max(offset + 1);
         if offset < self.slots.len() {
             return;
         }
@@ -573,17 +581,26 @@ mod tests {
             b.pop_ready(t0 + Duration::from_secs(1), &c, true, &mut out),
             Some(Release::Packet { seq, .. }) if seq == s(990)
         ));
-        // Few held: trim keeps them, in order, in one chunk.
+        // Few held: a trim keeps them, in order, in one chunk, once a whole period saw no more
+        // (the first trim still sees the period's peak).
         for seq in 991..996 {
             put(&mut b, &mut c, seq, seq);
         }
+        b.trim();
+        assert_eq!(
+            b.allocated_slots(),
+            grown,
+            "the last period peaked near 1000"
+        );
         b.trim();
         assert_eq!(b.allocated_slots(), GROW_CHUNK);
         for seq in 991..996 {
             let r = b.pop_ready(t0 + Duration::from_secs(1), &c, false, &mut out);
             assert!(matches!(r, Some(Release::Packet { seq: got, .. }) if got == s(seq)));
         }
-        // Nothing held: nothing kept.
+        // Nothing held for a whole period: nothing kept.
+        b.trim();
+        assert_eq!(b.allocated_slots(), GROW_CHUNK, "this period held five");
         b.trim();
         assert_eq!((b.allocated_slots(), b.heap_bytes()), (0, 0));
         // And it works again afterwards.

@@ -73,8 +73,11 @@ pub struct SendBuffer {
     sent_end: SeqNo,
     capacity: usize,
     pool: Vec<Vec<u8>>,
-    /// Payloads taken from the pool since the last trim: what the next period may need.
-    pool_taken: usize,
+    /// Payload buffers the buffer needed since the last trim (from the pool or new): the pool
+    /// keeps no more than that.
+    payloads_needed: usize,
+    /// Most slots held at once since the last trim.
+    peak: usize,
 }
 
 /// A range of packets removed by sender drop.
@@ -98,7 +101,8 @@ impl SendBuffer {
             sent_end: isn,
             capacity: capacity.max(1),
             pool: Vec::new(),
-            pool_taken: 0,
+            payloads_needed: 0,
+            peak: 0,
         }
     }
 
@@ -111,18 +115,21 @@ impl SendBuffer {
             + self.pool.iter().map(Vec::capacity).sum::<usize>()
     }
 
-    /// Gives back what the last period did not need: pooled payloads beyond how many were
-    /// taken from the pool since the last trim, and slot capacity beyond four times what is
-    /// held. Called periodically (once a second), so steady sending keeps what it cycles
+    /// Gives back what the last period did not need: pooled payloads beyond how many the
+    /// period used, and slot capacity beyond four times the period's peak. Called periodically (once a second), so steady sending keeps what it cycles
     /// through and does not allocate; an idle connection keeps nothing.
     pub fn trim(&mut self) {
-        self.pool.truncate(self.pool_taken);
+        self.pool.truncate(self.payloads_needed);
         if self.pool.is_empty() {
             self.pool = Vec::new();
         }
-        self.pool_taken = 0;
-        shrink_deque(&mut self.slots);
-        shrink_deque(&mut self.queue);
+        self.payloads_needed = 0;
+        // Judged on the period's peak, not the moment: a subscriber fully acknowledged at the
+        // instant of the trim keeps room for its next burst.
+        let peak = self.peak.max(self.slots.len());
+        self.peak = self.slots.len();
+        shrink_deque(&mut self.slots, peak);
+        shrink_deque(&mut self.queue, peak);
     }
 
     pub fn len(&self) -> usize {
@@ -187,6 +194,7 @@ impl SendBuffer {
         let seq = self.next_seq();
         let slot = self.new_slot(SlotState::Queued, msg_no, timestamp, origin, payload);
         self.slots.push_back(slot);
+        self.peak = self.peak.max(self.slots.len());
         self.queue.push_back(seq);
         Some(seq)
     }
@@ -223,6 +231,7 @@ impl SendBuffer {
             }
             let slot = self.new_slot(SlotState::Queued, msg_no, timestamp, origin, payload);
             self.slots.push_back(slot);
+            self.peak = self.peak.max(self.slots.len());
         }
         self.queue.push_back(seq);
         Ok(())
@@ -308,13 +317,8 @@ impl SendBuffer {
         origin: Instant,
         payload: &[u8],
     ) -> SendSlot {
-        let mut data = match self.pool.pop() {
-            Some(d) => {
-                self.pool_taken += 1;
-                d
-            }
-            None => Vec::new(),
-        };
+        self.payloads_needed += 1;
+        let mut data = self.pool.pop().unwrap_or_default();
         data.clear();
         data.extend_from_slice(payload);
         SendSlot {
@@ -349,13 +353,14 @@ impl SendBuffer {
     }
 }
 
-/// Halves a deque's capacity while it is over four times its length (an empty one frees it
-/// all): capacity shrinks after a burst, yet a steady length never causes reallocation.
-fn shrink_deque<T>(q: &mut VecDeque<T>) {
-    if q.is_empty() {
+/// Shrinks a deque whose capacity is over four times `peak` (the most it held recently) to
+/// twice that, or frees it when it held nothing: capacity follows a burst back down, yet a
+/// steady load never reallocates.
+fn shrink_deque<T>(q: &mut VecDeque<T>, peak: usize) {
+    if peak == 0 && q.is_empty() {
         *q = VecDeque::new();
-    } else if q.capacity() > 4 * q.len().max(16) {
-        q.shrink_to(2 * q.len().max(16));
+    } else if q.capacity() > 4 * peak.max(16) {
+        q.shrink_to(2 * peak.max(16));
     }
 }
 
@@ -465,6 +470,8 @@ mod tests {
         assert!(burst > 1000 * 1316, "{burst}");
         // Steady state: ten in flight, acknowledged and replaced; the pool feeds the pushes.
         assert_eq!(b.acknowledge(SeqNo::new(990)), Some(990));
+        // The first trim still sees the burst's peak; a period later it is handed back.
+        b.trim();
         b.trim();
         let steady = b.heap_bytes();
         assert!(
@@ -490,5 +497,35 @@ mod tests {
         b.trim();
         assert_eq!(b.heap_bytes(), 0, "idle: nothing kept");
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn steady_bursts_keep_their_storage_across_trims() {
+        let t0 = crate::srt::sim::t0();
+        let mut b = SendBuffer::new(SeqNo::new(0), 8192);
+        let mut next = 0u32;
+        let mut burst = |b: &mut SendBuffer| {
+            for _ in 0..16 {
+                b.push(MsgNo::new(next + 1), ts(), t0, &[0x47; 1316])
+                    .expect("room");
+                next += 1;
+            }
+            while b.next_unsent(t0).is_some() {}
+            // Fully acknowledged before the trim looks: the moment says "empty".
+            b.acknowledge(SeqNo::new(next));
+        };
+        burst(&mut b);
+        b.trim();
+        let kept = (b.slots.capacity(), b.pool.len());
+        for _ in 0..5 {
+            burst(&mut b);
+            b.trim();
+            assert_eq!(
+                (b.slots.capacity(), b.pool.len()),
+                kept,
+                "a steady load neither frees nor regrows"
+            );
+        }
+        assert!(kept.0 >= 16 && kept.1 == 16, "{kept:?}");
     }
 }
