@@ -160,11 +160,12 @@ pub enum CloseReason {
     PeerShutdown,
     #[error("peer idle for longer than the timeout")]
     IdleTimeout,
-    /// The peer kept the connection up (keepalives) but acknowledged none of the data sent to
-    /// it for the unresponsive timeout. libsrt has no such rule: there any packet, keepalives
-    /// included, resets the peer idle timeout, so a receiver that never ACKs holds its send
-    /// buffer forever. A peer that was sent nothing is never unresponsive: it had nothing to
-    /// acknowledge.
+    /// The peer kept the connection up (keepalives) but sent no ACK for the unresponsive
+    /// timeout while data we sent waited for one. libsrt has no such rule: there any packet,
+    /// keepalives included, resets the peer idle timeout, so a receiver that never ACKs keeps
+    /// its slot and keeps being sent the stream (a send buffer's worth held for it) for as long
+    /// as it sends keepalives. A peer that was sent nothing is never unresponsive: it had
+    /// nothing to acknowledge.
     #[error("peer acknowledged no data for longer than the unresponsive timeout")]
     Unresponsive,
     #[error("peer reported error {0}")]
