@@ -96,6 +96,8 @@ pub struct SrtConfig {
     /// `srt.retransmit_overhead_percent`: retransmissions may add at most this percentage of a
     /// connection's input rate (5..=1000).
     pub retransmit_overhead_percent: u32,
+    /// `srt.unresponsive_subscriber_timeout_ms`; `None` when 0 (off).
+    pub unresponsive_subscriber_timeout: Option<Duration>,
 }
 
 /// `srt.latency_ms`, `srt.min_latency_ms`, `srt.max_latency_ms`: `min <= default <= max <= 65535

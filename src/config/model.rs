@@ -63,6 +63,7 @@ struct SrtModel {
     peer_idle_timeout_ms: i64,
     loss_max_ttl: i64,
     retransmit_overhead_percent: i64,
+    unresponsive_subscriber_timeout_ms: i64,
 }
 
 impl Default for SrtModel {
@@ -78,6 +79,7 @@ impl Default for SrtModel {
             peer_idle_timeout_ms: 5000,
             loss_max_ttl: 0,
             retransmit_overhead_percent: 25,
+            unresponsive_subscriber_timeout_ms: 5000,
         }
     }
 }
@@ -280,6 +282,18 @@ fn srt(m: &SrtModel, passthrough: bool) -> Result<SrtConfig, ConfigError> {
         5,
         1000,
     )?;
+    // 0 turns it off; otherwise not below the ACK cadence's worst case (1 s keeps a slow
+    // link's receiver well clear of it).
+    let unresponsive = in_range(
+        "srt.unresponsive_subscriber_timeout_ms",
+        m.unresponsive_subscriber_timeout_ms,
+        0,
+        MAX_TIMEOUT_MS,
+    )?;
+    if unresponsive > 0 && unresponsive < 1000 {
+        let reason = "must be 0 (off) or at least 1000";
+        return Err(invalid("srt.unresponsive_subscriber_timeout_ms", reason));
+    }
     Ok(SrtConfig {
         listen,
         latency: LatencyBounds {
@@ -293,6 +307,8 @@ fn srt(m: &SrtModel, passthrough: bool) -> Result<SrtConfig, ConfigError> {
         peer_idle_timeout: Duration::from_millis(idle),
         loss_max_ttl: loss_max_ttl as u32,
         retransmit_overhead_percent: retransmit_overhead_percent as u32,
+        unresponsive_subscriber_timeout: (unresponsive > 0)
+            .then(|| Duration::from_millis(unresponsive)),
     })
 }
 

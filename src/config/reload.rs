@@ -171,6 +171,11 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             Restart,
             a.srt.retransmit_overhead_percent != b.srt.retransmit_overhead_percent,
         ),
+        (
+            "srt.unresponsive_subscriber_timeout_ms",
+            Restart,
+            a.srt.unresponsive_subscriber_timeout != b.srt.unresponsive_subscriber_timeout,
+        ),
         ("runtime.cores", Restart, a.runtime.cores != b.runtime.cores),
         (
             "runtime.socket_recv_buffer_bytes",

@@ -189,6 +189,12 @@ fn every_validation_names_its_key() {
             "at most",
         ),
         (
+            "srt.unresponsive_subscriber_timeout_ms",
+            "500",
+            "srt.unresponsive_subscriber_timeout_ms",
+            "at least 1000",
+        ),
+        (
             "srt.peer_idle_timeout_ms",
             "999",
             "srt.peer_idle_timeout_ms",
@@ -525,6 +531,7 @@ fn changed_value(key: &str) -> &'static str {
         "srt.peer_idle_timeout_ms" => "3000",
         "srt.loss_max_ttl" => "8",
         "srt.retransmit_overhead_percent" => "50",
+        "srt.unresponsive_subscriber_timeout_ms" => "0",
         "runtime.cores" => "[1]",
         "runtime.socket_recv_buffer_bytes" => "0",
         "runtime.socket_send_buffer_bytes" => "65536",

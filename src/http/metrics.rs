@@ -222,6 +222,18 @@ fn server(out: &mut Out, shards: &[ShardSnapshot]) {
     ] {
         out.int("srt_datagrams_dropped_total", &[("reason", reason)], n);
     }
+
+    out.head(
+        "srt_connections_unresponsive_closed_total",
+        "counter",
+        "Connections closed because the peer acknowledged none of the data sent to it for \
+         srt.unresponsive_subscriber_timeout_ms.",
+    );
+    out.int(
+        "srt_connections_unresponsive_closed_total",
+        &[],
+        totals.closed_unresponsive,
+    );
 }
 
 fn access_metrics(out: &mut Out, a: &AccessCounters) {

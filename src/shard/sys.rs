@@ -110,6 +110,19 @@ pub fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// `malloc_trim(0)` (glibc): returns free heap pages of every arena to the kernel. Freed
+/// connection buffers are medium blocks scattered through the shard's arena, so glibc keeps
+/// them resident after a crowd of connections leaves unless asked; see `ShardState` for when
+/// it is called. Without glibc there is nothing to do.
+pub fn release_free_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim takes an integer and touches only the allocator's own state, which
+    // it locks; it is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

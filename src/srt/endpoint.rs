@@ -106,6 +106,9 @@ pub struct EndpointConfig {
     pub send_buffer_pkts: usize,
     pub max_payload: usize,
     pub peer_idle_timeout: Duration,
+    /// Close connections that were sent data and acknowledged none of it for this long
+    /// (`None`: never); see `CloseReason::Unresponsive`.
+    pub unresponsive_timeout: Option<Duration>,
     pub loss_max_ttl: u32,
     /// Retransmissions may add this percentage of a connection's input rate
     /// (`ConnectionConfig::rexmit_overhead_pct`).
@@ -129,6 +132,7 @@ impl Default for EndpointConfig {
             send_buffer_pkts: 8192,
             max_payload: 1316,
             peer_idle_timeout: Duration::from_secs(5),
+            unresponsive_timeout: None,
             loss_max_ttl: 0,
             rexmit_overhead_pct: crate::srt::connection::DEFAULT_REXMIT_OVERHEAD_PCT,
             seed: 0x5EED,
@@ -156,6 +160,9 @@ pub struct EndpointStats {
     pub accepted: u64,
     pub connected: u64,
     pub connect_failures: u64,
+    /// Connections closed because the peer acknowledged none of the data sent to it for the
+    /// unresponsive timeout (`CloseReason::Unresponsive`).
+    pub closed_unresponsive: u64,
 }
 
 struct Entry {
@@ -528,6 +535,7 @@ impl Endpoint {
             .max_payload
             .min((n.mtu as usize).saturating_sub(UDP_IP_OVERHEAD + HEADER_LEN));
         c.peer_idle_timeout = self.cfg.peer_idle_timeout;
+        c.unresponsive_timeout = self.cfg.unresponsive_timeout;
         c.loss_max_ttl = self.cfg.loss_max_ttl;
         c.rexmit_overhead_pct = self.cfg.rexmit_overhead_pct;
         c
@@ -607,10 +615,20 @@ impl Endpoint {
             })
         })?;
         let (id, reason) = closed;
+        if reason == CloseReason::Unresponsive {
+            self.stats.closed_unresponsive += 1;
+        }
         let entry = self.conns.remove(&id)?;
         self.order.clear(); // rebuilt on the next poll_transmit: a new id may take the slot
         self.by_peer
             .remove(&(entry.peer, entry.conn.peer_socket_id()));
+        // The table holds connections inline (~1.5 KB each) and never shrinks by itself: after
+        // a crowd leaves, give the room back (halving, so a steady churn never rehashes).
+        if self.conns.capacity() > 4 * self.conns.len().max(64) {
+            self.conns.shrink_to(2 * self.conns.len().max(64));
+            self.by_peer.shrink_to(2 * self.by_peer.len().max(64));
+            self.order.shrink_to(2 * self.conns.len().max(64));
+        }
         Some(EndpointEvent::Closed {
             id,
             reason,

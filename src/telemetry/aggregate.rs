@@ -43,6 +43,8 @@ pub struct EndpointTotals {
     pub rejections: BTreeMap<u32, u64>,
     /// By drop reason label (see [`drop_reason_label`]), ascending.
     pub handshake_drops: BTreeMap<&'static str, u64>,
+    /// Closed by the unresponsive-subscriber timeout.
+    pub closed_unresponsive: u64,
 }
 
 /// Streams of all shards joined by name, sorted by name.
@@ -82,6 +84,7 @@ pub fn endpoint_totals(shards: &[ShardSnapshot]) -> EndpointTotals {
         t.unknown_socket += e.unknown_socket;
         t.wrong_peer += e.wrong_peer;
         t.not_handshake += e.not_handshake;
+        t.closed_unresponsive += e.closed_unresponsive;
         for (code, n) in &e.rejections {
             *t.rejections.entry(*code).or_default() += n;
         }

@@ -172,6 +172,7 @@ impl Engine {
                 send_buffer_pkts: srt.send_buffer_pkts,
                 max_payload: srt.max_payload,
                 peer_idle_timeout: srt.peer_idle_timeout,
+                unresponsive_timeout: srt.unresponsive_subscriber_timeout,
                 loss_max_ttl: srt.loss_max_ttl,
                 rexmit_overhead_pct: srt.retransmit_overhead_percent,
                 seed: secrets.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),

@@ -19,9 +19,10 @@ use crate::access::SessionStore;
 use crate::relay::fanout::{Role, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::registry::Registry;
-use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour};
+use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour, RateLimited};
 use crate::shard::batch::{RecvBatch, SendBatch};
 use crate::shard::udp::ShardUdp;
+use crate::srt::connection::CloseReason;
 use crate::srt::endpoint::{ConnId, Endpoint, EndpointEvent};
 use crate::telemetry::HistogramSet;
 
@@ -35,6 +36,10 @@ const IDLE_TICK: Duration = Duration::from_millis(20);
 
 /// How often subscriber deadlines and stale grants are checked.
 const HOUSEKEEPING: Duration = Duration::from_millis(50);
+/// Connections that must have closed since the last heap trim before another one runs.
+const TRIM_AFTER_CLOSED: u64 = 64;
+/// At most one heap trim per this interval per shard: it walks the allocator's free lists.
+const TRIM_INTERVAL: Duration = Duration::from_secs(2);
 /// How often each connection's RTT and each subscriber's lag are sampled into the histograms.
 const SAMPLING: Duration = Duration::from_secs(1);
 
@@ -60,6 +65,12 @@ pub struct ShardState {
     /// Peer misbehaviour (parse errors, unknown ids, ...) is warned about at most once per
     /// `PEER_WARNING_INTERVAL`, with the counts since the last warning.
     misbehaviour: PeerMisbehaviour,
+    /// Unresponsive subscribers closed: a few lines per interval, the rest counted in the line
+    /// after (and in `srt_connections_unresponsive_closed_total`).
+    unresponsive_log: RateLimited,
+    /// Connections closed since the last heap trim, and when the next one may run.
+    closed_since_trim: u64,
+    next_trim: Instant,
     pub counters: ShardCounters,
     pub histograms: HistogramSet,
 }
@@ -114,6 +125,9 @@ impl ShardState {
             next_housekeeping: now,
             next_sample: now + SAMPLING,
             misbehaviour: PeerMisbehaviour::new(PEER_WARNING_INTERVAL),
+            unresponsive_log: RateLimited::new(PEER_WARNING_INTERVAL, 5),
+            closed_since_trim: 0,
+            next_trim: now,
             counters: ShardCounters::default(),
             histograms: HistogramSet::new(),
         }
@@ -198,6 +212,13 @@ impl ShardState {
             if let Some(counts) = self.misbehaviour.check(self.endpoint.stats(), now) {
                 warn!("shard {}: dropped peer input: {counts}", self.index);
             }
+            // After a crowd leaves, glibc keeps the freed buffers resident (scattered medium
+            // blocks); measured with tests/attack_memory.rs, a trim gives them back.
+            if self.closed_since_trim >= TRIM_AFTER_CLOSED && now >= self.next_trim {
+                self.closed_since_trim = 0;
+                self.next_trim = now + TRIM_INTERVAL;
+                crate::shard::sys::release_free_heap();
+            }
         }
         if now >= self.next_sample {
             self.next_sample = now + SAMPLING;
@@ -267,8 +288,21 @@ impl ShardState {
                     );
                 }
                 EndpointEvent::Closed { id, reason, .. } => {
-                    if let Some((peer, _)) = self.conns.remove(&id) {
+                    let peer = self.conns.remove(&id).map(|(peer, _)| peer);
+                    self.closed_since_trim += 1;
+                    if let Some(peer) = peer {
                         self.routes.remove(&peer);
+                    }
+                    if reason == CloseReason::Unresponsive
+                        && let Some(held) = self.unresponsive_log.allow(now)
+                    {
+                        let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
+                        info!(
+                            "shard {}: {id:#x} from {peer} closed: unresponsive (data sent, \
+                             nothing acknowledged for srt.unresponsive_subscriber_timeout_ms; \
+                             {held} more not logged)",
+                            self.index
+                        );
                     }
                     debug!("shard {}: {id:#x} closed: {reason}", self.index);
                     self.on_closed(id, now);

@@ -180,6 +180,21 @@ impl LossRanges {
         self.ranges.clear();
         self.len = 0;
     }
+
+    /// Frees range storage a burst of losses left behind (all of it when empty); called
+    /// periodically, not per packet.
+    pub fn shrink(&mut self) {
+        if self.ranges.is_empty() {
+            self.ranges = VecDeque::new();
+        } else if self.ranges.capacity() > 4 * self.ranges.len().max(16) {
+            self.ranges.shrink_to(2 * self.ranges.len().max(16));
+        }
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.ranges.capacity() * std::mem::size_of::<(SeqNo, SeqNo)>()
+    }
 }
 
 #[cfg(test)]

@@ -113,6 +113,9 @@ pub struct ConnectionConfig {
     /// Periodic NAK reports negotiated.
     pub periodic_nak: bool,
     pub peer_idle_timeout: Duration,
+    /// Close the connection when data we sent has gone this long without any ACK from the
+    /// peer (`None`: never). See [`CloseReason::Unresponsive`].
+    pub unresponsive_timeout: Option<Duration>,
     pub max_bw: MaxBandwidth,
     /// Retransmissions may add at most this percentage of what is queued for sending
     /// (libsrt SRTO_OHEADBW's default, 25), with a floor for low rates and bursts.
@@ -143,6 +146,7 @@ impl ConnectionConfig {
             too_late_drop: true,
             periodic_nak: true,
             peer_idle_timeout: Duration::from_secs(5),
+            unresponsive_timeout: None,
             max_bw: MaxBandwidth::default(),
             rexmit_overhead_pct: DEFAULT_REXMIT_OVERHEAD_PCT,
             loss_max_ttl: 0,
@@ -160,6 +164,14 @@ pub enum CloseReason {
     PeerShutdown,
     #[error("peer idle for longer than the timeout")]
     IdleTimeout,
+    /// The peer kept the connection up (keepalives) but sent no ACK for the unresponsive
+    /// timeout while data we sent waited for one. libsrt has no such rule: there any packet,
+    /// keepalives included, resets the peer idle timeout, so a receiver that never ACKs keeps
+    /// its slot and keeps being sent the stream (a send buffer's worth held for it) for as long
+    /// as it sends keepalives. A peer that was sent nothing is never unresponsive: it had
+    /// nothing to acknowledge.
+    #[error("peer acknowledged no data for longer than the unresponsive timeout")]
+    Unresponsive,
     #[error("peer reported error {0}")]
     PeerError(u32),
 }
@@ -341,6 +353,37 @@ impl Connection {
 
     pub fn rtt(&self) -> Duration {
         self.rtt.rtt()
+    }
+
+    /// Heap bytes held by the buffers that grow with traffic (send and receive buffers, loss
+    /// lists, pending NAKs), for tests and memory accounting. The fixed part is
+    /// `size_of::<Connection>()` plus the crypto state of an encrypted connection.
+    pub fn buffer_heap_bytes(&self) -> usize {
+        self.snd.buf.heap_bytes()
+            + self.rcv.buf.heap_bytes()
+            + self.snd.rexmit.heap_bytes()
+            + self.rcv.loss.heap_bytes()
+            + self.pending.nak.heap_bytes()
+    }
+
+    /// Data went out: unless a wait for its ACK is already running, start one.
+    fn arm_unresponsive(&mut self, now: Instant) {
+        if let Some(timeout) = self.cfg.unresponsive_timeout
+            && self.timers.get(Timer::Unresponsive).is_none()
+        {
+            self.timers.set(Timer::Unresponsive, now + timeout);
+        }
+    }
+
+    /// Once a second: hands back buffer memory the last period did not need (see
+    /// `SendBuffer::trim`, `RecvBuffer::trim`), so a burst does not pin memory for the rest of
+    /// the connection's life.
+    fn trim_memory(&mut self) {
+        self.snd.buf.trim();
+        self.rcv.buf.trim();
+        self.snd.rexmit.shrink();
+        self.rcv.loss.shrink();
+        self.pending.nak.shrink();
     }
 
     /// Feeds one parsed packet addressed to this connection. A data packet seen for the first
@@ -583,12 +626,21 @@ impl Connection {
                     self.finish(CloseReason::IdleTimeout);
                     return;
                 }
+                Timer::Unresponsive => {
+                    self.timers.stop(Timer::Unresponsive);
+                    if self.state == State::Open {
+                        // The peer is alive (it keeps the idle timer fed): SHUTDOWN tells it.
+                        self.state = State::Closing(CloseReason::Unresponsive);
+                        return;
+                    }
+                }
                 Timer::SndDrop => self.on_snd_drop_timer(now),
                 Timer::RateSample => {
                     let next = self.snd.cc.on_rate_sample(now);
                     self.snd.budget.on_input_rate(now, self.snd.cc.input_bw());
                     self.rcv.rate.roll(now);
                     self.timers.set(Timer::RateSample, next);
+                    self.trim_memory();
                 }
             }
         }
@@ -607,9 +659,14 @@ impl Connection {
             }
             State::Open => {}
         }
-        let n = self
-            .poll_control(now, buf)
-            .or_else(|| self.poll_data(now, buf));
+        let n = self.poll_control(now, buf).or_else(|| {
+            let sent = self.stats.pkt_sent;
+            let n = self.poll_data(now, buf);
+            if self.stats.pkt_sent != sent {
+                self.arm_unresponsive(now);
+            }
+            n
+        });
         if n.is_some() {
             self.last_sent = now;
         }
@@ -678,7 +735,11 @@ impl Connection {
     fn on_control(&mut self, now: Instant, ctrl: &ControlPacket<'_>) {
         self.stats.pkt_recv_ctrl += 1;
         match &ctrl.body {
-            Control::Ack(ack) => self.on_ack(now, ack),
+            Control::Ack(ack) => {
+                // Any ACK shows a live receiver; the next data sent starts a new wait.
+                self.timers.stop(Timer::Unresponsive);
+                self.on_ack(now, ack);
+            }
             Control::Nak(list) => self.on_nak(now, list),
             Control::AckAck { ack_no } => self.on_ackack(now, *ack_no, ctrl.timestamp),
             Control::DropRequest(req) => self.on_drop_request(req),
@@ -749,6 +810,9 @@ fn emit_data(pkt: &DataPacket<'_>, buf: &mut [u8]) -> Option<usize> {
 mod rexmit_tests;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod memory_tests;
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {

@@ -4,6 +4,12 @@
 //! Owns payload storage: each slot keeps its `Vec<u8>` after delivery, so a warmed-up buffer
 //! receives without allocating. Must not: track losses (the connection's loss list does) or
 //! read the clock (`now` comes in).
+//!
+//! Memory follows use, not the configured bound: the ring starts with no slots, grows in whole
+//! chunks (doubling, at least [`GROW_CHUNK`] slots) when a packet lands beyond what it holds,
+//! up to the configured capacity, and [`RecvBuffer::trim`] gives slots back when few are in
+//! use. A connection that has received nothing costs no slot at all (the bound is 8192 slots,
+//! 64 bytes each, plus a payload each: 0.5-11 MB that a silent caller used to pin).
 
 use std::time::Instant;
 
@@ -56,9 +62,31 @@ struct Slot {
     data: Vec<u8>,
 }
 
+/// Slots added at least per growth step, and kept at least by a trim that leaves any: 4 KiB
+/// of slots, so a stream grows in a handful of steps, never per packet.
+pub const GROW_CHUNK: usize = 64;
+
+impl Slot {
+    fn empty() -> Slot {
+        Slot {
+            state: SlotState::Empty,
+            ts: Timestamp::default(),
+            ts_ext: 0,
+            msg_no: MsgNo::default(),
+            arrival: None,
+            data: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct RecvBuffer {
+    /// The ring actually allocated: empty until the first packet, at most `bound` slots.
     slots: Vec<Slot>,
+    /// The configured capacity: offsets at or beyond it overflow.
+    bound: usize,
+    /// Most slots addressed at once since the last trim.
+    peak: usize,
     /// Ring index of `base`.
     head: usize,
     /// Next sequence number to deliver.
@@ -68,28 +96,55 @@ pub struct RecvBuffer {
 }
 
 impl RecvBuffer {
+    /// A buffer of up to `capacity` packets; nothing is allocated until a packet arrives.
     pub fn new(isn: SeqNo, capacity: usize) -> Self {
-        let capacity = capacity.max(2);
-        let slots = (0..capacity)
-            .map(|_| Slot {
-                state: SlotState::Empty,
-                ts: Timestamp::default(),
-                ts_ext: 0,
-                msg_no: MsgNo::default(),
-                arrival: None,
-                data: Vec::new(),
-            })
-            .collect();
         RecvBuffer {
-            slots,
+            slots: Vec::new(),
+            bound: capacity.max(2),
+            peak: 0,
             head: 0,
             base: isn,
             max: isn,
         }
     }
 
+    /// The configured capacity in packets (what the flow window advertises), not what is
+    /// allocated now.
     pub fn capacity(&self) -> usize {
+        self.bound
+    }
+
+    /// Slots allocated now.
+    #[cfg(test)]
+    pub fn allocated_slots(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Heap bytes held: slots and the payload storage they keep.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.slots.iter().map(|s| s.data.capacity()).sum::<usize>()
+    }
+
+    /// Gives memory back when few slots were in use: all of it when nothing is held and
+    /// nothing was since the last trim, else down to twice the most held at once in that time
+    /// (whole chunks). Called periodically (once a second), not per packet, and judged on the
+    /// period's peak rather than the moment, so a bursty but steady stream keeps its slots and
+    /// receives without allocating.
+    pub fn trim(&mut self) {
+        let used = self.occupied();
+        let peak = self.peak.max(used);
+        self.peak = used;
+        if peak == 0 {
+            self.slots = Vec::new();
+            self.head = 0;
+            return;
+        }
+        let keep = round_up_chunk(peak * 2).min(self.bound);
+        if self.slots.len() >= keep * 2 {
+            self.relayout(keep);
+            self.slots.shrink_to_fit();
+        }
     }
 
     /// Next sequence number to deliver.
@@ -138,6 +193,7 @@ impl RecvBuffer {
         if offset >= self.capacity() {
             return Insert::Overflow;
         }
+        self.ensure(offset);
         let gap = if seq >= self.max {
             let gap = (seq != self.max).then(|| (self.max, seq.prev()));
             self.max = seq.next();
@@ -169,6 +225,7 @@ impl RecvBuffer {
             return 0;
         }
         let end = (end as usize).min(self.capacity() - 1);
+        self.ensure(end);
         let mut dropped = 0;
         for off in start as usize..=end {
             let idx = self.index(off);
@@ -280,17 +337,47 @@ impl RecvBuffer {
     }
 
     fn advance(&mut self, n: usize) {
-        self.head = (self.head + n) % self.capacity();
+        // Only called with slots held (n <= occupied <= allocated).
+        self.head = (self.head + n) % self.slots.len();
         self.base = self.base.add(n as i32);
     }
 
     fn index(&self, offset: usize) -> usize {
-        (self.head + offset) % self.capacity()
+        (self.head + offset) % self.slots.len()
+    }
+
+    /// Makes `offset` (below the bound) addressable: grows the ring to at least twice its size
+    /// in whole chunks, so growth happens a few times per stream, not per packet.
+    fn ensure(&mut self, offset: usize) {
+        self.peak = self.peak.max(offset + 1);
+        if offset < self.slots.len() {
+            return;
+        }
+        let want = (offset + 1).max(self.slots.len() * 2);
+        self.relayout(round_up_chunk(want).min(self.bound));
+    }
+
+    /// Re-lays the ring out with `base` at index 0 and `len` slots; every held slot (offsets
+    /// below `occupied`) fits, the slots cut off are empty.
+    fn relayout(&mut self, len: usize) {
+        debug_assert!(len >= self.occupied());
+        self.slots.rotate_left(self.head);
+        self.head = 0;
+        if len > self.slots.len() {
+            self.slots.reserve_exact(len - self.slots.len());
+            self.slots.resize_with(len, Slot::empty);
+        } else {
+            self.slots.truncate(len);
+        }
     }
 
     fn slot_at(&self, offset: usize) -> Option<&Slot> {
         (offset < self.occupied()).then(|| &self.slots[self.index(offset)])
     }
+}
+
+fn round_up_chunk(n: usize) -> usize {
+    n.div_ceil(GROW_CHUNK).max(1) * GROW_CHUNK
 }
 
 #[cfg(test)]
@@ -431,5 +518,105 @@ mod tests {
             "{r:?}"
         );
         assert_eq!(b.available(), 4);
+    }
+
+    #[test]
+    fn ring_is_allocated_on_first_packet_grows_in_chunks_and_trims_back() {
+        let t0 = crate::srt::sim::t0();
+        let mut c = TsbpdClock::new(t0, Duration::ZERO);
+        let mut b = RecvBuffer::new(s(SeqNo::MAX - 9), 8192);
+        assert_eq!((b.allocated_slots(), b.heap_bytes()), (0, 0));
+        assert_eq!(
+            b.available(),
+            8192,
+            "the flow window is the bound, not the allocation"
+        );
+        assert_eq!(
+            put(&mut b, &mut c, SeqNo::MAX - 9, 0),
+            Insert::Stored { gap: None }
+        );
+        assert_eq!(b.allocated_slots(), GROW_CHUNK);
+        // Deliver a few so the ring's head is not at index 0, then jump far ahead (across the
+        // sequence wrap): the ring grows, keeping what it holds in order.
+        let mut out = [0u8; 8];
+        for i in 1..5u32 {
+            put(&mut b, &mut c, (SeqNo::MAX - 9 + i) & SeqNo::MAX, i);
+        }
+        for _ in 0..3 {
+            assert!(matches!(
+                b.pop_ready(t0 + Duration::from_secs(1), &c, false, &mut out),
+                Some(Release::Packet { .. })
+            ));
+        }
+        assert!(matches!(
+            put(&mut b, &mut c, 990, 50),
+            Insert::Stored { .. }
+        ));
+        let grown = b.allocated_slots();
+        assert!(
+            grown > 1000 && grown.is_multiple_of(GROW_CHUNK) && grown <= 8192,
+            "{grown}"
+        );
+        assert_eq!(
+            put(&mut b, &mut c, 8300, 60),
+            Insert::Overflow,
+            "beyond the bound"
+        );
+        let r = b.pop_ready(t0 + Duration::from_secs(1), &c, false, &mut out);
+        assert!(matches!(r, Some(Release::Packet { seq, .. }) if seq == s(SeqNo::MAX - 6)));
+        assert_eq!(out[..4], (SeqNo::MAX - 6).to_be_bytes());
+        // A span that still needs the slots: trim keeps them.
+        b.trim();
+        assert_eq!(b.allocated_slots(), grown);
+        let r = b.pop_ready(t0 + Duration::from_secs(1), &c, false, &mut out);
+        assert!(matches!(r, Some(Release::Packet { seq, .. }) if seq == s(SeqNo::MAX - 5)));
+        assert_eq!(
+            b.pop_ready(t0 + Duration::from_secs(1), &c, true, &mut out),
+            Some(Release::Dropped {
+                first: s(SeqNo::MAX - 4),
+                last: s(989)
+            })
+        );
+        assert!(matches!(
+            b.pop_ready(t0 + Duration::from_secs(1), &c, true, &mut out),
+            Some(Release::Packet { seq, .. }) if seq == s(990)
+        ));
+        // Few held: a trim keeps them, in order, in one chunk, once a whole period saw no more
+        // (the first trim still sees the period's peak).
+        for seq in 991..996 {
+            put(&mut b, &mut c, seq, seq);
+        }
+        b.trim();
+        assert_eq!(
+            b.allocated_slots(),
+            grown,
+            "the last period peaked near 1000"
+        );
+        b.trim();
+        assert_eq!(b.allocated_slots(), GROW_CHUNK);
+        for seq in 991..996 {
+            let r = b.pop_ready(t0 + Duration::from_secs(1), &c, false, &mut out);
+            assert!(matches!(r, Some(Release::Packet { seq: got, .. }) if got == s(seq)));
+        }
+        // Nothing held for a whole period: nothing kept.
+        b.trim();
+        assert_eq!(b.allocated_slots(), GROW_CHUNK, "this period held five");
+        b.trim();
+        assert_eq!((b.allocated_slots(), b.heap_bytes()), (0, 0));
+        // And it works again afterwards.
+        assert_eq!(put(&mut b, &mut c, 996, 70), Insert::Stored { gap: None });
+        assert_eq!(b.allocated_slots(), GROW_CHUNK);
+    }
+
+    #[test]
+    fn drop_request_far_ahead_grows_within_the_bound_only() {
+        let t0 = crate::srt::sim::t0();
+        let c = TsbpdClock::new(t0, Duration::ZERO);
+        let mut b = RecvBuffer::new(s(0), 100);
+        assert_eq!(b.drop_range(s(0), s(1_000_000)), 100);
+        assert_eq!(b.allocated_slots(), 100);
+        let mut out = [0u8; 8];
+        assert_eq!(b.pop_ready(t0, &c, true, &mut out), None);
+        assert_eq!(b.occupied(), 0);
     }
 }

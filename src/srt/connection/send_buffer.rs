@@ -10,6 +10,11 @@
 //! Owns payload storage and recycles it: released packets return their `Vec` to a pool, so
 //! steady-state sending does not allocate. Must not: decide when to send (pacing is `cc`'s
 //! job) or read the clock.
+//!
+//! Memory follows use: nothing is allocated before the first packet (the slot deque grows by
+//! doubling, a few times per connection), and [`SendBuffer::trim`], run once a second, hands
+//! back slot capacity and pooled payloads that recent traffic did not need. A subscriber that
+//! was never sent anything costs no slot.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -68,6 +73,11 @@ pub struct SendBuffer {
     sent_end: SeqNo,
     capacity: usize,
     pool: Vec<Vec<u8>>,
+    /// Payload buffers the buffer needed since the last trim (from the pool or new): the pool
+    /// keeps no more than that.
+    payloads_needed: usize,
+    /// Most slots held at once since the last trim.
+    peak: usize,
 }
 
 /// A range of packets removed by sender drop.
@@ -82,15 +92,44 @@ pub struct Dropped {
 }
 
 impl SendBuffer {
+    /// A buffer of up to `capacity` packets; nothing is allocated until a packet is queued.
     pub fn new(isn: SeqNo, capacity: usize) -> Self {
         SendBuffer {
-            slots: VecDeque::with_capacity(capacity.min(1024)),
+            slots: VecDeque::new(),
             first: isn,
             queue: VecDeque::new(),
             sent_end: isn,
             capacity: capacity.max(1),
             pool: Vec::new(),
+            payloads_needed: 0,
+            peak: 0,
         }
+    }
+
+    /// Heap bytes held: slots, the unsent queue, payloads held and pooled.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<SendSlot>()
+            + self.queue.capacity() * std::mem::size_of::<SeqNo>()
+            + self.pool.capacity() * std::mem::size_of::<Vec<u8>>()
+            + self.slots.iter().map(|s| s.data.capacity()).sum::<usize>()
+            + self.pool.iter().map(Vec::capacity).sum::<usize>()
+    }
+
+    /// Gives back what the last period did not need: pooled payloads beyond how many the
+    /// period used, and slot capacity beyond four times the period's peak. Called periodically (once a second), so steady sending keeps what it cycles
+    /// through and does not allocate; an idle connection keeps nothing.
+    pub fn trim(&mut self) {
+        self.pool.truncate(self.payloads_needed);
+        if self.pool.is_empty() {
+            self.pool = Vec::new();
+        }
+        self.payloads_needed = 0;
+        // Judged on the period's peak, not the moment: a subscriber fully acknowledged at the
+        // instant of the trim keeps room for its next burst.
+        let peak = self.peak.max(self.slots.len());
+        self.peak = self.slots.len();
+        shrink_deque(&mut self.slots, peak);
+        shrink_deque(&mut self.queue, peak);
     }
 
     pub fn len(&self) -> usize {
@@ -155,6 +194,7 @@ impl SendBuffer {
         let seq = self.next_seq();
         let slot = self.new_slot(SlotState::Queued, msg_no, timestamp, origin, payload);
         self.slots.push_back(slot);
+        self.peak = self.peak.max(self.slots.len());
         self.queue.push_back(seq);
         Some(seq)
     }
@@ -191,6 +231,7 @@ impl SendBuffer {
             }
             let slot = self.new_slot(SlotState::Queued, msg_no, timestamp, origin, payload);
             self.slots.push_back(slot);
+            self.peak = self.peak.max(self.slots.len());
         }
         self.queue.push_back(seq);
         Ok(())
@@ -276,6 +317,7 @@ impl SendBuffer {
         origin: Instant,
         payload: &[u8],
     ) -> SendSlot {
+        self.payloads_needed += 1;
         let mut data = self.pool.pop().unwrap_or_default();
         data.clear();
         data.extend_from_slice(payload);
@@ -308,6 +350,17 @@ impl SendBuffer {
         let first = self.first;
         self.queue.retain(|&s| s >= first);
         n
+    }
+}
+
+/// Shrinks a deque whose capacity is over four times `peak` (the most it held recently) to
+/// twice that, or frees it when it held nothing: capacity follows a burst back down, yet a
+/// steady load never reallocates.
+fn shrink_deque<T>(q: &mut VecDeque<T>, peak: usize) {
+    if peak == 0 && q.is_empty() {
+        *q = VecDeque::new();
+    } else if q.capacity() > 4 * peak.max(16) {
+        q.shrink_to(2 * peak.max(16));
     }
 }
 
@@ -401,5 +454,78 @@ mod tests {
             (d.first, d.last, d.holes),
             (SeqNo::new(102), SeqNo::new(103), 1)
         );
+    }
+
+    #[test]
+    fn nothing_allocated_until_used_and_trim_hands_a_burst_back() {
+        let t0 = crate::srt::sim::t0();
+        let mut b = SendBuffer::new(SeqNo::new(0), 8192);
+        assert_eq!(b.heap_bytes(), 0);
+        for i in 0..1000u32 {
+            b.push(MsgNo::new(i + 1), ts(), t0, &[0x47; 1316])
+                .expect("room");
+        }
+        while b.next_unsent(t0).is_some() {}
+        let burst = b.heap_bytes();
+        assert!(burst > 1000 * 1316, "{burst}");
+        // Steady state: ten in flight, acknowledged and replaced; the pool feeds the pushes.
+        assert_eq!(b.acknowledge(SeqNo::new(990)), Some(990));
+        // The first trim still sees the burst's peak; a period later it is handed back.
+        b.trim();
+        b.trim();
+        let steady = b.heap_bytes();
+        assert!(
+            steady < burst / 10,
+            "{steady} of {burst} kept with 10 in flight"
+        );
+        let mut next = 1000u32;
+        for round in 0..3 {
+            for _ in 0..10 {
+                b.push(MsgNo::new(next + 1), ts(), t0, &[0x47; 1316])
+                    .expect("room");
+                next += 1;
+            }
+            while b.next_unsent(t0).is_some() {}
+            b.acknowledge(SeqNo::new(next - 10));
+            if round == 0 {
+                b.trim();
+            }
+        }
+        // Everything acknowledged: a trim leaves nothing but what the last period cycled.
+        b.acknowledge(SeqNo::new(next));
+        b.trim();
+        b.trim();
+        assert_eq!(b.heap_bytes(), 0, "idle: nothing kept");
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn steady_bursts_keep_their_storage_across_trims() {
+        let t0 = crate::srt::sim::t0();
+        let mut b = SendBuffer::new(SeqNo::new(0), 8192);
+        let mut next = 0u32;
+        let mut burst = |b: &mut SendBuffer| {
+            for _ in 0..16 {
+                b.push(MsgNo::new(next + 1), ts(), t0, &[0x47; 1316])
+                    .expect("room");
+                next += 1;
+            }
+            while b.next_unsent(t0).is_some() {}
+            // Fully acknowledged before the trim looks: the moment says "empty".
+            b.acknowledge(SeqNo::new(next));
+        };
+        burst(&mut b);
+        b.trim();
+        let kept = (b.slots.capacity(), b.pool.len());
+        for _ in 0..5 {
+            burst(&mut b);
+            b.trim();
+            assert_eq!(
+                (b.slots.capacity(), b.pool.len()),
+                kept,
+                "a steady load neither frees nor regrows"
+            );
+        }
+        assert!(kept.0 >= 16 && kept.1 == 16, "{kept:?}");
     }
 }

@@ -17,9 +17,12 @@ pub enum Timer {
     SndDrop = 4,
     /// Live congestion control: input rate estimation window.
     RateSample = 5,
+    /// Close a peer that was sent data and has acknowledged nothing for the unresponsive
+    /// timeout; armed by the first data packet after an ACK, stopped by every ACK.
+    Unresponsive = 6,
 }
 
-const COUNT: usize = 6;
+const COUNT: usize = 7;
 /// Every timer, in the order `handle_timeout` serves them.
 pub const ALL: [Timer; COUNT] = [
     Timer::Ack,
@@ -28,6 +31,7 @@ pub const ALL: [Timer; COUNT] = [
     Timer::Idle,
     Timer::SndDrop,
     Timer::RateSample,
+    Timer::Unresponsive,
 ];
 
 #[derive(Debug, Default, Clone, Copy)]
