@@ -34,7 +34,10 @@ fn has_overlong_stream_id(hs: &Handshake) -> bool {
 
 fn refuses_to_emit(hs: &Handshake) {
     let mut out = vec![0u8; hs.wire_len()];
-    assert!(matches!(hs.emit(&mut out), Err(EmitError::FieldOverflow(_))));
+    assert!(matches!(
+        hs.emit(&mut out),
+        Err(EmitError::FieldOverflow(_))
+    ));
 }
 
 pub fn packet(data: &[u8]) {

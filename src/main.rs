@@ -1,7 +1,8 @@
 //! srtrelay: parse the command line, load the configuration, set up logging, run the relay.
 //!
 //! Exit codes: 0 on success, 1 when the relay fails at run time (e.g. cannot bind), 2 for a
-//! bad command line or configuration (clap's usage errors use 2 as well).
+//! bad command line or configuration (clap's usage errors use 2 as well), and for a listen port
+//! another process holds (checked by `--check-config` too).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use signal_hook::iterator::Signals;
 use srtrelay::config::{Config, DEFAULT_CONFIG, LogFormat, format_cpu_list};
 use srtrelay::service::{Supervisor, logging};
 use srtrelay::shard::engine::{Engine, Secrets};
+use srtrelay::shard::socket::probe_udp_port;
 
 /// Exit code for a bad configuration.
 const EXIT_CONFIG: u8 = 2;
@@ -29,7 +31,8 @@ const WAKE: Duration = Duration::from_millis(20);
 #[command(
     version,
     about,
-    after_help = "Exit codes: 0 ok, 1 run-time failure, 2 bad command line or configuration.\n\
+    after_help = "Exit codes: 0 ok, 1 run-time failure, 2 bad command line or configuration \
+                  (or a listen port another process holds).\n\
                   RUST_LOG, when set, overrides `log.level`."
 )]
 struct Args {
@@ -74,7 +77,14 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // Before anything binds: a second relay on a port this one would share through
+    // SO_REUSEPORT breaks the first one's live connections, so it is a configuration error.
+    let ports = listen_ports_free(&config);
     if args.check_config {
+        if let Err(e) = ports {
+            eprintln!("srtrelay: configuration error in {source}: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
         println!("srtrelay: configuration ok: {source}");
         println!("{}", summary(&config));
         return ExitCode::SUCCESS;
@@ -83,6 +93,11 @@ fn main() -> ExitCode {
         config.log.level,
         args.log_format.unwrap_or(config.log.format),
     );
+    if let Err(e) = ports {
+        error!("{e}");
+        eprintln!("srtrelay: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     match run(config, args.config.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -91,6 +106,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Every `srt.listen` address is free of other processes (port 0 is not probed).
+fn listen_ports_free(c: &Config) -> Result<(), String> {
+    for &addr in &c.srt.listen {
+        probe_udp_port(addr).map_err(|e| format!("srt.listen: {e}"))?;
+    }
+    Ok(())
 }
 
 /// One line per thing an operator wants to confirm before a restart.
@@ -133,8 +156,7 @@ fn run(config: Config, path: Option<&Path>) -> Result<(), String> {
     // Before anything binds: without the OS's randomness, cookies, socket ids and keys
     // would be predictable, and a relay that cannot be trusted must not start.
     let secrets = secrets_from(getrandom_fill)?;
-    let engine = Engine::start(&config, secrets)
-    .map_err(|e| e.to_string())?;
+    let engine = Engine::start(&config, secrets).map_err(|e| e.to_string())?;
     let stop = engine.stop_signal();
     let mut service = Supervisor::from_env(engine.heartbeats().clone());
     if let Err(e) = service.wait_started(START_TIMEOUT, || stop.is_stopped()) {
@@ -227,9 +249,7 @@ fn getrandom_fill(buf: &mut [u8]) -> Result<(), String> {
 /// Every secret the engine needs (SYN cookie secret, socket-id/ISN seed, session-id key, AES
 /// key generator seed), each drawn from `fill`. A failing source is an error, never a fallback:
 /// zeros or a guessable value would make cookies, socket ids and keys predictable.
-fn secrets_from(
-    mut fill: impl FnMut(&mut [u8]) -> Result<(), String>,
-) -> Result<Secrets, String> {
+fn secrets_from(mut fill: impl FnMut(&mut [u8]) -> Result<(), String>) -> Result<Secrets, String> {
     let mut draw = |buf: &mut [u8]| {
         fill(buf).map_err(|e| {
             format!(

@@ -53,8 +53,14 @@ mod tests {
     fn players_without_a_resource_get_the_default_stream_publishers_are_refused() {
         let play = |s: &str| resolve(sid(s).as_ref(), "live");
         assert_eq!(play(""), Ok(("live".into(), StreamMode::Request)));
-        assert_eq!(play("#!::m=request"), Ok(("live".into(), StreamMode::Request)));
-        assert_eq!(play("#!::r=,m=request"), Ok(("live".into(), StreamMode::Request)));
+        assert_eq!(
+            play("#!::m=request"),
+            Ok(("live".into(), StreamMode::Request))
+        );
+        assert_eq!(
+            play("#!::r=,m=request"),
+            Ok(("live".into(), StreamMode::Request))
+        );
         assert_eq!(play("#!::u=bob"), Ok(("live".into(), StreamMode::Request)));
         assert_eq!(play("cam1"), Ok(("cam1".into(), StreamMode::Request)));
         assert_eq!(

@@ -480,7 +480,10 @@ mod tests {
         let r = registry(SecondPublisher::Reject, UnknownStream::Reject);
         let g = r.admit_publisher("cam", 0, t0()).unwrap();
         r.publisher_accepted("cam", g.key, 7);
-        assert_eq!(r.admit_publisher("cam", 1, t0()), Err(Refusal::PublisherConflict));
+        assert_eq!(
+            r.admit_publisher("cam", 1, t0()),
+            Err(Refusal::PublisherConflict)
+        );
         assert_eq!(Refusal::PublisherConflict.reason().code(), 1409);
 
         let r = registry(SecondPublisher::Takeover, UnknownStream::Reject);
@@ -573,7 +576,8 @@ mod tests {
         let r = Registry::new(2, policy(SecondPublisher::Reject, wait), l);
         // Three players on made-up names: more names than max_streams, all admitted.
         for name in ["x", "y", "z"] {
-            r.admit_subscriber(name, 0).expect("waiting player admitted");
+            r.admit_subscriber(name, 0)
+                .expect("waiting player admitted");
         }
         assert_eq!(r.counts().waiting_players, 3);
         assert_eq!(r.admit_subscriber("w", 1), Err(Refusal::WaitingLimit));
@@ -581,24 +585,33 @@ mod tests {
         assert_eq!(Refusal::WaitingLimit.reason().code(), 1402);
         // Publishers still find room up to max_streams, on new names and waited-for ones.
         let a = r.admit_publisher("a", 0, t0()).expect("publisher a");
-        let x = r.admit_publisher("x", 1, t0()).expect("publisher of a waited-for stream");
+        let x = r
+            .admit_publisher("x", 1, t0())
+            .expect("publisher of a waited-for stream");
         assert_eq!(r.publisher_accepted("x", x.key, 5), vec![0]);
-        assert_eq!(r.counts().waiting_players, 2, "x's player is no longer waiting");
+        assert_eq!(
+            r.counts().waiting_players,
+            2,
+            "x's player is no longer waiting"
+        );
         assert_eq!(
             r.admit_publisher("b", 0, t0()),
             Err(Refusal::StreamLimit),
             "max_streams counts published streams"
         );
         // Players of a published stream are not waiting players.
-        r.admit_subscriber("x", 0).expect("player of a published stream");
-        r.admit_subscriber("w", 0).expect("a waiting slot is free again");
+        r.admit_subscriber("x", 0)
+            .expect("player of a published stream");
+        r.admit_subscriber("w", 0)
+            .expect("a waiting slot is free again");
         assert_eq!(r.counts().waiting_players, 3);
         // The publisher leaves: its players wait again (and count).
         assert_eq!(r.publisher_left("x", x.key), vec![0]);
         assert_eq!(r.counts().waiting_players, 5);
         assert_eq!(r.admit_subscriber("v", 0), Err(Refusal::WaitingLimit));
         r.publisher_left("a", a.key);
-        r.admit_publisher("b", 0, t0()).expect("a freed stream slot");
+        r.admit_publisher("b", 0, t0())
+            .expect("a freed stream slot");
     }
 
     #[test]
@@ -622,8 +635,14 @@ mod tests {
         );
         let at = t + Duration::from_millis(3600);
         let second = r.admit_publisher("cam", 1, at).expect("silent for 1.6 s");
-        assert_eq!(second.displaced.map(|d| (d.shard, d.conn)), Some((0, Some(7))));
-        assert_eq!(second.displaced_silent_for, Some(Duration::from_millis(1600)));
+        assert_eq!(
+            second.displaced.map(|d| (d.shard, d.conn)),
+            Some((0, Some(7)))
+        );
+        assert_eq!(
+            second.displaced_silent_for,
+            Some(Duration::from_millis(1600))
+        );
         // The newcomer has its own record; the old one's close does not unpublish it.
         assert_ne!(second.activity, first.activity);
         assert!(r.publisher_left("cam", first.key).is_empty());

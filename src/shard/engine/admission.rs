@@ -16,7 +16,7 @@ use crate::relay::resolve;
 use crate::service::ratelimit::{PEER_WARNING_INTERVAL, RateLimited};
 use crate::srt::connection::Delivery;
 use crate::srt::endpoint::{AccessControl, Admit};
-use crate::srt::handshake::{ConclusionRequest, RejectReason, StreamIdError, StreamMode};
+use crate::srt::handshake::{ConclusionRequest, RejectReason, StreamMode};
 
 /// An admission waiting for its `Accepted` event.
 #[derive(Debug, Clone)]
@@ -47,8 +47,6 @@ pub struct AdmissionCounters {
     pub no_publisher: u64,
     /// `limits.max_waiting_players` reached (1402).
     pub waiting_limit: u64,
-    /// A Stream ID over 512 bytes (1400; part of `bad_stream_id` too).
-    pub stream_id_too_long: u64,
     /// A publisher whose Stream ID names no resource (1400).
     pub publish_without_resource: u64,
     /// Publishers admitted in place of one silent for `publisher_silence_takeover_ms`.
@@ -159,13 +157,10 @@ impl AccessControl for Admission {
         let sid = match req.stream_id() {
             Ok(sid) => sid,
             Err(e) => {
+                // The endpoint refuses these before asking (and counts over-long ones); kept
+                // for an endpoint that does not.
                 self.counters.bad_stream_id += 1;
-                if matches!(e, StreamIdError::TooLong { .. }) {
-                    self.counters.stream_id_too_long += 1;
-                }
-                self.log_refusal(|| {
-                    format!("caller from {} refused (1400): {e}", req.peer())
-                });
+                self.log_refusal(|| format!("caller from {} refused (1400): {e}", req.peer()));
                 return Err(RejectReason::BadRequest);
             }
         };
@@ -174,9 +169,7 @@ impl AccessControl for Admission {
             Ok(r) => r,
             Err(e) => {
                 self.counters.publish_without_resource += 1;
-                self.log_refusal(|| {
-                    format!("caller from {} refused (1400): {e}", req.peer())
-                });
+                self.log_refusal(|| format!("caller from {} refused (1400): {e}", req.peer()));
                 return Err(RejectReason::BadRequest);
             }
         };

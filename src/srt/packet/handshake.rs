@@ -142,7 +142,9 @@ pub enum HsExtension {
     /// length in bytes, contents not kept. Parsed rather than failing the whole handshake so
     /// the listener can answer it (1400) instead of leaving the caller to time out; never
     /// emitted (`emit` refuses it as the overflow it is).
-    StreamIdTooLong { wire_len: usize },
+    StreamIdTooLong {
+        wire_len: usize,
+    },
     /// Congestion controller name ("live" or "file"), same word order as the stream ID.
     Congestion(Vec<u8>),
     /// Packet filter configuration (e.g. "fec,cols:10,rows:5"), string coded like the SID.
