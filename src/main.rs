@@ -39,7 +39,8 @@ struct Args {
     /// Configuration file (TOML). Without it the embedded default config.toml is used.
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Validate the configuration (and that its cores exist here), print a summary and exit.
+    /// Validate the configuration (and that its cores exist here and no other process holds
+    /// its listen ports), print a summary and exit.
     #[arg(long)]
     check_config: bool,
     /// Print the embedded default configuration, every key documented, and exit.
