@@ -3,7 +3,8 @@
 //!
 //! Each parser check: parsing never panics; whatever parses emits without error into a buffer
 //! of exactly `wire_len` bytes, and the emitted bytes parse back to an equal value that re-emits
-//! the same bytes. `streamid` checks Display against parse the same way. `endpoint` runs a
+//! the same bytes; the one exception is a Stream ID over 512 bytes, which parses (so the
+//! listener can refuse it with an answer) and must refuse to emit. `streamid` checks Display against parse the same way. `endpoint` runs a
 //! little script of datagrams, timers and application calls against an `Endpoint` (see there).
 
 #![allow(dead_code)] // each fuzz target uses only its own check
@@ -19,12 +20,36 @@ use srtrelay::srt::handshake::{
     CallerConfig, ConclusionRequest, CookieJar, Listener, ListenerConfig, RejectReason, StreamId,
 };
 use srtrelay::srt::packet::{
-    Control, ControlPacket, Handshake, KeyMaterial, KmResponse, LossList, LossListBuilder, Packet,
+    Control, ControlPacket, EmitError, Handshake, HsExtension, KeyMaterial, KmResponse, LossList,
+    LossListBuilder, Packet,
 };
 use srtrelay::srt::seq::SeqNo;
 
+/// Over-long Stream IDs parse so they can be refused, and are never written.
+fn has_overlong_stream_id(hs: &Handshake) -> bool {
+    hs.extensions
+        .iter()
+        .any(|e| matches!(e, HsExtension::StreamIdTooLong { .. }))
+}
+
+fn refuses_to_emit(hs: &Handshake) {
+    let mut out = vec![0u8; hs.wire_len()];
+    assert!(matches!(
+        hs.emit(&mut out),
+        Err(EmitError::FieldOverflow(_))
+    ));
+}
+
 pub fn packet(data: &[u8]) {
     let Ok(p) = Packet::parse(data) else { return };
+    if let Packet::Control(ControlPacket {
+        body: Control::Handshake(hs),
+        ..
+    }) = &p
+        && has_overlong_stream_id(hs)
+    {
+        return refuses_to_emit(hs);
+    }
     let mut out = vec![0u8; p.wire_len()];
     let n = p.emit(&mut out).expect("a parsed packet emits");
     assert_eq!(n, out.len(), "emit length != wire_len");
@@ -39,6 +64,9 @@ pub fn handshake(data: &[u8]) {
     let Ok(hs) = Handshake::parse(data) else {
         return;
     };
+    if has_overlong_stream_id(&hs) {
+        return refuses_to_emit(&hs);
+    }
     let mut out = vec![0u8; hs.wire_len()];
     let n = hs.emit(&mut out).expect("a parsed handshake emits");
     assert_eq!(n, out.len(), "emit length != wire_len");

@@ -1,7 +1,8 @@
 //! srtrelay: parse the command line, load the configuration, set up logging, run the relay.
 //!
 //! Exit codes: 0 on success, 1 when the relay fails at run time (e.g. cannot bind), 2 for a
-//! bad command line or configuration (clap's usage errors use 2 as well).
+//! bad command line or configuration (clap's usage errors use 2 as well), and for a listen port
+//! another process holds (checked by `--check-config` too).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use signal_hook::iterator::Signals;
 use srtrelay::config::{Config, DEFAULT_CONFIG, LogFormat, format_cpu_list};
 use srtrelay::service::{Supervisor, logging};
 use srtrelay::shard::engine::{Engine, Secrets};
+use srtrelay::shard::socket::probe_udp_port;
 
 /// Exit code for a bad configuration.
 const EXIT_CONFIG: u8 = 2;
@@ -29,14 +31,16 @@ const WAKE: Duration = Duration::from_millis(20);
 #[command(
     version,
     about,
-    after_help = "Exit codes: 0 ok, 1 run-time failure, 2 bad command line or configuration.\n\
+    after_help = "Exit codes: 0 ok, 1 run-time failure, 2 bad command line or configuration \
+                  (or a listen port another process holds).\n\
                   RUST_LOG, when set, overrides `log.level`."
 )]
 struct Args {
     /// Configuration file (TOML). Without it the embedded default config.toml is used.
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Validate the configuration (and that its cores exist here), print a summary and exit.
+    /// Validate the configuration (and that its cores exist here and no other process holds
+    /// its listen ports), print a summary and exit.
     #[arg(long)]
     check_config: bool,
     /// Print the embedded default configuration, every key documented, and exit.
@@ -74,7 +78,14 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // Before anything binds: a second relay on a port this one would share through
+    // SO_REUSEPORT breaks the first one's live connections, so it is a configuration error.
+    let ports = listen_ports_free(&config);
     if args.check_config {
+        if let Err(e) = ports {
+            eprintln!("srtrelay: configuration error in {source}: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
         println!("srtrelay: configuration ok: {source}");
         println!("{}", summary(&config));
         return ExitCode::SUCCESS;
@@ -83,6 +94,11 @@ fn main() -> ExitCode {
         config.log.level,
         args.log_format.unwrap_or(config.log.format),
     );
+    if let Err(e) = ports {
+        error!("{e}");
+        eprintln!("srtrelay: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     match run(config, args.config.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -91,6 +107,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Every `srt.listen` address is free of other processes (port 0 is not probed).
+fn listen_ports_free(c: &Config) -> Result<(), String> {
+    for &addr in &c.srt.listen {
+        probe_udp_port(addr).map_err(|e| format!("srt.listen: {e}"))?;
+    }
+    Ok(())
 }
 
 /// One line per thing an operator wants to confirm before a restart.
@@ -130,22 +154,10 @@ fn format_cpu_list_in_order(cores: &[usize]) -> String {
 fn run(config: Config, path: Option<&Path>) -> Result<(), String> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| format!("cannot watch signals: {e}"))?;
-    let engine = Engine::start(
-        &config,
-        Secrets {
-            cookie: secret(),
-            seed: seed(),
-            session_key: secret(),
-            crypto_seed: {
-                let (a, b) = (secret(), secret());
-                let mut s = [0u8; 32];
-                s[..16].copy_from_slice(&a);
-                s[16..].copy_from_slice(&b);
-                s
-            },
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    // Before anything binds: without the OS's randomness, cookies, socket ids and keys
+    // would be predictable, and a relay that cannot be trusted must not start.
+    let secrets = secrets_from(getrandom_fill)?;
+    let engine = Engine::start(&config, secrets).map_err(|e| e.to_string())?;
     let stop = engine.stop_signal();
     let mut service = Supervisor::from_env(engine.heartbeats().clone());
     if let Err(e) = service.wait_started(START_TIMEOUT, || stop.is_stopped()) {
@@ -230,26 +242,36 @@ fn reload(engine: &Engine, current: Config, path: Option<&Path>) -> (Config, Str
     }
 }
 
-/// Cookie secret and id seed: from the OS's randomness, so cookies cannot be predicted.
-fn secret() -> [u8; 16] {
-    let mut s = [0u8; 16];
-    if let Ok(bytes) = std::fs::read("/proc/sys/kernel/random/uuid") {
-        for (i, b) in bytes
-            .iter()
-            .filter(|b| b.is_ascii_hexdigit())
-            .enumerate()
-            .take(32)
-        {
-            let v = (*b as char).to_digit(16).unwrap_or(0) as u8;
-            s[i / 2] |= v << (4 * (1 - i % 2));
-        }
-    }
-    s
+/// The OS random number generator (getrandom(2), blocking until the kernel's pool is
+/// initialised, which it is long before a service starts).
+fn getrandom_fill(buf: &mut [u8]) -> Result<(), String> {
+    getrandom::fill(buf).map_err(|e| e.to_string())
 }
 
-fn seed() -> u64 {
-    let s = secret();
-    u64::from_le_bytes(s[..8].try_into().expect("16-byte secret"))
+/// Every secret the engine needs (SYN cookie secret, socket-id/ISN seed, session-id key, AES
+/// key generator seed), each drawn from `fill`. A failing source is an error, never a fallback:
+/// zeros or a guessable value would make cookies, socket ids and keys predictable.
+fn secrets_from(mut fill: impl FnMut(&mut [u8]) -> Result<(), String>) -> Result<Secrets, String> {
+    let mut draw = |buf: &mut [u8]| {
+        fill(buf).map_err(|e| {
+            format!(
+                "cannot read the operating system's random number generator (getrandom): {e}; \
+                 refusing to start with predictable secrets"
+            )
+        })
+    };
+    let (mut cookie, mut session_key, mut crypto_seed, mut seed) =
+        ([0u8; 16], [0u8; 16], [0u8; 32], [0u8; 8]);
+    draw(&mut cookie)?;
+    draw(&mut session_key)?;
+    draw(&mut crypto_seed)?;
+    draw(&mut seed)?;
+    Ok(Secrets {
+        cookie,
+        seed: u64::from_le_bytes(seed),
+        session_key,
+        crypto_seed,
+    })
 }
 
 #[cfg(test)]
@@ -265,5 +287,40 @@ mod tests {
         assert!(s.contains("http: off"), "{s}");
         assert_eq!(format_cpu_list_in_order(&[3, 1]), "3,1");
         assert_eq!(format_cpu_list_in_order(&[0, 1, 2]), "0-2");
+    }
+
+    #[test]
+    fn secrets_come_from_the_os_and_differ_between_starts() {
+        let a = secrets_from(getrandom_fill).expect("the OS RNG works here");
+        let b = secrets_from(getrandom_fill).expect("the OS RNG works here");
+        assert_ne!(a.cookie, [0; 16]);
+        assert_ne!(a.session_key, [0; 16]);
+        assert_ne!(a.crypto_seed, [0; 32]);
+        assert_ne!(a.seed, 0);
+        assert_ne!(a.cookie, b.cookie);
+        assert_ne!(a.session_key, b.session_key);
+        assert_ne!(a.crypto_seed, b.crypto_seed);
+        assert_ne!(a.seed, b.seed);
+        // Each secret is its own draw, not a copy of another.
+        assert_ne!(a.cookie, a.session_key);
+        assert_ne!(a.cookie[..], a.crypto_seed[..16]);
+    }
+
+    #[test]
+    fn a_failing_random_source_refuses_to_start() {
+        let e = secrets_from(|_| Err("ENOSYS".into())).expect_err("no fallback to zeros");
+        assert!(e.contains("random number generator"), "{e}");
+        assert!(e.contains("ENOSYS"), "{e}");
+        // Failing after the first draw is refused as well.
+        let mut calls = 0;
+        let e = secrets_from(|buf| {
+            calls += 1;
+            if calls > 2 {
+                return Err("EIO".into());
+            }
+            buf.fill(1);
+            Ok(())
+        });
+        assert!(e.is_err());
     }
 }

@@ -152,6 +152,10 @@ pub struct StreamPolicy {
     /// `streams.publisher_grace_ms`: how long subscribers stay connected after their publisher
     /// left, waiting for a new one. Zero closes them at once.
     pub publisher_grace: Duration,
+    /// `streams.publisher_silence_takeover_ms`: a new publisher replaces the current one (under
+    /// either `second_publisher` policy) when the current one has sent no data for this long,
+    /// e.g. a killed encoder whose connection has not timed out yet. `None` (0) turns it off.
+    pub publisher_silence_takeover: Option<Duration>,
 }
 
 /// What happens when a publisher arrives for a stream that already has one.
@@ -182,6 +186,9 @@ pub struct Limits {
     /// `limits.soft_max_connections`: above it health reports "full" while connections are
     /// still accepted. At most `max_connections`.
     pub soft_max_connections: NonZeroUsize,
+    /// `limits.max_waiting_players`: players on streams without a publisher, all streams
+    /// together. They do not count toward `max_streams`, so they cannot lock publishers out.
+    pub max_waiting_players: NonZeroUsize,
 }
 
 /// `[log]`.

@@ -113,6 +113,7 @@ struct StreamsModel {
     unknown_stream_wait_ms: i64,
     publisher_grace_ms: i64,
     passthrough_non_ts: bool,
+    publisher_silence_takeover_ms: i64,
 }
 
 impl Default for StreamsModel {
@@ -125,6 +126,7 @@ impl Default for StreamsModel {
             unknown_stream_wait_ms: 10_000,
             publisher_grace_ms: 5000,
             passthrough_non_ts: false,
+            publisher_silence_takeover_ms: 1500,
         }
     }
 }
@@ -136,6 +138,7 @@ struct LimitsModel {
     max_subscribers_per_stream: i64,
     max_connections: i64,
     soft_max_connections: i64,
+    max_waiting_players: i64,
 }
 
 impl Default for LimitsModel {
@@ -145,6 +148,7 @@ impl Default for LimitsModel {
             max_subscribers_per_stream: 1000,
             max_connections: 10_000,
             soft_max_connections: 8000,
+            max_waiting_players: 1000,
         }
     }
 }
@@ -452,6 +456,12 @@ fn streams(m: &StreamsModel) -> Result<StreamsConfig, ConfigError> {
             second_publisher,
             unknown_stream,
             publisher_grace: millis("streams.publisher_grace_ms", m.publisher_grace_ms, 0)?,
+            publisher_silence_takeover: Some(millis(
+                "streams.publisher_silence_takeover_ms",
+                m.publisher_silence_takeover_ms,
+                0,
+            )?)
+            .filter(|d| !d.is_zero()),
         },
     })
 }
@@ -471,6 +481,7 @@ fn limits(m: &LimitsModel) -> Result<Limits, ConfigError> {
         )?,
         max_connections,
         soft_max_connections,
+        max_waiting_players: count("limits.max_waiting_players", m.max_waiting_players)?,
     })
 }
 

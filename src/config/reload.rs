@@ -210,6 +210,11 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             pa.publisher_grace != pb.publisher_grace,
         ),
         (
+            "streams.publisher_silence_takeover_ms",
+            Live,
+            pa.publisher_silence_takeover != pb.publisher_silence_takeover,
+        ),
+        (
             "streams.passthrough_non_ts",
             Restart,
             a.streams.passthrough_non_ts != b.streams.passthrough_non_ts,
@@ -233,6 +238,11 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             "limits.soft_max_connections",
             Live,
             a.limits.soft_max_connections != b.limits.soft_max_connections,
+        ),
+        (
+            "limits.max_waiting_players",
+            Live,
+            a.limits.max_waiting_players != b.limits.max_waiting_players,
         ),
         // `http.enabled` and `http.listen` meet in one `Option<SocketAddr>`: the address of a
         // disabled API is no change, turning it on or off is.

@@ -64,6 +64,13 @@ fn shipped_config_equals_the_built_in_defaults() {
         UnknownStream::Wait(Duration::from_secs(10))
     );
     assert_eq!(shipped.http, Some("127.0.0.1:9990".parse().unwrap()));
+    assert_eq!(
+        shipped.streams.policy.publisher_silence_takeover,
+        Some(Duration::from_millis(1500))
+    );
+    assert_eq!(shipped.limits.max_waiting_players.get(), 1000);
+    let off = parse("[streams]\npublisher_silence_takeover_ms = 0").expect("0 is valid");
+    assert_eq!(off.streams.policy.publisher_silence_takeover, None);
     assert_eq!(shipped.log.format, LogFormat::Text);
     // Also on the real machine, which is what the binary does.
     assert_eq!(Config::embedded_default(), Config::from_toml("").unwrap());
@@ -312,6 +319,18 @@ fn every_validation_names_its_key() {
             "at least 0",
         ),
         (
+            "streams.publisher_silence_takeover_ms",
+            "-1",
+            "streams.publisher_silence_takeover_ms",
+            "at least 0",
+        ),
+        (
+            "limits.max_waiting_players",
+            "0",
+            "limits.max_waiting_players",
+            "at least 1",
+        ),
+        (
             "streams.publisher_grace_ms",
             "86400001",
             "streams.publisher_grace_ms",
@@ -542,6 +561,8 @@ fn changed_value(key: &str) -> &'static str {
         "streams.unknown_stream_wait_ms" => "2500",
         "streams.publisher_grace_ms" => "0",
         "streams.passthrough_non_ts" => "true",
+        "streams.publisher_silence_takeover_ms" => "0",
+        "limits.max_waiting_players" => "7",
         "limits.max_streams" => "10",
         "limits.max_subscribers_per_stream" => "10",
         "limits.max_connections" => "9000",
@@ -608,10 +629,12 @@ fn reload_classification_is_the_documented_one() {
         "streams.unknown_stream",
         "streams.unknown_stream_wait_ms",
         "streams.publisher_grace_ms",
+        "streams.publisher_silence_takeover_ms",
         "limits.max_streams",
         "limits.max_subscribers_per_stream",
         "limits.max_connections",
         "limits.soft_max_connections",
+        "limits.max_waiting_players",
         "access.session_ttl",
         "access.max_sessions",
         "access.open_streams",

@@ -164,7 +164,40 @@ pub fn render(shards: &[ShardSnapshot], access: &AccessCounters, hist: &Histogra
     connection_metrics(&mut out, shards);
     stream_metrics(&mut out, shards);
     histogram_metrics(&mut out, hist);
+    admission_metrics(&mut out, shards);
     out.0
+}
+
+/// Admission outcomes beyond the reject codes: which limit or rule refused, and takeovers of
+/// silent publishers (issue 10). Totals over the shards.
+fn admission_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
+    let sum = |f: fn(&ShardSnapshot) -> u64| shards.iter().map(f).sum::<u64>();
+    let name = "srt_admission_refusals_total";
+    out.head(
+        name,
+        "counter",
+        "Handshakes refused by an admission rule, by reason (waiting_limit and stream_limit: \
+         1402; publish_without_resource and stream_id_too_long: 1400).",
+    );
+    for (reason, n) in [
+        ("waiting_limit", sum(|s| s.counters.refused_waiting_limit)),
+        ("stream_limit", sum(|s| s.counters.refused_stream_limit)),
+        (
+            "publish_without_resource",
+            sum(|s| s.counters.refused_publish_without_resource),
+        ),
+        ("stream_id_too_long", sum(|s| s.endpoint.stream_id_too_long)),
+    ] {
+        out.int(name, &[("reason", reason)], n);
+    }
+    let name = "srt_publisher_silent_takeovers_total";
+    out.head(
+        name,
+        "counter",
+        "Publishers admitted in place of one that had sent no data for \
+         streams.publisher_silence_takeover_ms (the silent one is closed).",
+    );
+    out.int(name, &[], sum(|s| s.counters.silent_takeovers));
 }
 
 fn server(out: &mut Out, shards: &[ShardSnapshot]) {

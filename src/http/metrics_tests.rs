@@ -268,3 +268,28 @@ fn floats_render_in_prometheus_syntax() {
     assert_eq!(format_float(0.000_001), "0.000001");
     assert_eq!(format_float(3.0), "3");
 }
+
+#[test]
+fn admission_refusals_and_silent_takeovers_are_exposed() {
+    let mut shards = snapshot();
+    let mut other = ShardSnapshot::default();
+    shards[0].counters.refused_waiting_limit = 2;
+    other.counters.refused_waiting_limit = 3;
+    other.counters.refused_stream_limit = 1;
+    other.counters.refused_publish_without_resource = 4;
+    other.counters.silent_takeovers = 1;
+    other.endpoint.stream_id_too_long = 6;
+    shards.push(other);
+    let t = render(&shards, &AccessCounters::default(), &HistogramSet::new());
+    let refusals = |r: &str| {
+        value(
+            &t,
+            &format!("srt_admission_refusals_total{{reason=\"{r}\"}}"),
+        )
+    };
+    assert_eq!(refusals("waiting_limit"), "5");
+    assert_eq!(refusals("stream_limit"), "1");
+    assert_eq!(refusals("publish_without_resource"), "4");
+    assert_eq!(refusals("stream_id_too_long"), "6");
+    assert_eq!(value(&t, "srt_publisher_silent_takeovers_total "), "1");
+}

@@ -3,14 +3,18 @@
 //! limits.
 //!
 //! Owns admission decisions that need a view across shards: one publisher per stream (1409 or
-//! takeover), unknown streams (1404 or wait), limits (1402), and the bookkeeping that tells a
-//! shard whom to notify when a publisher session starts or ends. Must not be touched per packet:
-//! it is locked only at handshake time and when a connection closes, so a `Mutex` is the right
-//! tool (the packet path never sees it). Must not read the clock or send anything: it answers,
-//! and the calling shard acts.
+//! takeover, and takeover of a publisher silent for `publisher_silence_takeover`), unknown
+//! streams (1404 or wait), limits (1402: published streams, waiting players, subscribers,
+//! connections), and the bookkeeping that tells a shard whom to notify when a publisher session
+//! starts or ends. Must not be touched per packet: it is locked only at handshake time and when
+//! a connection closes, so a `Mutex` is the right tool (the packet path never sees it). The one
+//! thing the packet path writes is a publisher's [`PublisherActivity`], an atomic the registry
+//! only reads. Must not read the clock or send anything: it answers, and the calling shard acts.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::handoff::StreamKey;
 use crate::config::{EncryptionRule, Limits, SecondPublisher, StreamPolicy, UnknownStream};
@@ -29,11 +33,59 @@ pub struct PublisherRef {
 }
 
 /// A publisher admission: its session key and, under takeover, the publisher it displaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishGrant {
     pub key: StreamKey,
     pub displaced: Option<PublisherRef>,
+    /// Set when `displaced` was replaced because it had sent nothing for this long (under
+    /// either policy), not because the policy is takeover.
+    pub displaced_silent_for: Option<Duration>,
+    /// The new publisher's shard records its data arrivals here.
+    pub activity: Arc<PublisherActivity>,
 }
+
+/// When a publisher last delivered data: written by its shard (at most once per receive
+/// batch, a relaxed store to a line nobody else writes) and read at admission of a second
+/// publisher, so no lock is taken on the packet path. Times are milliseconds after `since`
+/// (the admission), so the value fits an atomic and needs no shared epoch between shards.
+#[derive(Debug)]
+pub struct PublisherActivity {
+    since: Instant,
+    /// Milliseconds after `since` of the last data; 0 until the first (silence counts from
+    /// admission: a publisher that connects and never sends is as dead as a killed one).
+    last_data_ms: AtomicU64,
+}
+
+impl PublisherActivity {
+    pub fn new(since: Instant) -> PublisherActivity {
+        PublisherActivity {
+            since,
+            last_data_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Data arrived at `now`.
+    pub fn on_data(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.since).as_millis();
+        self.last_data_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// How long no data has arrived, as of `now`.
+    pub fn silent_for(&self, now: Instant) -> Duration {
+        let last = self.since + Duration::from_millis(self.last_data_ms.load(Ordering::Relaxed));
+        now.saturating_duration_since(last)
+    }
+}
+
+// Identity, not value: two publishers' records are never "equal" because their times match.
+impl PartialEq for PublisherActivity {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for PublisherActivity {}
 
 /// A subscriber admission: the stream's current publisher, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,14 +103,17 @@ pub enum Refusal {
     SubscriberLimit,
     PublisherConflict,
     NoPublisher,
+    /// `limits.max_waiting_players`: too many players on streams without a publisher.
+    WaitingLimit,
 }
 
 impl Refusal {
     pub fn reason(self) -> RejectReason {
         match self {
-            Refusal::ConnectionLimit | Refusal::StreamLimit | Refusal::SubscriberLimit => {
-                RejectReason::Overload
-            }
+            Refusal::ConnectionLimit
+            | Refusal::StreamLimit
+            | Refusal::SubscriberLimit
+            | Refusal::WaitingLimit => RejectReason::Overload,
             Refusal::PublisherConflict => RejectReason::Conflict,
             Refusal::NoPublisher => RejectReason::NotFound,
         }
@@ -68,6 +123,8 @@ impl Refusal {
 #[derive(Debug)]
 struct Entry {
     publisher: Option<PublisherRef>,
+    /// The current publisher's data arrivals (with `publisher`).
+    activity: Option<Arc<PublisherActivity>>,
     /// Subscribers per shard.
     subscribers: Vec<u32>,
 }
@@ -85,6 +142,14 @@ impl Entry {
         (0..self.subscribers.len())
             .filter(|&s| self.subscribers[s] > 0)
             .collect()
+    }
+
+    fn new(shards: usize) -> Entry {
+        Entry {
+            publisher: None,
+            activity: None,
+            subscribers: vec![0; shards],
+        }
     }
 }
 
@@ -115,6 +180,8 @@ pub struct RegistryCounts {
     pub accepted_total: u64,
     pub streams: usize,
     pub publishers: usize,
+    /// Players on streams without a publisher (`limits.max_waiting_players`).
+    pub waiting_players: usize,
     pub soft_limit: usize,
     pub draining: bool,
 }
@@ -186,7 +253,8 @@ impl Registry {
             connections: g.connections,
             accepted_total: g.accepted_total,
             streams: g.streams.len(),
-            publishers: g.streams.values().filter(|e| e.publisher.is_some()).count(),
+            publishers: published_streams(&g),
+            waiting_players: waiting_players(&g),
             soft_limit: g.limits.soft_max_connections.get(),
             draining: g.draining,
         }
@@ -197,35 +265,60 @@ impl Registry {
         self.lock().streams.get(name).and_then(|e| e.publisher)
     }
 
-    /// Admits a publisher for `name` on `shard` and reserves the stream for it (confirm with
-    /// [`Registry::publisher_accepted`], or give back with [`Registry::publisher_left`]).
-    pub fn admit_publisher(&self, name: &str, shard: usize) -> Result<PublishGrant, Refusal> {
+    /// Admits a publisher for `name` on `shard` at `now` and reserves the stream for it
+    /// (confirm with [`Registry::publisher_accepted`], or give back with
+    /// [`Registry::publisher_left`]). Under `second_publisher = "reject"` a current publisher
+    /// that has sent no data for `publisher_silence_takeover` is displaced all the same.
+    pub fn admit_publisher(
+        &self,
+        name: &str,
+        shard: usize,
+        now: Instant,
+    ) -> Result<PublishGrant, Refusal> {
         let mut g = self.lock();
         let g = &mut *g;
         check_connection_limit(g)?;
-        let existing = g.streams.get(name).and_then(|e| e.publisher);
-        if existing.is_some() && g.policy.second_publisher == SecondPublisher::Reject {
-            return Err(Refusal::PublisherConflict);
-        }
-        if !g.streams.contains_key(name) && g.streams.len() >= g.limits.max_streams.get() {
+        let current = g.streams.get(name);
+        let existing = current.and_then(|e| e.publisher);
+        let mut displaced_silent_for = None;
+        if existing.is_some() {
+            let silent_for = current
+                .and_then(|e| e.activity.as_ref())
+                .map(|a| a.silent_for(now));
+            let silent = matches!(
+                (g.policy.publisher_silence_takeover, silent_for),
+                (Some(limit), Some(quiet)) if quiet >= limit
+            );
+            if silent {
+                displaced_silent_for = silent_for;
+            } else if g.policy.second_publisher == SecondPublisher::Reject {
+                return Err(Refusal::PublisherConflict);
+            }
+        } else if published_streams(g) >= g.limits.max_streams.get() {
+            // Only published streams count: players waiting on made-up names must not lock
+            // publishers out (they have their own cap).
             return Err(Refusal::StreamLimit);
         }
         let key = StreamKey(g.next_key);
         g.next_key = g.next_key.wrapping_add(1).max(1);
-        let entry = g.streams.entry(name.to_string()).or_insert_with(|| Entry {
-            publisher: None,
-            subscribers: vec![0; self.shards],
-        });
+        let activity = Arc::new(PublisherActivity::new(now));
+        let entry = g
+            .streams
+            .entry(name.to_string())
+            .or_insert_with(|| Entry::new(self.shards));
         entry.publisher = Some(PublisherRef {
             shard,
             conn: None,
             key,
         });
+        entry.activity = Some(activity.clone());
         g.connections += 1;
         g.accepted_total += 1;
         Ok(PublishGrant {
             key,
             displaced: existing,
+            displaced_silent_for,
+            activity,
         })
     }
 
@@ -257,6 +350,7 @@ impl Registry {
             return Vec::new();
         }
         e.publisher = None;
+        e.activity = None;
         let shards = e.shards_with_subscribers();
         if e.is_unused() {
             g.streams.remove(name);
@@ -264,23 +358,27 @@ impl Registry {
         shards
     }
 
-    /// Admits a subscriber of `name` on `shard`.
+    /// Admits a subscriber of `name` on `shard`. One without a publisher (waiting) counts
+    /// toward `max_waiting_players`, not `max_streams`.
     pub fn admit_subscriber(&self, name: &str, shard: usize) -> Result<SubscribeGrant, Refusal> {
         let mut g = self.lock();
         let g = &mut *g;
         check_connection_limit(g)?;
         let publisher = g.streams.get(name).and_then(|e| e.publisher);
-        if publisher.is_none() && g.policy.unknown_stream == UnknownStream::Reject {
-            return Err(Refusal::NoPublisher);
-        }
-        if !g.streams.contains_key(name) && g.streams.len() >= g.limits.max_streams.get() {
-            return Err(Refusal::StreamLimit);
+        if publisher.is_none() {
+            if g.policy.unknown_stream == UnknownStream::Reject {
+                return Err(Refusal::NoPublisher);
+            }
+            // This also bounds the entries waiting players create (one per name at most).
+            if waiting_players(g) >= g.limits.max_waiting_players.get() {
+                return Err(Refusal::WaitingLimit);
+            }
         }
         let max_subs = g.limits.max_subscribers_per_stream.get();
-        let entry = g.streams.entry(name.to_string()).or_insert_with(|| Entry {
-            publisher: None,
-            subscribers: vec![0; self.shards],
-        });
+        let entry = g
+            .streams
+            .entry(name.to_string())
+            .or_insert_with(|| Entry::new(self.shards));
         if entry.subscriber_total() >= max_subs {
             if entry.is_unused() {
                 g.streams.remove(name);
@@ -316,6 +414,22 @@ impl Registry {
     }
 }
 
+/// Streams with a publisher (admitted or accepted): what `max_streams` limits. A scan, but the
+/// registry is only consulted at handshake time and holds at most `max_streams` published
+/// entries plus one per waiting player.
+fn published_streams(g: &Inner) -> usize {
+    g.streams.values().filter(|e| e.publisher.is_some()).count()
+}
+
+/// Players on streams without a publisher: what `max_waiting_players` limits.
+fn waiting_players(g: &Inner) -> usize {
+    g.streams
+        .values()
+        .filter(|e| e.publisher.is_none())
+        .map(Entry::subscriber_total)
+        .sum()
+}
+
 fn check_connection_limit(g: &Inner) -> Result<(), Refusal> {
     if g.draining || g.connections >= g.limits.max_connections.get() {
         return Err(Refusal::ConnectionLimit);
@@ -336,6 +450,7 @@ mod tests {
             second_publisher: second,
             unknown_stream: unknown,
             publisher_grace: Duration::from_secs(5),
+            publisher_silence_takeover: None,
         }
     }
 
@@ -346,7 +461,14 @@ mod tests {
             max_subscribers_per_stream: n(subs),
             max_connections: n(conns),
             soft_max_connections: n(conns),
+            max_waiting_players: n(conns),
         }
+    }
+
+    /// Registry tests never sleep: times are offsets from one instant.
+    #[allow(clippy::disallowed_methods)]
+    fn t0() -> Instant {
+        Instant::now()
     }
 
     fn registry(second: SecondPublisher, unknown: UnknownStream) -> Registry {
@@ -356,15 +478,18 @@ mod tests {
     #[test]
     fn second_publisher_is_refused_under_reject_and_displaces_under_takeover() {
         let r = registry(SecondPublisher::Reject, UnknownStream::Reject);
-        let g = r.admit_publisher("cam", 0).unwrap();
+        let g = r.admit_publisher("cam", 0, t0()).unwrap();
         r.publisher_accepted("cam", g.key, 7);
-        assert_eq!(r.admit_publisher("cam", 1), Err(Refusal::PublisherConflict));
+        assert_eq!(
+            r.admit_publisher("cam", 1, t0()),
+            Err(Refusal::PublisherConflict)
+        );
         assert_eq!(Refusal::PublisherConflict.reason().code(), 1409);
 
         let r = registry(SecondPublisher::Takeover, UnknownStream::Reject);
-        let first = r.admit_publisher("cam", 0).unwrap();
+        let first = r.admit_publisher("cam", 0, t0()).unwrap();
         r.publisher_accepted("cam", first.key, 7);
-        let second = r.admit_publisher("cam", 1).unwrap();
+        let second = r.admit_publisher("cam", 1, t0()).unwrap();
         assert_ne!(second.key, first.key);
         assert_eq!(
             second.displaced,
@@ -398,14 +523,14 @@ mod tests {
         assert_eq!(g.publisher, None);
         assert!(g.first_on_shard);
         // The publisher that arrives learns which shards wait for it.
-        let p = r.admit_publisher("later", 0).unwrap();
+        let p = r.admit_publisher("later", 0, t0()).unwrap();
         assert_eq!(r.publisher_accepted("later", p.key, 9), vec![1]);
     }
 
     #[test]
     fn subscribers_are_counted_per_shard() {
         let r = registry(SecondPublisher::Reject, UnknownStream::Reject);
-        let p = r.admit_publisher("s", 0).unwrap();
+        let p = r.admit_publisher("s", 0, t0()).unwrap();
         r.publisher_accepted("s", p.key, 1);
         assert!(r.admit_subscriber("s", 1).unwrap().first_on_shard);
         assert!(!r.admit_subscriber("s", 1).unwrap().first_on_shard);
@@ -431,9 +556,9 @@ mod tests {
             ),
             limits(3, 2, 1),
         );
-        r.admit_publisher("a", 0).unwrap();
-        r.admit_publisher("b", 0).unwrap();
-        assert_eq!(r.admit_publisher("c", 0), Err(Refusal::StreamLimit));
+        r.admit_publisher("a", 0, t0()).unwrap();
+        r.admit_publisher("b", 0, t0()).unwrap();
+        assert_eq!(r.admit_publisher("c", 0, t0()), Err(Refusal::StreamLimit));
         r.admit_subscriber("a", 0).unwrap();
         assert_eq!(r.admit_subscriber("a", 0), Err(Refusal::ConnectionLimit));
         r.reload(None, Some(limits(10, 2, 1)));
@@ -441,5 +566,93 @@ mod tests {
         assert_eq!(Refusal::SubscriberLimit.reason().code(), 1402);
         r.set_draining();
         assert_eq!(r.admit_subscriber("b", 0), Err(Refusal::ConnectionLimit));
+    }
+
+    #[test]
+    fn waiting_players_have_their_own_cap_and_leave_stream_slots_to_publishers() {
+        let mut l = limits(100, 2, 10);
+        l.max_waiting_players = NonZeroUsize::new(3).expect("non-zero");
+        let wait = UnknownStream::Wait(Duration::from_secs(10));
+        let r = Registry::new(2, policy(SecondPublisher::Reject, wait), l);
+        // Three players on made-up names: more names than max_streams, all admitted.
+        for name in ["x", "y", "z"] {
+            r.admit_subscriber(name, 0)
+                .expect("waiting player admitted");
+        }
+        assert_eq!(r.counts().waiting_players, 3);
+        assert_eq!(r.admit_subscriber("w", 1), Err(Refusal::WaitingLimit));
+        assert_eq!(r.admit_subscriber("x", 1), Err(Refusal::WaitingLimit));
+        assert_eq!(Refusal::WaitingLimit.reason().code(), 1402);
+        // Publishers still find room up to max_streams, on new names and waited-for ones.
+        let a = r.admit_publisher("a", 0, t0()).expect("publisher a");
+        let x = r
+            .admit_publisher("x", 1, t0())
+            .expect("publisher of a waited-for stream");
+        assert_eq!(r.publisher_accepted("x", x.key, 5), vec![0]);
+        assert_eq!(
+            r.counts().waiting_players,
+            2,
+            "x's player is no longer waiting"
+        );
+        assert_eq!(
+            r.admit_publisher("b", 0, t0()),
+            Err(Refusal::StreamLimit),
+            "max_streams counts published streams"
+        );
+        // Players of a published stream are not waiting players.
+        r.admit_subscriber("x", 0)
+            .expect("player of a published stream");
+        r.admit_subscriber("w", 0)
+            .expect("a waiting slot is free again");
+        assert_eq!(r.counts().waiting_players, 3);
+        // The publisher leaves: its players wait again (and count).
+        assert_eq!(r.publisher_left("x", x.key), vec![0]);
+        assert_eq!(r.counts().waiting_players, 5);
+        assert_eq!(r.admit_subscriber("v", 0), Err(Refusal::WaitingLimit));
+        r.publisher_left("a", a.key);
+        r.admit_publisher("b", 0, t0())
+            .expect("a freed stream slot");
+    }
+
+    #[test]
+    fn a_silent_publisher_is_taken_over_under_reject() {
+        let mut p = policy(SecondPublisher::Reject, UnknownStream::Reject);
+        p.publisher_silence_takeover = Some(Duration::from_millis(1500));
+        let r = Registry::new(2, p, limits(100, 10, 10));
+        let t = t0();
+        let first = r.admit_publisher("cam", 0, t).expect("first");
+        r.publisher_accepted("cam", first.key, 7);
+        // Silence counts from admission: 1 s after it, the first still holds the stream.
+        assert_eq!(
+            r.admit_publisher("cam", 1, t + Duration::from_secs(1)),
+            Err(Refusal::PublisherConflict)
+        );
+        // Data keeps it: 1 s of data, then 1 s of silence is not enough.
+        first.activity.on_data(t + Duration::from_secs(2));
+        assert_eq!(
+            r.admit_publisher("cam", 1, t + Duration::from_secs(3)),
+            Err(Refusal::PublisherConflict)
+        );
+        let at = t + Duration::from_millis(3600);
+        let second = r.admit_publisher("cam", 1, at).expect("silent for 1.6 s");
+        assert_eq!(
+            second.displaced.map(|d| (d.shard, d.conn)),
+            Some((0, Some(7)))
+        );
+        assert_eq!(
+            second.displaced_silent_for,
+            Some(Duration::from_millis(1600))
+        );
+        // The newcomer has its own record; the old one's close does not unpublish it.
+        assert_ne!(second.activity, first.activity);
+        assert!(r.publisher_left("cam", first.key).is_empty());
+        assert_eq!(r.publisher_of("cam").map(|p| p.key), Some(second.key));
+        // Off (None): a silent publisher keeps its stream under reject.
+        let r = registry(SecondPublisher::Reject, UnknownStream::Reject);
+        r.admit_publisher("cam", 0, t).expect("first");
+        assert_eq!(
+            r.admit_publisher("cam", 1, t + Duration::from_secs(60)),
+            Err(Refusal::PublisherConflict)
+        );
     }
 }

@@ -32,6 +32,8 @@ pub struct PeerCounts {
     pub wrong_peer: u64,
     pub not_handshake: u64,
     pub handshake_drops: u64,
+    /// Conclusions refused (1400) for a Stream ID over 512 bytes.
+    pub stream_id_too_long: u64,
 }
 
 /// Watches a shard's [`EndpointStats`] and says, at most once per interval, what went wrong
@@ -81,6 +83,7 @@ impl PeerCounts {
             wrong_peer: s.wrong_peer,
             not_handshake: s.not_handshake,
             handshake_drops: s.handshake_drops.values().sum(),
+            stream_id_too_long: s.stream_id_too_long,
         }
     }
 
@@ -92,6 +95,9 @@ impl PeerCounts {
             wrong_peer: self.wrong_peer.saturating_sub(earlier.wrong_peer),
             not_handshake: self.not_handshake.saturating_sub(earlier.not_handshake),
             handshake_drops: self.handshake_drops.saturating_sub(earlier.handshake_drops),
+            stream_id_too_long: self
+                .stream_id_too_long
+                .saturating_sub(earlier.stream_id_too_long),
         }
     }
 
@@ -109,6 +115,10 @@ impl fmt::Display for PeerCounts {
             (self.wrong_peer, "from the wrong peer address"),
             (self.not_handshake, "non-handshake to socket id 0"),
             (self.handshake_drops, "bad handshakes"),
+            (
+                self.stream_id_too_long,
+                "refused for a Stream ID over 512 bytes",
+            ),
         ];
         let mut first = true;
         for (n, what) in parts.into_iter().filter(|(n, _)| *n > 0) {
@@ -195,6 +205,7 @@ mod tests {
         stats.handshake_drops.insert(DropReason::Malformed, 1);
         assert_eq!(w.check(&stats, t0 + 2 * S), None);
         stats.parse_errors = 4;
+        stats.stream_id_too_long = 2;
         assert_eq!(w.check(&stats, t0 + 5 * S), None);
 
         // The next window reports what accumulated, once.
@@ -207,11 +218,13 @@ mod tests {
                 wrong_peer: 5,
                 not_handshake: 0,
                 handshake_drops: 3,
+                stream_id_too_long: 2,
             }
         );
         assert_eq!(
             second.to_string(),
-            "1 unparsable, 5 from the wrong peer address, 3 bad handshakes"
+            "1 unparsable, 5 from the wrong peer address, 3 bad handshakes, 2 refused for a \
+             Stream ID over 512 bytes"
         );
         assert_eq!(w.check(&stats, t0 + 30 * S), None, "no news, no line");
     }

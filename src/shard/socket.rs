@@ -2,12 +2,16 @@
 //! the kernel spreads peers (by a hash of the 4-tuple) across them; non-blocking; with the
 //! receive/send buffer sizes from config, and a report of what the kernel actually granted.
 //!
+//! Also the start-up probe that refuses a port another process holds (`probe_udp_port`), and
+//! who that process is (`/proc/net/udp{,6}` and `/proc/*/fd`).
+//!
 //! Owns socket creation only. Must not read or write datagrams (that is `batch.rs`) or know
 //! about SRT. A peer's datagrams always hash to the same socket as long as the set of sockets
 //! does not change, which is what keeps every SRT connection on one shard.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -167,6 +171,149 @@ fn read_sysctl(path: &str) -> String {
         .unwrap_or_else(|_| "unknown".to_string())
 }
 
+/// Another process holds a UDP address the relay is configured to listen on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "UDP {addr} is in use by another process{}; refusing to share it (SO_REUSEPORT would let \
+     the kernel split live connections between the two)",
+    holders_text(.holders)
+)]
+pub struct PortInUse {
+    pub addr: SocketAddr,
+    /// Who holds it, when `/proc` tells (it may not: another user's process, a container).
+    pub holders: Vec<PortHolder>,
+}
+
+/// A process with a socket bound to the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortHolder {
+    pub pid: u32,
+    /// `/proc/<pid>/comm`.
+    pub comm: String,
+}
+
+/// Before the `SO_REUSEPORT` group binds: a plain bind (no `SO_REUSEPORT`, no `SO_REUSEADDR`)
+/// fails with `EADDRINUSE` whenever anything holds `addr`, even a socket that itself set
+/// `SO_REUSEPORT`, which the group's own bind would silently join. Port 0 is skipped (the
+/// kernel picks a free one). Other bind errors are left to the real bind, which reports them.
+/// The probe socket is closed again at once.
+pub fn probe_udp_port(addr: SocketAddr) -> Result<(), PortInUse> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    match std::net::UdpSocket::bind(addr) {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(PortInUse {
+            addr,
+            holders: udp_port_holders(addr, Path::new("/proc")),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// At most this many holders are named (a port shared by a whole group of processes).
+const MAX_HOLDERS: usize = 4;
+
+/// Processes with a UDP socket on `addr` (or on an address overlapping it), from
+/// `<proc>/net/udp{,6}` (socket inodes) and `<proc>/*/fd` (which process has them). Best
+/// effort: unreadable entries are skipped.
+pub fn udp_port_holders(addr: SocketAddr, proc_root: &Path) -> Vec<PortHolder> {
+    let mut inodes = Vec::new();
+    for table in ["net/udp", "net/udp6"] {
+        if let Ok(text) = std::fs::read_to_string(proc_root.join(table)) {
+            inodes.extend(udp_inodes(&text, addr));
+        }
+    }
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    let mut holders = Vec::new();
+    let Ok(procs) = std::fs::read_dir(proc_root) else {
+        return holders;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| wanted.iter().any(|w| target.as_os_str() == w.as_str()))
+        });
+        if holds {
+            let comm = std::fs::read_to_string(entry.path().join("comm"))
+                .map(|c| c.trim().to_string())
+                .unwrap_or_default();
+            holders.push(PortHolder { pid, comm });
+            if holders.len() >= MAX_HOLDERS {
+                break;
+            }
+        }
+    }
+    holders.sort_by_key(|h| h.pid);
+    holders
+}
+
+/// Socket inodes in a `/proc/net/udp` or `udp6` table bound to an address overlapping `addr`
+/// on its port: the same address, or either side the wildcard (v4-mapped v6 counts as v4).
+fn udp_inodes(table: &str, addr: SocketAddr) -> Vec<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let local = parse_proc_addr(cols.get(1)?)?;
+            let inode = cols.get(9)?.parse::<u64>().ok()?;
+            (local.port() == addr.port() && overlaps(local.ip(), addr.ip())).then_some(inode)
+        })
+        .collect()
+}
+
+/// `0100007F:270F` (IPv4) or 32 hex digits and a port (IPv6): each 32-bit word printed as a
+/// host-order number of the network-order bytes, the port as a plain number.
+fn parse_proc_addr(s: &str) -> Option<SocketAddr> {
+    let (ip, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| -> Option<[u8; 4]> {
+        let w = u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?;
+        Some(w.to_ne_bytes())
+    };
+    let ip = match ip.len() {
+        8 => IpAddr::from(word(0)?),
+        32 => {
+            let mut b = [0u8; 16];
+            for i in 0..4 {
+                b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            IpAddr::from(b)
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+fn overlaps(a: IpAddr, b: IpAddr) -> bool {
+    let (a, b) = (a.to_canonical(), b.to_canonical());
+    a == b || a.is_unspecified() || b.is_unspecified()
+}
+
+fn holders_text(holders: &[PortHolder]) -> String {
+    if holders.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = holders
+        .iter()
+        .map(|h| format!("pid {} ({})", h.pid, h.comm))
+        .collect();
+    format!(": {}", list.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +425,54 @@ mod tests {
             per_socket[v[0]] += 1;
         }
         assert!(per_socket.iter().all(|&n| n > 0), "{per_socket:?}");
+    }
+
+    #[test]
+    fn proc_net_udp_addresses_parse_and_match_overlapping_binds() {
+        let v4 = parse_proc_addr("0100007F:270F").expect("v4");
+        assert_eq!(v4, "127.0.0.1:9999".parse().unwrap());
+        let any6 = parse_proc_addr("00000000000000000000000000000000:270F").expect("v6");
+        assert_eq!(any6, "[::]:9999".parse().unwrap());
+        let lo6 = parse_proc_addr("00000000000000000000000001000000:0050").expect("v6");
+        assert_eq!(lo6, "[::1]:80".parse().unwrap());
+        assert_eq!(parse_proc_addr("zz:1"), None);
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+            1: 0100007F:270F 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 4242 2 0000000000000000 0\n\
+            2: 00000000:270F 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 4343 2 0000000000000000 0\n\
+            3: 0200007F:270F 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 4444 2 0000000000000000 0\n\
+            4: 0100007F:2710 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 4545 2 0000000000000000 0\n";
+        // 127.0.0.1:9999 meets itself and the wildcard, not 127.0.0.2 or another port.
+        assert_eq!(
+            udp_inodes(table, "127.0.0.1:9999".parse().unwrap()),
+            vec![4242, 4343]
+        );
+        // The wildcard meets every address on the port.
+        assert_eq!(
+            udp_inodes(table, "0.0.0.0:9999".parse().unwrap()),
+            vec![4242, 4343, 4444]
+        );
+    }
+
+    #[test]
+    fn a_held_port_is_refused_naming_this_process() {
+        // A holder with SO_REUSEPORT, as a running relay's shards are: the probe must still
+        // see it (a second SO_REUSEPORT bind would have joined it silently).
+        let held = bind_udp(&cfg((Ipv4Addr::LOCALHOST, 0).into())).unwrap();
+        let err = probe_udp_port(held.local_addr).expect_err("held");
+        assert_eq!(err.addr, held.local_addr);
+        let me = std::process::id();
+        assert!(
+            err.holders.iter().any(|h| h.pid == me),
+            "{err} (holders {:?})",
+            err.holders
+        );
+        let text = err.to_string();
+        assert!(text.contains(&held.local_addr.to_string()) && text.contains("in use"));
+        assert!(text.contains(&format!("pid {me}")), "{text}");
+        // Free again once the holder is gone; port 0 is never probed.
+        let addr = held.local_addr;
+        drop(held);
+        assert_eq!(probe_udp_port(addr), Ok(()));
+        assert_eq!(probe_udp_port((Ipv4Addr::LOCALHOST, 0).into()), Ok(()));
     }
 }

@@ -27,7 +27,7 @@ use crate::srt::crypto::{
 };
 use crate::srt::handshake::{
     Caller, CallerConfig, CallerEvent, ConclusionRequest, DropReason, Listener, ListenerAction,
-    Negotiated, RejectReason, StreamId, Transmit,
+    Negotiated, RejectReason, StreamId, StreamIdError, Transmit,
 };
 use crate::srt::packet::{Control, ControlPacket, HEADER_LEN, HsFlags, Packet, ParseError};
 use crate::srt::seq::{SeqNo, Timestamp};
@@ -157,6 +157,8 @@ pub struct EndpointStats {
     pub handshake_drops: HashMap<DropReason, u64>,
     /// Rejections sent, by reason code.
     pub rejections: HashMap<u32, u64>,
+    /// Conclusions refused (1400, in `rejections`) for a Stream ID over 512 bytes.
+    pub stream_id_too_long: u64,
     pub accepted: u64,
     pub connected: u64,
     pub connect_failures: u64,
@@ -413,6 +415,10 @@ impl Endpoint {
                     return;
                 }
                 let decision = match req.stream_id() {
+                    Err(StreamIdError::TooLong { .. }) => {
+                        self.stats.stream_id_too_long += 1;
+                        Err(RejectReason::BadRequest)
+                    }
                     Err(_) => Err(RejectReason::BadRequest),
                     Ok(_) => access.check(&req),
                 };

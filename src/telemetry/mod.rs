@@ -54,6 +54,14 @@ pub struct ShardCounters {
     pub ts_rejected: u64,
     /// Handoffs to another shard that found its queue full (the remote subscribers lag).
     pub handoffs_dropped: u64,
+    /// Players refused (1402) because `limits.max_waiting_players` players wait already.
+    pub refused_waiting_limit: u64,
+    /// Publishers refused (1402) because `limits.max_streams` streams are published.
+    pub refused_stream_limit: u64,
+    /// Publishers refused (1400) because their Stream ID names no resource.
+    pub refused_publish_without_resource: u64,
+    /// Publishers admitted in place of one silent for `streams.publisher_silence_takeover_ms`.
+    pub silent_takeovers: u64,
 }
 
 /// What a connection is doing.

@@ -8,11 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::debug;
+use log::{debug, info};
 
 use crate::access::{Mode, SessionStore};
 use crate::relay::registry::{PublishGrant, Refusal, Registry, SubscribeGrant};
 use crate::relay::resolve;
+use crate::service::ratelimit::{PEER_WARNING_INTERVAL, RateLimited};
 use crate::srt::connection::Delivery;
 use crate::srt::endpoint::{AccessControl, Admit};
 use crate::srt::handshake::{ConclusionRequest, RejectReason, StreamMode};
@@ -25,7 +26,7 @@ pub struct Grant {
     at: Instant,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum GrantKind {
     Publish(PublishGrant),
     Subscribe(SubscribeGrant),
@@ -44,6 +45,12 @@ pub struct AdmissionCounters {
     pub subscriber_limit: u64,
     pub publisher_conflict: u64,
     pub no_publisher: u64,
+    /// `limits.max_waiting_players` reached (1402).
+    pub waiting_limit: u64,
+    /// A publisher whose Stream ID names no resource (1400).
+    pub publish_without_resource: u64,
+    /// Publishers admitted in place of one silent for `publisher_silence_takeover_ms`.
+    pub silent_takeovers: u64,
     /// Grants whose connection never came up (given back to the registry).
     pub abandoned: u64,
 }
@@ -57,7 +64,13 @@ pub struct Admission {
     /// Set by the shard before each `handle_datagram` (the hook gets no time).
     pub now: Instant,
     pub counters: AdmissionCounters,
+    /// Refusals are logged at info, but a caller can repeat them at will: a few lines per
+    /// interval, then a count.
+    refused: RateLimited,
 }
+
+/// Refusal lines per `PEER_WARNING_INTERVAL` and shard before they are held back.
+const REFUSAL_LOG_BURST: u32 = 10;
 
 /// How long an admission may wait for its connection (it follows within the same datagram;
 /// anything older was abandoned by the endpoint).
@@ -77,6 +90,7 @@ impl Admission {
             grants: HashMap::new(),
             now,
             counters: AdmissionCounters::default(),
+            refused: RateLimited::new(PEER_WARNING_INTERVAL, REFUSAL_LOG_BURST),
         }
     }
 
@@ -102,13 +116,26 @@ impl Admission {
     }
 
     fn release(&self, g: &Grant) {
-        match g.kind {
+        match &g.kind {
             GrantKind::Publish(p) => {
                 self.registry.publisher_left(&g.name, p.key);
             }
             GrantKind::Subscribe(_) => {
                 self.registry.subscriber_left(&g.name, self.shard);
             }
+        }
+    }
+
+    /// Logs a refusal unless too many were logged lately.
+    fn log_refusal(&mut self, line: impl FnOnce() -> String) {
+        match self.refused.allow(self.now) {
+            Some(0) => info!("shard {}: {}", self.shard, line()),
+            Some(held) => info!(
+                "shard {}: {} ({held} earlier refusals not logged)",
+                self.shard,
+                line()
+            ),
+            None => {}
         }
     }
 
@@ -120,18 +147,32 @@ impl Admission {
             Refusal::SubscriberLimit => c.subscriber_limit += 1,
             Refusal::PublisherConflict => c.publisher_conflict += 1,
             Refusal::NoPublisher => c.no_publisher += 1,
+            Refusal::WaitingLimit => c.waiting_limit += 1,
         }
     }
 }
 
 impl AccessControl for Admission {
     fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason> {
-        let Ok(sid) = req.stream_id() else {
-            self.counters.bad_stream_id += 1;
-            return Err(RejectReason::BadRequest);
+        let sid = match req.stream_id() {
+            Ok(sid) => sid,
+            Err(e) => {
+                // The endpoint refuses these before asking (and counts over-long ones); kept
+                // for an endpoint that does not.
+                self.counters.bad_stream_id += 1;
+                self.log_refusal(|| format!("caller from {} refused (1400): {e}", req.peer()));
+                return Err(RejectReason::BadRequest);
+            }
         };
         let policy = self.registry.policy();
-        let (name, mode) = resolve(sid.as_ref(), &policy.default_stream);
+        let (name, mode) = match resolve(sid.as_ref(), &policy.default_stream) {
+            Ok(r) => r,
+            Err(e) => {
+                self.counters.publish_without_resource += 1;
+                self.log_refusal(|| format!("caller from {} refused (1400): {e}", req.peer()));
+                return Err(RejectReason::BadRequest);
+            }
+        };
         // Credentials first: a refused caller must not learn whether the stream exists.
         if let Some(m) = Mode::from_stream_mode(mode) {
             let session = sid.as_ref().and_then(|s| s.session.as_deref());
@@ -155,21 +196,40 @@ impl AccessControl for Admission {
             self.release(&old);
         }
         let (kind, delivery) = match mode {
-            StreamMode::Publish => match self.registry.admit_publisher(&name, self.shard) {
-                // The relay forwards a publisher's packets as they arrive (cut-through).
-                Ok(g) => (GrantKind::Publish(g), Delivery::CutThrough),
-                Err(r) => {
-                    self.count(r);
-                    debug!("publisher for {name:?} from {} refused: {r:?}", req.peer());
-                    return Err(r.reason());
+            StreamMode::Publish => {
+                match self.registry.admit_publisher(&name, self.shard, self.now) {
+                    // The relay forwards a publisher's packets as they arrive (cut-through).
+                    Ok(g) => {
+                        if g.displaced_silent_for.is_some() {
+                            self.counters.silent_takeovers += 1;
+                        }
+                        (GrantKind::Publish(g), Delivery::CutThrough)
+                    }
+                    Err(r) => {
+                        self.count(r);
+                        self.log_refusal(|| {
+                            format!(
+                                "publisher for {name:?} from {} refused ({}): {r:?}",
+                                req.peer(),
+                                r.reason().code()
+                            )
+                        });
+                        return Err(r.reason());
+                    }
                 }
-            },
+            }
             StreamMode::Request => match self.registry.admit_subscriber(&name, self.shard) {
                 // A player sends nothing but control packets; TSBPD costs it nothing.
                 Ok(g) => (GrantKind::Subscribe(g), Delivery::Tsbpd),
                 Err(r) => {
                     self.count(r);
-                    debug!("player for {name:?} from {} refused: {r:?}", req.peer());
+                    self.log_refusal(|| {
+                        format!(
+                            "player for {name:?} from {} refused ({}): {r:?}",
+                            req.peer(),
+                            r.reason().code()
+                        )
+                    });
                     return Err(r.reason());
                 }
             },

@@ -18,7 +18,7 @@ use log::{debug, info, warn};
 use crate::access::SessionStore;
 use crate::relay::fanout::{Role, ShardStreams};
 use crate::relay::handoff::Handoff;
-use crate::relay::registry::Registry;
+use crate::relay::registry::{PublisherActivity, Registry};
 use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour, RateLimited};
 use crate::shard::batch::{RecvBatch, SendBatch};
 use crate::shard::udp::ShardUdp;
@@ -58,6 +58,9 @@ pub struct ShardState {
     peers: Vec<Sender<ShardMsg>>,
     registry: Arc<Registry>,
     conns: HashMap<ConnId, (SocketAddr, Instant)>,
+    /// This shard's publishers' last-data records, read by admission on any shard to take
+    /// over a silent publisher (`streams.publisher_silence_takeover_ms`).
+    activity: HashMap<ConnId, Arc<PublisherActivity>>,
     wait: Option<Duration>,
     grace: Duration,
     next_housekeeping: Instant,
@@ -120,6 +123,7 @@ impl ShardState {
             peers: parts.peers,
             registry: parts.registry,
             conns: HashMap::new(),
+            activity: HashMap::new(),
             wait: parts.wait,
             grace: parts.grace,
             next_housekeeping: now,
@@ -143,6 +147,8 @@ impl ShardState {
         self.admission.now = now;
         let multi = self.sockets.len() > 1;
         let mut stored = false;
+        // One activity store per run of one publisher's packets, not one per packet.
+        let mut last_active = None;
         for d in batch.iter() {
             for seg in d.segments() {
                 self.counters.datagrams_in += 1;
@@ -154,6 +160,12 @@ impl ShardState {
                     self.endpoint
                         .handle_datagram(now, d.from, seg, &mut self.admission)
                 {
+                    if last_active != Some(r.conn) {
+                        last_active = Some(r.conn);
+                        if let Some(a) = self.activity.get(&r.conn) {
+                            a.on_data(now);
+                        }
+                    }
                     stored |= self
                         .streams
                         .on_publisher_data(r.conn, &r.arrival, r.payload);
@@ -336,6 +348,7 @@ impl ShardState {
         match grant.kind {
             GrantKind::Publish(g) => {
                 info!("publisher {id:#x} from {peer} on {:?}", grant.name);
+                self.activity.insert(id, g.activity.clone());
                 self.streams.start_session(&grant.name, g.key, Some(id));
                 let shards = self.registry.publisher_accepted(&grant.name, g.key, id);
                 for s in shards.into_iter().filter(|&s| s != self.index) {
@@ -351,10 +364,17 @@ impl ShardState {
                 if let Some(old) = g.displaced
                     && let Some(conn) = old.conn
                 {
-                    info!(
-                        "publisher {id:#x} takes {:?} over from {conn:#x}",
-                        grant.name
-                    );
+                    match g.displaced_silent_for {
+                        Some(quiet) => info!(
+                            "publisher {id:#x} takes {:?} over from {conn:#x}, silent for {} ms",
+                            grant.name,
+                            quiet.as_millis()
+                        ),
+                        None => info!(
+                            "publisher {id:#x} takes {:?} over from {conn:#x}",
+                            grant.name
+                        ),
+                    }
                     if old.shard == self.index {
                         self.endpoint.close(conn);
                     } else {
@@ -385,6 +405,7 @@ impl ShardState {
     }
 
     fn on_closed(&mut self, id: ConnId, now: Instant) {
+        self.activity.remove(&id);
         match self.streams.remove_connection(id, now) {
             Some(Role::Publisher { name, key }) => {
                 info!("publisher {id:#x} of {name:?} left");

@@ -105,6 +105,10 @@ fn to_snapshot(r: ShardReport) -> ShardSnapshot {
             busy_ns: r.counters.busy_ns,
             ts_rejected: r.ts.dropped_not_aligned + r.ts.dropped_bad_sync,
             handoffs_dropped: r.counters.handoff_queue_full,
+            refused_waiting_limit: r.admission.waiting_limit,
+            refused_stream_limit: r.admission.stream_limit,
+            refused_publish_without_resource: r.admission.publish_without_resource,
+            silent_takeovers: r.admission.silent_takeovers,
         },
         endpoint: r.endpoint,
         connections: r

@@ -393,6 +393,11 @@ impl Listener {
             for ext in &hs.extensions {
                 match ext {
                     HsExtension::StreamId(bytes) => stream_id = StreamId::parse(trim_nul(bytes)),
+                    // Answered (1400 at admission), not dropped: a libsrt caller would
+                    // otherwise wait out its whole connect timeout.
+                    HsExtension::StreamIdTooLong { wire_len } => {
+                        stream_id = Err(StreamIdError::TooLong { len: *wire_len })
+                    }
                     HsExtension::Congestion(name) => {
                         if have_congestion {
                             return Err(RejectReason::Rogue);

@@ -417,6 +417,12 @@ fn stream_id_results_reach_the_application() {
         hs.extensions[1] = HsExtension::StreamId(vec![b'a'; 513]);
     }));
     assert_eq!(long.stream_id(), &Err(StreamIdError::TooLong { len: 513 }));
+    // As it comes off the wire: longer than 512 bytes reaches the application as TooLong (it
+    // answers 1400) instead of failing to parse and leaving the caller unanswered.
+    let wire = expect_conclusion(handle_conclusion(|hs| {
+        hs.extensions[1] = HsExtension::StreamIdTooLong { wire_len: 600 };
+    }));
+    assert_eq!(wire.stream_id(), &Err(StreamIdError::TooLong { len: 600 }));
 }
 
 #[test]

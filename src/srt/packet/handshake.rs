@@ -138,6 +138,13 @@ pub enum HsExtension {
     /// At most `MAX_STREAMID_LEN` bytes once padded. A value ending in NUL bytes does not
     /// round-trip: they are indistinguishable from padding (libsrt reads it with `strlen`).
     StreamId(Vec<u8>),
+    /// A SID extension longer than `MAX_STREAMID_LEN` (libsrt's `MAX_SID_LENGTH`): its wire
+    /// length in bytes, contents not kept. Parsed rather than failing the whole handshake so
+    /// the listener can answer it (1400) instead of leaving the caller to time out; never
+    /// emitted (`emit` refuses it as the overflow it is).
+    StreamIdTooLong {
+        wire_len: usize,
+    },
     /// Congestion controller name ("live" or "file"), same word order as the stream ID.
     Congestion(Vec<u8>),
     /// Packet filter configuration (e.g. "fec,cols:10,rows:5"), string coded like the SID.
@@ -238,7 +245,7 @@ impl HsExtension {
             HsExtension::HsRsp(_) => ext_type::HSRSP,
             HsExtension::KmReq(_) => ext_type::KMREQ,
             HsExtension::KmRsp(_) => ext_type::KMRSP,
-            HsExtension::StreamId(_) => ext_type::SID,
+            HsExtension::StreamId(_) | HsExtension::StreamIdTooLong { .. } => ext_type::SID,
             HsExtension::Congestion(_) => ext_type::CONGESTION,
             HsExtension::Filter(_) => ext_type::FILTER,
             HsExtension::Group(_) => ext_type::GROUP,
@@ -253,11 +260,15 @@ impl HsExtension {
             ext_type::KMREQ => HsExtension::KmReq(KeyMaterial::parse(body)?),
             ext_type::KMRSP => HsExtension::KmRsp(KmResponse::parse(body)?),
             ext_type::SID => {
-                // draft §3.2.1.3 / libsrt MAX_SID_LENGTH: at most 512 bytes on the wire.
+                // draft §3.2.1.3 / libsrt MAX_SID_LENGTH: at most 512 bytes on the wire. The
+                // body is bounded by the datagram, and not copied.
                 if body.len() > MAX_STREAMID_LEN {
-                    return Err(ParseError::Malformed("stream id longer than 512 bytes"));
+                    HsExtension::StreamIdTooLong {
+                        wire_len: body.len(),
+                    }
+                } else {
+                    HsExtension::StreamId(decode_string(body))
                 }
-                HsExtension::StreamId(decode_string(body))
             }
             ext_type::CONGESTION => HsExtension::Congestion(decode_string(body)),
             ext_type::FILTER => HsExtension::Filter(decode_string(body)),
@@ -279,6 +290,7 @@ impl HsExtension {
                 s.len().div_ceil(4) * 4
             }
             HsExtension::Group(d) | HsExtension::Unknown { data: d, .. } => d.len(),
+            HsExtension::StreamIdTooLong { wire_len } => *wire_len,
         }
     }
 
@@ -291,6 +303,9 @@ impl HsExtension {
         }
         match self {
             HsExtension::StreamId(_) if len > MAX_STREAMID_LEN => {
+                Err(EmitError::FieldOverflow("stream id longer than 512 bytes"))
+            }
+            HsExtension::StreamIdTooLong { .. } => {
                 Err(EmitError::FieldOverflow("stream id longer than 512 bytes"))
             }
             HsExtension::Group(d) | HsExtension::Unknown { data: d, .. }
@@ -318,6 +333,10 @@ impl HsExtension {
                 encode_string(s, buf)
             }
             HsExtension::Group(d) | HsExtension::Unknown { data: d, .. } => buf.copy_from_slice(d),
+            // `check` refuses it before any byte is written.
+            HsExtension::StreamIdTooLong { .. } => {
+                return Err(EmitError::FieldOverflow("stream id longer than 512 bytes"));
+            }
         }
         Ok(())
     }

@@ -85,10 +85,17 @@ fn stream_id_limit_is_512_bytes() {
     let hs = roundtrip(&cif(&format!("00050080 {words}")));
     assert_eq!(hs.stream_id(), Some(&max[..]));
 
+    // Longer parses (so the listener can refuse it with an answer) but keeps no contents.
     let too_long = cif(&format!("00050081 {words} 78787878"));
+    let parsed = Handshake::parse(&too_long).expect("an over-long stream id parses");
+    assert_eq!(
+        parsed.extensions,
+        vec![HsExtension::StreamIdTooLong { wire_len: 516 }]
+    );
+    assert_eq!(parsed.stream_id(), None);
     assert!(matches!(
-        Handshake::parse(&too_long),
-        Err(ParseError::Malformed(_))
+        parsed.emit(&mut [0u8; 1024]),
+        Err(EmitError::FieldOverflow(_))
     ));
     let mut hs = hs;
     hs.extensions = vec![HsExtension::StreamId(vec![b'x'; 513])];
