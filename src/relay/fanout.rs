@@ -11,6 +11,10 @@
 // Sans-IO like `src/srt`: times come in as arguments.
 #![deny(clippy::disallowed_methods)]
 
+mod protocol;
+#[cfg(test)]
+mod protocol_tests;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -20,6 +24,8 @@ use super::ts::{TsFilter, TsStats, has_video_random_access};
 use crate::srt::connection::{Arrival, PushAtError, SendError};
 use crate::srt::endpoint::{ConnId, Endpoint};
 use crate::srt::seq::SeqNo;
+
+pub use protocol::{Outgoing, SessionMsg};
 
 /// Ring size and payload rule for every stream on the shard.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +39,14 @@ pub struct FanoutConfig {
 pub enum Role {
     Publisher { name: String, key: StreamKey },
     Subscriber { name: String },
+}
+
+/// What a closed connection was, and what the shard must tell others about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    pub role: Role,
+    /// The replica session it was the last local subscriber of, and the shard feeding it.
+    pub unforward: Option<(StreamKey, usize)>,
 }
 
 /// Per-stream counters (on this shard).
@@ -76,6 +90,8 @@ struct Session {
     ring: StreamRing,
     /// `Some` when the publisher is on this shard; `None` for a replica.
     publisher: Option<ConnId>,
+    /// For a replica: the publishing shard that feeds it (where `Unforward` goes).
+    source: Option<usize>,
     /// The publisher left (or its shard said so); the ring stays for the grace period.
     ended: bool,
 }
@@ -223,6 +239,21 @@ impl ShardStreams {
     /// their sequence numbers where the previous session left them. Returns `false` when this
     /// session is already the stream's (a repeated notice).
     pub fn start_session(&mut self, name: &str, key: StreamKey, publisher: Option<ConnId>) -> bool {
+        self.begin(name, key, publisher, None)
+    }
+
+    /// Starts a replica session of `name`, fed by handoffs from shard `source`.
+    pub fn start_replica(&mut self, name: &str, key: StreamKey, source: usize) -> bool {
+        self.begin(name, key, None, Some(source))
+    }
+
+    fn begin(
+        &mut self,
+        name: &str,
+        key: StreamKey,
+        publisher: Option<ConnId>,
+        source: Option<usize>,
+    ) -> bool {
         let i = self.stream_mut(name);
         let ring_cfg = self.cfg.ring;
         let s = self.get(i);
@@ -233,6 +264,7 @@ impl ShardStreams {
             key,
             ring: StreamRing::new(ring_cfg),
             publisher,
+            source,
             ended: false,
         });
         s.forwarders.clear();
@@ -270,13 +302,27 @@ impl ShardStreams {
             return;
         };
         let s = self.get(i);
-        let Some(sess) = s.session.as_mut().filter(|x| x.key == key) else {
+        // A repeated notice (SessionEnded after a refused Forward) keeps the first deadline.
+        let Some(sess) = s.session.as_mut().filter(|x| x.key == key && !x.ended) else {
             return;
         };
         sess.ended = true;
         s.forwarders.clear();
         s.idle_since = Some(now);
         self.collect(i);
+    }
+
+    /// The publishing shard refused to feed replica session `key` (it had already ended
+    /// there): the replica ends as if told so, and its subscribers get the grace period.
+    pub fn end_replica(&mut self, key: StreamKey, now: Instant) {
+        let Some(&i) = self.by_key.get(&key) else {
+            return;
+        };
+        let s = self.get(i);
+        if s.session.as_ref().is_some_and(|x| x.publisher.is_none()) {
+            let name = s.name.clone();
+            self.end_session(&name, key, now);
+        }
     }
 
     /// A packet from a local publisher. Returns whether it went into the ring.
@@ -409,9 +455,16 @@ impl ShardStreams {
             .and_then(Stream::live_key)
     }
 
-    /// Forgets a closed connection; returns what it was.
-    pub fn remove_connection(&mut self, conn: ConnId, now: Instant) -> Option<Role> {
+    /// Forgets a closed connection; returns what it was. When it was the last local
+    /// subscriber of a live replica, the replica is dropped here and then, and the caller must
+    /// send `Unforward` for the returned (session, source shard). Deciding this from the shard's
+    /// own subscriber list (not the registry's per-shard count, which also counts admissions
+    /// whose connection is not up yet) keeps "fed" and "asked to be fed" the same fact: a
+    /// replica left behind after its `Unforward` looked live, so the next player on this shard
+    /// asked for nothing and got nothing (the cross-shard stall).
+    pub fn remove_connection(&mut self, conn: ConnId, now: Instant) -> Option<Departure> {
         let role = self.roles.remove(&conn)?;
+        let mut unforward = None;
         match &role {
             Role::Publisher { name, key } => {
                 self.publishers.remove(&conn);
@@ -419,12 +472,19 @@ impl ShardStreams {
             }
             Role::Subscriber { name } => {
                 if let Some(&i) = self.by_name.get(name) {
-                    self.get(i).subs.retain(|s| s.conn != conn);
+                    let s = self.get(i);
+                    s.subs.retain(|s| s.conn != conn);
+                    if s.subs.is_empty()
+                        && let Some(sess) = s.session.take_if(|x| x.source.is_some() && !x.ended)
+                    {
+                        unforward = sess.source.map(|src| (sess.key, src));
+                        self.by_key.remove(&sess.key);
+                    }
                     self.collect(i);
                 }
             }
         }
-        Some(role)
+        Some(Departure { role, unforward })
     }
 
     /// Moves every packet stored since the last call to the local subscribers of the streams
@@ -549,6 +609,34 @@ impl ShardStreams {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+impl ShardStreams {
+    /// The session of `name` on this shard (key, ended) and every packet its ring holds, oldest
+    /// first, as (position, payload).
+    pub(crate) fn held(&self, name: &str) -> Option<(StreamKey, bool, Vec<(u64, Vec<u8>)>)> {
+        let s = self.slots[*self.by_name.get(name)?].as_ref()?;
+        let sess = s.session.as_ref()?;
+        let mut c = sess.ring.cursor_at_oldest();
+        let mut out = Vec::new();
+        loop {
+            match sess.ring.read(&mut c) {
+                Ok(p) => out.push((p.pos, p.payload.to_vec())),
+                Err(ReadError::Lagged(_)) => {}
+                Err(ReadError::Empty) => return Some((sess.key, sess.ended, out)),
+            }
+        }
+    }
+
+    /// Streams this shard holds, by name.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| s.name.clone())
+            .collect()
     }
 }
 

@@ -16,7 +16,7 @@ use glommio::channels::shared_channel::ConnectedSender;
 use log::{debug, info, warn};
 
 use crate::access::SessionStore;
-use crate::relay::fanout::{Role, ShardStreams};
+use crate::relay::fanout::{Outgoing, Role, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::registry::Registry;
 use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour};
@@ -302,18 +302,16 @@ impl ShardState {
         match grant.kind {
             GrantKind::Publish(g) => {
                 info!("publisher {id:#x} from {peer} on {:?}", grant.name);
-                self.streams.start_session(&grant.name, g.key, Some(id));
-                let shards = self.registry.publisher_accepted(&grant.name, g.key, id);
-                for s in shards.into_iter().filter(|&s| s != self.index) {
-                    self.send_to(
-                        s,
-                        ShardMsg::SessionStarted {
-                            name: grant.name.clone(),
-                            key: g.key,
-                            shard: self.index,
-                        },
-                    );
-                }
+                let mut out = Vec::new();
+                self.streams.publisher_accepted(
+                    self.index,
+                    &self.registry,
+                    &grant.name,
+                    g.key,
+                    id,
+                    &mut out,
+                );
+                self.deliver(out);
                 if let Some(old) = g.displaced
                     && let Some(conn) = old.conn
                 {
@@ -328,88 +326,49 @@ impl ShardState {
                     }
                 }
             }
-            GrantKind::Subscribe(g) => {
+            GrantKind::Subscribe(_) => {
                 info!("player {id:#x} from {peer} on {:?}", grant.name);
-                self.streams.add_subscriber(&grant.name, id, now, self.wait);
-                // The registry may have moved on since admission: ask it again.
-                let publisher = self.registry.publisher_of(&grant.name).or(g.publisher);
-                if let Some(p) = publisher
-                    && p.shard != self.index
-                    && self.streams.live_key(&grant.name) != Some(p.key)
-                {
-                    self.streams.start_session(&grant.name, p.key, None);
-                    self.send_to(
-                        p.shard,
-                        ShardMsg::Forward {
-                            key: p.key,
-                            to: self.index,
-                        },
-                    );
-                }
+                let mut out = Vec::new();
+                self.streams.subscriber_accepted(
+                    self.index,
+                    &self.registry,
+                    &grant.name,
+                    id,
+                    now,
+                    self.wait,
+                    &mut out,
+                );
+                self.deliver(out);
             }
         }
     }
 
     fn on_closed(&mut self, id: ConnId, now: Instant) {
-        match self.streams.remove_connection(id, now) {
-            Some(Role::Publisher { name, key }) => {
-                info!("publisher {id:#x} of {name:?} left");
-                for s in self.registry.publisher_left(&name, key) {
-                    if s != self.index {
-                        self.send_to(
-                            s,
-                            ShardMsg::SessionEnded {
-                                name: name.clone(),
-                                key,
-                            },
-                        );
-                    }
-                }
-            }
-            Some(Role::Subscriber { name }) => {
-                let (last, publisher) = self.registry.subscriber_left(&name, self.index);
-                if last
-                    && let Some(p) = publisher
-                    && p.shard != self.index
-                {
-                    self.send_to(
-                        p.shard,
-                        ShardMsg::Unforward {
-                            key: p.key,
-                            to: self.index,
-                        },
-                    );
-                }
-            }
-            None => {}
+        let mut out = Vec::new();
+        let role = self
+            .streams
+            .connection_closed(self.index, &self.registry, id, now, &mut out);
+        if let Some(Role::Publisher { name, .. }) = role {
+            info!("publisher {id:#x} of {name:?} left");
+        }
+        self.deliver(out);
+    }
+
+    /// Sends session notices to the other shards.
+    fn deliver(&self, out: Vec<Outgoing>) {
+        for o in out {
+            self.send_to(o.to, ShardMsg::Session(o.msg));
         }
     }
 
     fn on_message(&mut self, msg: ShardMsg, now: Instant) {
         match msg {
-            ShardMsg::Forward { key, to } => {
-                if !self.streams.add_forwarder(key, to) {
-                    debug!(
-                        "shard {}: forward of {key:?} to {to}: no such session",
-                        self.index
-                    );
-                }
+            ShardMsg::Session(m) => {
+                let mut out = Vec::new();
+                self.streams
+                    .on_session_msg(self.index, &self.registry, m, now, &mut out);
+                self.deliver(out);
             }
-            ShardMsg::Unforward { key, to } => self.streams.remove_forwarder(key, to),
-            ShardMsg::SessionStarted { name, key, shard } => {
-                if self.streams.has_subscribers(&name)
-                    && self.streams.start_session(&name, key, None)
-                {
-                    self.send_to(
-                        shard,
-                        ShardMsg::Forward {
-                            key,
-                            to: self.index,
-                        },
-                    );
-                }
-            }
-            ShardMsg::SessionEnded { name, key } => self.streams.end_session(&name, key, now),
             ShardMsg::Close { conn, reply } => {
                 let had = self.endpoint.connection(conn).is_some();
                 self.endpoint.close(conn);
