@@ -326,8 +326,14 @@ impl ShardState {
                     }
                 }
             }
-            GrantKind::Subscribe(_) => {
+            GrantKind::Subscribe(g) => {
                 info!("player {id:#x} from {peer} on {:?}", grant.name);
+                // Which session feeds it is decided from the registry now, not at admission:
+                // the publisher may have changed in between.
+                debug!(
+                    "shard {}: {id:#x}: publisher at admission {:?}",
+                    self.index, g.publisher
+                );
                 let mut out = Vec::new();
                 self.streams.subscriber_accepted(
                     self.index,
