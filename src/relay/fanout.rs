@@ -382,9 +382,10 @@ impl ShardStreams {
         Self::stored(s, i, outcome, h.payload().len(), &mut self.dirty)
     }
 
-    /// Starts feeding shard `to` from the local session `key`, from the last keyframe held (or
-    /// the newest packet). Returns `false` if `key` is not a live local session.
-    pub fn add_forwarder(&mut self, key: StreamKey, to: usize) -> bool {
+    /// Starts feeding shard `to` from the local session `key`: from the oldest packet held
+    /// (`from_start`), else from the last keyframe held (or the next packet). Returns `false`
+    /// if `key` is not a live local session.
+    pub fn add_forwarder(&mut self, key: StreamKey, to: usize, from_start: bool) -> bool {
         let Some(&i) = self.by_key.get(&key) else {
             return false;
         };
@@ -399,7 +400,11 @@ impl ShardStreams {
         if s.forwarders.iter().any(|(t, _)| *t == to) {
             return true;
         }
-        let cursor = join_cursor(&sess.ring);
+        let cursor = if from_start {
+            sess.ring.cursor_at_oldest()
+        } else {
+            join_cursor(&sess.ring)
+        };
         s.forwarders.push((to, Forwarder::new(key, cursor)));
         true
     }
@@ -776,8 +781,8 @@ mod tests {
         assert_eq!(view.counters.ingress_bytes, ts.len() as u64);
 
         // Forwarding starts only for a live local session; handoffs only feed replicas.
-        assert!(st.add_forwarder(StreamKey(1), 1));
-        assert!(!st.add_forwarder(StreamKey(2), 1));
+        assert!(st.add_forwarder(StreamKey(1), 1, false));
+        assert!(!st.add_forwarder(StreamKey(2), 1, true));
         let ring = {
             let mut r = StreamRing::new(RingConfig::default());
             r.insert(SeqNo::new(100), now, &ts);

@@ -32,8 +32,15 @@ use crate::srt::endpoint::ConnId;
 /// A notice between shards about publisher sessions and who is fed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionMsg {
-    /// To the publishing shard: start feeding session `key` to shard `to`.
-    Forward { key: StreamKey, to: usize },
+    /// To the publishing shard: start feeding session `key` to shard `to`: from the oldest
+    /// packet held when `to`'s players were waiting for this session (they get all of it, as
+    /// the publishing shard's own waiting players do), else from the last keyframe (a player
+    /// joining a running session).
+    Forward {
+        key: StreamKey,
+        to: usize,
+        from_start: bool,
+    },
     /// To the publishing shard: shard `to` dropped its replica of `key`.
     Unforward { key: StreamKey, to: usize },
     /// To a shard that asked for `key`: that session is over here.
@@ -103,7 +110,11 @@ impl ShardStreams {
             self.start_replica(name, key, shard);
             out.push(Outgoing {
                 to: shard,
-                msg: SessionMsg::Forward { key, to: me },
+                msg: SessionMsg::Forward {
+                    key,
+                    to: me,
+                    from_start: false,
+                },
             });
         }
     }
@@ -156,8 +167,12 @@ impl ShardStreams {
         out: &mut Vec<Outgoing>,
     ) {
         match msg {
-            SessionMsg::Forward { key, to } => {
-                if !self.add_forwarder(key, to) {
+            SessionMsg::Forward {
+                key,
+                to,
+                from_start,
+            } => {
+                if !self.add_forwarder(key, to, from_start) {
                     out.push(Outgoing {
                         to,
                         msg: SessionMsg::ForwardRefused { key },
@@ -172,9 +187,16 @@ impl ShardStreams {
                 // session is current, and the current one's own notice is on its way.
                 let current = registry.publisher_of(&name).is_some_and(|p| p.key == key);
                 if current && self.has_subscribers(&name) && self.start_replica(&name, key, shard) {
+                    // Its players were here before this session began: all of it, not from a
+                    // keyframe the publisher sent while this notice was on its way (seen as
+                    // the start of the next session missing after a publisher restart).
                     out.push(Outgoing {
                         to: shard,
-                        msg: SessionMsg::Forward { key, to: me },
+                        msg: SessionMsg::Forward {
+                            key,
+                            to: me,
+                            from_start: true,
+                        },
                     });
                 }
             }

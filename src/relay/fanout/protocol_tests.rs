@@ -441,3 +441,30 @@ fn random_churn_keeps_every_player_fed() {
         assert_eq!(w.registry.counts().streams, 0, "seed {seed} round {round}");
     }
 }
+
+/// A player waiting through a publisher restart gets the new session from its first packet
+/// even when the publisher sends before the player's shard has asked to be fed (a flake of
+/// `publisher_reconnect_resumes_delivery` under load: the next session's start was missing).
+#[test]
+fn players_waiting_on_the_other_shard_get_the_next_session_from_its_first_packet() {
+    let mut w = World::new();
+    w.play(1);
+    w.publish(0);
+    w.assert_every_player_fed("first session");
+    w.unpublish();
+    w.settle();
+    w.publish(0);
+    // Shard 0 stores a burst before shard 1 has even heard of the session.
+    let burst = w.send(20);
+    w.settle();
+    let key = w.publisher.as_ref().expect("publisher").key;
+    let (held_key, _, packets) = w.shards[1].streams.held(NAME).expect("replica");
+    assert_eq!(held_key, key);
+    let got: Vec<(u32, Vec<u8>)> = packets
+        .into_iter()
+        .map(|(pos, b)| (crate::relay::ring::pos_to_seq(pos).value(), b))
+        .collect();
+    let seqs = |v: &[(u32, Vec<u8>)]| v.iter().map(|p| p.0).collect::<Vec<_>>();
+    assert_eq!(seqs(&got), seqs(&burst), "the whole session, in order");
+    assert!(got == burst, "byte for byte");
+}
