@@ -531,6 +531,14 @@ fn histogram_metrics(out: &mut Out, h: &HistogramSet) {
     let name = "srt_handshake_duration_seconds";
     out.head(name, "histogram", "Induction to accepted conclusion.");
     out.histogram(name, &[], &h.handshake_us, SECONDS_BUCKETS, 1e-6);
+
+    let name = "srt_relay_backlog_transit_seconds";
+    out.head(
+        name,
+        "histogram",
+        "Like srt_relay_transit_seconds, for the keyframe backlog replayed to a joining player.",
+    );
+    out.histogram(name, &[], &h.backlog_transit_us, SECONDS_BUCKETS, 1e-6);
 }
 
 /// The text being built. Writing to a `String` cannot fail, so `write!` results are ignored.

@@ -157,6 +157,35 @@ pub struct ShardStreams {
     ts: TsFilter,
     /// Handoffs for a session this shard does not hold (raced with its end).
     unknown_handoffs: u64,
+    /// Hand-overs since the shard last flushed, for the transit histograms.
+    transits: TransitLog,
+}
+
+/// Packets handed to subscriber connections since the last drain, as runs of (read time of
+/// the publisher's datagram, count): one batch's packets share their read time, so a wake-up
+/// that feeds 1000 subscribers the same burst is one run per subscriber, or fewer. Bounded:
+/// past `MAX_RUNS` runs further packets join the last run (their time is then approximate).
+#[derive(Debug, Default)]
+struct TransitLog {
+    live: Vec<(Instant, u64)>,
+    backlog: Vec<(Instant, u64)>,
+}
+
+const MAX_RUNS: usize = 4096;
+
+impl TransitLog {
+    fn push(&mut self, backlog: bool, arrived: Instant) {
+        let runs = if backlog {
+            &mut self.backlog
+        } else {
+            &mut self.live
+        };
+        let full = runs.len() >= MAX_RUNS;
+        match runs.last_mut() {
+            Some((t, n)) if *t == arrived || full => *n += 1,
+            _ => runs.push((arrived, 1)),
+        }
+    }
 }
 
 impl ShardStreams {
@@ -171,6 +200,7 @@ impl ShardStreams {
             dirty: Vec::new(),
             ts: TsFilter::new(cfg.passthrough_non_ts),
             unknown_handoffs: 0,
+            transits: TransitLog::default(),
         }
     }
 
@@ -325,8 +355,15 @@ impl ShardStreams {
         }
     }
 
-    /// A packet from a local publisher. Returns whether it went into the ring.
-    pub fn on_publisher_data(&mut self, conn: ConnId, arrival: &Arrival, payload: &[u8]) -> bool {
+    /// A packet from a local publisher whose datagram was read at `now`. Returns whether it
+    /// went into the ring.
+    pub fn on_publisher_data(
+        &mut self,
+        conn: ConnId,
+        arrival: &Arrival,
+        payload: &[u8],
+        now: Instant,
+    ) -> bool {
         let Some(&i) = self.publishers.get(&conn) else {
             return false;
         };
@@ -337,7 +374,9 @@ impl ShardStreams {
         let Some(sess) = s.session.as_mut() else {
             return false;
         };
-        let outcome = sess.ring.insert(arrival.seq, arrival.origin, payload);
+        let outcome = sess
+            .ring
+            .insert_arrived(arrival.seq, arrival.origin, now, payload);
         Self::stored(s, i, outcome, payload.len(), &mut self.dirty)
     }
 
@@ -511,7 +550,7 @@ impl ShardStreams {
                 continue;
             };
             for sub in &mut s.subs {
-                let (n, skipped) = feed(&sess.ring, sub, endpoint, now);
+                let (n, skipped) = feed(&sess.ring, sub, endpoint, now, &mut self.transits);
                 s.counters.forwarded += n;
                 s.counters.skipped += skipped;
                 total += n;
@@ -523,6 +562,18 @@ impl ShardStreams {
             }
         }
         total
+    }
+
+    /// Hands over (and forgets) what was fed to subscribers since the last call, as
+    /// `f(backlog, arrived, count)`: `arrived` is when the publisher's datagram was read;
+    /// `backlog` marks packets that arrived before the subscriber joined (its keyframe start).
+    pub fn drain_transits(&mut self, mut f: impl FnMut(bool, Instant, u64)) {
+        for (at, n) in self.transits.live.drain(..) {
+            f(false, at, n);
+        }
+        for (at, n) in self.transits.backlog.drain(..) {
+            f(true, at, n);
+        }
     }
 
     /// Retries forwarders that a full queue stopped (call periodically).
@@ -659,6 +710,7 @@ fn feed(
     sub: &mut Subscriber,
     endpoint: &mut Endpoint,
     now: Instant,
+    transits: &mut TransitLog,
 ) -> (u64, u64) {
     let Some(conn) = endpoint.connection_mut(sub.conn) else {
         return (0, 0);
@@ -681,7 +733,10 @@ fn feed(
                     }
                 });
                 match conn.send_at(seq, p.origin + shift, p.payload) {
-                    Ok(()) => sent += 1,
+                    Ok(()) => {
+                        sent += 1;
+                        transits.push(p.arrived < sub.joined, p.arrived);
+                    }
                     // Already acknowledged, dropped or held: nothing to do.
                     Err(SendError::Position(PushAtError::Stale | PushAtError::Duplicate)) => {}
                     // The subscriber is a whole send buffer behind its acknowledgements, or the
@@ -765,14 +820,17 @@ mod tests {
             origin: now,
         };
         let ts = [0x47u8; 188 * 7];
-        assert!(st.on_publisher_data(5, &arrival(100), &ts));
-        assert!(!st.on_publisher_data(5, &arrival(100), &ts), "duplicate");
+        assert!(st.on_publisher_data(5, &arrival(100), &ts, now));
         assert!(
-            !st.on_publisher_data(5, &arrival(101), &[0u8; 100]),
+            !st.on_publisher_data(5, &arrival(100), &ts, now),
+            "duplicate"
+        );
+        assert!(
+            !st.on_publisher_data(5, &arrival(101), &[0u8; 100], now),
             "not TS"
         );
         assert!(
-            !st.on_publisher_data(6, &arrival(102), &ts),
+            !st.on_publisher_data(6, &arrival(102), &ts, now),
             "not a publisher"
         );
         assert_eq!(st.ts_stats().dropped_not_aligned, 1);

@@ -168,7 +168,7 @@ impl World {
             assert!(
                 self.shards[shard]
                     .streams
-                    .on_publisher_data(conn, &arrival, &payload)
+                    .on_publisher_data(conn, &arrival, &payload, self.now)
             );
             sent.push((seq, payload));
         }

@@ -142,22 +142,16 @@ impl ShardState {
                 {
                     stored |= self
                         .streams
-                        .on_publisher_data(r.conn, &r.arrival, r.payload);
+                        .on_publisher_data(r.conn, &r.arrival, r.payload, now);
                 }
             }
         }
         stored
     }
 
-    /// Fans out what `ingest` stored and transmits; `first` is when the oldest of it arrived.
-    pub fn finish(&mut self, first: Instant, now: Instant) {
-        let forwarded = self.after_input(now);
-        if forwarded > 0 {
-            // Every packet forwarded here arrived since `first` (or filled a gap now): its
-            // transit is at most this wake-up's handling time up to the flush.
-            let transit = crate::shard::engine::clock().saturating_duration_since(first);
-            self.histograms.record_transit_n(transit, forwarded);
-        }
+    /// Fans out what `ingest` stored and transmits.
+    pub fn finish(&mut self, now: Instant) {
+        self.after_input(now);
     }
 
     /// Handoffs from another shard.
@@ -166,15 +160,7 @@ impl ShardState {
         for h in handoffs {
             self.streams.on_handoff(h);
         }
-        let forwarded = self.after_input(now);
-        if forwarded > 0 && !handoffs.is_empty() {
-            let sent = crate::shard::engine::clock();
-            let per = forwarded / handoffs.len() as u64;
-            for h in handoffs {
-                self.histograms
-                    .record_transit_n(sent.saturating_duration_since(h.arrived), per.max(1));
-            }
-        }
+        self.after_input(now);
     }
 
     /// The periodic tick: protocol timers, control messages, deadlines, retries.
@@ -206,7 +192,7 @@ impl ShardState {
         }
         let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
         self.streams
-            .pump_forwarders(&mut |to, h| try_handoff(tx, full, to, h, now));
+            .pump_forwarders(&mut |to, h| try_handoff(tx, full, to, h));
         self.after_input(now);
     }
 
@@ -217,8 +203,13 @@ impl ShardState {
             else {
                 continue;
             };
+            // A connection that never measured its RTT (a player waiting for a publisher never
+            // acknowledges anything) would add libsrt's initial 100 ms, not a round trip.
+            let Some(rtt) = c.measured_rtt() else {
+                continue;
+            };
             let publish = matches!(role, Role::Publisher { .. });
-            self.histograms.record_rtt(publish, c.rtt());
+            self.histograms.record_rtt(publish, rtt);
         }
         let h = &mut self.histograms;
         self.streams.subscriber_lags(|_, lag| h.record_lag(lag));
@@ -234,13 +225,33 @@ impl ShardState {
         self.process_events(now);
         forwarded += self.fan_out(now);
         self.transmit(now);
+        self.record_transits();
         forwarded
+    }
+
+    /// Transit of what this wake-up handed to subscribers: from the publisher datagram's read
+    /// (on whichever shard it came in) to now, just after the `sendmmsg` that carried it out.
+    /// A packet the subscriber's pacing or window held back leaves later than this; on the
+    /// live default (1 Gbit/s pacing) that is rare. Backlog replayed to a newcomer (the packets
+    /// before its join, from the last keyframe) goes to its own histogram: its age is the
+    /// keyframe's, not the relay's delay.
+    fn record_transits(&mut self) {
+        let sent = crate::shard::engine::clock();
+        let h = &mut self.histograms;
+        self.streams.drain_transits(|backlog, arrived, n| {
+            let d = sent.saturating_duration_since(arrived);
+            if backlog {
+                h.record_backlog_transit_n(d, n);
+            } else {
+                h.record_transit_n(d, n);
+            }
+        });
     }
 
     fn fan_out(&mut self, now: Instant) -> u64 {
         let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
         let forwarded = self.streams.fan_out(&mut self.endpoint, now, &mut |to, h| {
-            try_handoff(tx, full, to, h, now)
+            try_handoff(tx, full, to, h)
         });
         self.counters.forwarded += forwarded;
         forwarded
@@ -534,10 +545,8 @@ fn try_handoff(
     tx: &[Option<ConnectedSender<Handoff>>],
     full: &mut u64,
     to: usize,
-    mut h: Handoff,
-    now: Instant,
+    h: Handoff,
 ) -> bool {
-    h.arrived = now;
     let Some(Some(sender)) = tx.get(to) else {
         return false;
     };
