@@ -317,6 +317,25 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
             out.int(name, &[("shard", &shard)], get(&s.counters));
         }
     }
+    let session_counters: [(&str, &str, CounterFn); 2] = [
+        (
+            "srt_shard_handoffs_unknown_total",
+            "Handoffs received for a session this shard no longer holds (dropped).",
+            |c| c.handoffs_unknown,
+        ),
+        (
+            "srt_shard_forwards_refused_total",
+            "Requests to be fed a session that had already ended here (answered ForwardRefused).",
+            |c| c.forwards_refused,
+        ),
+    ];
+    for (name, help, get) in session_counters {
+        out.head(name, "counter", help);
+        for s in shards {
+            let shard = s.shard.to_string();
+            out.int(name, &[("shard", &shard)], get(&s.counters));
+        }
+    }
     let name = "srt_shard_busy_seconds_total";
     out.head(name, "counter", "Time spent working, not waiting.");
     for s in shards {

@@ -157,6 +157,8 @@ pub struct ShardStreams {
     ts: TsFilter,
     /// Handoffs for a session this shard does not hold (raced with its end).
     unknown_handoffs: u64,
+    /// `Forward` requests refused: the session had already ended here.
+    forwards_refused: u64,
     /// Hand-overs since the shard last flushed, for the transit histograms.
     transits: TransitLog,
 }
@@ -200,6 +202,7 @@ impl ShardStreams {
             dirty: Vec::new(),
             ts: TsFilter::new(cfg.passthrough_non_ts),
             unknown_handoffs: 0,
+            forwards_refused: 0,
             transits: TransitLog::default(),
         }
     }
@@ -214,6 +217,10 @@ impl ShardStreams {
 
     pub fn unknown_handoffs(&self) -> u64 {
         self.unknown_handoffs
+    }
+
+    pub fn forwards_refused(&self) -> u64 {
+        self.forwards_refused
     }
 
     fn stream_mut(&mut self, name: &str) -> usize {

@@ -54,6 +54,10 @@ pub struct ShardCounters {
     pub ts_rejected: u64,
     /// Handoffs to another shard that found its queue full (the remote subscribers lag).
     pub handoffs_dropped: u64,
+    /// Handoffs received for a session the shard no longer holds (raced with its end; dropped).
+    pub handoffs_unknown: u64,
+    /// `Forward` requests for a session that had already ended on this shard.
+    pub forwards_refused: u64,
 }
 
 /// What a connection is doing.

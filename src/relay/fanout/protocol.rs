@@ -173,6 +173,9 @@ impl ShardStreams {
                 from_start,
             } => {
                 if !self.add_forwarder(key, to, from_start) {
+                    // A race between shards, at most once per player arrival: debug, counted.
+                    self.forwards_refused += 1;
+                    log::debug!("forward of {key:?} to shard {to} refused: the session is over");
                     out.push(Outgoing {
                         to,
                         msg: SessionMsg::ForwardRefused { key },

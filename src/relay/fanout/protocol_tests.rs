@@ -362,6 +362,11 @@ fn notices_crossing_in_flight_resolve_to_the_live_session() {
     w.deliver_msgs(0, usize::MAX);
     w.deliver_msgs(1, usize::MAX);
     w.assert_every_player_fed("forward crossed a session change");
+    assert_eq!(
+        w.shards[0].streams.forwards_refused(),
+        1,
+        "the stale Forward, counted"
+    );
 
     // The other order: shard 1 learns of the new session before shard 0 reads its request.
     w.unpublish();

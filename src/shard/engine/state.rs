@@ -440,6 +440,7 @@ impl ShardState {
             admission: self.admission.counters,
             ts: *self.streams.ts_stats(),
             unknown_handoffs: self.streams.unknown_handoffs(),
+            forwards_refused: self.streams.forwards_refused(),
             connections,
             streams: self.streams.views(),
             histograms: self.histograms.clone(),

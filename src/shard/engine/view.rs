@@ -105,6 +105,8 @@ fn to_snapshot(r: ShardReport) -> ShardSnapshot {
             busy_ns: r.counters.busy_ns,
             ts_rejected: r.ts.dropped_not_aligned + r.ts.dropped_bad_sync,
             handoffs_dropped: r.counters.handoff_queue_full,
+            handoffs_unknown: r.unknown_handoffs,
+            forwards_refused: r.forwards_refused,
         },
         endpoint: r.endpoint,
         connections: r
