@@ -675,11 +675,15 @@ impl ShardStreams {
     }
 }
 
+/// (session key, ended, (position, payload) of every packet held), for tests.
+#[cfg(test)]
+pub(crate) type Held = (StreamKey, bool, Vec<(u64, Vec<u8>)>);
+
 #[cfg(test)]
 impl ShardStreams {
     /// The session of `name` on this shard (key, ended) and every packet its ring holds, oldest
     /// first, as (position, payload).
-    pub(crate) fn held(&self, name: &str) -> Option<(StreamKey, bool, Vec<(u64, Vec<u8>)>)> {
+    pub(crate) fn held(&self, name: &str) -> Option<Held> {
         let s = self.slots[*self.by_name.get(name)?].as_ref()?;
         let sess = s.session.as_ref()?;
         let mut c = sess.ring.cursor_at_oldest();

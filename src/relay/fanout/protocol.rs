@@ -92,6 +92,9 @@ impl ShardStreams {
     /// A local player's connection is up. When the stream's current publisher (the registry's
     /// word now, not at admission: it may have moved on) is on another shard and this shard is
     /// not already fed its session, a replica starts and `Forward` goes out.
+    // The shard's identity, the registry, the player and its wait policy: each is needed, and
+    // bundling them for this one call would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub fn subscriber_accepted(
         &mut self,
         me: usize,
