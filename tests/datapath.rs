@@ -299,6 +299,22 @@ fn players_on_both_shards_are_fed_through_player_and_publisher_churn() {
 
     // The publisher restarts within the grace period.
     a.wait_fed(TIMEOUT).expect("first fed");
+    let players_mbps: Vec<f64> = relay
+        .reports()
+        .iter()
+        .flat_map(|r| &r.connections)
+        .filter(|c| matches!(c.role, Some(Role::Subscriber { .. })))
+        .map(|c| c.stats.mbps_input_bw)
+        .collect();
+    println!("players' mbps_input_bw {players_mbps:.3?}");
+    // A player leg's input is the stream (plus 44 header bytes a packet, as libsrt counts).
+    assert!(
+        !players_mbps.is_empty()
+            && players_mbps
+                .iter()
+                .all(|m| (m - want_mbps).abs() <= want_mbps * 0.2),
+        "players' mbps_input_bw {players_mbps:?}, file rate {want_mbps:.3}"
+    );
     thread::sleep(Duration::from_millis(300)); // let the tail leave the tool's buffer
     a.finish();
     relay.wait_until("the first publisher left", |r| {
