@@ -373,6 +373,25 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
             out.int(name, &[("shard", &shard)], get(&s.counters));
         }
     }
+    let session_counters: [(&str, &str, CounterFn); 2] = [
+        (
+            "srt_shard_handoffs_unknown_total",
+            "Handoffs received for a session this shard no longer holds (dropped).",
+            |c| c.handoffs_unknown,
+        ),
+        (
+            "srt_shard_forwards_refused_total",
+            "Requests to be fed a session that had already ended here (answered ForwardRefused).",
+            |c| c.forwards_refused,
+        ),
+    ];
+    for (name, help, get) in session_counters {
+        out.head(name, "counter", help);
+        for s in shards {
+            let shard = s.shard.to_string();
+            out.int(name, &[("shard", &shard)], get(&s.counters));
+        }
+    }
     let name = "srt_shard_busy_seconds_total";
     out.head(name, "counter", "Time spent working, not waiting.");
     for s in shards {
@@ -587,6 +606,14 @@ fn histogram_metrics(out: &mut Out, h: &HistogramSet) {
     let name = "srt_handshake_duration_seconds";
     out.head(name, "histogram", "Induction to accepted conclusion.");
     out.histogram(name, &[], &h.handshake_us, SECONDS_BUCKETS, 1e-6);
+
+    let name = "srt_relay_backlog_transit_seconds";
+    out.head(
+        name,
+        "histogram",
+        "Like srt_relay_transit_seconds, for the keyframe backlog replayed to a joining player.",
+    );
+    out.histogram(name, &[], &h.backlog_transit_us, SECONDS_BUCKETS, 1e-6);
 }
 
 /// The text being built. Writing to a `String` cannot fail, so `write!` results are ignored.

@@ -11,6 +11,10 @@
 // Sans-IO like `src/srt`: times come in as arguments.
 #![deny(clippy::disallowed_methods)]
 
+mod protocol;
+#[cfg(test)]
+mod protocol_tests;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -20,6 +24,8 @@ use super::ts::{TsFilter, TsStats, has_video_random_access};
 use crate::srt::connection::{Arrival, PushAtError, SendError};
 use crate::srt::endpoint::{ConnId, Endpoint};
 use crate::srt::seq::SeqNo;
+
+pub use protocol::{Outgoing, SessionMsg};
 
 /// Ring size and payload rule for every stream on the shard.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +39,14 @@ pub struct FanoutConfig {
 pub enum Role {
     Publisher { name: String, key: StreamKey },
     Subscriber { name: String },
+}
+
+/// What a closed connection was, and what the shard must tell others about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    pub role: Role,
+    /// The replica session it was the last local subscriber of, and the shard feeding it.
+    pub unforward: Option<(StreamKey, usize)>,
 }
 
 /// Per-stream counters (on this shard).
@@ -76,6 +90,8 @@ struct Session {
     ring: StreamRing,
     /// `Some` when the publisher is on this shard; `None` for a replica.
     publisher: Option<ConnId>,
+    /// For a replica: the publishing shard that feeds it (where `Unforward` goes).
+    source: Option<usize>,
     /// The publisher left (or its shard said so); the ring stays for the grace period.
     ended: bool,
 }
@@ -141,6 +157,37 @@ pub struct ShardStreams {
     ts: TsFilter,
     /// Handoffs for a session this shard does not hold (raced with its end).
     unknown_handoffs: u64,
+    /// `Forward` requests refused: the session had already ended here.
+    forwards_refused: u64,
+    /// Hand-overs since the shard last flushed, for the transit histograms.
+    transits: TransitLog,
+}
+
+/// Packets handed to subscriber connections since the last drain, as runs of (read time of
+/// the publisher's datagram, count): one batch's packets share their read time, so a wake-up
+/// that feeds 1000 subscribers the same burst is one run per subscriber, or fewer. Bounded:
+/// past `MAX_RUNS` runs further packets join the last run (their time is then approximate).
+#[derive(Debug, Default)]
+struct TransitLog {
+    live: Vec<(Instant, u64)>,
+    backlog: Vec<(Instant, u64)>,
+}
+
+const MAX_RUNS: usize = 4096;
+
+impl TransitLog {
+    fn push(&mut self, backlog: bool, arrived: Instant) {
+        let runs = if backlog {
+            &mut self.backlog
+        } else {
+            &mut self.live
+        };
+        let full = runs.len() >= MAX_RUNS;
+        match runs.last_mut() {
+            Some((t, n)) if *t == arrived || full => *n += 1,
+            _ => runs.push((arrived, 1)),
+        }
+    }
 }
 
 impl ShardStreams {
@@ -155,6 +202,8 @@ impl ShardStreams {
             dirty: Vec::new(),
             ts: TsFilter::new(cfg.passthrough_non_ts),
             unknown_handoffs: 0,
+            forwards_refused: 0,
+            transits: TransitLog::default(),
         }
     }
 
@@ -168,6 +217,10 @@ impl ShardStreams {
 
     pub fn unknown_handoffs(&self) -> u64 {
         self.unknown_handoffs
+    }
+
+    pub fn forwards_refused(&self) -> u64 {
+        self.forwards_refused
     }
 
     fn stream_mut(&mut self, name: &str) -> usize {
@@ -223,6 +276,21 @@ impl ShardStreams {
     /// their sequence numbers where the previous session left them. Returns `false` when this
     /// session is already the stream's (a repeated notice).
     pub fn start_session(&mut self, name: &str, key: StreamKey, publisher: Option<ConnId>) -> bool {
+        self.begin(name, key, publisher, None)
+    }
+
+    /// Starts a replica session of `name`, fed by handoffs from shard `source`.
+    pub fn start_replica(&mut self, name: &str, key: StreamKey, source: usize) -> bool {
+        self.begin(name, key, None, Some(source))
+    }
+
+    fn begin(
+        &mut self,
+        name: &str,
+        key: StreamKey,
+        publisher: Option<ConnId>,
+        source: Option<usize>,
+    ) -> bool {
         let i = self.stream_mut(name);
         let ring_cfg = self.cfg.ring;
         let s = self.get(i);
@@ -233,6 +301,7 @@ impl ShardStreams {
             key,
             ring: StreamRing::new(ring_cfg),
             publisher,
+            source,
             ended: false,
         });
         s.forwarders.clear();
@@ -270,7 +339,8 @@ impl ShardStreams {
             return;
         };
         let s = self.get(i);
-        let Some(sess) = s.session.as_mut().filter(|x| x.key == key) else {
+        // A repeated notice (SessionEnded after a refused Forward) keeps the first deadline.
+        let Some(sess) = s.session.as_mut().filter(|x| x.key == key && !x.ended) else {
             return;
         };
         sess.ended = true;
@@ -279,8 +349,28 @@ impl ShardStreams {
         self.collect(i);
     }
 
-    /// A packet from a local publisher. Returns whether it went into the ring.
-    pub fn on_publisher_data(&mut self, conn: ConnId, arrival: &Arrival, payload: &[u8]) -> bool {
+    /// The publishing shard refused to feed replica session `key` (it had already ended
+    /// there): the replica ends as if told so, and its subscribers get the grace period.
+    pub fn end_replica(&mut self, key: StreamKey, now: Instant) {
+        let Some(&i) = self.by_key.get(&key) else {
+            return;
+        };
+        let s = self.get(i);
+        if s.session.as_ref().is_some_and(|x| x.publisher.is_none()) {
+            let name = s.name.clone();
+            self.end_session(&name, key, now);
+        }
+    }
+
+    /// A packet from a local publisher whose datagram was read at `now`. Returns whether it
+    /// went into the ring.
+    pub fn on_publisher_data(
+        &mut self,
+        conn: ConnId,
+        arrival: &Arrival,
+        payload: &[u8],
+        now: Instant,
+    ) -> bool {
         let Some(&i) = self.publishers.get(&conn) else {
             return false;
         };
@@ -291,7 +381,9 @@ impl ShardStreams {
         let Some(sess) = s.session.as_mut() else {
             return false;
         };
-        let outcome = sess.ring.insert(arrival.seq, arrival.origin, payload);
+        let outcome = sess
+            .ring
+            .insert_arrived(arrival.seq, arrival.origin, now, payload);
         Self::stored(s, i, outcome, payload.len(), &mut self.dirty)
     }
 
@@ -336,9 +428,10 @@ impl ShardStreams {
         Self::stored(s, i, outcome, h.payload().len(), &mut self.dirty)
     }
 
-    /// Starts feeding shard `to` from the local session `key`, from the last keyframe held (or
-    /// the newest packet). Returns `false` if `key` is not a live local session.
-    pub fn add_forwarder(&mut self, key: StreamKey, to: usize) -> bool {
+    /// Starts feeding shard `to` from the local session `key`: from the oldest packet held
+    /// (`from_start`), else from the last keyframe held (or the next packet). Returns `false`
+    /// if `key` is not a live local session.
+    pub fn add_forwarder(&mut self, key: StreamKey, to: usize, from_start: bool) -> bool {
         let Some(&i) = self.by_key.get(&key) else {
             return false;
         };
@@ -353,7 +446,11 @@ impl ShardStreams {
         if s.forwarders.iter().any(|(t, _)| *t == to) {
             return true;
         }
-        let cursor = join_cursor(&sess.ring);
+        let cursor = if from_start {
+            sess.ring.cursor_at_oldest()
+        } else {
+            join_cursor(&sess.ring)
+        };
         s.forwarders.push((to, Forwarder::new(key, cursor)));
         true
     }
@@ -409,9 +506,16 @@ impl ShardStreams {
             .and_then(Stream::live_key)
     }
 
-    /// Forgets a closed connection; returns what it was.
-    pub fn remove_connection(&mut self, conn: ConnId, now: Instant) -> Option<Role> {
+    /// Forgets a closed connection; returns what it was. When it was the last local
+    /// subscriber of a live replica, the replica is dropped here and then, and the caller must
+    /// send `Unforward` for the returned (session, source shard). Deciding this from the shard's
+    /// own subscriber list (not the registry's per-shard count, which also counts admissions
+    /// whose connection is not up yet) keeps "fed" and "asked to be fed" the same fact: a
+    /// replica left behind after its `Unforward` looked live, so the next player on this shard
+    /// asked for nothing and got nothing (the cross-shard stall).
+    pub fn remove_connection(&mut self, conn: ConnId, now: Instant) -> Option<Departure> {
         let role = self.roles.remove(&conn)?;
+        let mut unforward = None;
         match &role {
             Role::Publisher { name, key } => {
                 self.publishers.remove(&conn);
@@ -419,12 +523,19 @@ impl ShardStreams {
             }
             Role::Subscriber { name } => {
                 if let Some(&i) = self.by_name.get(name) {
-                    self.get(i).subs.retain(|s| s.conn != conn);
+                    let s = self.get(i);
+                    s.subs.retain(|s| s.conn != conn);
+                    if s.subs.is_empty()
+                        && let Some(sess) = s.session.take_if(|x| x.source.is_some() && !x.ended)
+                    {
+                        unforward = sess.source.map(|src| (sess.key, src));
+                        self.by_key.remove(&sess.key);
+                    }
                     self.collect(i);
                 }
             }
         }
-        Some(role)
+        Some(Departure { role, unforward })
     }
 
     /// Moves every packet stored since the last call to the local subscribers of the streams
@@ -446,7 +557,7 @@ impl ShardStreams {
                 continue;
             };
             for sub in &mut s.subs {
-                let (n, skipped) = feed(&sess.ring, sub, endpoint, now);
+                let (n, skipped) = feed(&sess.ring, sub, endpoint, now, &mut self.transits);
                 s.counters.forwarded += n;
                 s.counters.skipped += skipped;
                 total += n;
@@ -458,6 +569,18 @@ impl ShardStreams {
             }
         }
         total
+    }
+
+    /// Hands over (and forgets) what was fed to subscribers since the last call, as
+    /// `f(backlog, arrived, count)`: `arrived` is when the publisher's datagram was read;
+    /// `backlog` marks packets that arrived before the subscriber joined (its keyframe start).
+    pub fn drain_transits(&mut self, mut f: impl FnMut(bool, Instant, u64)) {
+        for (at, n) in self.transits.live.drain(..) {
+            f(false, at, n);
+        }
+        for (at, n) in self.transits.backlog.drain(..) {
+            f(true, at, n);
+        }
     }
 
     /// Retries forwarders that a full queue stopped (call periodically).
@@ -552,6 +675,38 @@ impl ShardStreams {
     }
 }
 
+/// (session key, ended, (position, payload) of every packet held), for tests.
+#[cfg(test)]
+pub(crate) type Held = (StreamKey, bool, Vec<(u64, Vec<u8>)>);
+
+#[cfg(test)]
+impl ShardStreams {
+    /// The session of `name` on this shard (key, ended) and every packet its ring holds, oldest
+    /// first, as (position, payload).
+    pub(crate) fn held(&self, name: &str) -> Option<Held> {
+        let s = self.slots[*self.by_name.get(name)?].as_ref()?;
+        let sess = s.session.as_ref()?;
+        let mut c = sess.ring.cursor_at_oldest();
+        let mut out = Vec::new();
+        loop {
+            match sess.ring.read(&mut c) {
+                Ok(p) => out.push((p.pos, p.payload.to_vec())),
+                Err(ReadError::Lagged(_)) => {}
+                Err(ReadError::Empty) => return Some((sess.key, sess.ended, out)),
+            }
+        }
+    }
+
+    /// Streams this shard holds, by name.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| s.name.clone())
+            .collect()
+    }
+}
+
 /// Where a newcomer starts reading: at the last video keyframe still held, so a player can
 /// decode at once, else at the next packet.
 fn join_cursor(ring: &StreamRing) -> Cursor {
@@ -566,6 +721,7 @@ fn feed(
     sub: &mut Subscriber,
     endpoint: &mut Endpoint,
     now: Instant,
+    transits: &mut TransitLog,
 ) -> (u64, u64) {
     let Some(conn) = endpoint.connection_mut(sub.conn) else {
         return (0, 0);
@@ -588,7 +744,10 @@ fn feed(
                     }
                 });
                 match conn.send_at(seq, p.origin + shift, p.payload) {
-                    Ok(()) => sent += 1,
+                    Ok(()) => {
+                        sent += 1;
+                        transits.push(p.arrived < sub.joined, p.arrived);
+                    }
                     // Already acknowledged, dropped or held: nothing to do.
                     Err(SendError::Position(PushAtError::Stale | PushAtError::Duplicate)) => {}
                     // The subscriber is a whole send buffer behind its acknowledgements, or the
@@ -672,14 +831,17 @@ mod tests {
             origin: now,
         };
         let ts = [0x47u8; 188 * 7];
-        assert!(st.on_publisher_data(5, &arrival(100), &ts));
-        assert!(!st.on_publisher_data(5, &arrival(100), &ts), "duplicate");
+        assert!(st.on_publisher_data(5, &arrival(100), &ts, now));
         assert!(
-            !st.on_publisher_data(5, &arrival(101), &[0u8; 100]),
+            !st.on_publisher_data(5, &arrival(100), &ts, now),
+            "duplicate"
+        );
+        assert!(
+            !st.on_publisher_data(5, &arrival(101), &[0u8; 100], now),
             "not TS"
         );
         assert!(
-            !st.on_publisher_data(6, &arrival(102), &ts),
+            !st.on_publisher_data(6, &arrival(102), &ts, now),
             "not a publisher"
         );
         assert_eq!(st.ts_stats().dropped_not_aligned, 1);
@@ -688,8 +850,8 @@ mod tests {
         assert_eq!(view.counters.ingress_bytes, ts.len() as u64);
 
         // Forwarding starts only for a live local session; handoffs only feed replicas.
-        assert!(st.add_forwarder(StreamKey(1), 1));
-        assert!(!st.add_forwarder(StreamKey(2), 1));
+        assert!(st.add_forwarder(StreamKey(1), 1, false));
+        assert!(!st.add_forwarder(StreamKey(2), 1, true));
         let ring = {
             let mut r = StreamRing::new(RingConfig::default());
             r.insert(SeqNo::new(100), now, &ts);

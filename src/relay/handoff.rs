@@ -42,8 +42,8 @@ pub struct Handoff {
     /// Ring position on the source (the publisher's sequence number, extended).
     pub pos: u64,
     pub origin: Instant,
-    /// When the packet reached the publisher's shard (for the relay transit histogram); set
-    /// by the sender, `origin` until then.
+    /// When the publisher's datagram was read on its shard (the relay transit histogram counts
+    /// from there), carried into the replica.
     pub arrived: Instant,
     len: u16,
     payload: [u8; MAX_PAYLOAD],
@@ -60,7 +60,7 @@ impl Handoff {
             stream,
             pos: pkt.pos,
             origin: pkt.origin,
-            arrived: pkt.origin,
+            arrived: pkt.arrived,
             len: len as u16,
             payload,
         }
@@ -72,7 +72,7 @@ impl Handoff {
 
     /// Stores the packet in the receiving shard's replica of `self.stream`.
     pub fn apply(&self, replica: &mut ReplicaRing) -> InsertOutcome {
-        replica.insert_pos(self.pos, self.origin, self.payload())
+        replica.insert_pos_arrived(self.pos, self.origin, self.arrived, self.payload())
     }
 }
 

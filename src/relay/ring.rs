@@ -109,6 +109,9 @@ pub struct PacketRef<'a> {
     pub pos: u64,
     /// The publisher packet's origin time as given to `insert`.
     pub origin: Instant,
+    /// When the publisher's datagram was read from the socket (the relay transit histogram
+    /// counts from here); `origin` when inserted without one.
+    pub arrived: Instant,
     pub payload: &'a [u8],
 }
 
@@ -185,6 +188,8 @@ struct SlotMeta {
     pos: u64,
     /// `None` only while `pos == EMPTY`; `Option<Instant>` is the size of `Instant`.
     origin: Option<Instant>,
+    /// See [`PacketRef::arrived`].
+    arrived: Option<Instant>,
     len: u16,
 }
 
@@ -218,6 +223,7 @@ impl StreamRing {
                 SlotMeta {
                     pos: EMPTY,
                     origin: None,
+                    arrived: None,
                     len: 0,
                 };
                 cap
@@ -279,6 +285,33 @@ impl StreamRing {
     /// Stores a publisher packet by its sequence number. `origin` is carried to subscribers.
     pub fn insert(&mut self, seq: SeqNo, origin: Instant, payload: &[u8]) -> InsertOutcome {
         self.insert_pos(self.position_of(seq), origin, payload)
+    }
+
+    /// [`Self::insert`] of a packet whose datagram was read at `arrived`.
+    pub fn insert_arrived(
+        &mut self,
+        seq: SeqNo,
+        origin: Instant,
+        arrived: Instant,
+        payload: &[u8],
+    ) -> InsertOutcome {
+        self.insert_pos_arrived(self.position_of(seq), origin, arrived, payload)
+    }
+
+    /// [`Self::insert_pos`] of a packet whose datagram was read at `arrived`.
+    pub fn insert_pos_arrived(
+        &mut self,
+        pos: u64,
+        origin: Instant,
+        arrived: Instant,
+        payload: &[u8],
+    ) -> InsertOutcome {
+        let outcome = self.insert_pos(pos, origin, payload);
+        if outcome.is_stored() {
+            let i = self.slot(pos);
+            self.meta[i].arrived = Some(arrived);
+        }
+        outcome
     }
 
     /// Stores a packet at ring position `pos` (a replica takes the source's positions as-is).
@@ -343,6 +376,7 @@ impl StreamRing {
         Some(PacketRef {
             pos,
             origin,
+            arrived: m.arrived.unwrap_or(origin),
             payload: &self.bytes[start..start + usize::from(m.len)],
         })
     }
@@ -476,6 +510,7 @@ impl StreamRing {
         self.meta[i] = SlotMeta {
             pos,
             origin: Some(origin),
+            arrived: None,
             // MAX_PAYLOAD < u16::MAX, checked by the caller.
             len: payload.len() as u16,
         };

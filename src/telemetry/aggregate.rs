@@ -48,14 +48,30 @@ pub struct EndpointTotals {
 }
 
 /// Streams of all shards joined by name, sorted by name.
+///
+/// `subscribers` is every shard's own count (each shard reports the players it feeds; the
+/// roles behind `/v1/connections` come from the same state). Ingress is the
+/// publisher's shard's; while only replicas hold the stream (its publisher's shard forgot it,
+/// its players are in their grace period), the largest replica's ingress stands in, so a
+/// stream never shows packets forwarded without packets in.
 pub fn merge_streams(shards: &[ShardSnapshot]) -> Vec<StreamView> {
     let mut by_name: BTreeMap<&str, StreamView> = BTreeMap::new();
+    let mut replica_ingress: HashMap<&str, u64> = HashMap::new();
     for s in shards.iter().flat_map(|s| &s.streams) {
         let v = by_name.entry(&s.name).or_insert_with(|| StreamView {
             name: s.name.clone(),
             ..StreamView::default()
         });
         add_stream(v, s);
+        if s.replica {
+            let r = replica_ingress.entry(&s.name).or_default();
+            *r = (*r).max(s.ingress_packets);
+        }
+    }
+    for v in by_name.values_mut() {
+        if v.publisher_shard.is_none() {
+            v.ingress_packets = replica_ingress.get(v.name.as_str()).copied().unwrap_or(0);
+        }
     }
     by_name.into_values().collect()
 }
@@ -141,6 +157,7 @@ fn add_stream(v: &mut StreamView, s: &StreamSnapshot) {
     if let Err(i) = v.shards.binary_search(&s.shard) {
         v.shards.insert(i, s.shard);
     }
+    v.subscribers = v.subscribers.saturating_add(s.subscribers);
     if !s.replica {
         // Only the publisher's shard knows the publisher and the ingress.
         v.publisher = v.publisher.or(s.publisher);
@@ -148,7 +165,6 @@ fn add_stream(v: &mut StreamView, s: &StreamSnapshot) {
         v.ingress_bps = v.ingress_bps.saturating_add(s.ingress_bps);
         v.ingress_packets = v.ingress_packets.saturating_add(s.ingress_packets);
     }
-    v.subscribers = v.subscribers.saturating_add(s.subscribers);
     v.packets_forwarded = v.packets_forwarded.saturating_add(s.packets_forwarded);
     v.packets_skipped = v.packets_skipped.saturating_add(s.packets_skipped);
     v.handoffs_out = v.handoffs_out.saturating_add(s.handoffs_out);
@@ -206,6 +222,21 @@ mod tests {
         assert_eq!((a.handoffs_out, a.handoffs_in), (100, 100));
         let b = &merged[1];
         assert_eq!((b.publisher, b.publisher_shard), (None, None));
+    }
+
+    /// While only a replica holds the stream (its players' grace period, the publisher's
+    /// shard already forgot it), ingress is what reached the replica, not 0 beside 100 packets
+    /// forwarded (seen: `handoffs_in 569, ingress_packets 0, packets_forwarded 569`).
+    #[test]
+    fn a_replica_alone_stands_in_for_ingress() {
+        let only_replica = vec![ShardSnapshot {
+            shard: 1,
+            streams: vec![stream("live", 1, true)],
+            ..Default::default()
+        }];
+        let m = &merge_streams(&only_replica)[0];
+        assert_eq!(m.publisher_shard, None);
+        assert_eq!((m.ingress_packets, m.handoffs_in), (100, 100));
     }
 
     #[test]

@@ -21,11 +21,17 @@ const MAX_PACKETS: u64 = 1 << 20;
 /// Which histogram: the key of [`HistogramSet::get`] and of the API's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
-    /// Publisher packet arrival to hand-over to each subscriber's connection, microseconds.
+    /// Relay transit of live packets, microseconds: from the read of the publisher's datagram
+    /// (when its batch came off the socket) to the `sendmmsg` that handed the subscriber's
+    /// copy to the kernel. One value per subscriber copy.
     Transit,
-    /// Smoothed RTT of publishers, sampled by the shard, microseconds.
+    /// The same for the keyframe backlog replayed to a joining subscriber (packets that arrived
+    /// before it joined): their age, not the relay's delay, so kept apart from `Transit`.
+    BacklogTransit,
+    /// Smoothed RTT of publishers, sampled by the shard, microseconds; only connections with a
+    /// measured RTT (not the 100 ms initial value).
     RttPublish,
-    /// Smoothed RTT of players, microseconds.
+    /// Smoothed RTT of players, microseconds, likewise.
     RttRequest,
     /// How far a subscriber's cursor is behind the ring head when it reads, in packets.
     Lag,
@@ -37,6 +43,7 @@ pub enum Kind {
 #[derive(Debug, Clone)]
 pub struct HistogramSet {
     pub transit_us: Histogram<u64>,
+    pub backlog_transit_us: Histogram<u64>,
     pub rtt_publish_us: Histogram<u64>,
     pub rtt_request_us: Histogram<u64>,
     pub lag_packets: Histogram<u64>,
@@ -56,8 +63,9 @@ pub struct HistogramSummary {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Transit,
+        Kind::BacklogTransit,
         Kind::RttPublish,
         Kind::RttRequest,
         Kind::Lag,
@@ -68,6 +76,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Transit => "transit_us",
+            Kind::BacklogTransit => "backlog_transit_us",
             Kind::RttPublish => "rtt_publish_us",
             Kind::RttRequest => "rtt_request_us",
             Kind::Lag => "lag_packets",
@@ -86,6 +95,7 @@ impl HistogramSet {
         let us = || histogram(MAX_US);
         HistogramSet {
             transit_us: us(),
+            backlog_transit_us: us(),
             rtt_publish_us: us(),
             rtt_request_us: us(),
             lag_packets: histogram(MAX_PACKETS),
@@ -100,6 +110,12 @@ impl HistogramSet {
     /// `count` packets that each took `d` (one wake-up's worth of fan-out).
     pub fn record_transit_n(&mut self, d: Duration, count: u64) {
         self.transit_us.saturating_record_n(micros(d), count);
+    }
+
+    /// `count` backlog packets (see [`Kind::BacklogTransit`]) that each took `d`.
+    pub fn record_backlog_transit_n(&mut self, d: Duration, count: u64) {
+        self.backlog_transit_us
+            .saturating_record_n(micros(d), count);
     }
 
     /// RTT of a publisher (`publish == true`) or a player.
@@ -123,6 +139,7 @@ impl HistogramSet {
     pub fn get(&self, kind: Kind) -> &Histogram<u64> {
         match kind {
             Kind::Transit => &self.transit_us,
+            Kind::BacklogTransit => &self.backlog_transit_us,
             Kind::RttPublish => &self.rtt_publish_us,
             Kind::RttRequest => &self.rtt_request_us,
             Kind::Lag => &self.lag_packets,
@@ -133,6 +150,7 @@ impl HistogramSet {
     fn get_mut(&mut self, kind: Kind) -> &mut Histogram<u64> {
         match kind {
             Kind::Transit => &mut self.transit_us,
+            Kind::BacklogTransit => &mut self.backlog_transit_us,
             Kind::RttPublish => &mut self.rtt_publish_us,
             Kind::RttRequest => &mut self.rtt_request_us,
             Kind::Lag => &mut self.lag_packets,

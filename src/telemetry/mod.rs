@@ -62,6 +62,10 @@ pub struct ShardCounters {
     pub refused_publish_without_resource: u64,
     /// Publishers admitted in place of one silent for `streams.publisher_silence_takeover_ms`.
     pub silent_takeovers: u64,
+    /// Handoffs received for a session the shard no longer holds (raced with its end; dropped).
+    pub handoffs_unknown: u64,
+    /// `Forward` requests for a session that had already ended on this shard.
+    pub forwards_refused: u64,
 }
 
 /// What a connection is doing.

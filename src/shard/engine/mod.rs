@@ -376,7 +376,7 @@ async fn run_shard(
                             let t = now();
                             let mut s = state.borrow_mut();
                             s.ingest(k, &batch, t);
-                            s.finish(t, t);
+                            s.finish(t);
                             s.counters.busy_ns += elapsed_ns(t);
                         }
                         // A socket that is never empty would otherwise keep this task running

@@ -6,25 +6,15 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::relay::handoff::StreamKey;
+use crate::relay::fanout::SessionMsg;
 use crate::srt::endpoint::ConnId;
 
 use super::report::ShardReport;
 
 #[derive(Debug)]
 pub enum ShardMsg {
-    /// To the publishing shard: start feeding session `key` to shard `to`.
-    Forward { key: StreamKey, to: usize },
-    /// To the publishing shard: shard `to` has no subscriber of `key` any more.
-    Unforward { key: StreamKey, to: usize },
-    /// To a shard with subscribers of `name`: a publisher session began on `shard`.
-    SessionStarted {
-        name: String,
-        key: StreamKey,
-        shard: usize,
-    },
-    /// To a shard with subscribers of `name`: session `key` ended; its grace period starts.
-    SessionEnded { name: String, key: StreamKey },
+    /// Publisher sessions and who is fed (`relay::fanout::protocol`).
+    Session(SessionMsg),
     /// Close one connection with SHUTDOWN (takeover, operator request). The reply says whether
     /// the shard had it.
     Close {

@@ -52,6 +52,8 @@ pub struct ShardReport {
     pub ts: TsStats,
     /// Handoffs for a session this shard no longer holds.
     pub unknown_handoffs: u64,
+    /// `Forward` requests for a session already gone here (answered `ForwardRefused`).
+    pub forwards_refused: u64,
     pub connections: Vec<ConnectionReport>,
     pub streams: Vec<StreamView>,
     /// Recorded since the last report that asked for a reset.

@@ -16,7 +16,7 @@ use glommio::channels::shared_channel::ConnectedSender;
 use log::{debug, info, warn};
 
 use crate::access::SessionStore;
-use crate::relay::fanout::{Role, ShardStreams};
+use crate::relay::fanout::{Outgoing, Role, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::registry::{PublisherActivity, Registry};
 use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour, RateLimited};
@@ -168,22 +168,16 @@ impl ShardState {
                     }
                     stored |= self
                         .streams
-                        .on_publisher_data(r.conn, &r.arrival, r.payload);
+                        .on_publisher_data(r.conn, &r.arrival, r.payload, now);
                 }
             }
         }
         stored
     }
 
-    /// Fans out what `ingest` stored and transmits; `first` is when the oldest of it arrived.
-    pub fn finish(&mut self, first: Instant, now: Instant) {
-        let forwarded = self.after_input(now);
-        if forwarded > 0 {
-            // Every packet forwarded here arrived since `first` (or filled a gap now): its
-            // transit is at most this wake-up's handling time up to the flush.
-            let transit = crate::shard::engine::clock().saturating_duration_since(first);
-            self.histograms.record_transit_n(transit, forwarded);
-        }
+    /// Fans out what `ingest` stored and transmits.
+    pub fn finish(&mut self, now: Instant) {
+        self.after_input(now);
     }
 
     /// Handoffs from another shard.
@@ -192,15 +186,7 @@ impl ShardState {
         for h in handoffs {
             self.streams.on_handoff(h);
         }
-        let forwarded = self.after_input(now);
-        if forwarded > 0 && !handoffs.is_empty() {
-            let sent = crate::shard::engine::clock();
-            let per = forwarded / handoffs.len() as u64;
-            for h in handoffs {
-                self.histograms
-                    .record_transit_n(sent.saturating_duration_since(h.arrived), per.max(1));
-            }
-        }
+        self.after_input(now);
     }
 
     /// The periodic tick: protocol timers, control messages, deadlines, retries.
@@ -239,7 +225,7 @@ impl ShardState {
         }
         let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
         self.streams
-            .pump_forwarders(&mut |to, h| try_handoff(tx, full, to, h, now));
+            .pump_forwarders(&mut |to, h| try_handoff(tx, full, to, h));
         self.after_input(now);
     }
 
@@ -250,8 +236,13 @@ impl ShardState {
             else {
                 continue;
             };
+            // A connection that never measured its RTT (a player waiting for a publisher never
+            // acknowledges anything) would add libsrt's initial 100 ms, not a round trip.
+            let Some(rtt) = c.measured_rtt() else {
+                continue;
+            };
             let publish = matches!(role, Role::Publisher { .. });
-            self.histograms.record_rtt(publish, c.rtt());
+            self.histograms.record_rtt(publish, rtt);
         }
         let h = &mut self.histograms;
         self.streams.subscriber_lags(|_, lag| h.record_lag(lag));
@@ -267,13 +258,33 @@ impl ShardState {
         self.process_events(now);
         forwarded += self.fan_out(now);
         self.transmit(now);
+        self.record_transits();
         forwarded
+    }
+
+    /// Transit of what this wake-up handed to subscribers: from the publisher datagram's read
+    /// (on whichever shard it came in) to now, just after the `sendmmsg` that carried it out.
+    /// A packet the subscriber's pacing or window held back leaves later than this; on the
+    /// live default (1 Gbit/s pacing) that is rare. Backlog replayed to a newcomer (the packets
+    /// before its join, from the last keyframe) goes to its own histogram: its age is the
+    /// keyframe's, not the relay's delay.
+    fn record_transits(&mut self) {
+        let sent = crate::shard::engine::clock();
+        let h = &mut self.histograms;
+        self.streams.drain_transits(|backlog, arrived, n| {
+            let d = sent.saturating_duration_since(arrived);
+            if backlog {
+                h.record_backlog_transit_n(d, n);
+            } else {
+                h.record_transit_n(d, n);
+            }
+        });
     }
 
     fn fan_out(&mut self, now: Instant) -> u64 {
         let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
         let forwarded = self.streams.fan_out(&mut self.endpoint, now, &mut |to, h| {
-            try_handoff(tx, full, to, h, now)
+            try_handoff(tx, full, to, h)
         });
         self.counters.forwarded += forwarded;
         forwarded
@@ -349,18 +360,16 @@ impl ShardState {
             GrantKind::Publish(g) => {
                 info!("publisher {id:#x} from {peer} on {:?}", grant.name);
                 self.activity.insert(id, g.activity.clone());
-                self.streams.start_session(&grant.name, g.key, Some(id));
-                let shards = self.registry.publisher_accepted(&grant.name, g.key, id);
-                for s in shards.into_iter().filter(|&s| s != self.index) {
-                    self.send_to(
-                        s,
-                        ShardMsg::SessionStarted {
-                            name: grant.name.clone(),
-                            key: g.key,
-                            shard: self.index,
-                        },
-                    );
-                }
+                let mut out = Vec::new();
+                self.streams.publisher_accepted(
+                    self.index,
+                    &self.registry,
+                    &grant.name,
+                    g.key,
+                    id,
+                    &mut out,
+                );
+                self.deliver(out);
                 if let Some(old) = g.displaced
                     && let Some(conn) = old.conn
                 {
@@ -384,87 +393,54 @@ impl ShardState {
             }
             GrantKind::Subscribe(g) => {
                 info!("player {id:#x} from {peer} on {:?}", grant.name);
-                self.streams.add_subscriber(&grant.name, id, now, self.wait);
-                // The registry may have moved on since admission: ask it again.
-                let publisher = self.registry.publisher_of(&grant.name).or(g.publisher);
-                if let Some(p) = publisher
-                    && p.shard != self.index
-                    && self.streams.live_key(&grant.name) != Some(p.key)
-                {
-                    self.streams.start_session(&grant.name, p.key, None);
-                    self.send_to(
-                        p.shard,
-                        ShardMsg::Forward {
-                            key: p.key,
-                            to: self.index,
-                        },
-                    );
-                }
+                // Which session feeds it is decided from the registry now, not at admission:
+                // the publisher may have changed in between.
+                debug!(
+                    "shard {}: {id:#x}: publisher at admission {:?}",
+                    self.index, g.publisher
+                );
+                let mut out = Vec::new();
+                self.streams.subscriber_accepted(
+                    self.index,
+                    &self.registry,
+                    &grant.name,
+                    id,
+                    now,
+                    self.wait,
+                    &mut out,
+                );
+                self.deliver(out);
             }
         }
     }
 
     fn on_closed(&mut self, id: ConnId, now: Instant) {
         self.activity.remove(&id);
-        match self.streams.remove_connection(id, now) {
-            Some(Role::Publisher { name, key }) => {
-                info!("publisher {id:#x} of {name:?} left");
-                for s in self.registry.publisher_left(&name, key) {
-                    if s != self.index {
-                        self.send_to(
-                            s,
-                            ShardMsg::SessionEnded {
-                                name: name.clone(),
-                                key,
-                            },
-                        );
-                    }
-                }
-            }
-            Some(Role::Subscriber { name }) => {
-                let (last, publisher) = self.registry.subscriber_left(&name, self.index);
-                if last
-                    && let Some(p) = publisher
-                    && p.shard != self.index
-                {
-                    self.send_to(
-                        p.shard,
-                        ShardMsg::Unforward {
-                            key: p.key,
-                            to: self.index,
-                        },
-                    );
-                }
-            }
-            None => {}
+        let mut out = Vec::new();
+        let role = self
+            .streams
+            .connection_closed(self.index, &self.registry, id, now, &mut out);
+        if let Some(Role::Publisher { name, .. }) = role {
+            info!("publisher {id:#x} of {name:?} left");
+        }
+        self.deliver(out);
+    }
+
+    /// Sends session notices to the other shards.
+    fn deliver(&self, out: Vec<Outgoing>) {
+        for o in out {
+            self.send_to(o.to, ShardMsg::Session(o.msg));
         }
     }
 
     fn on_message(&mut self, msg: ShardMsg, now: Instant) {
         match msg {
-            ShardMsg::Forward { key, to } => {
-                if !self.streams.add_forwarder(key, to) {
-                    debug!(
-                        "shard {}: forward of {key:?} to {to}: no such session",
-                        self.index
-                    );
-                }
+            ShardMsg::Session(m) => {
+                let mut out = Vec::new();
+                self.streams
+                    .on_session_msg(self.index, &self.registry, m, now, &mut out);
+                self.deliver(out);
             }
-            ShardMsg::Unforward { key, to } => self.streams.remove_forwarder(key, to),
-            ShardMsg::SessionStarted { name, key, shard } => {
-                if self.streams.has_subscribers(&name)
-                    && self.streams.start_session(&name, key, None)
-                {
-                    self.send_to(
-                        shard,
-                        ShardMsg::Forward {
-                            key,
-                            to: self.index,
-                        },
-                    );
-                }
-            }
-            ShardMsg::SessionEnded { name, key } => self.streams.end_session(&name, key, now),
             ShardMsg::Close { conn, reply } => {
                 let had = self.endpoint.connection(conn).is_some();
                 self.endpoint.close(conn);
@@ -519,6 +495,7 @@ impl ShardState {
             admission: self.admission.counters,
             ts: *self.streams.ts_stats(),
             unknown_handoffs: self.streams.unknown_handoffs(),
+            forwards_refused: self.streams.forwards_refused(),
             connections,
             streams: self.streams.views(),
             histograms: self.histograms.clone(),
@@ -624,10 +601,8 @@ fn try_handoff(
     tx: &[Option<ConnectedSender<Handoff>>],
     full: &mut u64,
     to: usize,
-    mut h: Handoff,
-    now: Instant,
+    h: Handoff,
 ) -> bool {
-    h.arrived = now;
     let Some(Some(sender)) = tx.get(to) else {
         return false;
     };

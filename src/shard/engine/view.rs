@@ -109,6 +109,8 @@ fn to_snapshot(r: ShardReport) -> ShardSnapshot {
             refused_stream_limit: r.admission.stream_limit,
             refused_publish_without_resource: r.admission.publish_without_resource,
             silent_takeovers: r.admission.silent_takeovers,
+            handoffs_unknown: r.unknown_handoffs,
+            forwards_refused: r.forwards_refused,
         },
         endpoint: r.endpoint,
         connections: r

@@ -339,7 +339,12 @@ impl Connection {
         s.pkt_flow_window = u64::from(self.snd.peer_avail_buf);
         s.ms_rcv_tsbpd_delay = self.cfg.recv_latency.as_millis() as u64;
         s.ms_snd_tsbpd_delay = self.cfg.send_latency.as_millis() as u64;
-        s.mbps_input_bw = self.snd.cc.input_bw() as f64 * 8.0 / 1_000_000.0;
+        s.mbps_input_bw = match self.snd.cc.input_bw() {
+            // A leg that only receives data (a relay's publisher) has no sending input: its
+            // input is what arrives, the receive rate of the last closed window.
+            0 => f64::from(self.rcv.rate.bytes_per_s) * 8.0 / 1_000_000.0,
+            bw => bw as f64 * 8.0 / 1_000_000.0,
+        };
         if let Some(c) = self.crypto.as_deref() {
             s.km_refresh_sent = c.refreshes_sent;
             s.km_refresh_recv = c.refreshes_recv;
@@ -384,6 +389,12 @@ impl Connection {
         self.snd.rexmit.shrink();
         self.rcv.loss.shrink();
         self.pending.nak.shrink();
+    }
+
+    /// The RTT estimate once a measurement fed it (an ACKACK, or a peer's measured estimate);
+    /// `None` while it is still libsrt's initial 100 ms.
+    pub fn measured_rtt(&self) -> Option<Duration> {
+        self.rtt.is_measured().then(|| self.rtt.rtt())
     }
 
     /// Feeds one parsed packet addressed to this connection. A data packet seen for the first

@@ -11,7 +11,13 @@ pub struct RttEstimator {
     rtt_us: u32,
     rtt_var_us: u32,
     has_sample: bool,
+    /// A value measured on this path fed the estimate: an ACK/ACKACK pair here, or a peer's
+    /// estimate that is not libsrt's initial pair (a peer that never measured reports that).
+    measured: bool,
 }
+
+/// libsrt's initial RTT and RTTVar; a peer reporting exactly these has no sample of its own.
+const INITIAL: (u32, u32) = (100_000, 50_000);
 
 impl Default for RttEstimator {
     fn default() -> Self {
@@ -19,6 +25,7 @@ impl Default for RttEstimator {
             rtt_us: 100_000,
             rtt_var_us: 50_000,
             has_sample: false,
+            measured: false,
         }
     }
 }
@@ -36,9 +43,15 @@ impl RttEstimator {
         Duration::from_micros(self.rtt_us.into())
     }
 
+    /// Whether the estimate rests on a measurement (see `measured`), so it is worth sampling.
+    pub fn is_measured(&self) -> bool {
+        self.measured
+    }
+
     /// A measured sample (ACK sent -> ACKACK received).
     pub fn on_sample(&mut self, sample: Duration) {
         let sample_us = u32::try_from(sample.as_micros()).unwrap_or(u32::MAX);
+        self.measured = true;
         if !self.has_sample {
             // draft §4.10: the first sample initialises RTT, and RTTVar to half of it.
             self.rtt_us = sample_us;
@@ -53,6 +66,7 @@ impl RttEstimator {
 
     /// The peer's smoothed values from a full ACK (draft §3.2.4: RTT and RTT variance fields).
     pub fn on_peer_estimate(&mut self, rtt_us: u32, rtt_var_us: u32) {
+        self.measured |= (rtt_us, rtt_var_us) != INITIAL;
         if !self.has_sample {
             self.rtt_us = rtt_us;
             self.rtt_var_us = rtt_var_us;
@@ -73,6 +87,19 @@ impl RttEstimator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_measurements_count_as_measured() {
+        let mut r = RttEstimator::default();
+        assert!(!r.is_measured(), "100 ms is a default, not a sample");
+        r.on_peer_estimate(100_000, 50_000);
+        assert!(!r.is_measured(), "a peer's own initial values");
+        r.on_peer_estimate(2_000, 500);
+        assert!(r.is_measured());
+        let mut r = RttEstimator::default();
+        r.on_sample(Duration::from_millis(3));
+        assert!(r.is_measured());
+    }
 
     #[test]
     fn first_sample_initialises_then_smooths() {

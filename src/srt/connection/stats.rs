@@ -74,6 +74,7 @@ pub struct Stats {
     /// Pacing limit in Mbit/s (`mbpsMaxBW`).
     pub mbps_max_bw: f64,
     /// Measured sending input rate in Mbit/s: the INPUT_BW estimate live CC paces from
-    /// (draft §5.1); 0 until the first 500 ms window closes.
+    /// (draft §5.1); 0 until the first 500 ms window closes. A connection that sends no data
+    /// (a relay's publisher leg) reports its payload receive rate instead.
     pub mbps_input_bw: f64,
 }
