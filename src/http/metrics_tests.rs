@@ -268,3 +268,36 @@ fn floats_render_in_prometheus_syntax() {
     assert_eq!(format_float(0.000_001), "0.000001");
     assert_eq!(format_float(3.0), "3");
 }
+
+/// libsrt's own reasons (API codes 10, 11) are labelled as the caller sees them on the wire
+/// (1010, 1011), next to the server codes (1403), never as a bare "10".
+#[test]
+fn reject_codes_are_labelled_as_on_the_wire() {
+    let mut shards = snapshot();
+    shards[0].endpoint.rejections.insert(10, 3);
+    shards[0].endpoint.rejections.insert(11, 4);
+    let t = render(&shards, &AccessCounters::default(), &HistogramSet::new());
+    assert_eq!(
+        value(
+            &t,
+            "srt_rejections_total{code=\"1010\",reason=\"SRT_REJ_BADSECRET\"}"
+        ),
+        "3"
+    );
+    assert_eq!(
+        value(
+            &t,
+            "srt_rejections_total{code=\"1011\",reason=\"SRT_REJ_UNSECURE\"}"
+        ),
+        "4"
+    );
+    assert_eq!(
+        value(
+            &t,
+            "srt_rejections_total{code=\"1403\",reason=\"SRT_REJX_FORBIDDEN\"}"
+        ),
+        "2"
+    );
+    assert!(!t.contains("code=\"10\""), "{t}");
+    assert!(!t.contains("code=\"11\""), "{t}");
+}

@@ -8,11 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::debug;
-
 use crate::access::{Mode, SessionStore};
 use crate::relay::registry::{PublishGrant, Refusal, Registry, SubscribeGrant};
 use crate::relay::resolve;
+use crate::service::events::{self, Asked};
 use crate::srt::connection::Delivery;
 use crate::srt::endpoint::{AccessControl, Admit};
 use crate::srt::handshake::{ConclusionRequest, RejectReason, StreamMode};
@@ -128,10 +127,26 @@ impl AccessControl for Admission {
     fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason> {
         let Ok(sid) = req.stream_id() else {
             self.counters.bad_stream_id += 1;
+            events::rejected(
+                self.now,
+                self.shard,
+                req.peer(),
+                Asked::Unreadable,
+                RejectReason::BadRequest,
+            );
             return Err(RejectReason::BadRequest);
         };
         let policy = self.registry.policy();
         let (name, mode) = resolve(sid.as_ref(), &policy.default_stream);
+        if sid.is_none() {
+            events::default_stream(
+                self.now,
+                self.shard,
+                req.peer(),
+                mode == StreamMode::Publish,
+                &name,
+            );
+        }
         // Credentials first: a refused caller must not learn whether the stream exists.
         if let Some(m) = Mode::from_stream_mode(mode) {
             let session = sid.as_ref().and_then(|s| s.session.as_deref());
@@ -140,11 +155,7 @@ impl AccessControl for Admission {
                     RejectReason::Unauthorized => self.counters.unauthorized += 1,
                     _ => self.counters.forbidden += 1,
                 }
-                debug!(
-                    "{:?} for {name:?} from {} refused: {r}",
-                    m.as_str(),
-                    req.peer()
-                );
+                events::rejected(self.now, self.shard, req.peer(), asked(mode, &name), r);
                 return Err(r);
             }
         }
@@ -160,7 +171,13 @@ impl AccessControl for Admission {
                 Ok(g) => (GrantKind::Publish(g), Delivery::CutThrough),
                 Err(r) => {
                     self.count(r);
-                    debug!("publisher for {name:?} from {} refused: {r:?}", req.peer());
+                    events::rejected(
+                        self.now,
+                        self.shard,
+                        req.peer(),
+                        Asked::Publish(&name),
+                        r.reason(),
+                    );
                     return Err(r.reason());
                 }
             },
@@ -169,13 +186,26 @@ impl AccessControl for Admission {
                 Ok(g) => (GrantKind::Subscribe(g), Delivery::Tsbpd),
                 Err(r) => {
                     self.count(r);
-                    debug!("player for {name:?} from {} refused: {r:?}", req.peer());
+                    events::rejected(
+                        self.now,
+                        self.shard,
+                        req.peer(),
+                        Asked::Play(&name),
+                        r.reason(),
+                    );
                     return Err(r.reason());
                 }
             },
             // One direction per connection in this relay.
             StreamMode::Bidirectional => {
                 self.counters.bad_mode += 1;
+                events::rejected(
+                    self.now,
+                    self.shard,
+                    req.peer(),
+                    Asked::Unreadable,
+                    RejectReason::BadMode,
+                );
                 return Err(RejectReason::BadMode);
             }
         };
@@ -194,5 +224,14 @@ impl AccessControl for Admission {
             delivery,
             encryption,
         })
+    }
+}
+
+/// What a caller asked for, for the rejection line.
+fn asked(mode: StreamMode, name: &str) -> Asked<'_> {
+    match mode {
+        StreamMode::Publish => Asked::Publish(name),
+        StreamMode::Request => Asked::Play(name),
+        StreamMode::Bidirectional => Asked::Unreadable,
     }
 }

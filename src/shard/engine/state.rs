@@ -19,6 +19,7 @@ use crate::access::SessionStore;
 use crate::relay::fanout::{Role, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::registry::Registry;
+use crate::service::events::{self, Departure};
 use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour};
 use crate::shard::batch::{RecvBatch, SendBatch};
 use crate::shard::udp::ShardUdp;
@@ -189,15 +190,13 @@ impl ShardState {
             self.next_housekeeping = now + HOUSEKEEPING;
             self.admission.expire(now);
             for conn in self.streams.expired(now, self.grace) {
-                debug!(
-                    "shard {}: closing {conn:#x}: no publisher in time",
-                    self.index
-                );
+                events::wait_timeout(now, self.index, conn, self.streams.role(conn));
                 self.endpoint.close(conn);
             }
             if let Some(counts) = self.misbehaviour.check(self.endpoint.stats(), now) {
                 warn!("shard {}: dropped peer input: {counts}", self.index);
             }
+            events::endpoint_rejections(now, self.index, &self.endpoint.stats().rejections);
         }
         if now >= self.next_sample {
             self.next_sample = now + SAMPLING;
@@ -266,10 +265,22 @@ impl ShardState {
                         self.index
                     );
                 }
-                EndpointEvent::Closed { id, reason, .. } => {
-                    if let Some((peer, _)) = self.conns.remove(&id) {
+                EndpointEvent::Closed { id, reason, stats } => {
+                    let known = self.conns.remove(&id);
+                    if let Some((peer, _)) = known {
                         self.routes.remove(&peer);
                     }
+                    let (peer, since) = (known.map(|k| k.0), known.map(|k| k.1));
+                    let role = self.streams.role(id);
+                    let d = Departure {
+                        id,
+                        peer,
+                        since,
+                        role,
+                        reason,
+                        stats: &stats,
+                    };
+                    events::departed(now, self.index, d);
                     debug!("shard {}: {id:#x} closed: {reason}", self.index);
                     self.on_closed(id, now);
                 }
@@ -353,7 +364,6 @@ impl ShardState {
     fn on_closed(&mut self, id: ConnId, now: Instant) {
         match self.streams.remove_connection(id, now) {
             Some(Role::Publisher { name, key }) => {
-                info!("publisher {id:#x} of {name:?} left");
                 for s in self.registry.publisher_left(&name, key) {
                     if s != self.index {
                         self.send_to(
