@@ -175,7 +175,7 @@ pub fn departed(now: Instant, shard: usize, d: Departure<'_>) {
             ),
         };
         info!(
-            "shard {shard}: {who} {:#x} from {peer} on {name:?} left after {:.1} s, {moved}: {}{}",
+            "shard {shard}: {who} {:#x} from {peer} on {name:?} left after {:.1} s ({}): {moved}{}",
             d.id,
             stayed.as_secs_f64(),
             d.reason,
