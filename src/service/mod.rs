@@ -13,6 +13,7 @@
 //! `systemd/INSTALL.md`.
 
 pub mod events;
+pub mod firstrun;
 pub mod heartbeat;
 pub mod logging;
 pub mod notify;
