@@ -73,7 +73,7 @@ fn rejections_and_departures_are_logged_at_info() {
     );
     let file = media::test_ts(TsSpec::seconds(10));
     let url = SrtUrl::caller(addr).with_streamid("#!::r=cam,m=publish");
-    let mut publisher =
+    let publisher =
         recipes::publish_with_srt_live_transmit(&file, &url, Pace::realtime(&file, 10, 1.0));
     expect_line(&mut relay, "publisher");
 
