@@ -79,23 +79,13 @@ pub fn rejected(now: Instant, shard: usize, peer: SocketAddr, asked: Asked<'_>, 
 /// endpoint refuses on its own after the access check, one line per code.
 pub fn endpoint_rejections(now: Instant, shard: usize, totals: &HashMap<u32, u64>) {
     with(|s| {
-        for (&code, &total) in totals {
-            let decided = s.decided.get(&code).copied().unwrap_or(0);
-            let reported = s.reported.entry(code).or_default();
-            let new = total.saturating_sub(decided).saturating_sub(*reported);
-            if new == 0 {
-                continue;
-            }
-            if let Some(held) = s.endpoint.allow(now) {
-                *reported += new;
-                let r = RejectReason::from_code(code);
-                info!(
-                    "shard {shard}: refused {new} caller(s): {} {r} ({}){}",
-                    operator_code(r),
-                    meaning(r),
-                    held_back(held)
-                );
-            }
+        for (code, new) in s.unreported(now, totals) {
+            let r = RejectReason::from_code(code);
+            info!(
+                "shard {shard}: refused {new} caller(s): {} {r} ({})",
+                operator_code(r),
+                meaning(r),
+            );
         }
     });
 }
@@ -197,6 +187,26 @@ struct State {
     reported: HashMap<u32, u64>,
 }
 
+impl State {
+    /// Per API code, the endpoint's rejections that admission did not decide and no line has
+    /// reported yet, as far as the rate limit lets them out at `now` (the rest stay pending
+    /// and are reported, summed, later).
+    fn unreported(&mut self, now: Instant, totals: &HashMap<u32, u64>) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        for (&code, &total) in totals {
+            let decided = self.decided.get(&code).copied().unwrap_or(0);
+            let reported = self.reported.entry(code).or_default();
+            let new = total.saturating_sub(decided).saturating_sub(*reported);
+            if new > 0 && self.endpoint.allow(now).is_some() {
+                *reported += new;
+                out.push((code, new));
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
 thread_local! {
     static STATE: RefCell<State> = RefCell::new(State {
         rejected: RateLimited::new(INTERVAL, BURST),
@@ -239,8 +249,53 @@ fn meaning(r: RejectReason) -> &'static str {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a base instant for virtual time
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_endpoint_tally_reports_only_what_admission_did_not_log_and_only_once() {
+        let t0 = Instant::now();
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        // Admission refused two publishers (1409) and logged them itself.
+        rejected(t0, 0, peer, Asked::Publish("cam"), RejectReason::Conflict);
+        rejected(t0, 0, peer, Asked::Publish("cam"), RejectReason::Conflict);
+        let mut totals = HashMap::from([(1409, 2), (10, 3)]);
+        let new = with_state(|s| s.unreported(t0, &totals));
+        assert_eq!(
+            new,
+            vec![(10, 3)],
+            "only the BADSECRETs the endpoint decided"
+        );
+        assert!(with_state(|s| s.unreported(t0, &totals)).is_empty(), "once");
+        totals.insert(10, 4);
+        totals.insert(1409, 3); // one more from the endpoint itself
+        assert_eq!(
+            with_state(|s| s.unreported(t0, &totals)),
+            vec![(10, 1), (1409, 1)]
+        );
+    }
+
+    #[test]
+    fn a_flood_is_held_back_and_reported_later() {
+        let t0 = Instant::now();
+        let mut totals = HashMap::new();
+        for i in 1..=u64::from(BURST) + 5 {
+            totals.insert(11, i);
+            with_state(|s| s.unreported(t0, &totals));
+        }
+        // The window is spent: what came after the burst waits for the next one.
+        totals.insert(11, u64::from(BURST) + 6);
+        assert!(with_state(|s| s.unreported(t0, &totals)).is_empty());
+        assert_eq!(
+            with_state(|s| s.unreported(t0 + INTERVAL, &totals)),
+            vec![(11, 6)]
+        );
+    }
+
+    fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
+        STATE.with(|s| f(&mut s.borrow_mut()))
+    }
 
     #[test]
     fn operator_codes_are_the_ones_on_the_wire_or_in_libsrt_tools() {
