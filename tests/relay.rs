@@ -34,6 +34,10 @@ impl TestRelay {
         let _ = env_logger::builder().is_test(true).try_init();
         let mut config = Config::from_toml("[http]\nenabled = false").expect("valid config");
         config.srt.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
+        // The relay proposes 500 ms (each side takes the larger proposal): the tools' 120 ms
+        // default turns a thread descheduled for longer than that on a busy machine into
+        // too-late drops, i.e. a byte comparison that fails for timing, not for the relay.
+        config.srt.latency.default = Duration::from_millis(500);
         tweak(&mut config);
         let engine = Engine::start(
             &config,
