@@ -312,7 +312,10 @@ impl ShardState {
         };
         match grant.kind {
             GrantKind::Publish(g) => {
-                info!("publisher {id:#x} from {peer} on {:?}", grant.name);
+                info!(
+                    "shard {}: publisher {id:#x} from {peer} on {:?}",
+                    self.index, grant.name
+                );
                 self.streams.start_session(&grant.name, g.key, Some(id));
                 let shards = self.registry.publisher_accepted(&grant.name, g.key, id);
                 for s in shards.into_iter().filter(|&s| s != self.index) {
@@ -340,7 +343,10 @@ impl ShardState {
                 }
             }
             GrantKind::Subscribe(g) => {
-                info!("player {id:#x} from {peer} on {:?}", grant.name);
+                info!(
+                    "shard {}: player {id:#x} from {peer} on {:?}",
+                    self.index, grant.name
+                );
                 self.streams.add_subscriber(&grant.name, id, now, self.wait);
                 // The registry may have moved on since admission: ask it again.
                 let publisher = self.registry.publisher_of(&grant.name).or(g.publisher);
