@@ -15,7 +15,7 @@ use log::{error, info, warn};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use srtrelay::config::{Config, DEFAULT_CONFIG, LogFormat, format_cpu_list};
-use srtrelay::service::{Supervisor, logging};
+use srtrelay::service::{Supervisor, firstrun, logging};
 use srtrelay::shard::engine::{Engine, Secrets};
 use srtrelay::shard::socket::probe_udp_port;
 
@@ -184,6 +184,10 @@ fn run(config: Config, path: Option<&Path>) -> Result<(), String> {
         engine.heartbeats().len()
     );
     service.ready(&status);
+    info!(
+        "{}",
+        firstrun::startup_block(&config, engine.local_addrs(), &firstrun::read_proc_sys)
+    );
     let mut current = config;
     loop {
         for sig in signals.pending() {

@@ -27,7 +27,7 @@ const LATENCY: Duration = Duration::from_millis(1000);
 /// For the loss-free tail test: the tail a libsrt receiver loses grows with the latency
 /// (latency x readrate of stream), so it keeps the latency it was calibrated with.
 const TAIL_LATENCY: Duration = Duration::from_millis(400);
-const TRANSFER_TIMEOUT: Duration = Duration::from_secs(10);
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The stand-in server: srt-live-transmit listening on a free port, writing what it receives.
 fn stand_in_server(test: &str) -> Subscriber {

@@ -18,6 +18,9 @@ use support::recipes::{self, Pace};
 use support::srt_url::SrtUrl;
 
 use srtrelay::config::Config;
+
+/// The longest a test waits for the relay's metrics to show what it expects.
+const SCRAPE_WAIT: Duration = Duration::from_secs(20);
 use srtrelay::http::{self, HttpHandle};
 use srtrelay::shard::engine::{Engine, Secrets};
 
@@ -77,6 +80,23 @@ impl Relay {
             .unwrap_or(0);
         let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
         (status, dechunk(&body))
+    }
+
+    /// Scrapes until `ready` holds (a busy machine may take a while to get there); returns
+    /// that scrape, or the last one at the deadline so the caller's assertion says what was
+    /// missing.
+    fn scrape_until(
+        &self,
+        ready: impl Fn(&prometheus_parse::Scrape) -> bool,
+    ) -> prometheus_parse::Scrape {
+        let deadline = std::time::Instant::now() + SCRAPE_WAIT;
+        loop {
+            let s = self.scrape();
+            if ready(&s) || std::time::Instant::now() >= deadline {
+                return s;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn scrape(&self) -> prometheus_parse::Scrape {
@@ -155,8 +175,11 @@ fn metrics_and_histograms_follow_a_live_stream() {
         &SrtUrl::caller(relay.srt).with_streamid("#!::r=m,m=publish"),
         Pace::realtime(&file, 4, 1.0),
     );
-    thread::sleep(Duration::from_millis(1500));
-    let first = relay.scrape();
+    let first = relay.scrape_until(|s| {
+        value(s, "srt_connections_current", &[("mode", "publish")]) == 1.0
+            && value(s, "srt_connections_current", &[("mode", "request")]) == 1.0
+            && value(s, "srt_stream_packets_forwarded_total", &[("stream", "m")]) > 0.0
+    });
     assert_eq!(
         value(&first, "srt_connections_current", &[("mode", "publish")]),
         1.0
@@ -172,8 +195,11 @@ fn metrics_and_histograms_follow_a_live_stream() {
     );
     let sent1 = value(&first, "srt_connection_data_packets_sent", &[]);
     assert!(fwd1 > 0.0, "forwarded {fwd1}");
-    thread::sleep(Duration::from_millis(1000));
-    let second = relay.scrape();
+    let second = relay.scrape_until(|s| {
+        value(s, "srt_stream_packets_forwarded_total", &[("stream", "m")]) > fwd1
+            && value(s, "srt_connection_data_packets_sent", &[]) > sent1
+            && value(s, "srt_stream_ingress_bits_per_second", &[("stream", "m")]) > 0.0
+    });
     let fwd2 = value(
         &second,
         "srt_stream_packets_forwarded_total",
@@ -280,8 +306,8 @@ fn sessions_gate_the_srt_handshake_for_libsrt_callers() {
     // An open stream needs no session.
     let free = SrtUrl::caller(relay.srt).with_streamid("#!::r=free/x,m=request");
     let _player = recipes::subscribe_with_srt_live_transmit_no_wait(&free, &out("free"));
-    thread::sleep(Duration::from_millis(500));
-    let scrape = relay.scrape();
+    let scrape =
+        relay.scrape_until(|s| value(s, "srt_connections_current", &[("mode", "request")]) == 1.0);
     assert_eq!(
         value(&scrape, "srt_connections_current", &[("mode", "publish")]),
         1.0

@@ -27,8 +27,12 @@ use srtrelay::srt::seq::SeqNo;
 
 const BIN: &str = env!("CARGO_BIN_EXE_srtrelay");
 const UNIT: &str = include_str!("../systemd/srtrelay.service");
-/// The watchdog interval the fake manager asks for: short, so the test sees many pings.
-const WATCHDOG: Duration = Duration::from_millis(200);
+/// The watchdog interval the fake manager asks for: short, so the test sees a ping every
+/// 500 ms, but not so short that a busy machine (a shard thread descheduled for 100 ms, as
+/// seen with load ~6 and a 200 ms interval) makes the relay withhold pings.
+const WATCHDOG: Duration = Duration::from_secs(1);
+/// Pings the watchdog test collects.
+const PINGS: usize = 6;
 
 // --- systemd-analyze verify -----------------------------------------------------------------
 
@@ -128,13 +132,16 @@ fn the_binary_notifies_ready_watchdog_reload_and_stop() {
     );
     handshake(addr);
 
-    // WATCHDOG=1 repeatedly, at about half the interval.
-    let start = Instant::now();
+    // WATCHDOG=1 repeatedly, at about half the interval. A ping held back by a stall
+    // comes late, not never: each may take up to 4 intervals, the median gap says the rate.
     let mut pings = Vec::new();
-    while start.elapsed() < Duration::from_millis(1200) {
-        let (at, msg) = messages
-            .recv_timeout(WATCHDOG * 2)
-            .expect("a watchdog ping within the interval");
+    while pings.len() < PINGS {
+        let (at, msg) = messages.recv_timeout(WATCHDOG * 4).unwrap_or_else(|e| {
+            panic!(
+                "no watchdog ping within 4 intervals ({e}); {} so far",
+                pings.len()
+            )
+        });
         assert_eq!(msg, "WATCHDOG=1");
         pings.push(at);
     }
@@ -142,9 +149,8 @@ fn the_binary_notifies_ready_watchdog_reload_and_stop() {
     gaps.sort();
     let median = gaps[gaps.len() / 2];
     assert!(
-        pings.len() >= 6 && median >= WATCHDOG * 2 / 5 && median <= WATCHDOG * 4 / 5,
-        "{} pings in 1.2 s, median gap {median:?} (interval {WATCHDOG:?})",
-        pings.len()
+        median >= WATCHDOG * 2 / 5 && median <= WATCHDOG * 4 / 5,
+        "median gap {median:?} between {PINGS} pings (interval {WATCHDOG:?}): {gaps:?}",
     );
 
     // SIGHUP: RELOADING=1 with the CLOCK_MONOTONIC of the reload's start, then READY=1.
@@ -196,7 +202,7 @@ fn peer_garbage_is_warned_about_once_per_interval_with_counts() {
     for _ in 0..50 {
         peer.send_to(b"bad", addr).expect("send");
     }
-    let first = relay.wait_for_line("dropped peer input", Duration::from_secs(5));
+    let first = relay.wait_for_line("dropped peer input", Duration::from_secs(20));
     assert!(first.contains("unparsable"), "{first}");
     // More garbage within the 10 s interval: counted, not logged.
     for _ in 0..50 {
@@ -299,12 +305,12 @@ fn listen(socket: UnixDatagram) -> mpsc::Receiver<(Instant, String)> {
 
 /// The next message that is not a watchdog ping; it must start with `state`.
 fn next_state(messages: &mpsc::Receiver<(Instant, String)>, state: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let (_, msg) = messages
             .recv_timeout(left)
-            .unwrap_or_else(|e| panic!("no {state} within 5 s: {e}"));
+            .unwrap_or_else(|e| panic!("no {state} within 20 s: {e}"));
         if msg != "WATCHDOG=1" {
             assert!(msg.starts_with(state), "expected {state}, got {msg:?}");
             return msg;
@@ -337,7 +343,7 @@ fn handshake(addr: SocketAddr) {
         .endpoint
         .connect(now, CallerConfig::new(0, SeqNo::new(0), addr))
         .expect("caller config");
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         driver
             .turn(&mut AcceptAll, Duration::from_millis(5))
@@ -348,7 +354,7 @@ fn handshake(addr: SocketAddr) {
             None => {}
         }
     }
-    panic!("no handshake with the relay at {addr} within 5 s of READY=1");
+    panic!("no handshake with the relay at {addr} within 15 s of READY=1");
 }
 
 /// A fresh directory under cargo's per-test scratch space (short enough for a unix socket path).

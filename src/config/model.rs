@@ -240,11 +240,26 @@ fn srt(m: &SrtModel, passthrough: bool) -> Result<SrtConfig, ConfigError> {
     let latency_ms = in_range("srt.latency_ms", m.latency_ms, 0, MAX_LATENCY_MS)?;
     let min_ms = in_range("srt.min_latency_ms", m.min_latency_ms, 0, MAX_LATENCY_MS)?;
     let max_ms = in_range("srt.max_latency_ms", m.max_latency_ms, 0, MAX_LATENCY_MS)?;
+    // Name the key the user wrote: a bound still at its default was not written, so a
+    // `latency_ms` outside it is the latency's fault, not the bound's.
+    let defaults = SrtModel::default();
     if min_ms > latency_ms {
+        if m.min_latency_ms == defaults.min_latency_ms {
+            let reason = format!(
+                "{latency_ms} is below `srt.min_latency_ms` ({min_ms}, its default): use at                  least {min_ms}, or lower `srt.min_latency_ms` as well"
+            );
+            return Err(invalid("srt.latency_ms", reason));
+        }
         let reason = format!("must be at most `srt.latency_ms` ({latency_ms})");
         return Err(invalid("srt.min_latency_ms", reason));
     }
     if max_ms < latency_ms {
+        if m.max_latency_ms == defaults.max_latency_ms {
+            let reason = format!(
+                "{latency_ms} is above `srt.max_latency_ms` ({max_ms}, its default): use at                  most {max_ms}, or raise `srt.max_latency_ms` as well"
+            );
+            return Err(invalid("srt.latency_ms", reason));
+        }
         let reason = format!("must be at least `srt.latency_ms` ({latency_ms})");
         return Err(invalid("srt.max_latency_ms", reason));
     }
@@ -337,9 +352,21 @@ fn listen_addrs(list: &[String]) -> Result<Vec<SocketAddr>, ConfigError> {
 /// binds the same port with `SO_REUSEPORT`, which port 0 would break.
 fn socket_addr(key: &'static str, text: &str) -> Result<SocketAddr, ConfigError> {
     let addr: SocketAddr = text.parse().map_err(|_| {
-        let reason = format!(
-            "{text:?} is not an address with a port, such as \"0.0.0.0:9999\" or \"[::]:9999\""
-        );
+        // `localhost:21001`: a name with a port. Names are not resolved (a listener binds an
+        // interface address, and a resolver must not decide which one at start-up).
+        let named = text
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        let reason = if named {
+            format!(
+                "{text:?} is not an address with a port: host names are not accepted, only IP \
+                 addresses, such as \"127.0.0.1:9999\", \"0.0.0.0:9999\" or \"[::1]:9999\""
+            )
+        } else {
+            format!(
+                "{text:?} is not an address with a port, such as \"0.0.0.0:9999\" or \"[::]:9999\""
+            )
+        };
         invalid(key, reason)
     })?;
     if addr.port() == 0 {

@@ -151,17 +151,36 @@ fn every_validation_names_its_key() {
         ),
         ("srt.latency_ms", "70000", "srt.latency_ms", "at most 65535"),
         ("srt.latency_ms", "-1", "srt.latency_ms", "at least 0"),
+        // The user wrote `latency_ms`: the error names it and the bound it crossed.
         (
             "srt.latency_ms",
             "10",
-            "srt.min_latency_ms",
-            "at most `srt.latency_ms`",
+            "srt.latency_ms",
+            "below `srt.min_latency_ms` (20, its default)",
         ),
         (
             "srt.latency_ms",
             "9000",
+            "srt.latency_ms",
+            "above `srt.max_latency_ms` (8000, its default)",
+        ),
+        (
+            "srt.min_latency_ms",
+            "500",
+            "srt.min_latency_ms",
+            "at most `srt.latency_ms`",
+        ),
+        (
+            "srt.max_latency_ms",
+            "100",
             "srt.max_latency_ms",
             "at least `srt.latency_ms`",
+        ),
+        (
+            "srt.listen",
+            r#"["localhost:21001"]"#,
+            "srt.listen",
+            "host names are not accepted",
         ),
         (
             "srt.min_latency_ms",

@@ -223,12 +223,14 @@ fn server(out: &mut Out, shards: &[ShardSnapshot]) {
     out.head(
         "srt_rejections_total",
         "counter",
-        "Handshakes rejected, by SRT reject code (1401 unauthorized, 1402 overload, 1403 \
-         forbidden, ...) with libsrt's name.",
+        "Handshakes rejected, by SRT reject code as on the wire (1010 bad secret, 1011 \
+         unsecure, 1401 unauthorized, 1402 overload, 1403 forbidden, ...) with libsrt's name.",
     );
     for (code, n) in &totals.rejections {
-        let reason = RejectReason::from_code(*code).to_string();
-        let code = code.to_string();
+        let r = RejectReason::from_code(*code);
+        let reason = r.to_string();
+        // libsrt's own reasons travel as 1000 + code (BADSECRET = 1010), as the README says.
+        let code = crate::service::events::operator_code(r).to_string();
         let labels = [("code", code.as_str()), ("reason", reason.as_str())];
         out.int("srt_rejections_total", &labels, *n);
     }

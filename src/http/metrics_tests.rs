@@ -293,3 +293,36 @@ fn admission_refusals_and_silent_takeovers_are_exposed() {
     assert_eq!(refusals("stream_id_too_long"), "6");
     assert_eq!(value(&t, "srt_publisher_silent_takeovers_total "), "1");
 }
+
+/// libsrt's own reasons (API codes 10, 11) are labelled as the caller sees them on the wire
+/// (1010, 1011), next to the server codes (1403), never as a bare "10".
+#[test]
+fn reject_codes_are_labelled_as_on_the_wire() {
+    let mut shards = snapshot();
+    shards[0].endpoint.rejections.insert(10, 3);
+    shards[0].endpoint.rejections.insert(11, 4);
+    let t = render(&shards, &AccessCounters::default(), &HistogramSet::new());
+    assert_eq!(
+        value(
+            &t,
+            "srt_rejections_total{code=\"1010\",reason=\"SRT_REJ_BADSECRET\"}"
+        ),
+        "3"
+    );
+    assert_eq!(
+        value(
+            &t,
+            "srt_rejections_total{code=\"1011\",reason=\"SRT_REJ_UNSECURE\"}"
+        ),
+        "4"
+    );
+    assert_eq!(
+        value(
+            &t,
+            "srt_rejections_total{code=\"1403\",reason=\"SRT_REJX_FORBIDDEN\"}"
+        ),
+        "2"
+    );
+    assert!(!t.contains("code=\"10\""), "{t}");
+    assert!(!t.contains("code=\"11\""), "{t}");
+}

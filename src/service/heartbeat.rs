@@ -2,7 +2,7 @@
 //! shard last ran its tick, so the watchdog is fed only while every shard is alive.
 //!
 //! Owns the slots and the freshness rule. Must not read the clock (every call takes `now`) or
-//! sit on the packet path: a shard writes its slot once per tick (1 ms), the main thread reads
+//! sit on the packet path: a shard writes its slot once per tick (1 ms busy, 20 ms idle), the main thread reads
 //! them every 20 ms. Relaxed atomics suffice: each slot is an independent value, nothing else
 //! is published through it, and a reading a few microseconds old changes no decision.
 

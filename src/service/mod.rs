@@ -3,7 +3,8 @@
 //! journald and collectors take, and keeping peer-triggered warnings rate-limited.
 //!
 //! Owns the service-manager protocol (`notify`), shard liveness (`heartbeat`), the ping
-//! schedule (`watchdog`), logger set-up (`logging`) and log rate limits (`ratelimit`). Must not
+//! schedule (`watchdog`), logger set-up (`logging`), log rate limits (`ratelimit`), the
+//! operator's log of callers (`events`) and the start-up notes (`firstrun`). Must not
 //! own relay state or threads: the binary's signal loop drives [`Supervisor`], the shards only
 //! bump their heartbeat slot. Nothing here may stop the relay: a notify error is logged once
 //! and the relay keeps serving.
@@ -11,6 +12,8 @@
 //! systemd side: `systemd/srtrelay.service` (`Type=notify`, `WatchdogSec=`), and
 //! `systemd/INSTALL.md`.
 
+pub mod events;
+pub mod firstrun;
 pub mod heartbeat;
 pub mod logging;
 pub mod notify;

@@ -66,8 +66,8 @@ pub struct BoundUdp {
 }
 
 /// Binds a UDP socket per `cfg`. IPv6 sockets are v6-only so an IPv4 listener on the same port
-/// is a separate socket (and `[::]` does not silently accept v4-mapped peers). Logs a warning
-/// naming the sysctl when a buffer request was clamped.
+/// is a separate socket (and `[::]` does not silently accept v4-mapped peers). Logs (debug)
+/// the sysctl when a buffer request was clamped.
 pub fn bind_udp(cfg: &UdpSocketConfig) -> io::Result<BoundUdp> {
     let domain = Domain::for_address(cfg.addr);
     let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
@@ -157,9 +157,11 @@ fn warn_clamped(
     granted: impl std::fmt::Display,
     sysctl: &str,
 ) {
-    log::warn!(
+    // Debug only: every shard socket hits the same cap, and the start-up block
+    // (`service::firstrun`) says once, at info, which sysctl values to apply.
+    log::debug!(
         "udp {local_addr}: {option} {requested} bytes requested, kernel granted {granted} \
-         (net.core.{sysctl} = {}); raise it with sysctl -w net.core.{sysctl}=N",
+         (net.core.{sysctl} = {}); raise it with sysctl -w net.core.{sysctl}={requested}",
         read_sysctl(&format!("net/core/{sysctl}"))
     );
 }

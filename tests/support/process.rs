@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// How often exit status is polled while waiting: std has no wait-with-timeout.
 const POLL: Duration = Duration::from_millis(5);
+/// How long [`run_bounded`] waits for an exited child's pipes to be read to their end.
+const PIPE_DRAIN: Duration = Duration::from_secs(10);
 /// How much of a tool's stderr goes into a panic message (the end is the interesting part).
 const DIAG_TAIL_BYTES: usize = 6000;
 
@@ -260,8 +262,13 @@ pub fn run_bounded(name: &str, cmd: &mut Command, timeout: Duration) -> Finished
             proc.diagnostics()
         );
     };
+    // The child has exited, but its pipes' reader threads may not have run yet on a busy
+    // machine: wait for both to reach end-of-file (bounded), or a tool's output reads as empty
+    // (seen under load: "cannot read the libsrt version from: " with nothing after it).
+    let drained = Instant::now() + PIPE_DRAIN;
+    proc.stderr.wait_closed(drained);
     if let Some(out) = &proc.stdout {
-        out.wait_closed(Instant::now() + Duration::from_secs(1));
+        out.wait_closed(drained);
     }
     Finished {
         status,

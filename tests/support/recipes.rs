@@ -37,8 +37,10 @@ use super::tools;
 /// ffmpeg's remux to MPEG-TS; also used to compute the expected bytes
 /// (`media::ffmpeg_remux_reference`).
 pub const FFMPEG_REMUX_ARGS: &[&str] = &["-map", "0", "-c", "copy", "-f", "mpegts"];
-/// How long a tool may take to bind, connect or accept before a recipe gives up.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a tool may take to bind, connect or accept before a recipe gives up. Generous: a
+/// wait ends as soon as the tool says so (or exits), and a machine busy with other builds can
+/// take seconds to schedule a fresh process.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Grace between SIGTERM and SIGKILL when stopping a tool.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);
 /// ffmpeg subscribers end after this long without data (`timeout` URL option, a watchdog).

@@ -62,7 +62,13 @@ pub fn srt_live_transmit() -> PathBuf {
 pub fn ffmpeg_version() -> &'static str {
     static VERSION: OnceLock<String> = OnceLock::new();
     VERSION.get_or_init(|| {
-        let out = run_capture(&require("ffmpeg"), &["-hide_banner", "-version"]);
+        let mut out = String::new();
+        for _ in 0..PROBE_ATTEMPTS {
+            out = run_capture(&require("ffmpeg"), &["-hide_banner", "-version"]);
+            if out.contains("ffmpeg version") {
+                break;
+            }
+        }
         assert!(
             out.contains("--enable-libsrt"),
             "this ffmpeg is built without libsrt (no --enable-libsrt in `ffmpeg -version`); \
@@ -72,14 +78,27 @@ pub fn ffmpeg_version() -> &'static str {
     })
 }
 
+/// How often a tool-version probe is run before its output is believed.
+const PROBE_ATTEMPTS: usize = 3;
+
 /// libsrt version as reported by `srt-live-transmit -version`. Panics below 1.5 (the recipes
 /// rely on 1.5 behaviour); a different 1.5.x is accepted with a note on stderr.
 pub fn libsrt_version() -> (u32, u32, u32) {
     static VERSION: OnceLock<(u32, u32, u32)> = OnceLock::new();
     *VERSION.get_or_init(|| {
-        let out = run_capture(&require("srt-live-transmit"), &["-version"]);
-        let version = parse_libsrt_version(&out)
-            .unwrap_or_else(|| panic!("cannot read the libsrt version from: {out}"));
+        // Retried: a probe that lost its output to a busy machine is not a wrong version.
+        let mut out = String::new();
+        let mut version = None;
+        for _ in 0..PROBE_ATTEMPTS {
+            out = run_capture(&require("srt-live-transmit"), &["-version"]);
+            version = parse_libsrt_version(&out);
+            if version.is_some() {
+                break;
+            }
+        }
+        let version = version.unwrap_or_else(|| {
+            panic!("cannot read the libsrt version ({PROBE_ATTEMPTS} attempts) from: {out:?}")
+        });
         assert!(
             version >= (1, 5, 0),
             "libsrt {version:?} is too old: the interop recipes are written for {EXPECTED_LIBSRT:?}"

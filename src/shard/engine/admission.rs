@@ -8,12 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::{debug, info};
-
 use crate::access::{Mode, SessionStore};
 use crate::relay::registry::{PublishGrant, Refusal, Registry, SubscribeGrant};
 use crate::relay::resolve;
-use crate::service::ratelimit::{PEER_WARNING_INTERVAL, RateLimited};
+use crate::service::events::{self, Asked};
 use crate::srt::connection::Delivery;
 use crate::srt::endpoint::{AccessControl, Admit};
 use crate::srt::handshake::{ConclusionRequest, RejectReason, StreamMode};
@@ -64,13 +62,7 @@ pub struct Admission {
     /// Set by the shard before each `handle_datagram` (the hook gets no time).
     pub now: Instant,
     pub counters: AdmissionCounters,
-    /// Refusals are logged at info, but a caller can repeat them at will: a few lines per
-    /// interval, then a count.
-    refused: RateLimited,
 }
-
-/// Refusal lines per `PEER_WARNING_INTERVAL` and shard before they are held back.
-const REFUSAL_LOG_BURST: u32 = 10;
 
 /// How long an admission may wait for its connection (it follows within the same datagram;
 /// anything older was abandoned by the endpoint).
@@ -90,7 +82,6 @@ impl Admission {
             grants: HashMap::new(),
             now,
             counters: AdmissionCounters::default(),
-            refused: RateLimited::new(PEER_WARNING_INTERVAL, REFUSAL_LOG_BURST),
         }
     }
 
@@ -126,19 +117,6 @@ impl Admission {
         }
     }
 
-    /// Logs a refusal unless too many were logged lately.
-    fn log_refusal(&mut self, line: impl FnOnce() -> String) {
-        match self.refused.allow(self.now) {
-            Some(0) => info!("shard {}: {}", self.shard, line()),
-            Some(held) => info!(
-                "shard {}: {} ({held} earlier refusals not logged)",
-                self.shard,
-                line()
-            ),
-            None => {}
-        }
-    }
-
     fn count(&mut self, r: Refusal) {
         let c = &mut self.counters;
         match r {
@@ -156,23 +134,44 @@ impl AccessControl for Admission {
     fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason> {
         let sid = match req.stream_id() {
             Ok(sid) => sid,
-            Err(e) => {
+            Err(_) => {
                 // The endpoint refuses these before asking (and counts over-long ones); kept
                 // for an endpoint that does not.
                 self.counters.bad_stream_id += 1;
-                self.log_refusal(|| format!("caller from {} refused (1400): {e}", req.peer()));
+                events::rejected(
+                    self.now,
+                    self.shard,
+                    req.peer(),
+                    Asked::Unreadable,
+                    RejectReason::BadRequest,
+                );
                 return Err(RejectReason::BadRequest);
             }
         };
         let policy = self.registry.policy();
         let (name, mode) = match resolve(sid.as_ref(), &policy.default_stream) {
             Ok(r) => r,
-            Err(e) => {
+            Err(_) => {
                 self.counters.publish_without_resource += 1;
-                self.log_refusal(|| format!("caller from {} refused (1400): {e}", req.peer()));
+                events::rejected(
+                    self.now,
+                    self.shard,
+                    req.peer(),
+                    Asked::PublishWithoutResource,
+                    RejectReason::BadRequest,
+                );
                 return Err(RejectReason::BadRequest);
             }
         };
+        if sid.is_none() {
+            events::default_stream(
+                self.now,
+                self.shard,
+                req.peer(),
+                mode == StreamMode::Publish,
+                &name,
+            );
+        }
         // Credentials first: a refused caller must not learn whether the stream exists.
         if let Some(m) = Mode::from_stream_mode(mode) {
             let session = sid.as_ref().and_then(|s| s.session.as_deref());
@@ -181,11 +180,7 @@ impl AccessControl for Admission {
                     RejectReason::Unauthorized => self.counters.unauthorized += 1,
                     _ => self.counters.forbidden += 1,
                 }
-                debug!(
-                    "{:?} for {name:?} from {} refused: {r}",
-                    m.as_str(),
-                    req.peer()
-                );
+                events::rejected(self.now, self.shard, req.peer(), asked(mode, &name), r);
                 return Err(r);
             }
         }
@@ -207,13 +202,13 @@ impl AccessControl for Admission {
                     }
                     Err(r) => {
                         self.count(r);
-                        self.log_refusal(|| {
-                            format!(
-                                "publisher for {name:?} from {} refused ({}): {r:?}",
-                                req.peer(),
-                                r.reason().code()
-                            )
-                        });
+                        events::rejected(
+                            self.now,
+                            self.shard,
+                            req.peer(),
+                            Asked::Publish(&name),
+                            r.reason(),
+                        );
                         return Err(r.reason());
                     }
                 }
@@ -223,19 +218,26 @@ impl AccessControl for Admission {
                 Ok(g) => (GrantKind::Subscribe(g), Delivery::Tsbpd),
                 Err(r) => {
                     self.count(r);
-                    self.log_refusal(|| {
-                        format!(
-                            "player for {name:?} from {} refused ({}): {r:?}",
-                            req.peer(),
-                            r.reason().code()
-                        )
-                    });
+                    events::rejected(
+                        self.now,
+                        self.shard,
+                        req.peer(),
+                        Asked::Play(&name),
+                        r.reason(),
+                    );
                     return Err(r.reason());
                 }
             },
             // One direction per connection in this relay.
             StreamMode::Bidirectional => {
                 self.counters.bad_mode += 1;
+                events::rejected(
+                    self.now,
+                    self.shard,
+                    req.peer(),
+                    Asked::Unreadable,
+                    RejectReason::BadMode,
+                );
                 return Err(RejectReason::BadMode);
             }
         };
@@ -254,5 +256,14 @@ impl AccessControl for Admission {
             delivery,
             encryption,
         })
+    }
+}
+
+/// What a caller asked for, for the rejection line.
+fn asked(mode: StreamMode, name: &str) -> Asked<'_> {
+    match mode {
+        StreamMode::Publish => Asked::Publish(name),
+        StreamMode::Request => Asked::Play(name),
+        StreamMode::Bidirectional => Asked::Unreadable,
     }
 }

@@ -19,10 +19,10 @@ use crate::access::SessionStore;
 use crate::relay::fanout::{Outgoing, Role, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::registry::{PublisherActivity, Registry};
-use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour, RateLimited};
+use crate::service::events::{self, Departure};
+use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour};
 use crate::shard::batch::{RecvBatch, SendBatch};
 use crate::shard::udp::ShardUdp;
-use crate::srt::connection::CloseReason;
 use crate::srt::endpoint::{ConnId, Endpoint, EndpointEvent};
 use crate::telemetry::HistogramSet;
 
@@ -68,9 +68,6 @@ pub struct ShardState {
     /// Peer misbehaviour (parse errors, unknown ids, ...) is warned about at most once per
     /// `PEER_WARNING_INTERVAL`, with the counts since the last warning.
     misbehaviour: PeerMisbehaviour,
-    /// Unresponsive subscribers closed: a few lines per interval, the rest counted in the line
-    /// after (and in `srt_connections_unresponsive_closed_total`).
-    unresponsive_log: RateLimited,
     /// Connections closed since the last heap trim, and when the next one may run.
     closed_since_trim: u64,
     next_trim: Instant,
@@ -129,7 +126,6 @@ impl ShardState {
             next_housekeeping: now,
             next_sample: now + SAMPLING,
             misbehaviour: PeerMisbehaviour::new(PEER_WARNING_INTERVAL),
-            unresponsive_log: RateLimited::new(PEER_WARNING_INTERVAL, 5),
             closed_since_trim: 0,
             next_trim: now,
             counters: ShardCounters::default(),
@@ -201,10 +197,7 @@ impl ShardState {
             self.next_housekeeping = now + HOUSEKEEPING;
             self.admission.expire(now);
             for conn in self.streams.expired(now, self.grace) {
-                debug!(
-                    "shard {}: closing {conn:#x}: no publisher in time",
-                    self.index
-                );
+                events::wait_timeout(now, self.index, conn, self.streams.role(conn));
                 self.endpoint.close(conn);
             }
             if let Some(counts) = self.misbehaviour.check(self.endpoint.stats(), now) {
@@ -217,6 +210,7 @@ impl ShardState {
                 self.next_trim = now + TRIM_INTERVAL;
                 crate::shard::sys::release_free_heap();
             }
+            events::endpoint_rejections(now, self.index, &self.endpoint.stats().rejections);
         }
         if now >= self.next_sample {
             self.next_sample = now + SAMPLING;
@@ -310,23 +304,23 @@ impl ShardState {
                         self.index
                     );
                 }
-                EndpointEvent::Closed { id, reason, .. } => {
-                    let peer = self.conns.remove(&id).map(|(peer, _)| peer);
+                EndpointEvent::Closed { id, reason, stats } => {
+                    let known = self.conns.remove(&id);
                     self.closed_since_trim += 1;
-                    if let Some(peer) = peer {
+                    if let Some((peer, _)) = known {
                         self.routes.remove(&peer);
                     }
-                    if reason == CloseReason::Unresponsive
-                        && let Some(held) = self.unresponsive_log.allow(now)
-                    {
-                        let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
-                        info!(
-                            "shard {}: {id:#x} from {peer} closed: unresponsive (data sent, \
-                             nothing acknowledged for srt.unresponsive_subscriber_timeout_ms; \
-                             {held} more not logged)",
-                            self.index
-                        );
-                    }
+                    let (peer, since) = (known.map(|k| k.0), known.map(|k| k.1));
+                    let role = self.streams.role(id);
+                    let d = Departure {
+                        id,
+                        peer,
+                        since,
+                        role,
+                        reason,
+                        stats: &stats,
+                    };
+                    events::departed(now, self.index, d);
                     debug!("shard {}: {id:#x} closed: {reason}", self.index);
                     self.on_closed(id, now);
                 }
@@ -358,7 +352,10 @@ impl ShardState {
         };
         match grant.kind {
             GrantKind::Publish(g) => {
-                info!("publisher {id:#x} from {peer} on {:?}", grant.name);
+                info!(
+                    "shard {}: publisher {id:#x} from {peer} on {:?}",
+                    self.index, grant.name
+                );
                 self.activity.insert(id, g.activity.clone());
                 let mut out = Vec::new();
                 self.streams.publisher_accepted(
@@ -392,7 +389,10 @@ impl ShardState {
                 }
             }
             GrantKind::Subscribe(g) => {
-                info!("player {id:#x} from {peer} on {:?}", grant.name);
+                info!(
+                    "shard {}: player {id:#x} from {peer} on {:?}",
+                    self.index, grant.name
+                );
                 // Which session feeds it is decided from the registry now, not at admission:
                 // the publisher may have changed in between.
                 debug!(
@@ -417,12 +417,9 @@ impl ShardState {
     fn on_closed(&mut self, id: ConnId, now: Instant) {
         self.activity.remove(&id);
         let mut out = Vec::new();
-        let role = self
-            .streams
+        // The departure line was written when the endpoint reported the close.
+        self.streams
             .connection_closed(self.index, &self.registry, id, now, &mut out);
-        if let Some(Role::Publisher { name, .. }) = role {
-            info!("publisher {id:#x} of {name:?} left");
-        }
         self.deliver(out);
     }
 
