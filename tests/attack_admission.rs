@@ -8,6 +8,8 @@
 // A test drives real processes and sockets: it owns the clock.
 #![allow(clippy::disallowed_methods)]
 
+mod in_process;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -15,9 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use srtrelay::config::Config;
+use in_process::InProcessRelay;
 use srtrelay::driver::BlockingDriver;
-use srtrelay::shard::engine::{AdmissionCounters, Engine, Secrets};
+use srtrelay::shard::engine::AdmissionCounters;
 use srtrelay::srt::endpoint::{
     AcceptAll, ConnId, ConnectError, Endpoint, EndpointConfig, EndpointEvent,
 };
@@ -29,46 +31,26 @@ use srtrelay::srt::seq::{SeqNo, Timestamp};
 const DEADLINE: Duration = Duration::from_secs(15);
 
 /// An in-process relay on 127.0.0.1 (a free port shared by both shards).
-struct TestRelay {
-    engine: Option<Engine>,
-    addr: SocketAddr,
-}
+struct TestRelay(InProcessRelay);
 
 impl TestRelay {
     /// `extra` is appended to a config that keeps silent callers connected (they only
     /// handshake) and waiting players waiting for the whole test.
     fn start(extra: &str) -> TestRelay {
-        let _ = env_logger::builder().is_test(true).try_init();
         let text = format!(
             "[srt]\npeer_idle_timeout_ms = 60000\n[runtime]\ncores = [0, 1]\n\
              [http]\nenabled = false\n{extra}"
         );
-        let mut config = Config::from_toml(&text).expect("valid config");
-        config.srt.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
-        let engine = Engine::start(
-            &config,
-            Secrets {
-                cookie: *b"attack-test-cook",
-                seed: 7,
-                session_key: *b"attack-test-sess",
-                crypto_seed: [3; 32],
-            },
-        )
-        .expect("engine starts");
-        let addr = engine.local_addrs()[0];
-        TestRelay {
-            engine: Some(engine),
-            addr,
-        }
+        TestRelay(InProcessRelay::start(&text, |_| {}))
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.0.addr
     }
 
     /// Admission counters summed over the shards.
     fn admission(&self) -> AdmissionCounters {
-        let reports = self
-            .engine
-            .as_ref()
-            .expect("running")
-            .reports(Duration::from_secs(5));
+        let reports = self.0.reports();
         let mut sum = AdmissionCounters::default();
         for r in reports {
             let a = r.admission;
@@ -83,10 +65,8 @@ impl TestRelay {
 
     /// Over-long Stream IDs refused, all shards.
     fn stream_id_too_long(&self) -> u64 {
-        self.engine
-            .as_ref()
-            .expect("running")
-            .reports(Duration::from_secs(5))
+        self.0
+            .reports()
             .iter()
             .map(|r| r.endpoint.stream_id_too_long)
             .sum()
@@ -94,21 +74,11 @@ impl TestRelay {
 
     /// Rejections sent with `code`, all shards.
     fn rejections(&self, code: u32) -> u64 {
-        self.engine
-            .as_ref()
-            .expect("running")
-            .reports(Duration::from_secs(5))
+        self.0
+            .reports()
             .iter()
             .map(|r| r.endpoint.rejections.get(&code).copied().unwrap_or(0))
             .sum()
-    }
-}
-
-impl Drop for TestRelay {
-    fn drop(&mut self) {
-        if let Some(e) = self.engine.take() {
-            let _ = e.stop();
-        }
     }
 }
 
@@ -206,7 +176,7 @@ fn waiting_players_cannot_lock_publishers_out() {
         "[streams]\nunknown_stream = \"wait\"\nunknown_stream_wait_ms = 60000\n\
          [limits]\nmax_streams = 3\nmax_waiting_players = 5\n",
     );
-    let mut c = Callers::new(relay.addr);
+    let mut c = Callers::new(relay.addr());
     for i in 0..5 {
         c.call(&format!("#!::r=made-up-{i},m=request"))
             .unwrap_or_else(|r| panic!("waiting player {i} refused with {}", r.code()));
@@ -244,7 +214,7 @@ fn an_overlong_stream_id_is_refused_with_1400() {
     sock.set_read_timeout(Some(Duration::from_millis(50)))
         .expect("timeout");
     let start = Instant::now();
-    let mut cfg = CallerConfig::new(0x1234_5678, SeqNo::new(1), relay.addr);
+    let mut cfg = CallerConfig::new(0x1234_5678, SeqNo::new(1), relay.addr());
     cfg.stream_id = Some("#!::r=x,m=publish".into());
     cfg.connect_timeout = DEADLINE;
     let mut caller = Caller::new(start, cfg).expect("caller");
@@ -272,7 +242,7 @@ fn an_overlong_stream_id_is_refused_with_1400() {
                 body: Control::Handshake(t.hs),
             });
             let n = pkt.emit(&mut buf).expect("emit");
-            sock.send_to(&buf[..n], relay.addr).expect("send");
+            sock.send_to(&buf[..n], relay.addr()).expect("send");
         }
         if let Ok((n, _)) = sock.recv_from(&mut buf)
             && let Ok(Packet::Control(ControlPacket {
@@ -298,7 +268,7 @@ fn an_overlong_stream_id_is_refused_with_1400() {
 #[test]
 fn a_publisher_without_a_resource_is_refused_players_get_the_default_stream() {
     let relay = TestRelay::start("[streams]\ndefault_stream = \"live\"\n");
-    let mut c = Callers::new(relay.addr);
+    let mut c = Callers::new(relay.addr());
     for sid in ["#!::m=publish", "#!::r=,m=publish", "#!::u=enc,m=publish"] {
         assert_eq!(c.call(sid).map_err(|r| r.code()), Err(1400), "{sid}");
     }
@@ -318,7 +288,7 @@ fn a_publisher_without_a_resource_is_refused_players_get_the_default_stream() {
 #[test]
 fn a_silent_publisher_is_taken_over_an_active_one_is_not() {
     let relay = TestRelay::start("[streams]\npublisher_silence_takeover_ms = 1500\n");
-    let mut c = Callers::new(relay.addr);
+    let mut c = Callers::new(relay.addr());
     let payload = [0x47u8; 188 * 7];
     let first = c.call("#!::r=cam,m=publish").expect("first publisher");
     // Active: it sends every turn for 2.5 s (longer than the silence limit) while a second

@@ -7,62 +7,42 @@
 // A test drives real processes and sockets: it owns the clock.
 #![allow(clippy::disallowed_methods)]
 
+mod in_process;
 mod support;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use in_process::InProcessRelay;
 use support::media::{self, TsSpec, file_len, ts_null_packet};
 use support::recipes::{self, Pace, Subscriber};
 use support::srt_url::SrtUrl;
 
 use srtrelay::config::{Config, UnknownStream};
 use srtrelay::relay::fanout::Role;
-use srtrelay::shard::engine::{Engine, Secrets, ShardReport};
+use srtrelay::shard::engine::{Engine, ShardReport};
 use srtrelay::telemetry::{HistogramSet, HistogramSummary, RelayView, aggregate};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-struct Relay {
-    engine: Option<Engine>,
-    addr: SocketAddr,
-}
+struct Relay(InProcessRelay);
 
 impl Relay {
     fn start(tweak: impl FnOnce(&mut Config)) -> Relay {
-        let _ = env_logger::builder().is_test(true).try_init();
-        let mut config = Config::from_toml("[http]\nenabled = false").expect("valid config");
-        config.srt.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
-        tweak(&mut config);
-        let engine = Engine::start(
-            &config,
-            Secrets {
-                cookie: *b"datapath-test-ck",
-                seed: 7,
-                session_key: *b"datapath-test-sk",
-                crypto_seed: [9; 32],
-            },
-        )
-        .expect("engine starts");
-        let addr = engine.local_addrs()[0];
-        Relay {
-            engine: Some(engine),
-            addr,
-        }
+        Relay(InProcessRelay::start("[http]\nenabled = false", tweak))
     }
 
     fn engine(&self) -> &Engine {
-        self.engine.as_ref().expect("running")
+        self.0.engine()
     }
 
     fn url(&self, sid: &str) -> SrtUrl {
-        SrtUrl::caller(self.addr).with_streamid(sid)
+        SrtUrl::caller(self.0.addr).with_streamid(sid)
     }
 
     fn reports(&self) -> Vec<ShardReport> {
-        self.engine().reports(Duration::from_secs(5))
+        self.0.reports()
     }
 
     /// Players of `name` per shard.
@@ -121,14 +101,6 @@ impl Relay {
             }
         }
         out
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        if let Some(e) = self.engine.take() {
-            let _ = e.stop();
-        }
     }
 }
 

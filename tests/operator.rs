@@ -5,6 +5,7 @@
 // A test drives real processes and sockets: it owns the clock.
 #![allow(clippy::disallowed_methods)]
 
+mod in_process;
 mod support;
 
 use std::io::{Read, Write};
@@ -13,37 +14,26 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
+use in_process::InProcessRelay;
 use support::media::{self, TsSpec, file_len};
 use support::recipes::{self, Pace};
 use support::srt_url::SrtUrl;
 
-use srtrelay::config::Config;
-
 /// The longest a test waits for the relay's metrics to show what it expects.
 const SCRAPE_WAIT: Duration = Duration::from_secs(20);
 use srtrelay::http::{self, HttpHandle};
-use srtrelay::shard::engine::{Engine, Secrets};
 
 struct Relay {
-    engine: Option<Engine>,
     http: Option<HttpHandle>,
     srt: SocketAddr,
+    // Dropped after `http` is stopped (see Drop).
+    _engine: InProcessRelay,
 }
 
 impl Relay {
     fn start(extra_toml: &str) -> Relay {
-        let mut config = Config::from_toml(extra_toml).expect("valid config");
-        config.srt.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
-        let engine = Engine::start(
-            &config,
-            Secrets {
-                cookie: *b"operator-test-ck",
-                seed: 7,
-                session_key: *b"operator-test-sk",
-                crypto_seed: [9; 32],
-            },
-        )
-        .expect("engine starts");
+        let relay = InProcessRelay::start(extra_toml, |_| {});
+        let engine = relay.engine();
         let http = http::serve(
             "127.0.0.1:0".parse().expect("literal"),
             engine.view(),
@@ -52,9 +42,9 @@ impl Relay {
         )
         .expect("API serves");
         Relay {
-            srt: engine.local_addrs()[0],
-            engine: Some(engine),
+            srt: relay.addr,
             http: Some(http),
+            _engine: relay,
         }
     }
 
@@ -112,13 +102,10 @@ impl Drop for Relay {
         if let Some(h) = self.http.take() {
             h.stop();
         }
-        if let Some(e) = self.engine.take() {
-            let _ = e.stop();
-        }
     }
 }
 
-/// tiny_http answers with chunked bodies when it does not know the length.
+/// The API answers with chunked bodies when it does not know the length.
 fn dechunk(body: &str) -> String {
     if !body.contains("\r\n") || body.starts_with('{') || body.starts_with('#') {
         return body.to_string();

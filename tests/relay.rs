@@ -7,57 +7,39 @@
 // A test drives real processes and sockets: it owns the clock.
 #![allow(clippy::disallowed_methods)]
 
+mod in_process;
 mod support;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use in_process::InProcessRelay;
 use support::media::{self, TsSpec, file_len, ts_null_packet};
 use support::recipes::{self, FfmpegPublish, Pace, Subscriber};
 use support::srt_url::SrtUrl;
 
 use srtrelay::config::{Config, SecondPublisher, UnknownStream};
-use srtrelay::shard::engine::{Engine, Secrets, ShardReport};
+use srtrelay::shard::engine::ShardReport;
 
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An in-process relay on 127.0.0.1 (a free port shared by every shard).
-struct TestRelay {
-    engine: Option<Engine>,
-    addr: SocketAddr,
-}
+struct TestRelay(InProcessRelay);
 
 impl TestRelay {
     fn start(tweak: impl FnOnce(&mut Config)) -> TestRelay {
-        let _ = env_logger::builder().is_test(true).try_init();
-        let mut config = Config::from_toml("[http]\nenabled = false").expect("valid config");
-        config.srt.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
-        // The relay proposes 500 ms (each side takes the larger proposal): the tools' 120 ms
-        // default turns a thread descheduled for longer than that on a busy machine into
-        // too-late drops, i.e. a byte comparison that fails for timing, not for the relay.
-        config.srt.latency.default = Duration::from_millis(500);
-        tweak(&mut config);
-        let engine = Engine::start(
-            &config,
-            Secrets {
-                cookie: *b"relay-test-cooki",
-                seed: 42,
-                session_key: *b"relay-test-sessn",
-                crypto_seed: [7; 32],
-            },
-        )
-        .expect("engine starts");
-        let addr = engine.local_addrs()[0];
-        TestRelay {
-            engine: Some(engine),
-            addr,
-        }
+        TestRelay(InProcessRelay::start("[http]\nenabled = false", |config| {
+            // The relay proposes 500 ms (each side takes the larger proposal): the tools' 120 ms
+            // default turns a thread descheduled for longer than that on a busy machine into
+            // too-late drops, i.e. a byte comparison that fails for timing, not for the relay.
+            config.srt.latency.default = Duration::from_millis(500);
+            tweak(config);
+        }))
     }
 
     fn url(&self, streamid: Option<&str>) -> SrtUrl {
-        let url = SrtUrl::caller(self.addr);
+        let url = SrtUrl::caller(self.0.addr);
         match streamid {
             Some(s) => url.with_streamid(s),
             None => url,
@@ -65,10 +47,7 @@ impl TestRelay {
     }
 
     fn reports(&self) -> Vec<ShardReport> {
-        self.engine
-            .as_ref()
-            .expect("running")
-            .reports(Duration::from_secs(10))
+        self.0.reports()
     }
 
     /// One line per connection with the counters that explain a delivery failure.
@@ -137,14 +116,6 @@ impl TestRelay {
             .iter()
             .map(|r| r.endpoint.rejections.get(&code).copied().unwrap_or(0))
             .sum()
-    }
-}
-
-impl Drop for TestRelay {
-    fn drop(&mut self) {
-        if let Some(e) = self.engine.take() {
-            let _ = e.stop();
-        }
     }
 }
 

@@ -117,6 +117,13 @@ impl Admission {
         }
     }
 
+    /// A registry refusal: counted, logged, and the code the caller gets.
+    fn refuse(&mut self, peer: SocketAddr, asked: Asked<'_>, r: Refusal) -> RejectReason {
+        self.count(r);
+        events::rejected(self.now, self.shard, peer, asked, r.reason());
+        r.reason()
+    }
+
     fn count(&mut self, r: Refusal) {
         let c = &mut self.counters;
         match r {
@@ -200,33 +207,13 @@ impl AccessControl for Admission {
                         }
                         (GrantKind::Publish(g), Delivery::CutThrough)
                     }
-                    Err(r) => {
-                        self.count(r);
-                        events::rejected(
-                            self.now,
-                            self.shard,
-                            req.peer(),
-                            Asked::Publish(&name),
-                            r.reason(),
-                        );
-                        return Err(r.reason());
-                    }
+                    Err(r) => return Err(self.refuse(req.peer(), Asked::Publish(&name), r)),
                 }
             }
             StreamMode::Request => match self.registry.admit_subscriber(&name, self.shard) {
                 // A player sends nothing but control packets; TSBPD costs it nothing.
                 Ok(g) => (GrantKind::Subscribe(g), Delivery::Tsbpd),
-                Err(r) => {
-                    self.count(r);
-                    events::rejected(
-                        self.now,
-                        self.shard,
-                        req.peer(),
-                        Asked::Play(&name),
-                        r.reason(),
-                    );
-                    return Err(r.reason());
-                }
+                Err(r) => return Err(self.refuse(req.peer(), Asked::Play(&name), r)),
             },
             // One direction per connection in this relay.
             StreamMode::Bidirectional => {
