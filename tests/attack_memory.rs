@@ -14,8 +14,7 @@ mod support;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -40,16 +39,8 @@ fn config_path(name: &str) -> PathBuf {
 fn start_relay(name: &str, toml: &str) -> Proc {
     let path = config_path(name);
     std::fs::write(&path, toml).expect("write config");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_srtrelay"));
-    cmd.arg("--config")
-        .arg(&path)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    let mut relay = Proc::spawn("srtrelay", &mut cmd);
-    relay
-        .wait_for_stderr("listening on", Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("{e}"));
-    relay
+    let bin = Path::new(env!("CARGO_BIN_EXE_srtrelay"));
+    Proc::start_relay(bin, &path, "listening on", Duration::from_secs(20))
 }
 
 /// The relay's resident set, from /proc (bytes).

@@ -20,7 +20,6 @@ use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -63,16 +62,8 @@ fn nak_flood_pulls_at_most_one_and_a_half_times_the_stream() {
         || PathBuf::from(env!("CARGO_BIN_EXE_srtrelay")),
         PathBuf::from,
     );
-    let mut cmd = Command::new(bin);
-    cmd.arg("--config")
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    let mut relay = Proc::spawn("srtrelay", &mut cmd);
     // "operator API listening on" may come first: wait for the SRT side.
-    relay
-        .wait_for_stderr(" shard(s)", STEP_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut relay = Proc::start_relay(&bin, &config, " shard(s)", STEP_TIMEOUT);
 
     let publisher = Publisher::start(addr);
     let mut attacker = Attacker::connect(addr);

@@ -6,8 +6,7 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use support::net::free_udp_addr;
@@ -35,17 +34,13 @@ fn write_config(path: &PathBuf, addr: std::net::SocketAddr, unknown_stream: &str
     .expect("write config");
 }
 
-fn start(path: &PathBuf) -> Proc {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_srtrelay"));
-    cmd.arg("--config")
-        .arg(path)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    let mut relay = Proc::spawn("srtrelay", &mut cmd);
-    relay
-        .wait_for_stderr("listening on", Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{e}"));
-    relay
+fn start(path: &Path) -> Proc {
+    Proc::start_relay(
+        Path::new(env!("CARGO_BIN_EXE_srtrelay")),
+        path,
+        "listening on",
+        Duration::from_secs(10),
+    )
 }
 
 /// A reload switches `unknown_stream` from wait to reject: a player already waiting stays

@@ -8,8 +8,7 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use support::feeder::Pace;
@@ -36,16 +35,11 @@ fn start(name: &str, extra: &str) -> (Proc, std::net::SocketAddr) {
         ),
     )
     .expect("write config");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_srtrelay"));
-    cmd.arg("--config")
-        .arg(&path)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    let mut relay = Proc::spawn("srtrelay", &mut cmd);
-    relay
-        .wait_for_stderr("listening on", LOG_WAIT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    (relay, addr)
+    let bin = Path::new(env!("CARGO_BIN_EXE_srtrelay"));
+    (
+        Proc::start_relay(bin, &path, "listening on", LOG_WAIT),
+        addr,
+    )
 }
 
 fn expect_line(relay: &mut Proc, needle: &str) {

@@ -6,6 +6,7 @@
 //! (a panicking test would otherwise leak listeners that hold ports for later tests).
 
 use std::io::{ErrorKind, Read};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -47,6 +48,22 @@ pub struct Finished {
 }
 
 impl Proc {
+    /// `bin` (an srtrelay binary) on `config`, its log level as the file says (`RUST_LOG`
+    /// cleared), returned once its stderr shows `ready` (e.g. "listening on"); panics with the
+    /// log so far if it does not within `timeout`.
+    pub fn start_relay(bin: &Path, config: &Path, ready: &str, timeout: Duration) -> Proc {
+        let mut cmd = Command::new(bin);
+        cmd.arg("--config")
+            .arg(config)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        let mut relay = Proc::spawn("srtrelay", &mut cmd);
+        relay
+            .wait_for_stderr(ready, timeout)
+            .unwrap_or_else(|e| panic!("{e}"));
+        relay
+    }
+
     /// Spawns `cmd` with stderr captured. Stdin and stdout are whatever `cmd` says (std's
     /// default is to inherit; recipes set them explicitly).
     pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
