@@ -294,18 +294,7 @@ fn connections_past_the_cap_are_refused_with_503_and_the_api_recovers() {
     }
     let deadline = Instant::now() + IO_TIMEOUT;
     // Poll every connection until 8 have been answered and closed, or the deadline.
-    let mut refused = 0;
-    while Instant::now() < deadline && refused < cap / 2 {
-        for (s, buf, done) in conns.iter_mut().filter(|c| !c.2) {
-            let mut chunk = [0u8; 512];
-            match s.read(&mut chunk) {
-                Ok(0) => *done = true,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => *done = true,
-            }
-        }
-        refused = conns.iter().filter(|c| c.2).count();
+    while Instant::now() < deadline && read_available(&mut conns) < cap / 2 {
         thread::sleep(Duration::from_millis(20));
     }
     relay.assert_alive();
@@ -336,6 +325,21 @@ fn connections_past_the_cap_are_refused_with_503_and_the_api_recovers() {
     assert!(relay.rejected("connection_limit", &[]) >= (cap / 2) as u64);
 }
 
+/// Reads what each open nonblocking connection has (`(stream, bytes so far, closed)`), marks
+/// the ones the server closed, and returns how many are closed.
+fn read_available(conns: &mut [(TcpStream, Vec<u8>, bool)]) -> usize {
+    for (s, buf, done) in conns.iter_mut().filter(|c| !c.2) {
+        let mut chunk = [0u8; 512];
+        match s.read(&mut chunk) {
+            Ok(0) => *done = true,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => *done = true,
+        }
+    }
+    conns.iter().filter(|c| c.2).count()
+}
+
 /// Issue 10 case 2, the descriptor limit: the relay runs with `RLIMIT_NOFILE = 64` and 96 idle
 /// connections arrive. The old server's accept loop exited on EMFILE and the API never
 /// listened again. Now the relay lives, connections it has no descriptor for are answered 503
@@ -355,20 +359,7 @@ fn the_api_survives_running_out_of_file_descriptors() {
     }
     // Some connections must be refused (there are not enough descriptors for all of them).
     let deadline = Instant::now() + IO_TIMEOUT;
-    loop {
-        for (s, buf, done) in conns.iter_mut().filter(|c| !c.2) {
-            let mut chunk = [0u8; 512];
-            match s.read(&mut chunk) {
-                Ok(0) => *done = true,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => *done = true,
-            }
-        }
-        let refused = conns.iter().filter(|c| c.2).count();
-        if refused >= (nofile / 2) as usize || Instant::now() >= deadline {
-            break;
-        }
+    while read_available(&mut conns) < (nofile / 2) as usize && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
     }
     relay.assert_alive();
