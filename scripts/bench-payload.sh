@@ -3,7 +3,8 @@
 # relay (default config: one shard per core) on loopback and one loadgen run against it, the
 # builds alternating per point so load drifts hit both alike. Prints one line per run.
 # Usage: scripts/bench-payload.sh NAME=DIR [NAME=DIR ...]   (DIR holds srtrelay and loadgen)
-# Points: subscribers x burst at 5 Mbit/s, 2 s warm-up, 8 s measured; ROUNDS (default 1).
+# Points: POINTS (subscribers:burst, at 5 Mbit/s), 2 s warm-up, DURATION s measured (8),
+# ROUNDS rounds (1).
 set -u
 OUT="${OUT:-/tmp/srtrelay-payload}"
 mkdir -p "$OUT"
@@ -27,7 +28,7 @@ for point in ${POINTS:-200:1 200:16 1000:1 1000:16}; do
     sleep 0.5
     json="run-$name-$n-$burst-$round.json"
     timeout 180 "$dir"/loadgen --target 127.0.0.1:29999 --subs "$n" --bitrate 5 --burst "$burst" \
-      --duration 8 --warmup 2 --relay-pid "$pid" --progress 0 --json > "$json" 2> "${json%.json}.err"
+      --duration "${DURATION:-8}" --warmup 2 --relay-pid "$pid" --progress 0 --json > "$json" 2> "${json%.json}.err"
     kill "$pid"; wait "$pid" 2>/dev/null
     python3 - "$json" "$name" "$n" "$burst" <<'P'
 import json, sys
