@@ -308,6 +308,33 @@ mod tests {
     }
 
     #[test]
+    fn steady_state_allocates_nothing_even_with_a_replica_holding_handles() {
+        let key = StreamKey(2);
+        let mut src = ring(8);
+        let mut replica = ring(8);
+        let (tx, rx) = sync_channel::<Handoff>(16);
+        let mut fwd = Forwarder::new(key, src.cursor_at_head());
+        for s in 0..100 {
+            put(&mut src, s);
+            fwd.pump(&src, usize::MAX, |h| tx.try_send(h).is_ok());
+            deliver(&rx, &mut replica);
+        }
+        // One handle per slot, plus one while the replica still held the first one the
+        // source wrapped onto; every other packet refilled a handle in place.
+        assert_eq!(src.payload_allocations(), (9, 91));
+        assert_eq!(replica.payload_allocations(), (0, 0));
+        let pos = src.head().expect("packets");
+        assert_eq!(
+            replica.get(pos).map(|p| p.payload),
+            src.get(pos).map(|p| p.payload)
+        );
+        assert_eq!(
+            replica.get(pos).map(|p| p.payload.to_vec()),
+            Some(packet(99).1)
+        );
+    }
+
+    #[test]
     fn handoff_moves_a_handle_and_the_replica_stores_the_same_bytes() {
         let mut src = ring(8);
         let mut replica = ring(8);
