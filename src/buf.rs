@@ -164,9 +164,10 @@ impl PayloadPool {
         self.spare.push_back(p);
     }
 
-    /// Forgets every spare handle (their memory goes when their last holder lets go).
-    pub fn clear(&mut self) {
-        self.spare = VecDeque::new();
+    /// Forgets the spare handles someone else still holds (their memory goes with their last
+    /// holder); keeps those only this pool can reach.
+    pub fn drop_shared(&mut self) {
+        self.spare.retain(|p| p.holders() == 1);
     }
 
     /// Fresh allocations made by [`Self::fill`].

@@ -274,9 +274,17 @@ impl StreamRing {
     }
 
     /// Empties the ring for a new session: no position, arrival or counter of the old one is
-    /// visible afterwards. The payload handles stay, unreachable, to be refilled as slots are
-    /// reused. O(capacity) over metadata only.
+    /// visible afterwards. The payload handles only this ring holds stay, unreachable, to be
+    /// refilled as slots are reused; the others are let go, so a recycled replica never keeps
+    /// the source's handles from being refilled (nor their memory alive). O(capacity), no
+    /// payload bytes touched.
     pub fn reset(&mut self) {
+        for p in self.payloads.iter_mut() {
+            if p.as_ref().is_some_and(|h| h.holders() > 1) {
+                *p = None;
+            }
+        }
+        self.pool.drop_shared();
         for m in self.meta.iter_mut() {
             *m = SlotMeta {
                 pos: EMPTY,

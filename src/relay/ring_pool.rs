@@ -122,6 +122,38 @@ mod tests {
     }
 
     #[test]
+    fn a_recycled_replica_lets_go_of_the_source_handles() {
+        let mut pool = RingPool::new();
+        let mut source = StreamRing::new(cfg());
+        let mut replica = pool.take(cfg());
+        for s in 0..8u32 {
+            assert!(
+                source
+                    .insert(SeqNo::new(s), t0(), &[0x47, s as u8])
+                    .is_stored()
+            );
+            let p = source.get(source.head().expect("stored")).expect("held");
+            let (pos, origin, arrived, h) = (p.pos, p.origin, p.arrived, p.handle.clone());
+            assert!(replica.insert_handle(pos, origin, arrived, h).is_stored());
+        }
+        let head = source.head().expect("stored");
+        let held = source.get(head).expect("held").handle.clone();
+        assert_eq!(held.holders(), 3, "source, replica and this test");
+        pool.give_back(replica);
+        assert_eq!(held.holders(), 2, "the pooled replica let go");
+        // So the source refills its handles in place as it wraps.
+        for s in 8..16u32 {
+            assert!(
+                source
+                    .insert(SeqNo::new(s), t0(), &[0x47, s as u8])
+                    .is_stored()
+            );
+        }
+        // Seven refilled in place; the slot of the handle this test holds got a new one.
+        assert_eq!(source.payload_allocations(), (9, 7));
+    }
+
+    #[test]
     fn the_pool_is_bounded_and_matches_the_size() {
         let mut pool = RingPool::new();
         for _ in 0..RING_POOL_LIMIT + 2 {
