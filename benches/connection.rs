@@ -13,6 +13,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use srtrelay::buf::Payload;
 use srtrelay::srt::connection::{Connection, ConnectionConfig};
 use srtrelay::srt::packet::{
     Ack, AckInfo, Control, ControlPacket, DataPacket, EncryptionKey, LossList, LossListBuilder,
@@ -444,12 +445,24 @@ struct TxStream {
     now: Instant,
     next_seq: SeqNo,
     payload: Vec<u8>,
+    /// Queue this ring handle with `send_at` (a relay's subscriber leg) instead of copying
+    /// `payload` with `send`.
+    shared: Option<Payload>,
     tx: Vec<u8>,
     queued: u64,
     emitted: u64,
 }
 
 impl TxStream {
+    /// A relay leg: the payload is a shared handle, queued by reference.
+    fn sharing() -> TxStream {
+        let payload = Payload::copy_from_slice(&[0x47; PAYLOAD]).expect("fits");
+        TxStream {
+            shared: Some(payload),
+            ..TxStream::new()
+        }
+    }
+
     fn new() -> TxStream {
         let base = t0();
         TxStream {
@@ -460,13 +473,14 @@ impl TxStream {
             now: base,
             next_seq: SeqNo::new(ISN),
             payload: vec![0x47; PAYLOAD],
+            shared: None,
             tx: vec![0; 1500],
             queued: 0,
             emitted: 0,
         }
     }
 
-    /// Times `send` + `poll_transmit` of `iters` packets, 100 us apart on the virtual clock.
+    /// Times `send` (or `send_at`) + `poll_transmit` of `iters` packets, 100 us apart on the virtual clock.
     fn run(&mut self, iters: u64) -> Duration {
         let mut total = Duration::ZERO;
         let mut done = 0;
@@ -474,11 +488,17 @@ impl TxStream {
             let n = (iters - done).min(CHUNK);
             let start = self.now;
             let (conn, payload, tx) = (&mut self.conn, &self.payload, &mut self.tx);
+            let shared = self.shared.as_ref();
             let (mut queued, mut emitted, mut next_seq) = (0, 0, self.next_seq);
             total += timed(|| {
                 for k in 1..=n {
                     let t = start + SPACING * k as u32;
-                    if let Ok(seq) = conn.send(t, payload) {
+                    if let Some(h) = shared {
+                        if conn.send_at(next_seq, t, h.clone()).is_ok() {
+                            next_seq = next_seq.next();
+                            queued += 1;
+                        }
+                    } else if let Ok(seq) = conn.send(t, payload) {
                         next_seq = seq.next();
                         queued += 1;
                     }
@@ -529,6 +549,23 @@ fn sender(c: &mut Criterion) {
     });
     assert_eq!(s.queued, s.emitted, "every send was emitted");
     assert_eq!(s.conn.stats().pkt_sent, s.emitted, "nothing else was sent");
+
+    let mut s = TxStream::sharing();
+    s.run(20_000);
+    assert_eq!(
+        (s.queued, s.emitted),
+        (20_000, 20_000),
+        "every placement emitted"
+    );
+    g.bench_function("send_at_shared_and_poll_transmit", |b| {
+        b.iter_custom(|iters| s.run(iters))
+    });
+    assert_eq!(s.queued, s.emitted, "every placement was emitted");
+    let held = s.shared.as_ref().map_or(0, Payload::holders);
+    assert!(
+        held < 64,
+        "acknowledged packets let go of the handle ({held} holders)"
+    );
 
     // Retransmission: 2000 packets in flight, NAKed one at a time in turn, so each is NAKed
     // again 200 ms later: past the one-RTT (100 ms) guard against repeated retransmission.

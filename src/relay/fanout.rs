@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::handoff::{Forwarder, Handoff, StreamKey};
 use super::ring::{Cursor, InsertOutcome, ReadError, RingConfig, StreamRing};
+use super::ring_pool::RingPool;
 use super::ts::{TsFilter, TsStats, has_video_random_access};
 use crate::srt::connection::{Arrival, PushAtError, SendError};
 use crate::srt::endpoint::{ConnId, Endpoint};
@@ -161,6 +162,8 @@ pub struct ShardStreams {
     forwards_refused: u64,
     /// Hand-overs since the shard last flushed, for the transit histograms.
     transits: TransitLog,
+    /// Rings of ended sessions, for the next session or replica.
+    rings: RingPool,
 }
 
 /// Packets handed to subscriber connections since the last drain, as runs of (read time of
@@ -204,6 +207,7 @@ impl ShardStreams {
             unknown_handoffs: 0,
             forwards_refused: 0,
             transits: TransitLog::default(),
+            rings: RingPool::new(),
         }
     }
 
@@ -267,6 +271,7 @@ impl ShardStreams {
             self.by_name.remove(&s.name);
             if let Some(sess) = s.session {
                 self.by_key.remove(&sess.key);
+                self.rings.give_back(sess.ring);
             }
         }
     }
@@ -292,14 +297,14 @@ impl ShardStreams {
         source: Option<usize>,
     ) -> bool {
         let i = self.stream_mut(name);
-        let ring_cfg = self.cfg.ring;
-        let s = self.get(i);
-        if s.session.as_ref().is_some_and(|x| x.key == key) {
+        if self.get(i).session.as_ref().is_some_and(|x| x.key == key) {
             return false;
         }
+        let ring = self.rings.take(self.cfg.ring);
+        let s = self.get(i);
         let old = s.session.replace(Session {
             key,
-            ring: StreamRing::new(ring_cfg),
+            ring,
             publisher,
             source,
             ended: false,
@@ -317,6 +322,7 @@ impl ShardStreams {
             if let Some(p) = old.publisher {
                 self.publishers.remove(&p);
             }
+            self.rings.give_back(old.ring);
         }
         self.by_key.insert(key, i);
         if let Some(p) = publisher {
@@ -530,6 +536,7 @@ impl ShardStreams {
                     {
                         unforward = sess.source.map(|src| (sess.key, src));
                         self.by_key.remove(&sess.key);
+                        self.rings.give_back(sess.ring);
                     }
                     self.collect(i);
                 }
@@ -743,7 +750,8 @@ fn feed(
                         Duration::ZERO
                     }
                 });
-                match conn.send_at(seq, p.origin + shift, p.payload) {
+                // The connection keeps the ring's handle: no copy per subscriber.
+                match conn.send_at(seq, p.origin + shift, p.handle.clone()) {
                     Ok(()) => {
                         sent += 1;
                         transits.push(p.arrived < sub.joined, p.arrived);

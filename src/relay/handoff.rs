@@ -1,6 +1,8 @@
 //! Cross-shard handoff: how a stream's packets reach subscribers on other shards.
 //!
-//! Owns: the [`Handoff`] message (one publisher packet, payload inline), the [`Forwarder`] that
+//! Owns: the [`Handoff`] message (one publisher packet: its place and times, and a handle to
+//! the payload the source ring holds, so the bytes cross shards without being copied and the
+//! replica stores that same handle), the [`Forwarder`] that
 //! turns a cursor on the publisher's ring into messages for one other shard, and applying a
 //! message to that shard's [`ReplicaRing`], which its subscribers read like the source ring.
 //! Must not: block, allocate per packet, lock, read the clock, or own the queue itself.
@@ -9,7 +11,8 @@
 //! start-up and carrying `Handoff`s for every stream: glommio's
 //! `channels::shared_channel::new_bounded` (lock-free SPSC across executors, and it wakes the
 //! receiving executor, which a hand-rolled std ring could only do by polling; the crate forbids
-//! `unsafe`, so a zero-copy ring of our own is out anyway). The sender only ever uses
+//! `unsafe`, so a zero-copy ring of our own is out anyway). A message is a few dozen bytes; the
+//! payload itself never travels through the queue. The sender only ever uses
 //! `ConnectedSender::try_send`. `crossbeam-channel`'s bounded `try_send` would also do outside
 //! glommio, at the cost of an MPMC protocol and no executor wake-up.
 //!
@@ -25,7 +28,8 @@
 
 use std::time::Instant;
 
-use super::ring::{Cursor, CursorStats, InsertOutcome, MAX_PAYLOAD, PacketRef, StreamRing};
+use super::ring::{Cursor, CursorStats, InsertOutcome, PacketRef, StreamRing};
+use crate::buf::Payload;
 
 /// A small per-process id for a stream, agreed between shards (not the stream's name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,7 +39,7 @@ pub struct StreamKey(pub u32);
 /// so cursors, `start_pos` and subscriber sequence numbers work the same on every shard.
 pub type ReplicaRing = StreamRing;
 
-/// One publisher packet on its way to another shard (about 1.5 KB, moved by value).
+/// One publisher packet on its way to another shard (56 bytes: the payload is a handle).
 #[derive(Clone)]
 pub struct Handoff {
     pub stream: StreamKey,
@@ -45,34 +49,34 @@ pub struct Handoff {
     /// When the publisher's datagram was read on its shard (the relay transit histogram counts
     /// from there), carried into the replica.
     pub arrived: Instant,
-    len: u16,
-    payload: [u8; MAX_PAYLOAD],
+    payload: Payload,
 }
 
 impl Handoff {
-    /// Copies one packet of `stream` out of the source ring.
+    /// One packet of `stream` from the source ring: shares its payload, copies nothing.
     pub fn new(stream: StreamKey, pkt: &PacketRef<'_>) -> Self {
-        let mut payload = [0; MAX_PAYLOAD];
-        // A ring slot never holds more than MAX_PAYLOAD bytes.
-        let len = pkt.payload.len().min(MAX_PAYLOAD);
-        payload[..len].copy_from_slice(&pkt.payload[..len]);
         Handoff {
             stream,
             pos: pkt.pos,
             origin: pkt.origin,
             arrived: pkt.arrived,
-            len: len as u16,
-            payload,
+            payload: pkt.handle.clone(),
         }
     }
 
     pub fn payload(&self) -> &[u8] {
-        &self.payload[..usize::from(self.len)]
+        self.payload.as_slice()
     }
 
-    /// Stores the packet in the receiving shard's replica of `self.stream`.
+    /// The payload's handle (shared with the source ring).
+    pub fn handle(&self) -> &Payload {
+        &self.payload
+    }
+
+    /// Stores the packet in the receiving shard's replica of `self.stream`, sharing the
+    /// source's payload.
     pub fn apply(&self, replica: &mut ReplicaRing) -> InsertOutcome {
-        replica.insert_pos_arrived(self.pos, self.origin, self.arrived, self.payload())
+        replica.insert_handle(self.pos, self.origin, self.arrived, self.payload.clone())
     }
 }
 
@@ -82,7 +86,7 @@ impl std::fmt::Debug for Handoff {
             .field("stream", &self.stream)
             .field("pos", &self.pos)
             .field("origin", &self.origin)
-            .field("len", &self.len)
+            .field("len", &self.payload.len())
             .finish_non_exhaustive()
     }
 }
@@ -297,6 +301,68 @@ mod tests {
         assert_eq!((h.stream, h.pos, h.origin), (StreamKey(3), pos, pkt.origin));
         assert_eq!(h.payload(), pkt.payload);
         assert_eq!(h.payload().len(), 100);
-        assert!(std::mem::size_of::<Handoff>() <= MAX_PAYLOAD + 48);
+        assert!(
+            std::mem::size_of::<Handoff>() <= 64,
+            "a handle, not the bytes"
+        );
+    }
+
+    #[test]
+    fn steady_state_allocates_nothing_even_with_a_replica_holding_handles() {
+        let key = StreamKey(2);
+        let mut src = ring(8);
+        let mut replica = ring(8);
+        let (tx, rx) = sync_channel::<Handoff>(16);
+        let mut fwd = Forwarder::new(key, src.cursor_at_head());
+        for s in 0..100 {
+            put(&mut src, s);
+            fwd.pump(&src, usize::MAX, |h| tx.try_send(h).is_ok());
+            deliver(&rx, &mut replica);
+        }
+        // One handle per slot, plus one while the replica still held the first one the
+        // source wrapped onto; every other packet refilled a handle in place.
+        assert_eq!(src.payload_allocations(), (9, 91));
+        assert_eq!(replica.payload_allocations(), (0, 0));
+        let pos = src.head().expect("packets");
+        assert_eq!(
+            replica.get(pos).map(|p| p.payload),
+            src.get(pos).map(|p| p.payload)
+        );
+        assert_eq!(
+            replica.get(pos).map(|p| p.payload.to_vec()),
+            Some(packet(99).1)
+        );
+    }
+
+    #[test]
+    fn handoff_moves_a_handle_and_the_replica_stores_the_same_bytes() {
+        let mut src = ring(8);
+        let mut replica = ring(8);
+        put(&mut src, 41);
+        let pos = src.head().expect("one packet");
+        let h = Handoff::new(StreamKey(3), &src.get(pos).expect("held"));
+        let source_handle = src.get(pos).expect("held").handle.clone();
+        assert!(Payload::same_bytes(h.handle(), &source_handle));
+        assert!(h.apply(&mut replica).is_stored());
+        drop(h);
+        let on_replica = replica.get(pos).expect("stored");
+        assert!(
+            Payload::same_bytes(on_replica.handle, &source_handle),
+            "stored once for both shards"
+        );
+        // Source ring, replica ring and this test.
+        assert_eq!(source_handle.holders(), 3);
+        assert_eq!(
+            replica.payload_allocations(),
+            (0, 0),
+            "the replica copied nothing"
+        );
+        // The source wraps past it; the replica still holds it, so the source does not
+        // refill it under the replica's subscribers.
+        for s in 42..50 {
+            put(&mut src, s);
+        }
+        assert_eq!(on_replica.payload, packet(41).1.as_slice());
+        assert_eq!(src.payload_allocations(), (9, 0));
     }
 }

@@ -1,13 +1,17 @@
 //! Streams: the registry shared by the shards (`registry`), each shard's streams and fan-out
-//! (`fanout`), the per-stream ring (`ring`), TS framing checks (`ts`) and the cross-shard
-//! handoff (`handoff`). The shard loop (`shard::engine`) drives them; nothing here reads the
+//! (`fanout`), the per-stream ring (`ring`) and the shard's spare rings (`ring_pool`), TS
+//! framing checks (`ts`) and the cross-shard handoff (`handoff`). The shard loop (`shard::engine`) drives them; nothing here reads the
 //! clock or touches a socket.
 
 pub mod fanout;
 pub mod handoff;
 pub mod registry;
 pub mod ring;
+pub mod ring_pool;
 pub mod ts;
+
+#[cfg(test)]
+mod payload_tests;
 
 use crate::srt::handshake::{StreamId, StreamMode};
 

@@ -5,7 +5,15 @@
 //! sequence number; the arrival log that lets every subscriber [`Cursor`] see each stored
 //! packet once, in arrival order, late gap fills included; gap and loss counting.
 //! Must not: read the clock (origin times come in as arguments), block or wait for anything,
-//! allocate after construction, lock, or know about sockets, shards or SRT wire formats.
+//! allocate in steady state, lock, or know about sockets, shards or SRT wire formats.
+//!
+//! Payloads are written once: each slot holds a [`Payload`] handle that subscribers' send
+//! buffers and cross-shard handoffs clone instead of copying the bytes. A slot's handle is
+//! allocated the first time the slot is used (a fresh ring costs its metadata, not 12 MiB of
+//! payload room) and, when the ring wraps, refilled in place once no subscriber still holds
+//! it ([`PayloadPool`]). A replica stores the source's handles as they come
+//! ([`StreamRing::insert_handle`]). [`StreamRing::reset`] readies a ring for another session
+//! (see `ring_pool`).
 //!
 //! Cut-through: a packet is readable as soon as it is inserted; nothing waits for the
 //! publisher's TSBPD. A late or retransmitted packet that arrives after its successors is a new
@@ -25,12 +33,9 @@ use std::time::Instant;
 
 use thiserror::Error;
 
+pub use crate::buf::MAX_PAYLOAD;
+use crate::buf::{Payload, PayloadPool};
 use crate::srt::seq::SeqNo;
-
-/// Largest payload a slot holds: a 1500-byte MTU minus IPv4, UDP and the SRT header
-/// (draft-sharabayko-srt §3.1; libsrt's `SRT_LIVE_MAX_PLSIZE`). Whole-TS payloads are at most
-/// 7 * 188 = 1316; the rest is room for pass-through payloads.
-pub const MAX_PAYLOAD: usize = 1456;
 
 /// Position of the first sequence number seen is `EPOCH + seq`: positions are then congruent
 /// to sequence numbers modulo 2^31 and packets up to 2^30 before the first one do not
@@ -42,8 +47,9 @@ const EMPTY: u64 = u64::MAX;
 /// Size and limits of one ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingConfig {
-    /// Slots, one per publisher SRT packet; rounded up to a power of two. Memory is
-    /// `capacity * (MAX_PAYLOAD + 40)` bytes, allocated once.
+    /// Slots, one per publisher SRT packet; rounded up to a power of two. Memory is about
+    /// `capacity * 56` bytes of metadata at construction, plus up to `capacity` payload
+    /// handles of `MAX_PAYLOAD` bytes as the slots are first used.
     pub capacity_pkts: usize,
     /// A packet more than this many positions past the head is refused as `TooFarAhead`.
     pub max_jump_pkts: u64,
@@ -58,6 +64,17 @@ impl Default for RingConfig {
             // a few 10^4 packets at 50 Mbit/s) closes the connection. Bigger jumps are a bug
             // upstream; refusing them keeps one bad number from evicting the whole ring.
             max_jump_pkts: 1 << 20,
+        }
+    }
+}
+
+impl RingConfig {
+    /// The configuration a ring built from this one has: capacity rounded up to a power of
+    /// two, at least 1; a jump limit of at least 1.
+    pub fn normalized(self) -> RingConfig {
+        RingConfig {
+            capacity_pkts: self.capacity_pkts.max(1).next_power_of_two(),
+            max_jump_pkts: self.max_jump_pkts.max(1),
         }
     }
 }
@@ -113,6 +130,8 @@ pub struct PacketRef<'a> {
     /// counts from here); `origin` when inserted without one.
     pub arrived: Instant,
     pub payload: &'a [u8],
+    /// The same bytes as a handle: clone it to keep them without copying.
+    pub handle: &'a Payload,
 }
 
 impl PacketRef<'_> {
@@ -190,7 +209,6 @@ struct SlotMeta {
     origin: Option<Instant>,
     /// See [`PacketRef::arrived`].
     arrived: Option<Instant>,
-    len: u16,
 }
 
 /// The ring of one stream (or its replica on another shard).
@@ -199,8 +217,11 @@ pub struct StreamRing {
     mask: u64,
     max_jump: u64,
     meta: Box<[SlotMeta]>,
-    /// `capacity * MAX_PAYLOAD` bytes; slot `i` is `bytes[i * MAX_PAYLOAD..][..len]`.
-    bytes: Box<[u8]>,
+    /// Slot `i`'s payload while `meta[i].pos` is a stored position; afterwards the stale handle
+    /// stays until the slot is reused (it goes back to `pool` then), so recycling allocates
+    /// nothing. `None` for a slot never used.
+    payloads: Box<[Option<Payload>]>,
+    pool: PayloadPool,
     /// Positions in arrival order; arrival `a` is at `log[a & mask]` while `a` is one of the
     /// last `capacity` arrivals.
     log: Box<[u64]>,
@@ -215,21 +236,22 @@ pub struct StreamRing {
 
 impl StreamRing {
     pub fn new(cfg: RingConfig) -> Self {
-        let cap = cfg.capacity_pkts.max(1).next_power_of_two();
+        let cfg = cfg.normalized();
+        let cap = cfg.capacity_pkts;
         StreamRing {
             mask: cap as u64 - 1,
-            max_jump: cfg.max_jump_pkts.max(1),
+            max_jump: cfg.max_jump_pkts,
             meta: vec![
                 SlotMeta {
                     pos: EMPTY,
                     origin: None,
                     arrived: None,
-                    len: 0,
                 };
                 cap
             ]
             .into_boxed_slice(),
-            bytes: vec![0; cap * MAX_PAYLOAD].into_boxed_slice(),
+            payloads: std::iter::repeat_with(|| None).take(cap).collect(),
+            pool: PayloadPool::new(),
             log: vec![EMPTY; cap].into_boxed_slice(),
             arrivals: 0,
             head: None,
@@ -241,6 +263,46 @@ impl StreamRing {
 
     pub fn capacity(&self) -> usize {
         self.meta.len()
+    }
+
+    /// The configuration this ring was built with (`max_jump_pkts` as clamped).
+    pub fn config(&self) -> RingConfig {
+        RingConfig {
+            capacity_pkts: self.capacity(),
+            max_jump_pkts: self.max_jump,
+        }
+    }
+
+    /// Empties the ring for a new session: no position, arrival or counter of the old one is
+    /// visible afterwards. The payload handles only this ring holds stay, unreachable, to be
+    /// refilled as slots are reused; the others are let go, so a recycled replica never keeps
+    /// the source's handles from being refilled (nor their memory alive). O(capacity), no
+    /// payload bytes touched.
+    pub fn reset(&mut self) {
+        for p in self.payloads.iter_mut() {
+            if p.as_ref().is_some_and(|h| h.holders() > 1) {
+                *p = None;
+            }
+        }
+        self.pool.drop_shared();
+        for m in self.meta.iter_mut() {
+            *m = SlotMeta {
+                pos: EMPTY,
+                origin: None,
+                arrived: None,
+            };
+        }
+        self.log.fill(EMPTY);
+        self.arrivals = 0;
+        self.head = None;
+        self.base = 0;
+        self.missing = 0;
+        self.stats = RingStats::default();
+    }
+
+    /// Payload handles this ring allocated, and how many times it refilled one in place.
+    pub fn payload_allocations(&self) -> (u64, u64) {
+        (self.pool.allocated(), self.pool.reused())
     }
 
     /// Highest position stored.
@@ -314,6 +376,26 @@ impl StreamRing {
         outcome
     }
 
+    /// Stores a packet whose bytes are already in a handle (a replica storing what the
+    /// source ring holds): nothing is copied. Otherwise like [`Self::insert_pos_arrived`].
+    pub fn insert_handle(
+        &mut self,
+        pos: u64,
+        origin: Instant,
+        arrived: Instant,
+        payload: Payload,
+    ) -> InsertOutcome {
+        let outcome = self.admit(pos);
+        if outcome.is_stored() {
+            // The handle this replaces belongs to the source's pool: let it go now so the
+            // source can refill it, rather than keep it spare here.
+            self.store(pos, origin, payload);
+            let i = self.slot(pos);
+            self.meta[i].arrived = Some(arrived);
+        }
+        outcome
+    }
+
     /// Stores a packet at ring position `pos` (a replica takes the source's positions as-is).
     /// Positions must all come from one source ring's numbering: [`Self::insert`] and
     /// [`Self::position_of`] assume they are at least 2^30.
@@ -324,7 +406,25 @@ impl StreamRing {
             self.stats.oversized += 1;
             return InsertOutcome::Oversized;
         }
-        let outcome = match self.head {
+        let outcome = self.admit(pos);
+        if outcome.is_stored() {
+            let i = self.slot(pos);
+            if let Some(old) = self.payloads[i].take() {
+                self.pool.give_back(old);
+            }
+            let handle = self
+                .pool
+                .fill(payload)
+                .expect("payload length checked against MAX_PAYLOAD above");
+            self.store(pos, origin, handle);
+        }
+        outcome
+    }
+
+    /// Decides where `pos` goes and updates the window and counters; the caller stores the
+    /// payload when the outcome says so.
+    fn admit(&mut self, pos: u64) -> InsertOutcome {
+        match self.head {
             None => {
                 self.head = Some(pos);
                 self.base = pos;
@@ -359,9 +459,7 @@ impl StreamRing {
                 self.stats.filled_gaps += 1;
                 InsertOutcome::FilledGap { pos }
             }
-        };
-        self.store(pos, origin, payload);
-        outcome
+        }
     }
 
     /// The packet at `pos`, if the ring holds it.
@@ -372,12 +470,13 @@ impl StreamRing {
             return None;
         }
         let origin = m.origin?;
-        let start = i * MAX_PAYLOAD;
+        let handle = self.payloads[i].as_ref()?;
         Some(PacketRef {
             pos,
             origin,
             arrived: m.arrived.unwrap_or(origin),
-            payload: &self.bytes[start..start + usize::from(m.len)],
+            payload: handle.as_slice(),
+            handle,
         })
     }
 
@@ -505,17 +604,14 @@ impl StreamRing {
         self.stats.lost += lost;
     }
 
-    fn store(&mut self, pos: u64, origin: Instant, payload: &[u8]) {
+    fn store(&mut self, pos: u64, origin: Instant, payload: Payload) {
         let i = self.slot(pos);
         self.meta[i] = SlotMeta {
             pos,
             origin: Some(origin),
             arrived: None,
-            // MAX_PAYLOAD < u16::MAX, checked by the caller.
-            len: payload.len() as u16,
         };
-        let start = i * MAX_PAYLOAD;
-        self.bytes[start..start + payload.len()].copy_from_slice(payload);
+        self.payloads[i] = Some(payload);
         let a = self.slot_of_arrival(self.arrivals);
         self.log[a] = pos;
         self.arrivals += 1;

@@ -341,3 +341,25 @@ proptest! {
         prop_assert_eq!(r.missing() + r.stats().lost, head - base + 1 - stored_from_base);
     }
 }
+
+#[test]
+fn a_wrapping_ring_refills_its_handles_instead_of_allocating() {
+    let mut r = StreamRing::new(RingConfig {
+        capacity_pkts: 16,
+        max_jump_pkts: 1 << 20,
+    });
+    for s in 0..48u32 {
+        let payload = [0x47, s as u8, 1, 2];
+        assert!(r.insert(SeqNo::new(s), t0(), &payload).is_stored());
+    }
+    assert_eq!(
+        r.payload_allocations(),
+        (16, 32),
+        "one handle per slot, ever"
+    );
+    let head = r.head().expect("packets");
+    assert_eq!(
+        r.get(head).map(|p| p.payload.to_vec()),
+        Some(vec![0x47, 47, 1, 2])
+    );
+}

@@ -54,7 +54,7 @@ use state::{ShardParts, ShardState};
 
 /// Retry delay after a socket error, and the flush retry step at shutdown.
 const TICK: Duration = Duration::from_millis(1);
-/// Handoffs queued per shard pair; about 1.5 KB each.
+/// Handoffs queued per shard pair; a few dozen bytes each (the payload is a shared handle).
 const HANDOFF_QUEUE: usize = 4096;
 /// Datagrams per `recvmmsg`.
 const RECV_BATCH: usize = 64;

@@ -41,6 +41,7 @@ use self::rtt::RttEstimator;
 use self::send_buffer::SendBuffer;
 use self::timers::{Timer, TimerTable};
 use self::tsbpd::TsbpdClock;
+use crate::buf::Payload;
 use crate::srt::crypto::{Crypto, KmPacket};
 use crate::srt::packet::{
     Control, ControlPacket, DataPacket, DropRequest, EmitError, EncryptionKey, HEADER_LEN,
@@ -481,11 +482,15 @@ impl Connection {
     /// reaches the relay late fills the hole left for it and the subscriber's receiver restores
     /// the order. Skipped numbers stay holes until filled; holes are never sent and are dropped
     /// with DROPREQ like any packet that grows too old. Do not mix with [`Connection::send`].
+    ///
+    /// The payload is a shared handle (the relay ring's): the send buffer keeps it, and the
+    /// bytes are copied only into the datagram `poll_transmit` writes, or once into a buffer
+    /// of the connection's own when it encrypts.
     pub fn send_at(
         &mut self,
         seq: SeqNo,
         origin: Instant,
-        payload: &[u8],
+        payload: Payload,
     ) -> Result<(), SendError> {
         if !matches!(self.state, State::Open) {
             return Err(SendError::Closed);
@@ -499,6 +504,7 @@ impl Connection {
         let ts = self.timestamp_at(origin);
         // Live mode sends one packet per message; any non-zero number will do.
         let msg_no = MsgNo::new(seq.value().max(1));
+        let len = payload.len();
         if let Err(e) = self.snd.buf.push_at(seq, msg_no, ts, origin, payload) {
             if e == PushAtError::TooFarAhead {
                 self.stats.pkt_snd_overflow += 1;
@@ -506,8 +512,8 @@ impl Connection {
             return Err(e.into());
         }
         // `origin` is the publisher's arrival time: close enough to now for the rate window.
-        self.snd.cc.on_app_packet(origin, payload.len());
-        self.snd.budget.on_app_packet(payload.len());
+        self.snd.cc.on_app_packet(origin, len);
+        self.snd.budget.on_app_packet(len);
         self.arm_snd_drop();
         Ok(())
     }

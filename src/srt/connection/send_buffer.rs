@@ -7,7 +7,11 @@
 //! subscriber's receiver puts them back in order. Holes are never sent; NAKs for them are
 //! ignored; sender drop removes them like any old packet.
 //!
-//! Owns payload storage and recycles it: released packets return their `Vec` to a pool, so
+//! Payloads placed with `push_at` are [`Payload`] handles shared with the relay's ring: the
+//! buffer keeps the handle, not a copy, and retransmissions read through it. A packet gets
+//! bytes of its own only when the connection encrypts it (in place, on its first transmission,
+//! so retransmissions resend that ciphertext) or when it was queued from a slice (`push`).
+//! Those own buffers are recycled: released packets return their `Vec` to a pool, so
 //! steady-state sending does not allocate. Must not: decide when to send (pacing is `cc`'s
 //! job) or read the clock.
 //!
@@ -19,6 +23,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use crate::buf::Payload;
 use crate::srt::packet::EncryptionKey;
 use crate::srt::seq::{MsgNo, SeqNo, Timestamp};
 
@@ -39,9 +44,10 @@ pub struct SendSlot {
     /// When the packet originated (its age decides sender drop); for a hole, the origin of
     /// the packet that created it.
     pub origin: Instant,
-    /// The payload; ciphertext once sent on an encrypted connection (encrypted in place on
-    /// its first transmission, so retransmissions resend the same bytes).
-    pub data: Vec<u8>,
+    /// The payload; ciphertext once sent on an encrypted connection (copied into a buffer of
+    /// its own and encrypted in place on its first transmission, so retransmissions resend
+    /// the same bytes).
+    pub data: SlotData,
     /// KK of the key `data` was encrypted with; `None` until then, or on a clear connection.
     pub key: EncryptionKey,
     /// Which of our sending keys encrypted it (`Crypto::tx_generation`), to know when the
@@ -50,6 +56,36 @@ pub struct SendSlot {
     /// Last time it went on the wire, original or retransmission.
     pub last_sent: Option<Instant>,
     pub retransmits: u32,
+}
+
+/// Where a slot's bytes live.
+#[derive(Debug)]
+pub enum SlotData {
+    /// Shared with whoever wrote the payload (the relay ring): no copy of our own.
+    Shared(Payload),
+    /// Ours: queued from a slice, or encrypted (holes are empty).
+    Owned(Vec<u8>),
+}
+
+impl SlotData {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            SlotData::Shared(p) => p.as_slice(),
+            SlotData::Owned(v) => v,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Heap bytes this slot owns (a shared payload belongs to its writer).
+    fn owned_bytes(&self) -> usize {
+        match self {
+            SlotData::Shared(_) => 0,
+            SlotData::Owned(v) => v.capacity(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -106,12 +142,17 @@ impl SendBuffer {
         }
     }
 
-    /// Heap bytes held: slots, the unsent queue, payloads held and pooled.
+    /// Heap bytes held: slots, the unsent queue, payloads owned and pooled (shared payloads
+    /// are their writer's).
     pub fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<SendSlot>()
             + self.queue.capacity() * std::mem::size_of::<SeqNo>()
             + self.pool.capacity() * std::mem::size_of::<Vec<u8>>()
-            + self.slots.iter().map(|s| s.data.capacity()).sum::<usize>()
+            + self
+                .slots
+                .iter()
+                .map(|s| s.data.owned_bytes())
+                .sum::<usize>()
             + self.pool.iter().map(Vec::capacity).sum::<usize>()
     }
 
@@ -192,7 +233,8 @@ impl SendBuffer {
             return None;
         }
         let seq = self.next_seq();
-        let slot = self.new_slot(SlotState::Queued, msg_no, timestamp, origin, payload);
+        let data = self.owned_copy(payload);
+        let slot = new_slot(SlotState::Queued, msg_no, timestamp, origin, data);
         self.slots.push_back(slot);
         self.peak = self.peak.max(self.slots.len());
         self.queue.push_back(seq);
@@ -200,14 +242,14 @@ impl SendBuffer {
     }
 
     /// Places a packet at `seq`: fills a hole, or extends the buffer, leaving holes for the
-    /// sequence numbers skipped.
+    /// sequence numbers skipped. Keeps the handle; copies nothing.
     pub fn push_at(
         &mut self,
         seq: SeqNo,
         msg_no: MsgNo,
         timestamp: Timestamp,
         origin: Instant,
-        payload: &[u8],
+        payload: Payload,
     ) -> Result<(), PushAtError> {
         let off = seq.offset_from(self.first);
         if off < 0 {
@@ -221,15 +263,18 @@ impl SendBuffer {
             if slot.state != SlotState::Hole {
                 return Err(PushAtError::Duplicate);
             }
-            let slot = self.new_slot(SlotState::Queued, msg_no, timestamp, origin, payload);
+            let data = SlotData::Shared(payload);
+            let slot = new_slot(SlotState::Queued, msg_no, timestamp, origin, data);
             let old = std::mem::replace(&mut self.slots[off], slot);
             self.recycle(old.data);
         } else {
             while self.slots.len() < off {
-                let hole = self.new_slot(SlotState::Hole, msg_no, timestamp, origin, &[]);
+                let empty = SlotData::Owned(Vec::new());
+                let hole = new_slot(SlotState::Hole, msg_no, timestamp, origin, empty);
                 self.slots.push_back(hole);
             }
-            let slot = self.new_slot(SlotState::Queued, msg_no, timestamp, origin, payload);
+            let data = SlotData::Shared(payload);
+            let slot = new_slot(SlotState::Queued, msg_no, timestamp, origin, data);
             self.slots.push_back(slot);
             self.peak = self.peak.max(self.slots.len());
         }
@@ -237,9 +282,10 @@ impl SendBuffer {
         Ok(())
     }
 
-    /// Takes the next queued packet, marking it sent at `now`. Mutable so the sender can
-    /// encrypt it in place.
-    pub fn next_unsent(&mut self, now: Instant) -> Option<(SeqNo, &mut SendSlot)> {
+    /// Takes the next queued packet, marking it sent at `now`. With `own`, a shared payload is
+    /// first copied into a buffer of the slot's own (from the pool), so the sender can encrypt
+    /// it in place without touching what other subscribers send.
+    pub fn next_unsent(&mut self, now: Instant, own: bool) -> Option<(SeqNo, &mut SendSlot)> {
         while let Some(seq) = self.queue.pop_front() {
             let off = seq.offset_from(self.first);
             // Released (acknowledged or dropped) while queued.
@@ -249,7 +295,16 @@ impl SendBuffer {
             if seq >= self.sent_end {
                 self.sent_end = seq.next();
             }
-            let slot = &mut self.slots[off as usize];
+            let off = off as usize;
+            if own && matches!(self.slots[off].data, SlotData::Shared(_)) {
+                self.payloads_needed += 1;
+                let mut v = self.pool.pop().unwrap_or_default();
+                v.clear();
+                v.extend_from_slice(self.slots[off].data.as_slice());
+                // Dropping the handle here lets the ring refill it sooner.
+                self.slots[off].data = SlotData::Owned(v);
+            }
+            let slot = &mut self.slots[off];
             slot.state = SlotState::Sent;
             slot.last_sent = Some(now);
             return Some((seq, slot));
@@ -309,34 +364,20 @@ impl SendBuffer {
         })
     }
 
-    fn new_slot(
-        &mut self,
-        state: SlotState,
-        msg_no: MsgNo,
-        timestamp: Timestamp,
-        origin: Instant,
-        payload: &[u8],
-    ) -> SendSlot {
+    fn owned_copy(&mut self, payload: &[u8]) -> SlotData {
         self.payloads_needed += 1;
         let mut data = self.pool.pop().unwrap_or_default();
         data.clear();
         data.extend_from_slice(payload);
-        SendSlot {
-            state,
-            msg_no,
-            timestamp,
-            origin,
-            data,
-            key: EncryptionKey::None,
-            key_generation: 0,
-            last_sent: None,
-            retransmits: 0,
-        }
+        SlotData::Owned(data)
     }
 
-    fn recycle(&mut self, data: Vec<u8>) {
-        if self.pool.len() < 64 && data.capacity() > 0 {
-            self.pool.push(data);
+    fn recycle(&mut self, data: SlotData) {
+        if let SlotData::Owned(v) = data
+            && self.pool.len() < 64
+            && v.capacity() > 0
+        {
+            self.pool.push(v);
         }
     }
 
@@ -350,6 +391,26 @@ impl SendBuffer {
         let first = self.first;
         self.queue.retain(|&s| s >= first);
         n
+    }
+}
+
+fn new_slot(
+    state: SlotState,
+    msg_no: MsgNo,
+    timestamp: Timestamp,
+    origin: Instant,
+    data: SlotData,
+) -> SendSlot {
+    SendSlot {
+        state,
+        msg_no,
+        timestamp,
+        origin,
+        data,
+        key: EncryptionKey::None,
+        key_generation: 0,
+        last_sent: None,
+        retransmits: 0,
     }
 }
 
@@ -373,6 +434,47 @@ mod tests {
         Timestamp::from_micros(0)
     }
 
+    fn shared(bytes: &[u8]) -> Payload {
+        Payload::copy_from_slice(bytes).expect("fits")
+    }
+
+    #[test]
+    fn placed_payloads_are_shared_not_copied_until_encryption_needs_its_own() {
+        let t0 = crate::srt::sim::t0();
+        let ring_slot = shared(&[0x47; 1316]);
+        let mut subscribers: Vec<SendBuffer> = (0..10)
+            .map(|_| SendBuffer::new(SeqNo::new(7), 64))
+            .collect();
+        for b in &mut subscribers {
+            b.push_at(SeqNo::new(7), MsgNo::new(1), ts(), t0, ring_slot.clone())
+                .expect("room");
+        }
+        assert_eq!(
+            ring_slot.holders(),
+            11,
+            "one copy for the ring and ten subscribers"
+        );
+        for b in &subscribers {
+            assert!(b.heap_bytes() < 1316, "a subscriber owns no payload bytes");
+        }
+        // A clear leg sends through the handle.
+        let (_, slot) = subscribers[0].next_unsent(t0, false).expect("queued");
+        assert!(matches!(&slot.data, SlotData::Shared(p) if Payload::same_bytes(p, &ring_slot)));
+        // An encrypting leg gets bytes of its own to encrypt, and lets go of the handle.
+        let (_, slot) = subscribers[1].next_unsent(t0, true).expect("queued");
+        let SlotData::Owned(own) = &mut slot.data else {
+            panic!("an encrypting leg owns its bytes");
+        };
+        own[0] = 0;
+        assert_eq!(ring_slot.holders(), 10);
+        assert_eq!(ring_slot[0], 0x47, "the shared bytes are untouched");
+        // Acknowledged: the handles go.
+        for b in &mut subscribers {
+            b.acknowledge(SeqNo::new(8));
+        }
+        assert_eq!(ring_slot.holders(), 1);
+    }
+
     #[test]
     fn push_send_ack_drop() {
         let t0 = crate::srt::sim::t0();
@@ -386,13 +488,13 @@ mod tests {
         b.push(MsgNo::new(3), ts(), t0 + Duration::from_millis(10), b"ccc");
         assert!(b.is_full());
         assert!(b.push(MsgNo::new(4), ts(), t0, b"d").is_none());
-        let (seq, slot) = b.next_unsent(t0).expect("queued");
+        let (seq, slot) = b.next_unsent(t0, false).expect("queued");
         assert_eq!(
             (seq, slot.data.as_slice()),
             (SeqNo::new(SeqNo::MAX), &b"a"[..])
         );
         assert!(b.sent_packet_mut(SeqNo::new(0)).is_none(), "not sent yet");
-        b.next_unsent(t0);
+        b.next_unsent(t0, false);
         assert_eq!(b.sent_end(), SeqNo::new(1));
         assert_eq!(
             b.acknowledge(SeqNo::new(3)),
@@ -411,7 +513,7 @@ mod tests {
         assert!(b.is_empty() && !b.has_unsent());
         assert_eq!(b.next_seq(), SeqNo::new(2));
         assert!(
-            b.next_unsent(t0).is_none(),
+            b.next_unsent(t0, false).is_none(),
             "the dropped packet left the queue too"
         );
     }
@@ -420,33 +522,33 @@ mod tests {
     fn push_at_leaves_holes_that_late_packets_fill() {
         let t0 = crate::srt::sim::t0();
         let mut b = SendBuffer::new(SeqNo::new(100), 16);
-        b.push_at(SeqNo::new(100), MsgNo::new(1), ts(), t0, b"p0")
+        b.push_at(SeqNo::new(100), MsgNo::new(1), ts(), t0, shared(b"p0"))
             .unwrap();
-        b.push_at(SeqNo::new(103), MsgNo::new(4), ts(), t0, b"p3")
+        b.push_at(SeqNo::new(103), MsgNo::new(4), ts(), t0, shared(b"p3"))
             .unwrap();
         assert_eq!(b.len(), 4);
         let sent: Vec<u32> =
-            std::iter::from_fn(|| b.next_unsent(t0).map(|(s, _)| s.value())).collect();
+            std::iter::from_fn(|| b.next_unsent(t0, false).map(|(s, _)| s.value())).collect();
         assert_eq!(sent, vec![100, 103], "holes are not sent");
         assert!(
             b.sent_packet_mut(SeqNo::new(101)).is_none(),
             "a hole cannot be retransmitted"
         );
-        b.push_at(SeqNo::new(101), MsgNo::new(2), ts(), t0, b"p1")
+        b.push_at(SeqNo::new(101), MsgNo::new(2), ts(), t0, shared(b"p1"))
             .unwrap();
         assert_eq!(
-            b.push_at(SeqNo::new(101), MsgNo::new(2), ts(), t0, b"p1"),
+            b.push_at(SeqNo::new(101), MsgNo::new(2), ts(), t0, shared(b"p1")),
             Err(PushAtError::Duplicate)
         );
-        let (seq, slot) = b.next_unsent(t0).expect("late fill queued");
+        let (seq, slot) = b.next_unsent(t0, false).expect("late fill queued");
         assert_eq!((seq, slot.data.as_slice()), (SeqNo::new(101), &b"p1"[..]));
         assert_eq!(b.acknowledge(SeqNo::new(102)), Some(2));
         assert_eq!(
-            b.push_at(SeqNo::new(101), MsgNo::new(2), ts(), t0, b"x"),
+            b.push_at(SeqNo::new(101), MsgNo::new(2), ts(), t0, shared(b"x")),
             Err(PushAtError::Stale)
         );
         assert_eq!(
-            b.push_at(SeqNo::new(102 + 16), MsgNo::new(9), ts(), t0, b"x"),
+            b.push_at(SeqNo::new(102 + 16), MsgNo::new(9), ts(), t0, shared(b"x")),
             Err(PushAtError::TooFarAhead)
         );
         let d = b.drop_older_than(t0).expect("old");
@@ -465,7 +567,7 @@ mod tests {
             b.push(MsgNo::new(i + 1), ts(), t0, &[0x47; 1316])
                 .expect("room");
         }
-        while b.next_unsent(t0).is_some() {}
+        while b.next_unsent(t0, false).is_some() {}
         let burst = b.heap_bytes();
         assert!(burst > 1000 * 1316, "{burst}");
         // Steady state: ten in flight, acknowledged and replaced; the pool feeds the pushes.
@@ -485,7 +587,7 @@ mod tests {
                     .expect("room");
                 next += 1;
             }
-            while b.next_unsent(t0).is_some() {}
+            while b.next_unsent(t0, false).is_some() {}
             b.acknowledge(SeqNo::new(next - 10));
             if round == 0 {
                 b.trim();
@@ -510,7 +612,7 @@ mod tests {
                     .expect("room");
                 next += 1;
             }
-            while b.next_unsent(t0).is_some() {}
+            while b.next_unsent(t0, false).is_some() {}
             // Fully acknowledged before the trim looks: the moment says "empty".
             b.acknowledge(SeqNo::new(next));
         };

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::cc::{LiveCc, RexmitBudget};
-use super::send_buffer::SendBuffer;
+use super::send_buffer::{SendBuffer, SlotData};
 use super::timers::Timer;
 use super::{Connection, LossRanges, emit_data};
 use crate::srt::packet::{
@@ -183,7 +183,7 @@ impl Connection {
                 msg_no: slot.msg_no,
                 timestamp: slot.timestamp,
                 dest_socket_id,
-                payload: &slot.data,
+                payload: slot.data.as_slice(),
             };
             let len = pkt.payload.len() as u64;
             let n = emit_data(&pkt, out)?;
@@ -202,12 +202,16 @@ impl Connection {
         if self.snd.in_flight() >= window {
             return None;
         }
-        let (seq, slot) = self.snd.buf.next_unsent(now)?;
+        // An encrypting leg needs bytes of its own; a clear one sends the shared payload.
+        let encrypting = self.crypto.is_some();
+        let (seq, slot) = self.snd.buf.next_unsent(now, encrypting)?;
         // Encrypt in place, once (libsrt `packData`: "Encrypt if 1st time this packet is
         // sent"): retransmissions then cost no cipher work and carry the original KK even
         // after a key switch, which the receiver still holds for `preannounce` packets.
-        if let Some(crypto) = self.crypto.as_deref_mut() {
-            slot.key = crypto.encrypt(seq, &mut slot.data);
+        if let Some(crypto) = self.crypto.as_deref_mut()
+            && let SlotData::Owned(own) = &mut slot.data
+        {
+            slot.key = crypto.encrypt(seq, own);
             slot.key_generation = crypto.tx_generation();
         }
         let pkt = DataPacket {
@@ -219,7 +223,7 @@ impl Connection {
             msg_no: slot.msg_no,
             timestamp: slot.timestamp,
             dest_socket_id,
-            payload: &slot.data,
+            payload: slot.data.as_slice(),
         };
         let len = pkt.payload.len() as u64;
         let n = emit_data(&pkt, out)?;

@@ -481,3 +481,55 @@ fn a_packet_whose_key_the_peer_no_longer_holds_is_not_retransmitted() {
     assert_eq!(resent, vec![SeqNo::new(119)]);
     assert_eq!(conn.stats().pkt_snd_drop, drops_before + 1);
 }
+
+/// A relay leg placing shared payloads (`send_at`) encrypts exactly as one that queues copies
+/// (`send`): same keys, same ciphertext, retransmissions included. The shared bytes stay clear
+/// for the other legs, and the encrypting leg lets go of the handle once it holds its own
+/// ciphertext.
+#[test]
+fn an_encrypted_leg_encrypts_its_own_copy_of_a_shared_payload() {
+    use crate::buf::Payload;
+    use crate::srt::packet::Packet;
+
+    let (mut copying, now) = refreshing_connection();
+    let (mut sharing, _) = refreshing_connection();
+    let drain = |c: &mut crate::srt::connection::Connection, t| {
+        let mut buf = [0u8; 1500];
+        let mut out = Vec::new();
+        while let Some(n) = c.poll_transmit(t, &mut buf) {
+            if let Ok(Packet::Data(d)) = Packet::parse(&buf[..n]) {
+                out.push((d.seq, d.key, d.retransmitted, d.payload.to_vec()));
+            }
+        }
+        out
+    };
+    let mut t = now;
+    for i in 0..8u8 {
+        let clear = [i; 188];
+        let shared = Payload::copy_from_slice(&clear).expect("fits");
+        copying.send(t, &clear).expect("open");
+        sharing
+            .send_at(SeqNo::new(100 + u32::from(i)), t, shared.clone())
+            .expect("open");
+        assert_eq!(shared.holders(), 2, "queued as a handle");
+        t += std::time::Duration::from_millis(1);
+        let (a, b) = (drain(&mut copying, t), drain(&mut sharing, t));
+        assert_eq!(a.len(), 1);
+        assert_eq!(a, b, "packet {i}");
+        assert_ne!(b[0].3, clear, "encrypted on the wire");
+        assert_eq!(&*shared, &clear[..], "the shared bytes stay clear");
+        assert_eq!(
+            shared.holders(),
+            1,
+            "the leg keeps its own ciphertext instead"
+        );
+    }
+    for c in [&mut copying, &mut sharing] {
+        nak(c, t, &[101]);
+    }
+    t += std::time::Duration::from_millis(1);
+    let (a, b) = (drain(&mut copying, t), drain(&mut sharing, t));
+    assert_eq!(a.len(), 1);
+    assert!(b[0].2, "retransmitted");
+    assert_eq!(a, b);
+}

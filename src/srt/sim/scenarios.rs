@@ -357,7 +357,8 @@ fn send_at_restores_publisher_order_at_the_receiver() {
             let origin = start + INTERVAL * id as u32;
             p.run_until(origin);
             let body = super::pair::payload(id, 1316);
-            p.a.send_at(isn.add(id as i32), origin, &body)
+            let body = crate::buf::Payload::copy_from_slice(&body).expect("fits");
+            p.a.send_at(isn.add(id as i32), origin, body)
                 .expect("placed");
         }
         p.sent_at.push(start + INTERVAL * id as u32);
