@@ -50,8 +50,6 @@ pub struct ShardState {
     pub streams: ShardStreams,
     pub sockets: Vec<Rc<ShardUdp>>,
     tx: Vec<SendBatch>,
-    /// Which socket a peer came in on, when there is more than one.
-    routes: HashMap<SocketAddr, usize>,
     scratch: Vec<u8>,
     handoff_tx: Vec<Option<ConnectedSender<Handoff>>>,
     pub inbox: Receiver<ShardMsg>,
@@ -113,7 +111,6 @@ impl ShardState {
             streams: parts.streams,
             sockets,
             tx,
-            routes: HashMap::new(),
             scratch: vec![0; MAX_DATAGRAM],
             handoff_tx,
             inbox: parts.inbox,
@@ -141,20 +138,16 @@ impl ShardState {
     pub fn ingest(&mut self, sock: usize, batch: &RecvBatch, now: Instant) -> bool {
         self.counters.recv_batches += 1;
         self.admission.now = now;
-        let multi = self.sockets.len() > 1;
         let mut stored = false;
         // One activity store per run of one publisher's packets, not one per packet.
         let mut last_active = None;
         for d in batch.iter() {
             for seg in d.segments() {
                 self.counters.datagrams_in += 1;
-                // Handshakes (destination socket id 0) fix which socket answers this peer.
-                if multi && seg.len() >= 16 && seg[12..16] == [0; 4] {
-                    self.routes.insert(d.from, sock);
-                }
+                // The endpoint remembers the socket a handshake came in on and answers there.
                 if let Some(r) =
                     self.endpoint
-                        .handle_datagram(now, d.from, seg, &mut self.admission)
+                        .handle_datagram_on(now, sock, d.from, seg, &mut self.admission)
                 {
                     if last_active != Some(r.conn) {
                         last_active = Some(r.conn);
@@ -307,9 +300,6 @@ impl ShardState {
                 EndpointEvent::Closed { id, reason, stats } => {
                     let known = self.conns.remove(&id);
                     self.closed_since_trim += 1;
-                    if let Some((peer, _)) = known {
-                        self.routes.remove(&peer);
-                    }
                     let (peer, since) = (known.map(|k| k.0), known.map(|k| k.1));
                     let role = self.streams.role(id);
                     let d = Departure {
@@ -510,16 +500,16 @@ impl ShardState {
                     break;
                 };
                 match self.endpoint.poll_transmit(now, buf) {
-                    Some((to, n)) => self.tx[0].commit(to, n),
+                    Some(t) => self.tx[0].commit(t.to, t.len),
                     None => break,
                 }
             }
         } else {
-            while let Some((to, n)) = self.endpoint.poll_transmit(now, &mut self.scratch) {
-                let sock = self.route(to);
-                if self.tx[sock].push(to, &self.scratch[..n]).is_err() {
+            while let Some(t) = self.endpoint.poll_transmit(now, &mut self.scratch) {
+                let (sock, datagram) = (t.local_socket, &self.scratch[..t.len]);
+                if self.tx[sock].push(t.to, datagram).is_err() {
                     self.flush_one(sock);
-                    if self.tx[sock].push(to, &self.scratch[..n]).is_err() {
+                    if self.tx[sock].push(t.to, &self.scratch[..t.len]).is_err() {
                         self.counters.send_dropped += 1;
                     }
                 }
@@ -528,17 +518,6 @@ impl ShardState {
         for i in 0..self.tx.len() {
             self.flush_one(i);
         }
-    }
-
-    /// The socket for `peer`: where it came in, else the first of its address family.
-    fn route(&self, peer: SocketAddr) -> usize {
-        if let Some(&s) = self.routes.get(&peer) {
-            return s;
-        }
-        self.sockets
-            .iter()
-            .position(|s| s.local_addr().is_ok_and(|a| a.is_ipv4() == peer.is_ipv4()))
-            .unwrap_or(0)
     }
 
     /// Flushes one batch; returns whether it is now empty (room for more).

@@ -424,14 +424,21 @@ impl Connection {
         packet: &Packet<'a>,
     ) -> Option<(Arrival, &'a [u8])> {
         let arrival = self.handle_packet(now, packet)?;
+        Some((arrival, self.payload_in_clear(packet)?))
+    }
+
+    /// The clear payload of the data packet `handle_packet` just reported as an arrival: its
+    /// own bytes, or the decrypted copy this connection holds until the next packet. Split
+    /// from `handle_packet_payload` for callers that must look at the connection in between
+    /// (the endpoint reads the new deadline before lending the payload out).
+    pub fn payload_in_clear<'a>(&'a self, packet: &Packet<'a>) -> Option<&'a [u8]> {
         let Packet::Data(data) = packet else {
             return None;
         };
-        let payload = match (data.key, self.crypto.as_deref()) {
+        Some(match (data.key, self.crypto.as_deref()) {
             (EncryptionKey::None, _) | (_, None) => data.payload,
             (_, Some(crypto)) => crypto.last_decrypted(),
-        };
-        Some((arrival, payload))
+        })
     }
 
     /// Parses and feeds one datagram.
