@@ -406,6 +406,12 @@ impl Connection {
         }
         self.timers
             .set(Timer::Idle, now + self.cfg.peer_idle_timeout);
+        // Any input may give a parked ACK or NAK timer work (data, a DROPREQ moving the ACK
+        // position); resumed with the period in force before this packet changes the RTT.
+        self.timers.resume(Timer::Ack, now, ACK_INTERVAL);
+        if self.cfg.periodic_nak {
+            self.timers.resume(Timer::Nak, now, self.rtt.nak_interval());
+        }
         match packet {
             Packet::Data(data) => self.on_data(now, data),
             Packet::Control(ctrl) => {
@@ -615,7 +621,11 @@ impl Connection {
             match timer {
                 Timer::Ack => {
                     self.on_ack_timer(now);
-                    self.timers.set(Timer::Ack, now + ACK_INTERVAL);
+                    if self.ack_settled() {
+                        self.timers.park(Timer::Ack, now);
+                    } else {
+                        self.timers.set(Timer::Ack, now + ACK_INTERVAL);
+                    }
                 }
                 Timer::Nak => {
                     let held_since = now.checked_sub(self.rtt.nak_interval());
@@ -629,7 +639,12 @@ impl Connection {
                     if !self.rcv.loss.is_empty() {
                         self.pending.periodic_nak = true;
                     }
-                    self.timers.set(Timer::Nak, now + self.rtt.nak_interval());
+                    if self.rcv.loss.is_empty() && self.rcv.fresh_loss.is_empty() {
+                        // Losses come only with input, which resumes the timer.
+                        self.timers.park(Timer::Nak, now);
+                    } else {
+                        self.timers.set(Timer::Nak, now + self.rtt.nak_interval());
+                    }
                 }
                 Timer::KeepAlive => {
                     if now.saturating_duration_since(self.last_sent) >= KEEPALIVE_INTERVAL {
