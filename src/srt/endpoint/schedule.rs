@@ -42,8 +42,10 @@ pub struct Schedule {
     ready: VecDeque<u32>,
     /// Ids taken off the heap as due (by `promote_due` or `take_due`) and not yet visited.
     due: Vec<u32>,
-    /// The earliest deadline among `due`.
+    /// The earliest deadline among `due` (an upper bound once some left it), and how many
+    /// ids in `due` are still due.
     due_at: Option<Instant>,
+    due_live: usize,
     /// Ids changed from outside the endpoint's own calls (`Endpoint::connection_mut`, or a
     /// datagram written): their deadline and close are read again before the next answer.
     dirty: Vec<u32>,
@@ -59,8 +61,9 @@ impl Schedule {
         }
         slot.deadline = deadline;
         if slot.due {
-            // Visited soon anyway; the visit registers what is current then.
-            return;
+            // Settled before its visit (it sent what it had): back on the heap, due again
+            // only if the new deadline has come.
+            self.undue(id);
         }
         if let Some(t) = deadline {
             self.heap.push(Reverse((t, id)));
@@ -74,6 +77,7 @@ impl Schedule {
     /// Forgets `id` (its connection is gone). Its heap entries become stale; a queued ready
     /// entry is skipped when it comes up.
     pub fn remove(&mut self, id: u32) {
+        self.undue(id);
         self.slots.remove(&id);
         self.discard_stale_top();
     }
@@ -104,13 +108,16 @@ impl Schedule {
             self.push_due(id);
         }
         for id in self.due.drain(..) {
-            if let Some(slot) = self.slots.get_mut(&id) {
+            if let Some(slot) = self.slots.get_mut(&id)
+                && slot.due
+            {
                 slot.due = false;
                 slot.deadline = None;
                 out.push(id);
             }
         }
         self.due_at = None;
+        self.due_live = 0;
     }
 
     /// Queues `id` to be asked for a datagram (once, however often it is marked).
@@ -190,9 +197,25 @@ impl Schedule {
             return;
         }
         slot.due = true;
+        self.due_live += 1;
         self.due.push(id);
         if let Some(t) = slot.deadline {
             self.due_at = Some(self.due_at.map_or(t, |d| d.min(t)));
+        }
+    }
+
+    fn undue(&mut self, id: u32) {
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        if !slot.due {
+            return;
+        }
+        slot.due = false;
+        self.due_live -= 1;
+        if self.due_live == 0 {
+            self.due.clear();
+            self.due_at = None;
         }
     }
 
@@ -289,9 +312,17 @@ mod tests {
         assert_eq!(s.front_ready(), Some(7));
         // Still reported as due until visited.
         assert_eq!(s.next_deadline(), Some(t0 + MS));
-        // A new deadline registered while due does not create a second visit.
+        // The same deadline registered while due does not create a second visit.
         s.set_deadline(7, Some(t0 + MS));
         assert_eq!(due(&mut s, t0 + MS), vec![7]);
+        assert_eq!(s.next_deadline(), None);
+        // A later one takes it off the due list and back to the heap.
+        s.set_deadline(7, Some(t0 + MS));
+        s.promote_due(t0 + MS);
+        s.set_deadline(7, Some(t0 + 5 * MS));
+        assert_eq!(s.next_deadline(), Some(t0 + 5 * MS));
+        assert_eq!(due(&mut s, t0 + 4 * MS), Vec::<u32>::new());
+        assert_eq!(due(&mut s, t0 + 5 * MS), vec![7]);
         assert_eq!(s.next_deadline(), None);
         s.pop_ready();
         assert_eq!(s.front_ready(), None);
