@@ -400,9 +400,7 @@ impl Endpoint {
                     timestamp,
                     body: Control::Handshake(hs),
                     ..
-                }) => {
-                    self.on_listener_handshake(now, local_socket, from, timestamp, &hs, access)
-                }
+                }) => self.on_listener_handshake(now, local_socket, from, timestamp, &hs, access),
                 _ => self.stats.not_handshake += 1,
             }
             return None;
@@ -464,8 +462,7 @@ impl Endpoint {
         };
         match listener.handle(now, from, hs) {
             ListenerAction::Reply(t) => {
-                self.replies
-                    .push_back((from, local_socket, t, self.start));
+                self.replies.push_back((from, local_socket, t, self.start));
             }
             ListenerAction::Reject { reply, reason } => {
                 *self.stats.rejections.entry(reason.code()).or_default() += 1;

@@ -81,11 +81,18 @@ fn main() -> anyhow::Result<()> {
         let sid = format!("#!::r=idle-{s},m=publish");
         connect(&mut sides[0].ep, args.target, sid, now())?;
     }
-    pump_until(&mut sides, &mut counts, now() + Duration::from_secs(10), |c| {
-        c.connected + c.failed >= args.streams
-    })?;
+    pump_until(
+        &mut sides,
+        &mut counts,
+        now() + Duration::from_secs(10),
+        |c| c.connected + c.failed >= args.streams,
+    )?;
     if counts.connected != args.streams {
-        bail!("{} of {} publishers connected", counts.connected, args.streams);
+        bail!(
+            "{} of {} publishers connected",
+            counts.connected,
+            args.streams
+        );
     }
     let total = args.streams * args.players;
     let gap = Duration::from_secs_f64(1.0 / args.rate.max(1.0));
@@ -107,8 +114,16 @@ fn main() -> anyhow::Result<()> {
         turn(&mut sides, &mut counts)?;
     }
     let players = counts.connected - args.streams;
-    eprintln!("{players} players connected ({} failed); settling", counts.failed);
-    pump_until(&mut sides, &mut counts, now() + Duration::from_secs(3), |_| false)?;
+    eprintln!(
+        "{players} players connected ({} failed); settling",
+        counts.failed
+    );
+    pump_until(
+        &mut sides,
+        &mut counts,
+        now() + Duration::from_secs(3),
+        |_| false,
+    )?;
     let before = procstat::sample(args.relay_pid).context("relay process")?;
     let t0 = now();
     pump_until(
@@ -133,7 +148,8 @@ fn main() -> anyhow::Result<()> {
 fn connect(ep: &mut Endpoint, target: SocketAddr, sid: String, t: Instant) -> anyhow::Result<()> {
     let mut cc = CallerConfig::new(0, SeqNo::new(0), target);
     cc.stream_id = Some(sid);
-    ep.connect(t, cc).map_err(|e| anyhow::anyhow!("connect: {e}"))?;
+    ep.connect(t, cc)
+        .map_err(|e| anyhow::anyhow!("connect: {e}"))?;
     Ok(())
 }
 
@@ -157,7 +173,8 @@ fn turn(sides: &mut [Side], counts: &mut Counts) -> anyhow::Result<()> {
         loop {
             match side.socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
-                    side.ep.handle_datagram(now(), from, &buf[..n], &mut AcceptAll);
+                    side.ep
+                        .handle_datagram(now(), from, &buf[..n], &mut AcceptAll);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}

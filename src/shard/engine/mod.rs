@@ -10,8 +10,8 @@
 //! - one receive task per socket: `recvmmsg` batch -> endpoint -> rings -> subscribers -> flush;
 //! - one handoff task per other shard: drain its queue into replica rings -> subscribers ->
 //!   flush;
-//! - a tick task (every 1 ms with connections, 20 ms without): protocol timers, control inbox,
-//!   deadlines, forwarder retries;
+//! - a tick task that sleeps until the endpoint's next protocol deadline (1 to 20 ms): protocol
+//!   timers, control inbox, deadlines, forwarder retries;
 //! - the main task waits for the stop signal, then closes every connection and flushes.
 
 mod admission;
@@ -423,7 +423,7 @@ async fn run_shard(
         let state = state.clone();
         glommio::spawn_local(async move {
             loop {
-                let interval = state.borrow().tick_interval();
+                let interval = state.borrow_mut().tick_interval(now());
                 glommio::timer::sleep(interval).await;
                 let t = now();
                 let mut s = state.borrow_mut();

@@ -96,7 +96,7 @@ mod tests {
 
     #[test]
     fn resume_keeps_the_grid_of_a_parked_timer() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut t = TimerTable::default();
         t.park(Timer::Ack, t0);
         assert_eq!(t.next_deadline(), None);
@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn resume_of_a_running_or_stopped_timer_changes_nothing() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut t = TimerTable::default();
         t.set(Timer::Ack, t0 + 5 * MS);
         t.resume(Timer::Ack, t0 + 50 * MS, 10 * MS);

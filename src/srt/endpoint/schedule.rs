@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn deadline_moved_earlier_fires_at_the_new_time_once() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut s = Schedule::default();
         s.set_deadline(1, Some(t0 + 10 * MS));
         s.set_deadline(1, Some(t0 + 3 * MS));
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn deadline_moved_later_does_not_fire_early() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut s = Schedule::default();
         s.set_deadline(1, Some(t0 + 3 * MS));
         s.set_deadline(2, Some(t0 + 5 * MS));
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn removed_ids_never_come_due_or_ready() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut s = Schedule::default();
         s.set_deadline(1, Some(t0 + MS));
         s.mark_ready(1);
@@ -305,7 +305,7 @@ mod tests {
 
     #[test]
     fn promoted_ids_are_ready_and_visited_once_by_take_due() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut s = Schedule::default();
         s.set_deadline(7, Some(t0 + MS));
         s.promote_due(t0 + MS);
@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn stale_entries_stay_bounded() {
-        let t0 = Instant::now();
+        let t0 = crate::srt::sim::t0();
         let mut s = Schedule::default();
         for id in 0..100 {
             s.set_deadline(id, Some(t0 + 1000 * MS));
@@ -355,7 +355,11 @@ mod tests {
                 s.set_deadline(id, Some(t0 + (1000 + k) * MS));
             }
         }
-        assert!(s.heap_len() <= 2 * 100 + STALE_SLACK + 1, "{}", s.heap_len());
+        assert!(
+            s.heap_len() <= 2 * 100 + STALE_SLACK + 1,
+            "{}",
+            s.heap_len()
+        );
         assert_eq!(s.next_deadline(), Some(t0 + 1100 * MS));
         assert_eq!(due(&mut s, t0 + 1100 * MS).len(), 100);
     }

@@ -321,7 +321,10 @@ fn repeated_conclusion_gets_the_same_answer_and_no_second_connection() {
     caller.connect(now, cfg).expect("valid");
     let mut buf = [0u8; 1500];
     let mut out = |ep: &mut Endpoint| {
-        let n = ep.poll_transmit(now, &mut buf).expect("something to send").len;
+        let n = ep
+            .poll_transmit(now, &mut buf)
+            .expect("something to send")
+            .len;
         buf[..n].to_vec()
     };
     let induction = out(&mut caller);

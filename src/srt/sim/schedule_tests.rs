@@ -62,7 +62,10 @@ fn send_moves_the_deadline_earlier_and_draining_moves_it_back() {
     let mut net = net();
     let id = accept_n(&mut net, 1)[0];
     net.run_for(50 * MS);
-    let idle = net.listener.poll_timeout().expect("an open connection has timers");
+    let idle = net
+        .listener
+        .poll_timeout()
+        .expect("an open connection has timers");
     assert!(idle > net.now, "nothing due after a run");
     net.listener
         .send(id, net.now, b"payload")
@@ -76,11 +79,18 @@ fn send_moves_the_deadline_earlier_and_draining_moves_it_back() {
         .listener
         .poll_transmit(net.now, &mut buf)
         .expect("the data packet");
-    assert_eq!(t.to, super::endpoints::CALLER_ADDR.parse().expect("literal"));
+    assert_eq!(
+        t.to,
+        super::endpoints::CALLER_ADDR.parse().expect("literal")
+    );
     assert_eq!(t.local_socket, 0);
     assert!(net.listener.poll_transmit(net.now, &mut buf).is_none());
     let after = net.listener.poll_timeout().expect("timers");
-    assert!(after > net.now, "drained: the deadline moved later again: {after:?} {:?}", net.now);
+    assert!(
+        after > net.now,
+        "drained: the deadline moved later again: {after:?} {:?}",
+        net.now
+    );
     // The stale "now" entry is never a visit of its own.
     let visits = net.listener.stats().timer_visits;
     net.listener.handle_timeout(net.now);
