@@ -656,13 +656,15 @@ impl Endpoint {
                 if e.conn.poll_timeout().is_some_and(|t| t <= now) {
                     e.conn.handle_timeout(now);
                 }
+                settle(id, &mut e.conn, &mut self.closed, &mut self.schedule);
+                self.schedule.mark_ready(id);
             } else if let Some(p) = self.callers.get_mut(&id) {
                 if p.caller.poll_timeout().is_some_and(|t| t <= now) {
                     p.caller.handle_timeout(now);
                 }
                 self.poll_caller(now, id);
+                self.touch(id);
             }
-            self.touch(id);
         }
         visit.clear();
         self.visit = visit;
@@ -701,7 +703,10 @@ impl Endpoint {
                     });
                 }
                 self.schedule.pop_ready();
-                settle(id, &mut e.conn, &mut self.closed, &mut self.schedule);
+                // Nothing to send changes nothing: read it again only if something did.
+                if self.schedule.take_dirty_one(id) {
+                    settle(id, &mut e.conn, &mut self.closed, &mut self.schedule);
+                }
                 continue;
             }
             self.schedule.pop_ready();

@@ -406,10 +406,21 @@ impl Connection {
         }
         self.timers
             .set(Timer::Idle, now + self.cfg.peer_idle_timeout);
-        // Any input may give a parked ACK or NAK timer work (data, a DROPREQ moving the ACK
-        // position); resumed with the period in force before this packet changes the RTT.
-        self.timers.resume(Timer::Ack, now, ACK_INTERVAL);
-        if self.cfg.periodic_nak {
+        // Only these inputs can give a parked ACK timer work (they move the ACK position or
+        // the last confirmed ACK), and only data a parked NAK timer (losses): a keepalive
+        // leaves both asleep. Resumed with the period in force before this packet changes
+        // the RTT.
+        let (ack_work, nak_work) = match packet {
+            Packet::Data(_) => (true, true),
+            Packet::Control(c) => (
+                matches!(c.body, Control::DropRequest(_) | Control::AckAck { .. }),
+                false,
+            ),
+        };
+        if ack_work {
+            self.timers.resume(Timer::Ack, now, ACK_INTERVAL);
+        }
+        if nak_work && self.cfg.periodic_nak {
             self.timers.resume(Timer::Nak, now, self.rtt.nak_interval());
         }
         match packet {

@@ -162,11 +162,19 @@ impl Schedule {
     /// Moves the dirty ids to `out` (each once).
     pub fn take_dirty(&mut self, out: &mut Vec<u32>) {
         for id in self.dirty.drain(..) {
-            if let Some(slot) = self.slots.get_mut(&id) {
-                slot.dirty = false;
+            if let Some(slot) = self.slots.get_mut(&id)
+                && std::mem::take(&mut slot.dirty)
+            {
                 out.push(id);
             }
         }
+    }
+
+    /// Clears `id`'s dirty mark; whether it was set.
+    pub fn take_dirty_one(&mut self, id: u32) -> bool {
+        self.slots
+            .get_mut(&id)
+            .is_some_and(|s| std::mem::take(&mut s.dirty))
     }
 
     /// Heap entries, live and stale (for tests and the rebuild bound).

@@ -135,11 +135,12 @@ fn ten_thousand_idle_connections_cost_only_their_due_timers() {
     let secs = 3;
     net.run_for(Duration::from_secs(secs));
     let visits = net.listener.stats().timer_visits - before;
-    // Per idle connection and second: a keepalive, two rate samples, and the ACK and NAK
-    // timers once each after the peer's keepalive resumes them. A 1 ms scan would be 1000.
+    // Per idle connection and second: a keepalive and two rate samples (the ACK and NAK
+    // timers are parked: keepalives give them nothing to do). A 1 ms scan would be 1000.
     let per_conn_s = visits as f64 / (N as f64 * secs as f64);
+    eprintln!("{visits} timer visits: {per_conn_s:.2} per idle connection and second");
     assert!(
-        (2.0..=8.0).contains(&per_conn_s),
+        (1.5..=4.0).contains(&per_conn_s),
         "{visits} visits: {per_conn_s:.2} per connection and second"
     );
     // One wake-up at the next deadline visits exactly the connections due then.
