@@ -146,6 +146,11 @@ pub struct EndpointConfig {
     /// it from `AccessControl`). A load generator's players use `CutThrough` to timestamp
     /// arrivals without a second copy.
     pub caller_delivery: Delivery,
+    /// How late the coarse timers (keepalive, idle, unresponsive, rate sample:
+    /// `Connection::poll_timeouts`) may be served: their deadlines are rounded up to a grid
+    /// of this step, so many idle connections share one wake-up. Zero (the default) keeps
+    /// every deadline exact, as virtual-time tests want.
+    pub timer_slack: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -161,6 +166,7 @@ impl Default for EndpointConfig {
             seed: 0x5EED,
             id_space: (0, 1),
             caller_delivery: Delivery::Tsbpd,
+            timer_slack: Duration::ZERO,
         }
     }
 }
@@ -237,12 +243,47 @@ pub struct Endpoint {
     /// Scratch for the ids one `handle_timeout` (or dirty flush) visits: kept to not allocate
     /// per wake-up.
     visit: Vec<ConnId>,
+    coalesce: Coalesce,
+}
+
+/// How a connection's deadline is registered: fine timers exactly, coarse ones rounded up to
+/// a grid of `slack` steps from `origin` (`EndpointConfig::timer_slack`).
+#[derive(Debug, Clone, Copy)]
+struct Coalesce {
+    slack: Duration,
+    origin: Instant,
+}
+
+impl Coalesce {
+    fn deadline(self, conn: &Connection) -> Option<Instant> {
+        let (fine, coarse) = conn.poll_timeouts();
+        let coarse = coarse.map(|t| self.round_up(t));
+        match (fine, coarse) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn round_up(self, t: Instant) -> Instant {
+        let step = self.slack.as_nanos();
+        if step == 0 {
+            return t;
+        }
+        let since = t.saturating_duration_since(self.origin).as_nanos();
+        let steps = since.div_ceil(step);
+        let rounded = u64::try_from(steps * step).unwrap_or(u64::MAX);
+        self.origin + Duration::from_nanos(rounded)
+    }
 }
 
 impl Endpoint {
     /// `listener` is `None` for an endpoint that only calls out.
     pub fn new(cfg: EndpointConfig, listener: Option<Listener>, now: Instant) -> Self {
         let rng = cfg.seed | 1;
+        let coalesce = Coalesce {
+            slack: cfg.timer_slack,
+            origin: now,
+        };
         Endpoint {
             cfg,
             listener,
@@ -258,6 +299,7 @@ impl Endpoint {
             schedule: Schedule::default(),
             closed: VecDeque::new(),
             visit: Vec::new(),
+            coalesce,
         }
     }
 
@@ -415,7 +457,13 @@ impl Endpoint {
             }
             let arrival = entry.conn.handle_packet(now, &packet);
             // Inline `touch`: `entry` stays borrowed for the payload it may lend out.
-            settle(dest, &mut entry.conn, &mut self.closed, &mut self.schedule);
+            settle(
+                dest,
+                &mut entry.conn,
+                &mut self.closed,
+                &mut self.schedule,
+                self.coalesce,
+            );
             self.schedule.mark_ready(dest);
             let arrival = arrival?;
             let payload = entry.conn.payload_in_clear(&packet)?;
@@ -656,7 +704,13 @@ impl Endpoint {
                 if e.conn.poll_timeout().is_some_and(|t| t <= now) {
                     e.conn.handle_timeout(now);
                 }
-                settle(id, &mut e.conn, &mut self.closed, &mut self.schedule);
+                settle(
+                    id,
+                    &mut e.conn,
+                    &mut self.closed,
+                    &mut self.schedule,
+                    self.coalesce,
+                );
                 self.schedule.mark_ready(id);
             } else if let Some(p) = self.callers.get_mut(&id) {
                 if p.caller.poll_timeout().is_some_and(|t| t <= now) {
@@ -705,7 +759,13 @@ impl Endpoint {
                 self.schedule.pop_ready();
                 // Nothing to send changes nothing: read it again only if something did.
                 if self.schedule.take_dirty_one(id) {
-                    settle(id, &mut e.conn, &mut self.closed, &mut self.schedule);
+                    settle(
+                        id,
+                        &mut e.conn,
+                        &mut self.closed,
+                        &mut self.schedule,
+                        self.coalesce,
+                    );
                 }
                 continue;
             }
@@ -752,7 +812,13 @@ impl Endpoint {
     /// Whether `id` is still a connection or caller (a failed caller is gone).
     fn touch_deadline(&mut self, id: ConnId) -> bool {
         if let Some(e) = self.conns.get_mut(&id) {
-            settle(id, &mut e.conn, &mut self.closed, &mut self.schedule);
+            settle(
+                id,
+                &mut e.conn,
+                &mut self.closed,
+                &mut self.schedule,
+                self.coalesce,
+            );
         } else if let Some(p) = self.callers.get(&id) {
             self.schedule.set_deadline(id, p.caller.poll_timeout());
         } else {
@@ -829,11 +895,12 @@ fn settle(
     conn: &mut Connection,
     closed: &mut VecDeque<(ConnId, CloseReason)>,
     schedule: &mut Schedule,
+    coalesce: Coalesce,
 ) {
     while let Some(crate::srt::connection::Event::Closed(reason)) = conn.poll_event() {
         closed.push_back((id, reason));
     }
-    schedule.set_deadline(id, conn.poll_timeout());
+    schedule.set_deadline(id, coalesce.deadline(conn));
 }
 
 /// A generator for one connection's keys, drawn from the endpoint's (so connections share no

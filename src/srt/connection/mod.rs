@@ -574,12 +574,21 @@ impl Connection {
     /// The earliest time `handle_timeout` or (for pacing) `poll_transmit` has work to do.
     /// Delivery to the application is separate: see [`Connection::next_delivery_time`].
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let (fine, coarse) = self.poll_timeouts();
+        earliest(fine, coarse)
+    }
+
+    /// [`Connection::poll_timeout`] split in two: `fine`, everything whose timing a peer sees
+    /// (ACK, NAK, pacing, drops, key refresh, the end of draining), and `coarse`, the
+    /// seconds-scale timers (`Timer::is_coarse`: keepalive, idle, unresponsive, rate sample),
+    /// which a driver may serve a little late to share one wake-up among many connections.
+    pub fn poll_timeouts(&self) -> (Option<Instant>, Option<Instant>) {
         match self.state {
-            State::Closed(_) => return None,
-            State::Draining(_, deadline) => return Some(deadline),
+            State::Closed(_) => return (None, None),
+            State::Draining(_, deadline) => return (Some(deadline), None),
             State::Open | State::Closing(_) => {}
         }
-        let mut next = self.timers.next_deadline();
+        let (mut next, coarse) = self.timers.next_deadlines();
         if self.cfg.delivery == Delivery::CutThrough {
             // The receive buffer's bookkeeping is released at TSBPD time in handle_timeout.
             next = earliest(next, self.rcv.next_release_time(self.cfg.too_late_drop));
@@ -595,7 +604,7 @@ impl Connection {
         if let Some(c) = self.crypto.as_deref() {
             consider(c.next_km_time(self.rtt.rtt(), self.last_sent));
         }
-        next
+        (next, coarse)
     }
 
     /// When `recv` will next return something (TSBPD), if anything is buffered. Always

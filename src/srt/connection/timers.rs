@@ -22,6 +22,18 @@ pub enum Timer {
     Unresponsive = 6,
 }
 
+impl Timer {
+    /// Seconds-scale timers, where being served a few milliseconds late changes nothing a
+    /// peer can tell: a driver may coalesce them (`EndpointConfig::timer_slack`). ACK, NAK and
+    /// the sender's drop check are fine-grained.
+    pub fn is_coarse(self) -> bool {
+        matches!(
+            self,
+            Timer::KeepAlive | Timer::Idle | Timer::RateSample | Timer::Unresponsive
+        )
+    }
+}
+
 const COUNT: usize = 7;
 /// Every timer, in the order `handle_timeout` serves them.
 pub const ALL: [Timer; COUNT] = [
@@ -83,8 +95,21 @@ impl TimerTable {
         self.get(timer).is_some_and(|t| t <= now)
     }
 
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.iter().flatten().min().copied()
+    /// The next deadline of the fine-grained timers and of the coarse ones.
+    pub fn next_deadlines(&self) -> (Option<Instant>, Option<Instant>) {
+        let (mut fine, mut coarse) = (None, None);
+        for timer in ALL {
+            let Some(t) = self.get(timer) else {
+                continue;
+            };
+            let slot = if timer.is_coarse() {
+                &mut coarse
+            } else {
+                &mut fine
+            };
+            *slot = Some(slot.map_or(t, |s: Instant| s.min(t)));
+        }
+        (fine, coarse)
     }
 }
 
@@ -99,7 +124,7 @@ mod tests {
         let t0 = crate::srt::sim::t0();
         let mut t = TimerTable::default();
         t.park(Timer::Ack, t0);
-        assert_eq!(t.next_deadline(), None);
+        assert_eq!(t.next_deadlines(), (None, None));
         // Input 35 ms later: the timer would have fired at 10, 20, 30 (nothing to do) and 40.
         t.resume(Timer::Ack, t0 + 35 * MS, 10 * MS);
         assert_eq!(t.get(Timer::Ack), Some(t0 + 40 * MS));

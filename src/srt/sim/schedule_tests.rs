@@ -8,8 +8,8 @@ use super::endpoints::Net;
 use super::link::LinkConfig;
 use super::t0;
 use crate::srt::connection::CloseReason;
-use crate::srt::endpoint::{ConnId, Endpoint, EndpointEvent};
-use crate::srt::handshake::{CallerConfig, ListenerConfig};
+use crate::srt::endpoint::{ConnId, Endpoint, EndpointConfig, EndpointEvent};
+use crate::srt::handshake::{CallerConfig, Listener, ListenerConfig};
 use crate::srt::seq::SeqNo;
 
 const MS: Duration = Duration::from_millis(1);
@@ -152,4 +152,41 @@ fn ten_thousand_idle_connections_cost_only_their_due_timers() {
     assert_eq!(net.listener.stats().timer_visits - before, due);
     // Nobody closed: keepalives hold every connection open.
     assert_eq!(net.listener.connection_ids().count(), N);
+}
+
+/// Wake-ups (1 ms steps in which the listener visited any timer) over 2 s of 2000 idle
+/// connections, with the listener's coarse timers on a `slack` grid.
+fn wakeups_with_slack(slack: Duration) -> (u64, usize) {
+    let mut net = net();
+    let cfg = EndpointConfig {
+        timer_slack: slack,
+        ..EndpointConfig::default()
+    };
+    let listener = Listener::new([3; 16], net.now, ListenerConfig::default());
+    net.listener = Endpoint::new(cfg, Some(listener), net.now);
+    accept_n(&mut net, 2000);
+    net.run_for(1000 * MS);
+    let mut wakeups = 0;
+    for _ in 0..2000 {
+        let before = net.listener.stats().timer_visits;
+        net.run_for(MS);
+        if net.listener.stats().timer_visits > before {
+            wakeups += 1;
+        }
+    }
+    (wakeups, net.listener.connection_ids().count())
+}
+
+#[test]
+fn timer_slack_makes_idle_connections_share_wake_ups() {
+    let (exact, open_exact) = wakeups_with_slack(Duration::ZERO);
+    let (coalesced, open_coalesced) = wakeups_with_slack(10 * MS);
+    eprintln!("wake-ups in 2 s: {exact} exact, {coalesced} on a 10 ms grid");
+    // 2000 connections accepted over 20 ms: exact, their keepalives and rate samples wake the
+    // listener in ~20 different milliseconds per round; on a 10 ms grid in two or three. (At
+    // most one wake-up per grid step in any case: 200 in 2 s.)
+    assert!(coalesced <= 200, "{coalesced}");
+    assert!(coalesced * 3 <= exact, "{coalesced} vs {exact}");
+    // Late by at most 10 ms, keepalives still hold every connection open.
+    assert_eq!((open_exact, open_coalesced), (2000, 2000));
 }
