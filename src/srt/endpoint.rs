@@ -9,9 +9,10 @@
 //! Drivers (the blocking test driver, the glommio shards) call `handle_datagram`, then
 //! `handle_timeout` when `poll_timeout` passes, and drain `poll_transmit` and `poll_event`.
 //! None of these visits every connection: each connection's next deadline lives in a heap
-//! ([`schedule`]), connections that may have something to send wait in a ready queue, and
-//! closed ones in a queue of their own, so the cost of a call follows the connections it
-//! concerns, not how many there are (10 000 idle players cost only their own timers).
+//! (`endpoint/schedule.rs`), connections that may have something to send wait in a ready
+//! queue, and closed ones in a queue of their own, so the cost of a call follows the
+//! connections it concerns, not how many there are (10 000 idle players cost only their own
+//! timers).
 //! A driver that admits or makes encrypted connections seeds the key generator once with
 //! `set_crypto_seed` (32 bytes from the OS); encryption is decided per caller by
 //! `Admit::encryption` (see `crypto::handshake` for the libsrt-compatible outcomes).
