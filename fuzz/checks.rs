@@ -220,7 +220,8 @@ struct Harness {
 impl Harness {
     /// Drains `poll_transmit`: everything parses, fits our MSS and goes to a known peer.
     fn transmit(&mut self) {
-        while let Some((to, n)) = self.ep.poll_transmit(self.now, &mut self.buf) {
+        while let Some(t) = self.ep.poll_transmit(self.now, &mut self.buf) {
+            let (to, n) = (t.to, t.len);
             self.datagrams_out += 1;
             assert!(peers().contains(&to), "sent to an unknown address {to}");
             assert!(n <= MAX_DATAGRAM, "{n}-byte datagram exceeds the MSS");
@@ -362,7 +363,8 @@ pub fn endpoint(data: &[u8]) -> EndpointRun {
             }
             3 => h.timeout(),
             4 => {
-                if let Some((to, n)) = h.ep.poll_transmit(h.now, &mut h.buf) {
+                if let Some(t) = h.ep.poll_transmit(h.now, &mut h.buf) {
+                    let (to, n) = (t.to, t.len);
                     h.datagrams_out += 1;
                     assert!(peers.contains(&to));
                     assert!(n <= MAX_DATAGRAM, "{n}-byte datagram exceeds the MSS");

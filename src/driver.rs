@@ -81,8 +81,8 @@ impl BlockingDriver {
     /// Sends everything the endpoint has queued.
     pub fn flush(&mut self) -> io::Result<()> {
         let now = Self::now();
-        while let Some((to, n)) = self.endpoint.poll_transmit(now, &mut self.buf) {
-            match self.socket.send_to(&self.buf[..n], to) {
+        while let Some(t) = self.endpoint.poll_transmit(now, &mut self.buf) {
+            match self.socket.send_to(&self.buf[..t.len], t.to) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
                 Err(e) => return Err(e),

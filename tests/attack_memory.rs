@@ -126,7 +126,8 @@ impl Callers {
         }
         let now = Instant::now();
         self.ep.handle_timeout(now);
-        while let Some((to, n)) = self.ep.poll_transmit(now, &mut self.buf) {
+        while let Some(t) = self.ep.poll_transmit(now, &mut self.buf) {
+            let (to, n) = (t.to, t.len);
             if self.strip_acks
                 && let Ok(Packet::Control(c)) = Packet::parse(&self.buf[..n])
                 && matches!(c.body, Control::Ack(_) | Control::Nak(_))

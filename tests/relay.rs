@@ -310,13 +310,22 @@ fn sixteen_subscribers_over_two_shards_use_the_handoff() {
         Pace::realtime(&file, 4, 1.0),
     );
     // While the stream runs: subscribers on both shards, and packets crossing (polled: on a
-    // busy machine the first handoff may take longer than the 2 s this once slept).
+    // busy machine the first handoff may take longer than the 2 s this once slept). Each shard
+    // answers a report on its own next wake-up (up to 20 ms apart since the tick sleeps to its
+    // next deadline), so the first handoff can show on the receiving side of a report before
+    // on the sending side: wait for both.
     let deadline = Instant::now() + Duration::from_secs(30);
     let reports = loop {
         let reports = relay.reports();
-        let crossed = reports.iter().any(|r| {
+        let received = reports.iter().any(|r| {
             r.counters.handoffs_in > 0 && !r.streams.iter().any(|s| s.publisher.is_some())
         });
+        let sent = reports.iter().any(|r| {
+            r.streams
+                .iter()
+                .any(|s| s.name == "fan" && s.publisher.is_some() && s.counters.handoffs_out > 0)
+        });
+        let crossed = received && sent;
         if crossed || Instant::now() >= deadline {
             break reports;
         }

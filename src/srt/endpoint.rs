@@ -8,6 +8,11 @@
 //!
 //! Drivers (the blocking test driver, the glommio shards) call `handle_datagram`, then
 //! `handle_timeout` when `poll_timeout` passes, and drain `poll_transmit` and `poll_event`.
+//! None of these visits every connection: each connection's next deadline lives in a heap
+//! (`endpoint/schedule.rs`), connections that may have something to send wait in a ready
+//! queue, and closed ones in a queue of their own, so the cost of a call follows the
+//! connections it concerns, not how many there are (10 000 idle players cost only their own
+//! timers).
 //! A driver that admits or makes encrypted connections seeds the key generator once with
 //! `set_crypto_seed` (32 bytes from the OS); encryption is decided per caller by
 //! `Admit::encryption` (see `crypto::handshake` for the libsrt-compatible outcomes).
@@ -15,6 +20,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+mod schedule;
 
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
@@ -27,10 +34,12 @@ use crate::srt::crypto::{
 };
 use crate::srt::handshake::{
     Caller, CallerConfig, CallerEvent, ConclusionRequest, DropReason, Listener, ListenerAction,
-    Negotiated, RejectReason, StreamId, StreamIdError, Transmit,
+    Negotiated, RejectReason, StreamId, StreamIdError, Transmit as HandshakeReply,
 };
 use crate::srt::packet::{Control, ControlPacket, HEADER_LEN, HsFlags, Packet, ParseError};
 use crate::srt::seq::{SeqNo, Timestamp};
+
+use schedule::Schedule;
 
 /// A connection's handle: its local SRT socket id.
 pub type ConnId = u32;
@@ -59,6 +68,21 @@ impl AccessControl for AcceptAll {
     fn check(&mut self, _req: &ConclusionRequest) -> Result<Admit, RejectReason> {
         Ok(Admit::default())
     }
+}
+
+/// One datagram `poll_transmit` wrote: where it goes and from which of the driver's sockets,
+/// so the driver never parses what the core built. The core writes one datagram per call;
+/// runs of datagrams to one peer come out back to back (a connection is drained before the
+/// next), which is what the shard's send batch folds into GSO segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    pub to: SocketAddr,
+    /// Bytes written at the start of the buffer.
+    pub len: usize,
+    /// The driver's socket the peer talks to: the one passed to
+    /// [`Endpoint::handle_datagram_on`] with its handshake (0 for `handle_datagram` and for
+    /// connections this endpoint calls out).
+    pub local_socket: usize,
 }
 
 /// A fresh data packet for connection `conn`; `payload` borrows the datagram.
@@ -123,6 +147,11 @@ pub struct EndpointConfig {
     /// it from `AccessControl`). A load generator's players use `CutThrough` to timestamp
     /// arrivals without a second copy.
     pub caller_delivery: Delivery,
+    /// How late the coarse timers (keepalive, idle, unresponsive, rate sample:
+    /// `Connection::poll_timeouts`) may be served: their deadlines are rounded up to a grid
+    /// of this step, so many idle connections share one wake-up. Zero (the default) keeps
+    /// every deadline exact, as virtual-time tests want.
+    pub timer_slack: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -138,6 +167,7 @@ impl Default for EndpointConfig {
             seed: 0x5EED,
             id_space: (0, 1),
             caller_delivery: Delivery::Tsbpd,
+            timer_slack: Duration::ZERO,
         }
     }
 }
@@ -165,11 +195,15 @@ pub struct EndpointStats {
     /// Connections closed because the peer acknowledged none of the data sent to it for the
     /// unresponsive timeout (`CloseReason::Unresponsive`).
     pub closed_unresponsive: u64,
+    /// Connections and callers `handle_timeout` visited because a deadline of theirs was due:
+    /// the measure that it follows the timers, not the number of connections.
+    pub timer_visits: u64,
 }
 
 struct Entry {
     conn: Connection,
     peer: SocketAddr,
+    local_socket: usize,
 }
 
 struct PendingCaller {
@@ -191,9 +225,10 @@ pub struct Endpoint {
     conns: HashMap<ConnId, Entry>,
     by_peer: HashMap<(SocketAddr, u32), ConnId>,
     callers: HashMap<ConnId, PendingCaller>,
-    /// Replies waiting to go out, with the origin their timestamp counts from: the new
-    /// connection's start for an accepted conclusion, the endpoint's start otherwise.
-    replies: VecDeque<(SocketAddr, Transmit, Instant)>,
+    /// Replies waiting to go out (to, on which socket), with the origin their timestamp
+    /// counts from: the new connection's start for an accepted conclusion, the endpoint's
+    /// start otherwise.
+    replies: VecDeque<(SocketAddr, usize, HandshakeReply, Instant)>,
     events: VecDeque<EndpointEvent>,
     stats: EndpointStats,
     rng: u64,
@@ -201,15 +236,55 @@ pub struct Endpoint {
     /// seeds it (`set_crypto_seed`).
     key_rng: Option<KeyRng>,
     start: Instant,
-    /// Round-robin position over connections in `poll_transmit`.
-    order: Vec<ConnId>,
-    cursor: usize,
+    /// Deadlines of connections and callers (one id space), and who may have something to
+    /// send.
+    schedule: Schedule,
+    /// Connections that reported `Closed`, in order, until `poll_event` removes them.
+    closed: VecDeque<(ConnId, CloseReason)>,
+    /// Scratch for the ids one `handle_timeout` (or dirty flush) visits: kept to not allocate
+    /// per wake-up.
+    visit: Vec<ConnId>,
+    coalesce: Coalesce,
+}
+
+/// How a connection's deadline is registered: fine timers exactly, coarse ones rounded up to
+/// a grid of `slack` steps from `origin` (`EndpointConfig::timer_slack`).
+#[derive(Debug, Clone, Copy)]
+struct Coalesce {
+    slack: Duration,
+    origin: Instant,
+}
+
+impl Coalesce {
+    fn deadline(self, conn: &Connection) -> Option<Instant> {
+        let (fine, coarse) = conn.poll_timeouts();
+        let coarse = coarse.map(|t| self.round_up(t));
+        match (fine, coarse) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn round_up(self, t: Instant) -> Instant {
+        let step = self.slack.as_nanos();
+        if step == 0 {
+            return t;
+        }
+        let since = t.saturating_duration_since(self.origin).as_nanos();
+        let steps = since.div_ceil(step);
+        let rounded = u64::try_from(steps * step).unwrap_or(u64::MAX);
+        self.origin + Duration::from_nanos(rounded)
+    }
 }
 
 impl Endpoint {
     /// `listener` is `None` for an endpoint that only calls out.
     pub fn new(cfg: EndpointConfig, listener: Option<Listener>, now: Instant) -> Self {
         let rng = cfg.seed | 1;
+        let coalesce = Coalesce {
+            slack: cfg.timer_slack,
+            origin: now,
+        };
         Endpoint {
             cfg,
             listener,
@@ -222,8 +297,10 @@ impl Endpoint {
             rng,
             key_rng: None,
             start: now,
-            order: Vec::new(),
-            cursor: 0,
+            schedule: Schedule::default(),
+            closed: VecDeque::new(),
+            visit: Vec::new(),
+            coalesce,
         }
     }
 
@@ -248,8 +325,14 @@ impl Endpoint {
         self.conns.get(&id).map(|e| &e.conn)
     }
 
+    /// The connection, to change it directly (a relay's `send_at`). It is queued to be asked
+    /// for datagrams, and its deadline and close are read again before the endpoint next
+    /// answers `poll_timeout`, `handle_timeout` or `poll_event`.
     pub fn connection_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
-        self.conns.get_mut(&id).map(|e| &mut e.conn)
+        let e = self.conns.get_mut(&id)?;
+        self.schedule.mark_ready(id);
+        self.schedule.mark_dirty(id);
+        Some(&mut e.conn)
     }
 
     pub fn connection_ids(&self) -> impl Iterator<Item = ConnId> + '_ {
@@ -258,16 +341,22 @@ impl Endpoint {
 
     pub fn send(&mut self, id: ConnId, now: Instant, payload: &[u8]) -> Result<SeqNo, SendError> {
         let entry = self.conns.get_mut(&id).ok_or(SendError::Closed)?;
-        entry.conn.send(now, payload)
+        let sent = entry.conn.send(now, payload);
+        self.touch(id);
+        sent
     }
 
     pub fn recv(&mut self, id: ConnId, now: Instant, out: &mut [u8]) -> Option<Delivered> {
-        self.conns.get_mut(&id)?.conn.recv(now, out)
+        let delivered = self.conns.get_mut(&id)?.conn.recv(now, out);
+        // A draining connection closes once its buffer is played out.
+        self.touch(id);
+        delivered
     }
 
     pub fn close(&mut self, id: ConnId) {
         if let Some(e) = self.conns.get_mut(&id) {
             e.conn.close();
+            self.touch(id);
         }
     }
 
@@ -306,6 +395,7 @@ impl Endpoint {
                 crypto,
             },
         );
+        self.touch(id);
         Ok(id)
     }
 
@@ -316,6 +406,20 @@ impl Endpoint {
     pub fn handle_datagram<'a>(
         &'a mut self,
         now: Instant,
+        from: SocketAddr,
+        datagram: &'a [u8],
+        access: &mut dyn AccessControl,
+    ) -> Option<Received<'a>> {
+        self.handle_datagram_on(now, 0, from, datagram, access)
+    }
+
+    /// [`Endpoint::handle_datagram`] for a driver with several sockets: `local_socket` is the
+    /// one the datagram came in on. A connection answers on the socket its handshake came in
+    /// on ([`Transmit::local_socket`]).
+    pub fn handle_datagram_on<'a>(
+        &'a mut self,
+        now: Instant,
+        local_socket: usize,
         from: SocketAddr,
         datagram: &'a [u8],
         access: &mut dyn AccessControl,
@@ -339,7 +443,7 @@ impl Endpoint {
                     timestamp,
                     body: Control::Handshake(hs),
                     ..
-                }) => self.on_listener_handshake(now, from, timestamp, &hs, access),
+                }) => self.on_listener_handshake(now, local_socket, from, timestamp, &hs, access),
                 _ => self.stats.not_handshake += 1,
             }
             return None;
@@ -352,7 +456,18 @@ impl Endpoint {
                 self.stats.wrong_peer += 1;
                 return None;
             }
-            let (arrival, payload) = entry.conn.handle_packet_payload(now, &packet)?;
+            let arrival = entry.conn.handle_packet(now, &packet);
+            // Inline `touch`: `entry` stays borrowed for the payload it may lend out.
+            settle(
+                dest,
+                &mut entry.conn,
+                &mut self.closed,
+                &mut self.schedule,
+                self.coalesce,
+            );
+            self.schedule.mark_ready(dest);
+            let arrival = arrival?;
+            let payload = entry.conn.payload_in_clear(&packet)?;
             return Some(Received {
                 conn: dest,
                 arrival,
@@ -373,6 +488,7 @@ impl Endpoint {
                 pending.last_hs_ts = Some((now, *timestamp));
                 pending.caller.handle(now, hs);
                 self.poll_caller(now, dest);
+                self.touch(dest);
             }
             return None;
         }
@@ -383,6 +499,7 @@ impl Endpoint {
     fn on_listener_handshake(
         &mut self,
         now: Instant,
+        local_socket: usize,
         from: SocketAddr,
         ts: Timestamp,
         hs: &crate::srt::packet::Handshake,
@@ -393,10 +510,13 @@ impl Endpoint {
             return;
         };
         match listener.handle(now, from, hs) {
-            ListenerAction::Reply(t) => self.replies.push_back((from, t, self.start)),
+            ListenerAction::Reply(t) => {
+                self.replies.push_back((from, local_socket, t, self.start));
+            }
             ListenerAction::Reject { reply, reason } => {
                 *self.stats.rejections.entry(reason.code()).or_default() += 1;
-                self.replies.push_back((from, reply, self.start));
+                self.replies
+                    .push_back((from, local_socket, reply, self.start));
             }
             ListenerAction::Drop(reason) => {
                 *self.stats.handshake_drops.entry(reason).or_default() += 1;
@@ -411,6 +531,7 @@ impl Endpoint {
                             body: Control::Handshake(hs.clone()),
                         });
                         e.conn.handle_packet(now, &pkt);
+                        self.touch(id);
                     }
                     return;
                 }
@@ -441,7 +562,8 @@ impl Endpoint {
                     Err(reason) => {
                         *self.stats.rejections.entry(reason.code()).or_default() += 1;
                         let reply = listener.reject(req.handshake(), reason);
-                        self.replies.push_back((from, reply, self.start));
+                        self.replies
+                            .push_back((from, local_socket, reply, self.start));
                         return;
                     }
                 };
@@ -459,8 +581,16 @@ impl Endpoint {
                 }
                 conn.set_handshake_reply(reply.hs.clone());
                 // The connection's timestamps start now; so does its conclusion response's.
-                self.replies.push_back((from, reply, now));
-                self.conns.insert(id, Entry { conn, peer: from });
+                self.replies.push_back((from, local_socket, reply, now));
+                self.conns.insert(
+                    id,
+                    Entry {
+                        conn,
+                        peer: from,
+                        local_socket,
+                    },
+                );
+                self.touch(id);
                 self.by_peer.insert((from, negotiated.peer_socket_id), id);
                 self.stats.accepted += 1;
                 self.events.push_back(EndpointEvent::Accepted {
@@ -498,8 +628,10 @@ impl Endpoint {
                     Entry {
                         conn,
                         peer: pending.peer,
+                        local_socket: 0,
                     },
                 );
+                self.touch(id);
                 self.by_peer
                     .insert((pending.peer, negotiated.peer_socket_id), id);
                 self.stats.connected += 1;
@@ -512,6 +644,7 @@ impl Endpoint {
     }
 
     fn connect_failed(&mut self, id: ConnId, reason: ConnectError) {
+        self.schedule.remove(id);
         self.stats.connect_failures += 1;
         self.events
             .push_back(EndpointEvent::ConnectFailed { id, reason });
@@ -547,85 +680,113 @@ impl Endpoint {
         c
     }
 
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let conns = self.conns.values().filter_map(|e| e.conn.poll_timeout());
-        let callers = self
-            .callers
-            .values()
-            .filter_map(|p| p.caller.poll_timeout());
+    /// The earliest instant `handle_timeout` (or, for pacing and handshake resends,
+    /// `poll_transmit`) has work: a peek at the deadline heap.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.settle_dirty();
         let replies = (!self.replies.is_empty()).then_some(self.start);
-        conns.chain(callers).chain(replies).min()
+        match (self.schedule.next_deadline(), replies) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
+    /// Runs the timers due at `now`: visits only the connections and callers whose deadline
+    /// has come, and queues them to be asked for datagrams.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for e in self.conns.values_mut() {
-            if e.conn.poll_timeout().is_some_and(|t| t <= now) {
-                e.conn.handle_timeout(now);
+        self.settle_dirty();
+        let mut visit = std::mem::take(&mut self.visit);
+        self.schedule.take_due(now, &mut visit);
+        for &id in &visit {
+            self.stats.timer_visits += 1;
+            if let Some(e) = self.conns.get_mut(&id) {
+                // A deadline registered earlier than the connection's current one (it moved
+                // later since) is a visit with nothing to run.
+                if e.conn.poll_timeout().is_some_and(|t| t <= now) {
+                    e.conn.handle_timeout(now);
+                }
+                settle(
+                    id,
+                    &mut e.conn,
+                    &mut self.closed,
+                    &mut self.schedule,
+                    self.coalesce,
+                );
+                self.schedule.mark_ready(id);
+            } else if let Some(p) = self.callers.get_mut(&id) {
+                if p.caller.poll_timeout().is_some_and(|t| t <= now) {
+                    p.caller.handle_timeout(now);
+                }
+                self.poll_caller(now, id);
+                self.touch(id);
             }
         }
-        let due: Vec<ConnId> = self
-            .callers
-            .iter()
-            .filter(|(_, p)| p.caller.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in due {
-            if let Some(p) = self.callers.get_mut(&id) {
-                p.caller.handle_timeout(now);
-            }
-            self.poll_caller(now, id);
-        }
+        visit.clear();
+        self.visit = visit;
     }
 
-    /// Writes the next datagram into `buf`; returns its destination and length.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
-        if let Some((to, t, origin)) = self.replies.pop_front() {
-            return self.emit_handshake(now, origin, to, t, buf);
+    /// Writes the next datagram into `buf`: handshake replies first, then the queue of
+    /// callers and connections that may have something to send, each drained before the next.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some((to, local_socket, t, origin)) = self.replies.pop_front() {
+            return self.emit_handshake(now, origin, to, local_socket, t, buf);
         }
-        let callers: Vec<ConnId> = self.callers.keys().copied().collect();
-        for id in callers {
-            let Some(p) = self.callers.get_mut(&id) else {
+        // Pacing gaps and handshake resends end at a deadline, without any input.
+        self.schedule.promote_due(now);
+        while let Some(id) = self.schedule.front_ready() {
+            if let Some(p) = self.callers.get_mut(&id) {
+                if let Some(t) = p.caller.poll_transmit(now) {
+                    let (to, origin) = (p.peer, p.start);
+                    self.schedule.mark_dirty(id);
+                    return self.emit_handshake(now, origin, to, 0, t, buf);
+                }
+                self.schedule.pop_ready();
+                self.poll_caller(now, id); // poll_transmit may have timed it out: report it now
+                self.touch_deadline(id);
                 continue;
-            };
-            if let Some(t) = p.caller.poll_transmit(now) {
-                let (to, origin) = (p.peer, p.start);
-                return self.emit_handshake(now, origin, to, t, buf);
             }
-            self.poll_caller(now, id); // poll_transmit may have timed it out: report it now
-        }
-        if self.order.len() != self.conns.len() {
-            self.order = self.conns.keys().copied().collect();
-            self.cursor = 0;
-        }
-        for _ in 0..self.order.len() {
-            let id = self.order[self.cursor % self.order.len()];
-            if let Some(e) = self.conns.get_mut(&id)
-                && let Some(n) = e.conn.poll_transmit(now, buf)
-            {
-                self.stats.datagrams_out += 1;
-                return Some((e.peer, n));
+            if let Some(e) = self.conns.get_mut(&id) {
+                if let Some(len) = e.conn.poll_transmit(now, buf) {
+                    self.stats.datagrams_out += 1;
+                    // Sending moves pacing and keepalive deadlines and may end a closing
+                    // connection: read again once it is drained or the driver asks.
+                    self.schedule.mark_dirty(id);
+                    return Some(Transmit {
+                        to: e.peer,
+                        len,
+                        local_socket: e.local_socket,
+                    });
+                }
+                self.schedule.pop_ready();
+                // Nothing to send changes nothing: read it again only if something did.
+                if self.schedule.take_dirty_one(id) {
+                    settle(
+                        id,
+                        &mut e.conn,
+                        &mut self.closed,
+                        &mut self.schedule,
+                        self.coalesce,
+                    );
+                }
+                continue;
             }
-            self.cursor = (self.cursor + 1) % self.order.len();
+            self.schedule.pop_ready();
         }
         None
     }
 
     /// The next event; closed connections are removed here.
     pub fn poll_event(&mut self) -> Option<EndpointEvent> {
+        self.settle_dirty();
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
-        let closed = self.conns.iter_mut().find_map(|(&id, e)| {
-            e.conn.poll_event().map(|ev| match ev {
-                crate::srt::connection::Event::Closed(reason) => (id, reason),
-            })
-        })?;
-        let (id, reason) = closed;
+        let (id, reason) = self.closed.pop_front()?;
         if reason == CloseReason::Unresponsive {
             self.stats.closed_unresponsive += 1;
         }
         let entry = self.conns.remove(&id)?;
-        self.order.clear(); // rebuilt on the next poll_transmit: a new id may take the slot
+        self.schedule.remove(id);
         self.by_peer
             .remove(&(entry.peer, entry.conn.peer_socket_id()));
         // The table holds connections inline (~1.5 KB each) and never shrinks by itself: after
@@ -633,7 +794,6 @@ impl Endpoint {
         if self.conns.capacity() > 4 * self.conns.len().max(64) {
             self.conns.shrink_to(2 * self.conns.len().max(64));
             self.by_peer.shrink_to(2 * self.by_peer.len().max(64));
-            self.order.shrink_to(2 * self.conns.len().max(64));
         }
         Some(EndpointEvent::Closed {
             id,
@@ -642,14 +802,52 @@ impl Endpoint {
         })
     }
 
+    /// After anything that may have changed `id`'s deadline, queue or state: register its
+    /// deadline, collect its close, and queue it to be asked for datagrams.
+    fn touch(&mut self, id: ConnId) {
+        if self.touch_deadline(id) {
+            self.schedule.mark_ready(id);
+        }
+    }
+
+    /// Whether `id` is still a connection or caller (a failed caller is gone).
+    fn touch_deadline(&mut self, id: ConnId) -> bool {
+        if let Some(e) = self.conns.get_mut(&id) {
+            settle(
+                id,
+                &mut e.conn,
+                &mut self.closed,
+                &mut self.schedule,
+                self.coalesce,
+            );
+        } else if let Some(p) = self.callers.get(&id) {
+            self.schedule.set_deadline(id, p.caller.poll_timeout());
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// Reads again the connections changed behind the endpoint's back.
+    fn settle_dirty(&mut self) {
+        let mut visit = std::mem::take(&mut self.visit);
+        self.schedule.take_dirty(&mut visit);
+        for &id in &visit {
+            self.touch_deadline(id);
+        }
+        visit.clear();
+        self.visit = visit;
+    }
+
     fn emit_handshake(
         &mut self,
         now: Instant,
         origin: Instant,
         to: SocketAddr,
-        t: Transmit,
+        local_socket: usize,
+        t: HandshakeReply,
         buf: &mut [u8],
-    ) -> Option<(SocketAddr, usize)> {
+    ) -> Option<Transmit> {
         let us = now.saturating_duration_since(origin).as_micros() as u32;
         let pkt = ControlPacket {
             timestamp: Timestamp::from_micros(us),
@@ -657,9 +855,13 @@ impl Endpoint {
             body: Control::Handshake(t.hs),
         };
         match pkt.emit(buf) {
-            Ok(n) => {
+            Ok(len) => {
                 self.stats.datagrams_out += 1;
-                Some((to, n))
+                Some(Transmit {
+                    to,
+                    len,
+                    local_socket,
+                })
             }
             Err(_) => None,
         }
@@ -685,6 +887,21 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// Registers `conn`'s current deadline and moves a `Closed` it reported to `closed` (a free
+/// function so `handle_datagram` can call it while it keeps the connection borrowed).
+fn settle(
+    id: ConnId,
+    conn: &mut Connection,
+    closed: &mut VecDeque<(ConnId, CloseReason)>,
+    schedule: &mut Schedule,
+    coalesce: Coalesce,
+) {
+    while let Some(crate::srt::connection::Event::Closed(reason)) = conn.poll_event() {
+        closed.push_back((id, reason));
+    }
+    schedule.set_deadline(id, coalesce.deadline(conn));
 }
 
 /// A generator for one connection's keys, drawn from the endpoint's (so connections share no

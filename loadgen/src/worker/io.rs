@@ -228,7 +228,9 @@ pub fn transmit(
                 io.flush(sock)?;
                 continue;
             };
-            let Some((to, n)) = sock.ep.poll_transmit(now, spare) else {
+            let Some(srtrelay::srt::endpoint::Transmit { to, len: n, .. }) =
+                sock.ep.poll_transmit(now, spare)
+            else {
                 break;
             };
             let verdict = if sock.kind == Kind::Pub && sock.leg.is_active() {

@@ -11,7 +11,7 @@
 //! receive, release delayed datagrams, publish, run due timers, deliver, transmit, handle
 //! events, and refresh the cached deadlines of the sockets that were touched. Only touched
 //! sockets are re-polled, which keeps a turn's cost proportional to the work rather than to the
-//! number of connections (`Endpoint::poll_timeout` is O(connections on that endpoint)).
+//! number of connections (the TSBPD delivery deadline is still a scan of a socket's members).
 
 mod conns;
 mod io;

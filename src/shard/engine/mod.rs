@@ -10,8 +10,8 @@
 //! - one receive task per socket: `recvmmsg` batch -> endpoint -> rings -> subscribers -> flush;
 //! - one handoff task per other shard: drain its queue into replica rings -> subscribers ->
 //!   flush;
-//! - a tick task (every 1 ms with connections, 20 ms without): protocol timers, control inbox,
-//!   deadlines, forwarder retries;
+//! - a tick task that sleeps until the endpoint's next protocol deadline (1 to 20 ms): protocol
+//!   timers, control inbox, deadlines, forwarder retries;
 //! - the main task waits for the stop signal, then closes every connection and flushes.
 
 mod admission;
@@ -54,6 +54,10 @@ use state::{ShardParts, ShardState};
 
 /// Retry delay after a socket error, and the flush retry step at shutdown.
 const TICK: Duration = Duration::from_millis(1);
+/// Keepalive, idle, unresponsive and rate-sample timers are served on a 10 ms grid: idle
+/// connections then share a shard's wake-ups (at most 100 a second for them, however many
+/// there are) instead of each waking it; ACK, NAK and pacing stay exact.
+const TIMER_SLACK: Duration = Duration::from_millis(10);
 /// Handoffs queued per shard pair; a few dozen bytes each (the payload is a shared handle).
 const HANDOFF_QUEUE: usize = 4096;
 /// Datagrams per `recvmmsg`.
@@ -178,6 +182,7 @@ impl Engine {
                 seed: secrets.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                 id_space: (i as u32, n as u32),
                 caller_delivery: crate::srt::connection::Delivery::Tsbpd,
+                timer_slack: TIMER_SLACK,
             };
             // Same secret and epoch on every shard: a cookie from one is valid on all.
             let listener = Listener::new(secrets.cookie, epoch, listener_cfg.clone());
@@ -423,7 +428,7 @@ async fn run_shard(
         let state = state.clone();
         glommio::spawn_local(async move {
             loop {
-                let interval = state.borrow().tick_interval();
+                let interval = state.borrow_mut().tick_interval(now());
                 glommio::timer::sleep(interval).await;
                 let t = now();
                 let mut s = state.borrow_mut();

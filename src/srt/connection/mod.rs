@@ -407,6 +407,23 @@ impl Connection {
         }
         self.timers
             .set(Timer::Idle, now + self.cfg.peer_idle_timeout);
+        // Only these inputs can give a parked ACK timer work (they move the ACK position or
+        // the last confirmed ACK), and only data a parked NAK timer (losses): a keepalive
+        // leaves both asleep. Resumed with the period in force before this packet changes
+        // the RTT.
+        let (ack_work, nak_work) = match packet {
+            Packet::Data(_) => (true, true),
+            Packet::Control(c) => (
+                matches!(c.body, Control::DropRequest(_) | Control::AckAck { .. }),
+                false,
+            ),
+        };
+        if ack_work {
+            self.timers.resume(Timer::Ack, now, ACK_INTERVAL);
+        }
+        if nak_work && self.cfg.periodic_nak {
+            self.timers.resume(Timer::Nak, now, self.rtt.nak_interval());
+        }
         match packet {
             Packet::Data(data) => self.on_data(now, data),
             Packet::Control(ctrl) => {
@@ -425,14 +442,21 @@ impl Connection {
         packet: &Packet<'a>,
     ) -> Option<(Arrival, &'a [u8])> {
         let arrival = self.handle_packet(now, packet)?;
+        Some((arrival, self.payload_in_clear(packet)?))
+    }
+
+    /// The clear payload of the data packet `handle_packet` just reported as an arrival: its
+    /// own bytes, or the decrypted copy this connection holds until the next packet. Split
+    /// from `handle_packet_payload` for callers that must look at the connection in between
+    /// (the endpoint reads the new deadline before lending the payload out).
+    pub fn payload_in_clear<'a>(&'a self, packet: &Packet<'a>) -> Option<&'a [u8]> {
         let Packet::Data(data) = packet else {
             return None;
         };
-        let payload = match (data.key, self.crypto.as_deref()) {
+        Some(match (data.key, self.crypto.as_deref()) {
             (EncryptionKey::None, _) | (_, None) => data.payload,
             (_, Some(crypto)) => crypto.last_decrypted(),
-        };
-        Some((arrival, payload))
+        })
     }
 
     /// Parses and feeds one datagram.
@@ -556,12 +580,21 @@ impl Connection {
     /// The earliest time `handle_timeout` or (for pacing) `poll_transmit` has work to do.
     /// Delivery to the application is separate: see [`Connection::next_delivery_time`].
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let (fine, coarse) = self.poll_timeouts();
+        earliest(fine, coarse)
+    }
+
+    /// [`Connection::poll_timeout`] split in two: `fine`, everything whose timing a peer sees
+    /// (ACK, NAK, pacing, drops, key refresh, the end of draining), and `coarse`, the
+    /// seconds-scale timers (`Timer::is_coarse`: keepalive, idle, unresponsive, rate sample),
+    /// which a driver may serve a little late to share one wake-up among many connections.
+    pub fn poll_timeouts(&self) -> (Option<Instant>, Option<Instant>) {
         match self.state {
-            State::Closed(_) => return None,
-            State::Draining(_, deadline) => return Some(deadline),
+            State::Closed(_) => return (None, None),
+            State::Draining(_, deadline) => return (Some(deadline), None),
             State::Open | State::Closing(_) => {}
         }
-        let mut next = self.timers.next_deadline();
+        let (mut next, coarse) = self.timers.next_deadlines();
         if self.cfg.delivery == Delivery::CutThrough {
             // The receive buffer's bookkeeping is released at TSBPD time in handle_timeout.
             next = earliest(next, self.rcv.next_release_time(self.cfg.too_late_drop));
@@ -577,7 +610,7 @@ impl Connection {
         if let Some(c) = self.crypto.as_deref() {
             consider(c.next_km_time(self.rtt.rtt(), self.last_sent));
         }
-        next
+        (next, coarse)
     }
 
     /// When `recv` will next return something (TSBPD), if anything is buffered. Always
@@ -614,7 +647,11 @@ impl Connection {
             match timer {
                 Timer::Ack => {
                     self.on_ack_timer(now);
-                    self.timers.set(Timer::Ack, now + ACK_INTERVAL);
+                    if self.ack_settled() {
+                        self.timers.park(Timer::Ack, now);
+                    } else {
+                        self.timers.set(Timer::Ack, now + ACK_INTERVAL);
+                    }
                 }
                 Timer::Nak => {
                     let held_since = now.checked_sub(self.rtt.nak_interval());
@@ -628,7 +665,12 @@ impl Connection {
                     if !self.rcv.loss.is_empty() {
                         self.pending.periodic_nak = true;
                     }
-                    self.timers.set(Timer::Nak, now + self.rtt.nak_interval());
+                    if self.rcv.loss.is_empty() && self.rcv.fresh_loss.is_empty() {
+                        // Losses come only with input, which resumes the timer.
+                        self.timers.park(Timer::Nak, now);
+                    } else {
+                        self.timers.set(Timer::Nak, now + self.rtt.nak_interval());
+                    }
                 }
                 Timer::KeepAlive => {
                     if now.saturating_duration_since(self.last_sent) >= KEEPALIVE_INTERVAL {

@@ -222,6 +222,20 @@ impl Connection {
         }
     }
 
+    /// Whether the ACK timer can find nothing to do until new input: no ACK pending, no loss
+    /// (the ACK position is then the buffer's end, moved only by arrivals), and the last full
+    /// ACK, if any, covers that position and was confirmed (no resend due by time alone).
+    pub(super) fn ack_settled(&self) -> bool {
+        if self.pending.full_ack || !self.rcv.loss.is_empty() {
+            return false;
+        }
+        let pos = self.rcv.ack_pos();
+        match self.rcv.last_full_ack {
+            None => pos == self.cfg.isn,
+            Some((last, _)) => last == pos && last == self.rcv.last_ackacked,
+        }
+    }
+
     pub(super) fn poll_ack(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let last_ack = self.rcv.ack_pos();
         let ack = if std::mem::take(&mut self.pending.full_ack) {

@@ -321,7 +321,10 @@ fn repeated_conclusion_gets_the_same_answer_and_no_second_connection() {
     caller.connect(now, cfg).expect("valid");
     let mut buf = [0u8; 1500];
     let mut out = |ep: &mut Endpoint| {
-        let (_, n) = ep.poll_transmit(now, &mut buf).expect("something to send");
+        let n = ep
+            .poll_transmit(now, &mut buf)
+            .expect("something to send")
+            .len;
         buf[..n].to_vec()
     };
     let induction = out(&mut caller);
@@ -333,9 +336,10 @@ fn repeated_conclusion_gets_the_same_answer_and_no_second_connection() {
     let first = out(&mut listener);
     // The reply was lost; the caller repeats its conclusion.
     listener.handle_datagram(now + 250 * MS, caller_addr, &conclusion, &mut AcceptAll);
-    let (_, n) = listener
+    let n = listener
         .poll_transmit(now + 250 * MS, &mut buf)
-        .expect("answered again");
+        .expect("answered again")
+        .len;
     let second = buf[..n].to_vec();
     assert_eq!(
         first[16..],

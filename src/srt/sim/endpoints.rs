@@ -125,13 +125,13 @@ impl Net {
         self.caller.handle_timeout(now);
         self.listener.handle_timeout(now);
         let mut buf = [0u8; 1500];
-        while let Some((to, n)) = self.caller.poll_transmit(now, &mut buf) {
-            assert_eq!(to, self.listener_addr);
-            self.up.send(now, &buf[..n]);
+        while let Some(t) = self.caller.poll_transmit(now, &mut buf) {
+            assert_eq!(t.to, self.listener_addr);
+            self.up.send(now, &buf[..t.len]);
         }
-        while let Some((to, n)) = self.listener.poll_transmit(now, &mut buf) {
-            assert_eq!(to, self.caller_addr);
-            self.down.send(now, &buf[..n]);
+        while let Some(t) = self.listener.poll_transmit(now, &mut buf) {
+            assert_eq!(t.to, self.caller_addr);
+            self.down.send(now, &buf[..t.len]);
         }
         while let Some(e) = self.caller.poll_event() {
             self.caller_events.push(e);

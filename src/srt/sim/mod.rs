@@ -9,6 +9,8 @@ pub mod endpoints;
 pub mod link;
 pub mod pair;
 mod scenarios;
+#[cfg(test)]
+mod schedule_tests;
 
 use std::time::Instant;
 
