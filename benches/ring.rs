@@ -6,10 +6,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use srtrelay::media::ts;
 use srtrelay::relay::handoff::{Handoff, StreamKey};
+use srtrelay::relay::ring::Serial;
 use srtrelay::relay::ring::{RingConfig, StreamRing};
-use srtrelay::relay::ts;
-use srtrelay::srt::seq::SeqNo;
 
 /// Origin times are carried, never compared here; any instant will do.
 #[allow(clippy::disallowed_methods)]
@@ -33,10 +33,10 @@ fn insert(c: &mut Criterion) {
     let payload = ts_payload();
     let origin = t0();
     let mut r = ring();
-    let mut seq = SeqNo::new(SeqNo::MAX - 1000);
+    let mut seq = Serial::new(Serial::MAX - 1000);
     c.bench_function("ring/insert_1316", |b| {
         b.iter(|| {
-            seq = seq.next();
+            seq = seq.add(1);
             r.insert(black_box(seq), origin, black_box(&payload))
         })
     });
@@ -44,13 +44,13 @@ fn insert(c: &mut Criterion) {
     // The head moves on by two (leaving a gap), then a retransmission fills the gap: one
     // iteration is two stored packets.
     let mut r = ring();
-    let mut seq = SeqNo::new(0);
+    let mut seq = Serial::new(0);
     r.insert(seq, origin, &payload);
     c.bench_function("ring/new_head_plus_late_fill_1316", |b| {
         b.iter(|| {
             seq = seq.add(2);
             r.insert(black_box(seq), origin, &payload);
-            r.insert(black_box(seq.prev()), origin, &payload)
+            r.insert(black_box(seq.add(-1)), origin, &payload)
         })
     });
 }
@@ -62,13 +62,13 @@ fn fanout(c: &mut Criterion) {
     for n in [1usize, 16, 256] {
         let mut r = ring();
         let mut cursors = vec![r.cursor_at_head(); n];
-        let mut seq = SeqNo::new(0);
+        let mut seq = Serial::new(0);
         // One iteration: one insert, then every cursor reads that packet. Throughput is per
         // delivered packet, insert included (amortized over `n`).
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
-                seq = seq.next();
+                seq = seq.add(1);
                 r.insert(seq, origin, &payload);
                 let mut bytes = 0;
                 for cur in cursors.iter_mut() {
@@ -88,12 +88,12 @@ fn handoff(c: &mut Criterion) {
     let origin = t0();
     let mut src = ring();
     let mut replica = ring();
-    let mut seq = SeqNo::new(0);
+    let mut seq = Serial::new(0);
     // Source read, message build (payload copy), replica insert: the work per packet per
     // subscriber shard, without the queue itself.
     c.bench_function("handoff/build_and_apply_1316", |b| {
         b.iter(|| {
-            seq = seq.next();
+            seq = seq.add(1);
             src.insert(seq, origin, &payload);
             let pos = src.head().unwrap_or_default();
             let msg = src.get(pos).map(|p| Handoff::new(StreamKey(1), &p));

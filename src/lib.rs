@@ -9,6 +9,8 @@ pub mod buf;
 pub mod config;
 pub mod driver;
 pub mod http;
+pub mod legs;
+pub mod media;
 pub mod relay;
 pub mod rng;
 pub mod service;

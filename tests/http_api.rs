@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 
 use harness::*;
 use serde_json::Value as Json;
-use srtrelay::access::Mode;
-use srtrelay::srt::handshake::RejectReason;
+use srtrelay::access::{Denied, Mode};
 use srtrelay::telemetry::HealthState;
 
 #[test]
@@ -307,11 +306,8 @@ fn session_lifecycle_over_http() {
     let t = api.now();
     let redeem = |mode, sid: Option<&str>| api.store.redeem("live/cam1", mode, sid, t);
     assert_eq!(redeem(Mode::Publish, Some(&id)), Ok(()));
-    assert_eq!(
-        redeem(Mode::Publish, Some(&id)),
-        Err(RejectReason::Forbidden)
-    );
-    assert_eq!(redeem(Mode::Publish, None), Err(RejectReason::Unauthorized));
+    assert_eq!(redeem(Mode::Publish, Some(&id)), Err(Denied::Forbidden));
+    assert_eq!(redeem(Mode::Publish, None), Err(Denied::Unauthorized));
     assert_eq!(api.store.redeem("public/x", Mode::Publish, None, t), Ok(()));
 
     // Expiry under the injected clock: issued now, presented 5 minutes later.
@@ -322,7 +318,7 @@ fn session_lifecycle_over_http() {
     assert_eq!(
         api.store
             .redeem("live/cam1", Mode::Request, Some(&id), late),
-        Err(RejectReason::Forbidden)
+        Err(Denied::Forbidden)
     );
 
     let scrape = api.scrape();

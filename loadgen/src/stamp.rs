@@ -16,7 +16,7 @@
 //!
 //! In synthetic payloads the adaptation field sets `random_access_indicator` and the PES has the
 //! video stream id 0xE0, so a relay that starts new viewers at a video keyframe
-//! (`srtrelay::relay::ts::is_video_random_access`) can start them at any payload. In replayed
+//! (`srtrelay::media::ts::is_video_random_access`) can start them at any payload. In replayed
 //! payloads the flag is left clear: the file's own keyframes are the real ones.
 //!
 //! The stamp (big-endian): magic `SRLG`, version, 3 reserved bytes, stream index u32, sequence
@@ -243,7 +243,7 @@ fn take<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use srtrelay::relay::ts;
+    use srtrelay::media::ts;
 
     const S: Stamp = Stamp {
         stream: 7,

@@ -99,18 +99,16 @@ impl Mode {
             _ => None,
         }
     }
+}
 
-    /// The session mode for a Stream ID mode. `None` for `bidirectional`, which a relay
-    /// connection does not do; the caller decides what an absent `m` means (the draft's default
-    /// is `request`).
-    pub fn from_stream_mode(m: crate::srt::handshake::StreamMode) -> Option<Mode> {
-        use crate::srt::handshake::StreamMode;
-        match m {
-            StreamMode::Publish => Some(Mode::Publish),
-            StreamMode::Request => Some(Mode::Request),
-            StreamMode::Bidirectional => None,
-        }
-    }
+/// Why a caller's credentials were refused. Neutral: each protocol answers with its own code
+/// (SRT: 1401 and 1403, libsrt's `SRT_REJX_UNAUTHORIZED` and `SRT_REJX_FORBIDDEN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// No session presented where one is needed.
+    Unauthorized,
+    /// A session that is unknown, expired, used or for something else.
+    Forbidden,
 }
 
 impl fmt::Display for Mode {
@@ -245,9 +243,5 @@ mod tests {
         assert!(t.allows("live/a", Mode::Publish));
         assert!(!t.allows("other", Mode::Publish));
         assert!(t.allows("other", Mode::Request));
-        assert_eq!(
-            Mode::from_stream_mode(crate::srt::handshake::StreamMode::Bidirectional),
-            None
-        );
     }
 }

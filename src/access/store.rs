@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use siphasher::sip128::SipHasher24;
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use super::{AccessConfig, ApiError, Mode, mask};
-use crate::srt::handshake::RejectReason;
+use super::{AccessConfig, ApiError, Denied, Mode, mask};
 
 /// Where session ids come from. Injected so that the store holds no global RNG and tests are
 /// deterministic; the binary seeds [`KeyedIds`] from the OS.
@@ -225,7 +224,7 @@ impl SessionStore {
         mode: Mode,
         session: Option<&str>,
         now: Instant,
-    ) -> Result<(), RejectReason> {
+    ) -> Result<(), Denied> {
         let mut inner = self.lock();
         let inner = &mut *inner;
         if inner.config.is_open(resource, mode) {
@@ -234,28 +233,28 @@ impl SessionStore {
         }
         let Some(text) = session.filter(|s| !s.is_empty()) else {
             inner.counters.missing += 1;
-            return Err(RejectReason::Unauthorized);
+            return Err(Denied::Unauthorized);
         };
         let Some(id) = parse_hex(text) else {
             inner.counters.unknown += 1;
-            return Err(RejectReason::Forbidden);
+            return Err(Denied::Forbidden);
         };
         let Some(entry) = inner.sessions.get_mut(&id) else {
             inner.counters.unknown += 1;
-            return Err(RejectReason::Forbidden);
+            return Err(Denied::Forbidden);
         };
         if entry.expires <= now {
             inner.sessions.remove(&id);
             inner.counters.expired += 1;
-            return Err(RejectReason::Forbidden);
+            return Err(Denied::Forbidden);
         }
         if entry.used {
             inner.counters.reused += 1;
-            return Err(RejectReason::Forbidden);
+            return Err(Denied::Forbidden);
         }
         if entry.resource != resource || entry.mode != mode {
             inner.counters.mismatch += 1;
-            return Err(RejectReason::Forbidden);
+            return Err(Denied::Forbidden);
         }
         entry.used = true;
         inner.counters.redeemed += 1;

@@ -1,8 +1,9 @@
 //! One shard's streams: publisher sessions and their rings, replica rings fed from other shards,
 //! local subscribers with their cursors, and the forwarders feeding other shards.
 //!
-//! Owns: moving each stored packet to every local subscriber's connection (`send_at` at the
-//! publisher position plus the subscriber's offset, origin time carried), lag handling (a
+//! Owns: moving each stored packet to every local subscriber leg (an [`Offer`] numbered from
+//! the subscriber's first position, origin time carried; cut-through or in position order
+//! with a hold time, as the leg asked), lag handling (a
 //! subscriber that falls behind skips whole packets, counted; nobody else notices), switching
 //! subscribers to a new publisher session, and the grace / wait deadlines of subscribers without
 //! a publisher. Must not: read the clock, lock, know sockets or other shards' state; the shard
@@ -19,12 +20,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::handoff::{Forwarder, Handoff, StreamKey};
-use super::ring::{Cursor, InsertOutcome, ReadError, RingConfig, StreamRing};
+use super::leg::{LegId, Offer, ReadOrder, Sink, Sinks, Taken};
+use super::ring::{
+    Cursor, InsertOutcome, OrderedCursor, OrderedError, ReadError, RingConfig, Serial, StreamRing,
+};
 use super::ring_pool::RingPool;
-use super::ts::{TsFilter, TsStats, has_video_random_access};
-use crate::srt::connection::{Arrival, PushAtError, SendError};
-use crate::srt::endpoint::{ConnId, Endpoint};
-use crate::srt::seq::SeqNo;
+use crate::media::ts::{TsFilter, TsStats, has_video_random_access};
 
 pub use protocol::{Outgoing, SessionMsg};
 
@@ -35,14 +36,14 @@ pub struct FanoutConfig {
     pub passthrough_non_ts: bool,
 }
 
-/// What a connection is to this shard.
+/// What a leg is to this shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
     Publisher { name: String, key: StreamKey },
     Subscriber { name: String },
 }
 
-/// What a closed connection was, and what the shard must tell others about it.
+/// What a closed leg was, and what the shard must tell others about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Departure {
     pub role: Role,
@@ -57,10 +58,10 @@ pub struct StreamCounters {
     /// shard (replica).
     pub ingress_packets: u64,
     pub ingress_bytes: u64,
-    /// Packets handed to a subscriber's connection.
+    /// Packets handed to a subscriber leg.
     pub forwarded: u64,
-    /// Packets a subscriber never got: it lagged a whole ring behind, or its send buffer was
-    /// beyond its acknowledgements.
+    /// Packets a subscriber never got: it lagged a whole ring behind, its send buffer was
+    /// beyond its acknowledgements, or (read in order) a gap it held was given up.
     pub skipped: u64,
     /// Packets sent to other shards / received from the publishing shard.
     pub handoffs_out: u64,
@@ -74,11 +75,11 @@ pub struct StreamCounters {
 pub struct StreamView {
     pub name: String,
     pub key: Option<StreamKey>,
-    /// The local publisher's connection.
-    pub publisher: Option<ConnId>,
+    /// The local publisher leg.
+    pub publisher: Option<LegId>,
     /// Fed from another shard.
     pub replica: bool,
-    pub subscribers: Vec<ConnId>,
+    pub subscribers: Vec<LegId>,
     pub forwarding_to: Vec<usize>,
     /// Ingress payload rate over the last sampling interval, bits per second.
     pub ingress_bps: u64,
@@ -90,7 +91,7 @@ struct Session {
     key: StreamKey,
     ring: StreamRing,
     /// `Some` when the publisher is on this shard; `None` for a replica.
-    publisher: Option<ConnId>,
+    publisher: Option<LegId>,
     /// For a replica: the publishing shard that feeds it (where `Unforward` goes).
     source: Option<usize>,
     /// The publisher left (or its shard said so); the ring stays for the grace period.
@@ -99,12 +100,13 @@ struct Session {
 
 #[derive(Debug)]
 struct Subscriber {
-    conn: ConnId,
+    leg: LegId,
+    order: ReadOrder,
     /// `None` until a session exists.
-    cursor: Option<Cursor>,
-    /// The subscriber sequence number that `cursor.start_pos()` maps to; taken from the
-    /// connection when the cursor is first used.
-    isn: Option<SeqNo>,
+    cursor: Option<SubCursor>,
+    /// The leg's number for the cursor's first position ([`Sink::base`]), taken when the
+    /// cursor is first used.
+    base: Option<u64>,
     joined: Instant,
     /// When it stops waiting for a publisher, fixed at join time by the policy then in force
     /// (a reload applies to newcomers only); `None` under `unknown_stream = "reject"`.
@@ -123,6 +125,41 @@ struct Subscriber {
 /// subscriber waiting for its publisher) keep the publisher's time base.
 const BACKLOG_SHIFT_MIN: Duration = Duration::from_millis(100);
 
+/// A subscriber's reader: cut-through (arrival order) or in position order.
+#[derive(Debug)]
+enum SubCursor {
+    CutThrough(Cursor),
+    /// With the first position it delivered (what its numbering counts from).
+    Ordered(OrderedCursor, Option<u64>),
+}
+
+impl SubCursor {
+    fn new(c: Cursor, order: ReadOrder) -> SubCursor {
+        match order {
+            ReadOrder::CutThrough => SubCursor::CutThrough(c),
+            ReadOrder::Ordered { .. } => SubCursor::Ordered(OrderedCursor::from_cursor(&c), None),
+        }
+    }
+
+    fn start_pos(&self) -> Option<u64> {
+        match self {
+            SubCursor::CutThrough(c) => c.start_pos(),
+            SubCursor::Ordered(_, first) => *first,
+        }
+    }
+
+    /// Arrivals (cut-through) or positions (in order) behind the head.
+    fn lag(&self, ring: &StreamRing) -> u64 {
+        match self {
+            SubCursor::CutThrough(c) => ring.arrivals().saturating_sub(c.next_arrival()),
+            SubCursor::Ordered(c, _) => match (ring.head(), c.next_pos()) {
+                (Some(h), Some(n)) => (h + 1).saturating_sub(n),
+                _ => 0,
+            },
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Stream {
     name: String,
@@ -132,6 +169,8 @@ struct Stream {
     /// When the last publisher session ended; `None` while one is live or before the first.
     idle_since: Option<Instant>,
     dirty: bool,
+    /// The earliest held gap of its subscribers reading in order gives up then.
+    wake: Option<Instant>,
     counters: StreamCounters,
     /// `ingress_bytes` and time at the last rate sample.
     rate_mark: Option<(u64, Instant)>,
@@ -152,8 +191,8 @@ pub struct ShardStreams {
     slots: Vec<Option<Stream>>,
     by_name: HashMap<String, usize>,
     by_key: HashMap<StreamKey, usize>,
-    roles: HashMap<ConnId, Role>,
-    publishers: HashMap<ConnId, usize>,
+    roles: HashMap<LegId, Role>,
+    publishers: HashMap<LegId, usize>,
     dirty: Vec<usize>,
     ts: TsFilter,
     /// Handoffs for a session this shard does not hold (raced with its end).
@@ -164,6 +203,9 @@ pub struct ShardStreams {
     transits: TransitLog,
     /// Rings of ended sessions, for the next session or replica.
     rings: RingPool,
+    /// (when, stream): a subscriber reading in order holds a gap in that stream until then.
+    /// An entry whose time is no longer the stream's `wake` is stale and dropped when due.
+    wakes: Vec<(Instant, usize)>,
 }
 
 /// Packets handed to subscriber connections since the last drain, as runs of (read time of
@@ -208,10 +250,11 @@ impl ShardStreams {
             forwards_refused: 0,
             transits: TransitLog::default(),
             rings: RingPool::new(),
+            wakes: Vec::new(),
         }
     }
 
-    pub fn role(&self, conn: ConnId) -> Option<&Role> {
+    pub fn role(&self, conn: LegId) -> Option<&Role> {
         self.roles.get(&conn)
     }
 
@@ -238,6 +281,7 @@ impl ShardStreams {
             forwarders: Vec::new(),
             idle_since: None,
             dirty: false,
+            wake: None,
             counters: StreamCounters::default(),
             rate_mark: None,
             ingress_bps: 0,
@@ -280,7 +324,7 @@ impl ShardStreams {
     /// (`Some`) or by handoffs from another shard (`None`). Subscribers move to it and continue
     /// their sequence numbers where the previous session left them. Returns `false` when this
     /// session is already the stream's (a repeated notice).
-    pub fn start_session(&mut self, name: &str, key: StreamKey, publisher: Option<ConnId>) -> bool {
+    pub fn start_session(&mut self, name: &str, key: StreamKey, publisher: Option<LegId>) -> bool {
         self.begin(name, key, publisher, None)
     }
 
@@ -293,7 +337,7 @@ impl ShardStreams {
         &mut self,
         name: &str,
         key: StreamKey,
-        publisher: Option<ConnId>,
+        publisher: Option<LegId>,
         source: Option<usize>,
     ) -> bool {
         let i = self.stream_mut(name);
@@ -314,7 +358,7 @@ impl ShardStreams {
         for sub in &mut s.subs {
             // Read the new ring from its first packet; the offset is fixed at first use.
             sub.cursor = None;
-            sub.isn = None;
+            sub.base = None;
             sub.shift = None;
         }
         if let Some(old) = old {
@@ -370,14 +414,17 @@ impl ShardStreams {
 
     /// A packet from a local publisher whose datagram was read at `now`. Returns whether it
     /// went into the ring.
+    /// `serial` is the leg's 31-bit packet number (SRT: its sequence number); `origin` is the
+    /// time the packet stands for at the publisher (carried to subscribers).
     pub fn on_publisher_data(
         &mut self,
-        conn: ConnId,
-        arrival: &Arrival,
+        leg: LegId,
+        serial: Serial,
+        origin: Instant,
         payload: &[u8],
         now: Instant,
     ) -> bool {
-        let Some(&i) = self.publishers.get(&conn) else {
+        let Some(&i) = self.publishers.get(&leg) else {
             return false;
         };
         if !self.ts.admit(payload) {
@@ -387,9 +434,7 @@ impl ShardStreams {
         let Some(sess) = s.session.as_mut() else {
             return false;
         };
-        let outcome = sess
-            .ring
-            .insert_arrived(arrival.seq, arrival.origin, now, payload);
+        let outcome = sess.ring.insert_arrived(serial, origin, now, payload);
         Self::stored(s, i, outcome, payload.len(), &mut self.dirty)
     }
 
@@ -473,23 +518,28 @@ impl ShardStreams {
     pub fn add_subscriber(
         &mut self,
         name: &str,
-        conn: ConnId,
+        leg: LegId,
+        order: ReadOrder,
         now: Instant,
         wait: Option<Duration>,
     ) {
         let i = self.stream_mut(name);
         let s = self.get(i);
-        let cursor = s.session.as_ref().map(|x| join_cursor(&x.ring));
+        let cursor = s
+            .session
+            .as_ref()
+            .map(|x| SubCursor::new(join_cursor(&x.ring), order));
         s.subs.push(Subscriber {
-            conn,
+            leg,
+            order,
             cursor,
-            isn: None,
+            base: None,
             joined: now,
             wait_until: wait.map(|w| now + w),
             shift: None,
         });
         self.roles.insert(
-            conn,
+            leg,
             Role::Subscriber {
                 name: name.to_string(),
             },
@@ -519,7 +569,7 @@ impl ShardStreams {
     /// whose connection is not up yet) keeps "fed" and "asked to be fed" the same fact: a
     /// replica left behind after its `Unforward` looked live, so the next player on this shard
     /// asked for nothing and got nothing (the cross-shard stall).
-    pub fn remove_connection(&mut self, conn: ConnId, now: Instant) -> Option<Departure> {
+    pub fn remove_connection(&mut self, conn: LegId, now: Instant) -> Option<Departure> {
         let role = self.roles.remove(&conn)?;
         let mut unforward = None;
         match &role {
@@ -530,7 +580,7 @@ impl ShardStreams {
             Role::Subscriber { name } => {
                 if let Some(&i) = self.by_name.get(name) {
                     let s = self.get(i);
-                    s.subs.retain(|s| s.conn != conn);
+                    s.subs.retain(|s| s.leg != conn);
                     if s.subs.is_empty()
                         && let Some(sess) = s.session.take_if(|x| x.source.is_some() && !x.ended)
                     {
@@ -546,14 +596,16 @@ impl ShardStreams {
     }
 
     /// Moves every packet stored since the last call to the local subscribers of the streams
-    /// that got any, and pumps their forwarders through `handoff(to_shard, msg)` (returns
-    /// `false` when that queue is full). Returns packets handed to subscriber connections.
-    pub fn fan_out(
+    /// that got any (or whose held gap is due, see [`Self::next_wake`]), and pumps their
+    /// forwarders through `handoff(to_shard, msg)` (returns `false` when that queue is full).
+    /// Returns packets handed to subscriber legs.
+    pub fn fan_out<S: Sinks>(
         &mut self,
-        endpoint: &mut Endpoint,
+        sinks: &mut S,
         now: Instant,
         handoff: &mut dyn FnMut(usize, Handoff) -> bool,
     ) -> u64 {
+        self.wake_due(now);
         let mut total = 0;
         while let Some(i) = self.dirty.pop() {
             let Some(s) = self.slots[i].as_mut() else {
@@ -563,11 +615,22 @@ impl ShardStreams {
             let Some(sess) = s.session.as_ref() else {
                 continue;
             };
+            let mut wake: Option<Instant> = None;
             for sub in &mut s.subs {
-                let (n, skipped) = feed(&sess.ring, sub, endpoint, now, &mut self.transits);
-                s.counters.forwarded += n;
-                s.counters.skipped += skipped;
-                total += n;
+                let fed = feed(&sess.ring, sub, sinks, now, &mut self.transits);
+                s.counters.forwarded += fed.sent;
+                s.counters.skipped += fed.skipped;
+                total += fed.sent;
+                if let Some(t) = fed.held_until {
+                    wake = Some(wake.map_or(t, |w| w.min(t)));
+                }
+            }
+            // A gap held over many visits keeps its deadline: one entry, not one per visit.
+            if wake != s.wake {
+                s.wake = wake;
+                if let Some(t) = wake {
+                    self.wakes.push((t, i));
+                }
             }
             for (to, fwd) in &mut s.forwarders {
                 let to = *to;
@@ -607,7 +670,7 @@ impl ShardStreams {
     /// Subscribers whose wait for a publisher is over: those that joined a stream without one
     /// and reached their wait deadline, and all of a stream whose publisher left more than
     /// `grace` ago.
-    pub fn expired(&self, now: Instant, grace: Duration) -> Vec<ConnId> {
+    pub fn expired(&self, now: Instant, grace: Duration) -> Vec<LegId> {
         let mut out = Vec::new();
         for s in self.slots.iter().flatten() {
             if s.live_key().is_some() {
@@ -625,7 +688,7 @@ impl ShardStreams {
                     },
                 };
                 if now >= deadline {
-                    out.push(sub.conn);
+                    out.push(sub.leg);
                 }
             }
         }
@@ -642,7 +705,7 @@ impl ShardStreams {
                 key: s.session.as_ref().map(|x| x.key),
                 publisher: s.session.as_ref().and_then(|x| x.publisher),
                 replica: s.session.as_ref().is_some_and(|x| x.publisher.is_none()),
-                subscribers: s.subs.iter().map(|x| x.conn).collect(),
+                subscribers: s.subs.iter().map(|x| x.leg).collect(),
                 forwarding_to: s.forwarders.iter().map(|(t, _)| *t).collect(),
                 ingress_bps: s.ingress_bps,
                 counters: s.counters,
@@ -665,18 +728,51 @@ impl ShardStreams {
     }
 
     /// Packets behind the ring head for each local subscriber (for the lag histogram).
-    pub fn subscriber_lags(&self, mut f: impl FnMut(ConnId, u64)) {
+    pub fn subscriber_lags(&self, mut f: impl FnMut(LegId, u64)) {
         for s in self.slots.iter().flatten() {
             let Some(sess) = s.session.as_ref() else {
                 continue;
             };
             for sub in &s.subs {
                 if let Some(c) = &sub.cursor {
-                    f(
-                        sub.conn,
-                        sess.ring.arrivals().saturating_sub(c.next_arrival()),
-                    );
+                    f(sub.leg, c.lag(&sess.ring));
                 }
+            }
+        }
+    }
+
+    /// When a subscriber reading in order gives up a gap it holds: `fan_out` must run then
+    /// even without new input.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.wakes
+            .iter()
+            .filter(|&&(t, i)| self.wake_is_current(t, i))
+            .map(|&(t, _)| t)
+            .min()
+    }
+
+    fn wake_is_current(&self, t: Instant, i: usize) -> bool {
+        self.slots[i].as_ref().is_some_and(|s| s.wake == Some(t))
+    }
+
+    /// Marks the streams whose held gap is due for the next fan-out.
+    fn wake_due(&mut self, now: Instant) {
+        let mut k = 0;
+        while k < self.wakes.len() {
+            let (t, i) = self.wakes[k];
+            if t > now {
+                k += 1;
+                continue;
+            }
+            self.wakes.swap_remove(k);
+            if !self.wake_is_current(t, i) {
+                continue;
+            }
+            let s = self.get(i);
+            s.wake = None;
+            if !s.dirty {
+                s.dirty = true;
+                self.dirty.push(i);
             }
         }
     }
@@ -721,53 +817,108 @@ fn join_cursor(ring: &StreamRing) -> Cursor {
         .unwrap_or_else(|| ring.cursor_at_head())
 }
 
-/// Reads everything new for one subscriber into its connection. Returns (handed over,
-/// skipped).
-fn feed(
+/// What one visit of a subscriber did.
+#[derive(Debug, Default)]
+struct Fed {
+    sent: u64,
+    skipped: u64,
+    /// Reading in order, it holds a gap until then.
+    held_until: Option<Instant>,
+}
+
+/// A packet read for a subscriber, or why none.
+enum Next<'r> {
+    Packet(crate::relay::ring::PacketRef<'r>),
+    Skipped(u64),
+    Held(Instant),
+    Done,
+}
+
+fn next<'r>(
+    ring: &'r StreamRing,
+    cursor: &mut SubCursor,
+    now: Instant,
+    order: ReadOrder,
+) -> Next<'r> {
+    match cursor {
+        SubCursor::CutThrough(c) => match ring.read(c) {
+            Ok(p) => Next::Packet(p),
+            Err(ReadError::Lagged(n)) => Next::Skipped(n),
+            Err(ReadError::Empty) => Next::Done,
+        },
+        SubCursor::Ordered(c, first) => {
+            let hold = match order {
+                ReadOrder::Ordered { hold } => hold,
+                ReadOrder::CutThrough => Duration::ZERO,
+            };
+            match ring.read_ordered(c, now, hold) {
+                Ok(p) => {
+                    first.get_or_insert(p.pos);
+                    Next::Packet(p)
+                }
+                Err(OrderedError::Lagged(n) | OrderedError::Gap(n)) => Next::Skipped(n),
+                Err(OrderedError::Held { until }) => Next::Held(until),
+                Err(OrderedError::Empty) => Next::Done,
+            }
+        }
+    }
+}
+
+/// Reads everything new for one subscriber into its leg.
+fn feed<S: Sinks>(
     ring: &StreamRing,
     sub: &mut Subscriber,
-    endpoint: &mut Endpoint,
+    sinks: &mut S,
     now: Instant,
     transits: &mut TransitLog,
-) -> (u64, u64) {
-    let Some(conn) = endpoint.connection_mut(sub.conn) else {
-        return (0, 0);
+) -> Fed {
+    let mut fed = Fed::default();
+    let Some(mut sink) = sinks.sink(sub.leg) else {
+        return fed;
     };
-    let cursor = sub.cursor.get_or_insert_with(|| ring.cursor_at_oldest());
-    let isn = *sub.isn.get_or_insert_with(|| conn.next_send_seq());
-    let (mut sent, mut skipped) = (0, 0);
+    let order = sub.order;
+    let cursor = sub
+        .cursor
+        .get_or_insert_with(|| SubCursor::new(ring.cursor_at_oldest(), order));
+    let base = *sub.base.get_or_insert_with(|| sink.base());
     loop {
-        match ring.read(cursor) {
-            Ok(p) => {
-                let Some(seq) = cursor.subscriber_seq(p.pos, isn) else {
-                    continue;
-                };
-                let shift = *sub.shift.get_or_insert_with(|| {
-                    let age = now.saturating_duration_since(p.origin);
-                    if age > BACKLOG_SHIFT_MIN {
-                        age
-                    } else {
-                        Duration::ZERO
-                    }
-                });
-                // The connection keeps the ring's handle: no copy per subscriber.
-                match conn.send_at(seq, p.origin + shift, p.handle.clone()) {
-                    Ok(()) => {
-                        sent += 1;
-                        transits.push(p.arrived < sub.joined, p.arrived);
-                    }
-                    // Already acknowledged, dropped or held: nothing to do.
-                    Err(SendError::Position(PushAtError::Stale | PushAtError::Duplicate)) => {}
-                    // The subscriber is a whole send buffer behind its acknowledgements, or the
-                    // payload does not fit its MSS: it misses this packet, nobody else does.
-                    Err(SendError::Position(PushAtError::TooFarAhead))
-                    | Err(SendError::BufferFull)
-                    | Err(SendError::TooLarge { .. }) => skipped += 1,
-                    Err(SendError::Closed) => return (sent, skipped),
-                }
+        let p = match next(ring, cursor, now, order) {
+            Next::Packet(p) => p,
+            Next::Skipped(n) => {
+                fed.skipped += n;
+                continue;
             }
-            Err(ReadError::Lagged(n)) => skipped += n,
-            Err(ReadError::Empty) => return (sent, skipped),
+            Next::Held(until) => {
+                fed.held_until = Some(until);
+                return fed;
+            }
+            Next::Done => return fed,
+        };
+        let Some(d) = cursor.start_pos().and_then(|s| p.pos.checked_sub(s)) else {
+            continue;
+        };
+        let shift = *sub.shift.get_or_insert_with(|| {
+            let age = now.saturating_duration_since(p.origin);
+            if age > BACKLOG_SHIFT_MIN {
+                age
+            } else {
+                Duration::ZERO
+            }
+        });
+        let offer = Offer {
+            number: base.wrapping_add(d),
+            pos: p.pos,
+            origin: p.origin + shift,
+            payload: p.handle,
+        };
+        match sink.offer(offer) {
+            Taken::Queued => {
+                fed.sent += 1;
+                transits.push(p.arrived < sub.joined, p.arrived);
+            }
+            Taken::AlreadyHad => {}
+            Taken::Skipped => fed.skipped += 1,
+            Taken::Closed => return fed,
         }
     }
 }
@@ -775,7 +926,10 @@ fn feed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relay::test_legs::test_leg as l;
     use crate::srt::sim::t0;
+
+    const CUT: ReadOrder = ReadOrder::CutThrough;
 
     fn streams() -> ShardStreams {
         ShardStreams::new(FanoutConfig {
@@ -793,37 +947,37 @@ mod tests {
     fn waiting_players_expire_at_their_own_deadline_and_grace_applies_after_a_publisher() {
         let (now, grace) = (t0(), 5 * S);
         let mut st = streams();
-        st.add_subscriber("cam", 1, now, Some(10 * S));
+        st.add_subscriber("cam", l(1), CUT, now, Some(10 * S));
         // A later reload to `reject` does not touch the one already waiting.
-        st.add_subscriber("cam", 2, now + S, None);
+        st.add_subscriber("cam", l(2), CUT, now + S, None);
         assert!(
-            st.expired(now + 9 * S, grace).contains(&2),
+            st.expired(now + 9 * S, grace).contains(&l(2)),
             "reject: no wait"
         );
-        assert!(!st.expired(now + 9 * S, grace).contains(&1));
-        assert!(st.expired(now + 10 * S, grace).contains(&1));
+        assert!(!st.expired(now + 9 * S, grace).contains(&l(1)));
+        assert!(st.expired(now + 10 * S, grace).contains(&l(1)));
 
         // A publisher arrives: nobody expires while it is live.
-        assert!(st.start_session("cam", StreamKey(7), Some(9)));
+        assert!(st.start_session("cam", StreamKey(7), Some(l(9))));
         assert!(
-            !st.start_session("cam", StreamKey(7), Some(9)),
+            !st.start_session("cam", StreamKey(7), Some(l(9))),
             "repeated notice"
         );
         assert_eq!(st.live_key("cam"), Some(StreamKey(7)));
         assert!(st.expired(now + 60 * S, grace).is_empty());
         // It leaves at 60 s: everyone gets the grace period, a newcomer its own wait.
-        st.remove_connection(9, now + 60 * S);
+        st.remove_connection(l(9), now + 60 * S);
         assert_eq!(st.live_key("cam"), None);
-        st.add_subscriber("cam", 3, now + 61 * S, Some(10 * S));
+        st.add_subscriber("cam", l(3), CUT, now + 61 * S, Some(10 * S));
         let at_grace = st.expired(now + 65 * S, grace);
         assert!(
-            at_grace.contains(&1) && at_grace.contains(&2),
+            at_grace.contains(&l(1)) && at_grace.contains(&l(2)),
             "{at_grace:?}"
         );
-        assert!(!at_grace.contains(&3));
-        assert!(st.expired(now + 71 * S, grace).contains(&3));
+        assert!(!at_grace.contains(&l(3)));
+        assert!(st.expired(now + 71 * S, grace).contains(&l(3)));
         // A new session within the grace period resumes them.
-        assert!(st.start_session("cam", StreamKey(8), Some(10)));
+        assert!(st.start_session("cam", StreamKey(8), Some(l(10))));
         assert!(st.expired(now + 100 * S, grace).is_empty());
     }
 
@@ -831,27 +985,15 @@ mod tests {
     fn publisher_data_is_filtered_counted_and_replicas_only_take_their_session() {
         let now = t0();
         let mut st = streams();
-        st.start_session("a", StreamKey(1), Some(5));
-        let arrival = |seq: u32| Arrival {
-            seq: SeqNo::new(seq),
-            msg_no: crate::srt::seq::MsgNo::new(1),
-            timestamp: crate::srt::seq::Timestamp::from_micros(0),
-            origin: now,
+        st.start_session("a", StreamKey(1), Some(l(5)));
+        let data = |st: &mut ShardStreams, leg: u32, serial: u32, payload: &[u8]| {
+            st.on_publisher_data(l(leg), Serial::new(serial), now, payload, now)
         };
         let ts = [0x47u8; 188 * 7];
-        assert!(st.on_publisher_data(5, &arrival(100), &ts, now));
-        assert!(
-            !st.on_publisher_data(5, &arrival(100), &ts, now),
-            "duplicate"
-        );
-        assert!(
-            !st.on_publisher_data(5, &arrival(101), &[0u8; 100], now),
-            "not TS"
-        );
-        assert!(
-            !st.on_publisher_data(6, &arrival(102), &ts, now),
-            "not a publisher"
-        );
+        assert!(data(&mut st, 5, 100, &ts));
+        assert!(!data(&mut st, 5, 100, &ts), "duplicate");
+        assert!(!data(&mut st, 5, 101, &[0u8; 100]), "not TS");
+        assert!(!data(&mut st, 6, 102, &ts), "not a publisher");
         assert_eq!(st.ts_stats().dropped_not_aligned, 1);
         let view = &st.views()[0];
         assert_eq!(view.counters.ingress_packets, 1);
@@ -862,13 +1004,13 @@ mod tests {
         assert!(!st.add_forwarder(StreamKey(2), 1, true));
         let ring = {
             let mut r = StreamRing::new(RingConfig::default());
-            r.insert(SeqNo::new(100), now, &ts);
+            r.insert(Serial::new(100), now, &ts);
             r
         };
         let pkt = ring.get(ring.head().expect("one")).expect("held");
         let h = Handoff::new(StreamKey(1), &pkt);
         assert!(!st.on_handoff(&h), "a local session takes no handoffs");
-        st.add_subscriber("b", 3, now, None);
+        st.add_subscriber("b", l(3), CUT, now, None);
         st.start_session("b", StreamKey(2), None);
         assert!(st.on_handoff(&Handoff::new(StreamKey(2), &pkt)));
         assert!(!st.on_handoff(&Handoff::new(StreamKey(9), &pkt)));

@@ -168,9 +168,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::relay::ring::Serial;
     use crate::relay::ring::{ReadError, RingConfig};
     use crate::srt::handshake::test_util::t0;
-    use crate::srt::seq::SeqNo;
 
     fn ring(cap: usize) -> StreamRing {
         StreamRing::new(RingConfig {
@@ -189,7 +189,7 @@ mod tests {
 
     fn put(r: &mut StreamRing, seq: u32) -> InsertOutcome {
         let (origin, payload) = packet(seq);
-        r.insert(SeqNo::new(seq), origin, &payload)
+        r.insert(Serial::new(seq), origin, &payload)
     }
 
     /// (pos, origin, payload) of everything `c` reads; panics on a lag.
@@ -217,7 +217,21 @@ mod tests {
         let mut fwd = Forwarder::new(key, src.cursor_at_head());
         let mut src_cursor = src.cursor_at_head();
         let mut rep_cursor = replica.cursor_at_head();
-        let order = [SeqNo::MAX - 1, SeqNo::MAX, 2, 3, 1, 0, 3, 5, 4, 6, 9, 8, 7];
+        let order = [
+            Serial::MAX - 1,
+            Serial::MAX,
+            2,
+            3,
+            1,
+            0,
+            3,
+            5,
+            4,
+            6,
+            9,
+            8,
+            7,
+        ];
         for s in order {
             put(&mut src, s);
             fwd.pump(&src, usize::MAX, |h| {
@@ -286,7 +300,7 @@ mod tests {
             last = Some(pos);
             assert_eq!(
                 (origin, bytes),
-                packet(crate::relay::ring::pos_to_seq(pos).value())
+                packet(crate::relay::ring::pos_to_serial(pos).value())
             );
         }
     }

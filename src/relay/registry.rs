@@ -17,18 +17,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::handoff::StreamKey;
-use crate::config::{EncryptionRule, Limits, SecondPublisher, StreamPolicy, UnknownStream};
-use crate::srt::crypto::Encryption;
-use crate::srt::endpoint::ConnId;
-use crate::srt::handshake::RejectReason;
-use crate::srt::handshake::StreamMode;
+use super::leg::LegId;
+use crate::config::{Limits, SecondPublisher, StreamPolicy, UnknownStream};
 
 /// Who publishes a stream: shard, connection (once accepted) and session key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublisherRef {
     pub shard: usize,
     /// `None` between admission and the endpoint's `Accepted` event.
-    pub conn: Option<ConnId>,
+    pub conn: Option<LegId>,
     pub key: StreamKey,
 }
 
@@ -95,7 +92,8 @@ pub struct SubscribeGrant {
     pub first_on_shard: bool,
 }
 
-/// Why the registry refused a caller, for counting; the wire code is `RejectReason`.
+/// Why the registry refused a caller. Neutral: each protocol answers with its own code (SRT:
+/// `legs::srt::admission::reject_reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     ConnectionLimit,
@@ -105,19 +103,6 @@ pub enum Refusal {
     NoPublisher,
     /// `limits.max_waiting_players`: too many players on streams without a publisher.
     WaitingLimit,
-}
-
-impl Refusal {
-    pub fn reason(self) -> RejectReason {
-        match self {
-            Refusal::ConnectionLimit
-            | Refusal::StreamLimit
-            | Refusal::SubscriberLimit
-            | Refusal::WaitingLimit => RejectReason::Overload,
-            Refusal::PublisherConflict => RejectReason::Conflict,
-            Refusal::NoPublisher => RejectReason::NotFound,
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -157,8 +142,6 @@ impl Entry {
 struct Inner {
     policy: StreamPolicy,
     limits: Limits,
-    /// `[[encryption]]`, first match wins.
-    encryption: Vec<EncryptionRule>,
     streams: HashMap<String, Entry>,
     next_key: u32,
     connections: usize,
@@ -193,7 +176,6 @@ impl Registry {
             inner: Mutex::new(Inner {
                 policy,
                 limits,
-                encryption: Vec::new(),
                 streams: HashMap::new(),
                 next_key: 1,
                 connections: 0,
@@ -221,25 +203,6 @@ impl Registry {
         if let Some(l) = limits {
             g.limits = l;
         }
-    }
-
-    /// The `[[encryption]]` rules (at start and on reload).
-    pub fn set_encryption(&self, rules: Vec<EncryptionRule>) {
-        self.lock().encryption = rules;
-    }
-
-    /// The encryption a caller of `name` in `mode` gets: its side of the first matching rule;
-    /// the default (none, enforced: encrypting callers are refused) when no rule matches.
-    pub fn encryption_for(&self, name: &str, mode: StreamMode) -> Encryption {
-        let g = self.lock();
-        g.encryption
-            .iter()
-            .find(|r| r.streams.matches(name))
-            .map(|r| match mode {
-                StreamMode::Request => r.subscriber.clone(),
-                StreamMode::Publish | StreamMode::Bidirectional => r.publisher.clone(),
-            })
-            .unwrap_or_default()
     }
 
     /// Refuse every newcomer from now on (shutdown in progress).
@@ -324,7 +287,7 @@ impl Registry {
 
     /// The admitted publisher's connection is up: records its id and returns the shards that
     /// hold subscribers of the stream (they must switch to the new session).
-    pub fn publisher_accepted(&self, name: &str, key: StreamKey, conn: ConnId) -> Vec<usize> {
+    pub fn publisher_accepted(&self, name: &str, key: StreamKey, conn: LegId) -> Vec<usize> {
         let mut g = self.lock();
         match g.streams.get_mut(name) {
             Some(e) => {
@@ -443,6 +406,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::relay::test_legs::test_leg;
 
     fn policy(second: SecondPublisher, unknown: UnknownStream) -> StreamPolicy {
         StreamPolicy {
@@ -479,23 +443,22 @@ mod tests {
     fn second_publisher_is_refused_under_reject_and_displaces_under_takeover() {
         let r = registry(SecondPublisher::Reject, UnknownStream::Reject);
         let g = r.admit_publisher("cam", 0, t0()).unwrap();
-        r.publisher_accepted("cam", g.key, 7);
+        r.publisher_accepted("cam", g.key, test_leg(7));
         assert_eq!(
             r.admit_publisher("cam", 1, t0()),
             Err(Refusal::PublisherConflict)
         );
-        assert_eq!(Refusal::PublisherConflict.reason().code(), 1409);
 
         let r = registry(SecondPublisher::Takeover, UnknownStream::Reject);
         let first = r.admit_publisher("cam", 0, t0()).unwrap();
-        r.publisher_accepted("cam", first.key, 7);
+        r.publisher_accepted("cam", first.key, test_leg(7));
         let second = r.admit_publisher("cam", 1, t0()).unwrap();
         assert_ne!(second.key, first.key);
         assert_eq!(
             second.displaced,
             Some(PublisherRef {
                 shard: 0,
-                conn: Some(7),
+                conn: Some(test_leg(7)),
                 key: first.key
             })
         );
@@ -508,7 +471,6 @@ mod tests {
     fn unknown_stream_rejects_or_waits_per_policy() {
         let r = registry(SecondPublisher::Reject, UnknownStream::Reject);
         assert_eq!(r.admit_subscriber("nope", 0), Err(Refusal::NoPublisher));
-        assert_eq!(Refusal::NoPublisher.reason().code(), 1404);
         assert_eq!(
             r.counts().streams,
             0,
@@ -524,14 +486,14 @@ mod tests {
         assert!(g.first_on_shard);
         // The publisher that arrives learns which shards wait for it.
         let p = r.admit_publisher("later", 0, t0()).unwrap();
-        assert_eq!(r.publisher_accepted("later", p.key, 9), vec![1]);
+        assert_eq!(r.publisher_accepted("later", p.key, test_leg(9)), vec![1]);
     }
 
     #[test]
     fn subscribers_are_counted_per_shard() {
         let r = registry(SecondPublisher::Reject, UnknownStream::Reject);
         let p = r.admit_publisher("s", 0, t0()).unwrap();
-        r.publisher_accepted("s", p.key, 1);
+        r.publisher_accepted("s", p.key, test_leg(1));
         assert!(r.admit_subscriber("s", 1).unwrap().first_on_shard);
         assert!(!r.admit_subscriber("s", 1).unwrap().first_on_shard);
         assert!(r.admit_subscriber("s", 0).unwrap().first_on_shard);
@@ -563,7 +525,6 @@ mod tests {
         assert_eq!(r.admit_subscriber("a", 0), Err(Refusal::ConnectionLimit));
         r.reload(None, Some(limits(10, 2, 1)));
         assert_eq!(r.admit_subscriber("a", 0), Err(Refusal::SubscriberLimit));
-        assert_eq!(Refusal::SubscriberLimit.reason().code(), 1402);
         r.set_draining();
         assert_eq!(r.admit_subscriber("b", 0), Err(Refusal::ConnectionLimit));
     }
@@ -582,13 +543,12 @@ mod tests {
         assert_eq!(r.counts().waiting_players, 3);
         assert_eq!(r.admit_subscriber("w", 1), Err(Refusal::WaitingLimit));
         assert_eq!(r.admit_subscriber("x", 1), Err(Refusal::WaitingLimit));
-        assert_eq!(Refusal::WaitingLimit.reason().code(), 1402);
         // Publishers still find room up to max_streams, on new names and waited-for ones.
         let a = r.admit_publisher("a", 0, t0()).expect("publisher a");
         let x = r
             .admit_publisher("x", 1, t0())
             .expect("publisher of a waited-for stream");
-        assert_eq!(r.publisher_accepted("x", x.key, 5), vec![0]);
+        assert_eq!(r.publisher_accepted("x", x.key, test_leg(5)), vec![0]);
         assert_eq!(
             r.counts().waiting_players,
             2,
@@ -621,7 +581,7 @@ mod tests {
         let r = Registry::new(2, p, limits(100, 10, 10));
         let t = t0();
         let first = r.admit_publisher("cam", 0, t).expect("first");
-        r.publisher_accepted("cam", first.key, 7);
+        r.publisher_accepted("cam", first.key, test_leg(7));
         // Silence counts from admission: 1 s after it, the first still holds the stream.
         assert_eq!(
             r.admit_publisher("cam", 1, t + Duration::from_secs(1)),
@@ -637,7 +597,7 @@ mod tests {
         let second = r.admit_publisher("cam", 1, at).expect("silent for 1.6 s");
         assert_eq!(
             second.displaced.map(|d| (d.shard, d.conn)),
-            Some((0, Some(7)))
+            Some((0, Some(test_leg(7))))
         );
         assert_eq!(
             second.displaced_silent_for,

@@ -1,8 +1,8 @@
 //! Per-stream packet ring for cut-through fan-out.
 //!
-//! Owns: the publisher's recent SRT payloads (one slot per publisher packet, so each slot holds
+//! Owns: the publisher's recent payloads (one slot per publisher packet, so each slot holds
 //! whole TS packets), indexed by a 64-bit *ring position* that extends the publisher's 31-bit
-//! sequence number; the arrival log that lets every subscriber [`Cursor`] see each stored
+//! [`Serial`]; the arrival log that lets every subscriber [`Cursor`] see each stored
 //! packet once, in arrival order, late gap fills included; gap and loss counting.
 //! Must not: read the clock (origin times come in as arguments), block or wait for anything,
 //! allocate in steady state, lock, or know about sockets, shards or SRT wire formats.
@@ -18,9 +18,11 @@
 //! Cut-through: a packet is readable as soon as it is inserted; nothing waits for the
 //! publisher's TSBPD. A late or retransmitted packet that arrives after its successors is a new
 //! arrival and is read by every cursor when it arrives; each subscriber's own SRT receiver puts
-//! it back in order. Subscriber sequence numbers are `isn + (pos - start_pos)`
-//! ([`Cursor::subscriber_seq`]), so the publisher's numbering is kept modulo a per-subscriber
-//! offset and a position the ring never got shows up to the subscriber as loss.
+//! it back in order. A subscriber numbers what it gets from `pos - start_pos`
+//! ([`Cursor::start_pos`]), so the publisher's numbering is kept up to a per-subscriber offset
+//! and a position the ring never got shows up to the subscriber as loss.
+//! [`OrderedCursor`] reads in position order instead, holding a gap for a while (for receivers
+//! without their own reordering).
 //!
 //! Lagging follows tokio's `sync::broadcast`: the publisher never waits; a cursor whose next
 //! packet was overwritten gets [`ReadError::Lagged`] with the number of packets it missed and
@@ -29,15 +31,46 @@
 // Sans-IO like `src/srt`: times come in as arguments.
 #![deny(clippy::disallowed_methods)]
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
 pub use crate::buf::MAX_PAYLOAD;
 use crate::buf::{Payload, PayloadPool};
-use crate::srt::seq::SeqNo;
 
-/// Position of the first sequence number seen is `EPOCH + seq`: positions are then congruent
+/// A publisher's wrapping packet number, 31 bits, that a leg hands the ring: SRT's sequence
+/// number, or a count from 0 for a leg without one. Positions widen it to 64 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Serial(u32);
+
+impl Serial {
+    const MODULUS: i64 = 1 << 31;
+    pub const MAX: u32 = 0x7FFF_FFFF;
+
+    pub const fn new(v: u32) -> Serial {
+        Serial(v & 0x7FFF_FFFF)
+    }
+
+    pub const fn value(self) -> u32 {
+        self.0
+    }
+
+    /// `n` later (or earlier, negative), wrapping.
+    pub const fn add(self, n: i32) -> Serial {
+        Serial((self.0 as i64 + n as i64).rem_euclid(Self::MODULUS) as u32)
+    }
+
+    /// Signed distance from `other`, in (-2^30, 2^30].
+    pub const fn offset_from(self, other: Serial) -> i32 {
+        let mut d = (self.0 as i64 - other.0 as i64).rem_euclid(Self::MODULUS);
+        if d > Self::MODULUS / 2 {
+            d -= Self::MODULUS;
+        }
+        d as i32
+    }
+}
+
+/// Position of the first serial seen is `EPOCH + serial`: positions are then congruent
 /// to sequence numbers modulo 2^31 and packets up to 2^30 before the first one do not
 /// underflow.
 const EPOCH: u64 = 1 << 31;
@@ -135,9 +168,9 @@ pub struct PacketRef<'a> {
 }
 
 impl PacketRef<'_> {
-    /// The publisher's sequence number of this packet.
-    pub fn seq(&self) -> SeqNo {
-        pos_to_seq(self.pos)
+    /// The publisher's serial of this packet.
+    pub fn serial(&self) -> Serial {
+        pos_to_serial(self.pos)
     }
 }
 
@@ -177,7 +210,7 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// The position that maps to the subscriber's initial sequence number, once known.
+    /// The first position this reader delivers (its subscriber's first packet), once known.
     pub fn start_pos(&self) -> Option<u64> {
         self.start_pos
     }
@@ -191,14 +224,63 @@ impl Cursor {
     pub fn stats(&self) -> &CursorStats {
         &self.stats
     }
+}
 
-    /// The subscriber-side sequence number of `pos`: `isn + (pos - start_pos)`, wrapping at 31
-    /// bits. `None` before the start is known or for positions before it.
-    pub fn subscriber_seq(&self, pos: u64, isn: SeqNo) -> Option<SeqNo> {
-        let start = self.start_pos?;
-        let d = pos.checked_sub(start)?;
-        // Adding modulo 2^32 then masking is adding modulo 2^31.
-        Some(SeqNo::new(isn.value().wrapping_add(d as u32)))
+/// Why [`StreamRing::read_ordered`] returned no packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum OrderedError {
+    /// Every position up to the head was read.
+    #[error("no new packet")]
+    Empty,
+    /// The next position is missing and later ones are held: it may still come until `until`.
+    #[error("holding a gap")]
+    Held { until: Instant },
+    /// This many positions were overwritten before the cursor read them; it resumes at the
+    /// oldest held.
+    #[error("reader lagged: {0} packets skipped")]
+    Lagged(u64),
+    /// This many missing positions were given up after the hold time.
+    #[error("gap of {0} packets given up")]
+    Gap(u64),
+}
+
+/// Counters of an [`OrderedCursor`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OrderedStats {
+    pub delivered: u64,
+    pub lagged_pkts: u64,
+    /// Missing positions passed over after the hold time.
+    pub gap_pkts: u64,
+}
+
+/// One reader's place in position order (see [`StreamRing::read_ordered`]). Plain data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderedCursor {
+    /// Next position to deliver; `None` until the ring has a packet (then its oldest).
+    next: Option<u64>,
+    /// The gap at this position is given up at this time.
+    gap_until: Option<(u64, Instant)>,
+    stats: OrderedStats,
+}
+
+impl OrderedCursor {
+    /// A reader that starts where `c` starts (its first position), or at the oldest packet
+    /// when that is not known yet.
+    pub fn from_cursor(c: &Cursor) -> OrderedCursor {
+        OrderedCursor {
+            next: c.start_pos,
+            gap_until: None,
+            stats: OrderedStats::default(),
+        }
+    }
+
+    /// The next position it delivers, once known.
+    pub fn next_pos(&self) -> Option<u64> {
+        self.next
+    }
+
+    pub fn stats(&self) -> &OrderedStats {
+        &self.stats
     }
 }
 
@@ -311,8 +393,8 @@ impl StreamRing {
     }
 
     /// The publisher sequence number of the head.
-    pub fn head_seq(&self) -> Option<SeqNo> {
-        self.head.map(pos_to_seq)
+    pub fn head_serial(&self) -> Option<Serial> {
+        self.head.map(pos_to_serial)
     }
 
     /// Oldest position that can still be inserted.
@@ -336,23 +418,23 @@ impl StreamRing {
 
     /// The ring position of publisher sequence number `seq`: the position congruent to it
     /// modulo 2^31 that is nearest the head (like a timestamp unwrapper).
-    pub fn position_of(&self, seq: SeqNo) -> u64 {
+    pub fn position_of(&self, seq: Serial) -> u64 {
         match self.head {
             None => EPOCH + u64::from(seq.value()),
             // |offset| <= 2^30 < EPOCH <= head, so this neither under- nor overflows.
-            Some(h) => h.wrapping_add_signed(i64::from(seq.offset_from(pos_to_seq(h)))),
+            Some(h) => h.wrapping_add_signed(i64::from(seq.offset_from(pos_to_serial(h)))),
         }
     }
 
     /// Stores a publisher packet by its sequence number. `origin` is carried to subscribers.
-    pub fn insert(&mut self, seq: SeqNo, origin: Instant, payload: &[u8]) -> InsertOutcome {
+    pub fn insert(&mut self, seq: Serial, origin: Instant, payload: &[u8]) -> InsertOutcome {
         self.insert_pos(self.position_of(seq), origin, payload)
     }
 
     /// [`Self::insert`] of a packet whose datagram was read at `arrived`.
     pub fn insert_arrived(
         &mut self,
-        seq: SeqNo,
+        seq: Serial,
         origin: Instant,
         arrived: Instant,
         payload: &[u8],
@@ -569,6 +651,60 @@ impl StreamRing {
         Err(ReadError::Empty)
     }
 
+    /// The cursor's next packet in position order: a gap is held until `hold` after the first
+    /// later packet arrived, then given up (`Gap`). For receivers that cannot reorder (a TS
+    /// byte stream); `read` is the cut-through order. Each position is looked at once, except
+    /// that finding the end of a gap scans it (at most the capacity) when it is given up.
+    pub fn read_ordered(
+        &self,
+        cursor: &mut OrderedCursor,
+        now: Instant,
+        hold: Duration,
+    ) -> Result<PacketRef<'_>, OrderedError> {
+        let Some(head) = self.head else {
+            return Err(OrderedError::Empty);
+        };
+        let tail = self.tail_of(head).max(self.base);
+        let next = *cursor.next.get_or_insert(tail);
+        if next > head {
+            return Err(OrderedError::Empty);
+        }
+        if next < tail {
+            let n = tail - next;
+            cursor.next = Some(tail);
+            cursor.gap_until = None;
+            cursor.stats.lagged_pkts += n;
+            return Err(OrderedError::Lagged(n));
+        }
+        if let Some(p) = self.get(next) {
+            cursor.next = Some(next + 1);
+            cursor.gap_until = None;
+            cursor.stats.delivered += 1;
+            return Ok(p);
+        }
+        let until = match cursor.gap_until {
+            Some((at, until)) if at == next => until,
+            _ => {
+                // The head is always held, so a later packet exists.
+                let later = (next + 1..=head).find_map(|q| self.get(q));
+                let until = later.map_or(now, |p| p.arrived) + hold;
+                cursor.gap_until = Some((next, until));
+                until
+            }
+        };
+        if now < until {
+            return Err(OrderedError::Held { until });
+        }
+        let resume = (next + 1..=head)
+            .find(|&q| self.get(q).is_some())
+            .unwrap_or(head + 1);
+        let n = resume - next;
+        cursor.next = Some(resume);
+        cursor.gap_until = None;
+        cursor.stats.gap_pkts += n;
+        Err(OrderedError::Gap(n))
+    }
+
     fn slot(&self, pos: u64) -> usize {
         (pos & self.mask) as usize
     }
@@ -621,8 +757,8 @@ impl StreamRing {
 
 /// The publisher sequence number of ring position `pos` (positions are congruent to sequence
 /// numbers modulo 2^31).
-pub fn pos_to_seq(pos: u64) -> SeqNo {
-    SeqNo::new(pos as u32)
+pub fn pos_to_serial(pos: u64) -> Serial {
+    Serial::new(pos as u32)
 }
 
 #[cfg(test)]

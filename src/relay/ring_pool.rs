@@ -62,7 +62,7 @@ mod tests {
 
     use super::*;
     use crate::relay::ring::ReadError;
-    use crate::srt::seq::SeqNo;
+    use crate::relay::ring::Serial;
     use crate::srt::sim::t0;
 
     fn cfg() -> RingConfig {
@@ -79,10 +79,10 @@ mod tests {
         for s in 0..8u32 {
             let payload = [0x47, s as u8, 0xAA, 0xBB];
             let at = t0() + Duration::from_millis(u64::from(s));
-            assert!(old.insert(SeqNo::new(1000 + s), at, &payload).is_stored());
+            assert!(old.insert(Serial::new(1000 + s), at, &payload).is_stored());
         }
         let old_positions: Vec<u64> = (0..8)
-            .map(|s| old.position_of(SeqNo::new(1000 + s)))
+            .map(|s| old.position_of(Serial::new(1000 + s)))
             .collect();
         assert_eq!(old.payload_allocations(), (8, 0));
         pool.give_back(old);
@@ -104,7 +104,7 @@ mod tests {
 
         // A new session whose numbers overlap the old one's sees only its own packets.
         let mut c = ring.cursor_at_oldest();
-        assert!(ring.insert(SeqNo::new(1003), t0(), b"new").is_stored());
+        assert!(ring.insert(Serial::new(1003), t0(), b"new").is_stored());
         let p = ring.read(&mut c).expect("the new packet");
         assert_eq!((p.payload, p.handle.len()), (&b"new"[..], 3));
         assert_eq!(ring.read(&mut c).map(|p| p.pos), Err(ReadError::Empty));
@@ -129,7 +129,7 @@ mod tests {
         for s in 0..8u32 {
             assert!(
                 source
-                    .insert(SeqNo::new(s), t0(), &[0x47, s as u8])
+                    .insert(Serial::new(s), t0(), &[0x47, s as u8])
                     .is_stored()
             );
             let p = source.get(source.head().expect("stored")).expect("held");
@@ -145,7 +145,7 @@ mod tests {
         for s in 8..16u32 {
             assert!(
                 source
-                    .insert(SeqNo::new(s), t0(), &[0x47, s as u8])
+                    .insert(Serial::new(s), t0(), &[0x47, s as u8])
                     .is_stored()
             );
         }

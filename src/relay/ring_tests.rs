@@ -14,19 +14,19 @@ fn ring(cap: usize) -> StreamRing {
 
 /// A payload that names its sequence number and has a length that depends on it, so a read
 /// from the wrong slot or with the wrong length is caught.
-fn payload(seq: SeqNo) -> Vec<u8> {
+fn payload(seq: Serial) -> Vec<u8> {
     let len = 4 + (seq.value() % 29) as usize;
     let mut p = vec![0xAB; len];
     p[..4].copy_from_slice(&seq.value().to_be_bytes());
     p
 }
 
-fn origin(seq: SeqNo) -> Instant {
+fn origin(seq: Serial) -> Instant {
     t0() + Duration::from_micros(u64::from(seq.value() % 1_000_000))
 }
 
 fn put(r: &mut StreamRing, seq: u32) -> InsertOutcome {
-    let s = SeqNo::new(seq);
+    let s = Serial::new(seq);
     r.insert(s, origin(s), &payload(s))
 }
 
@@ -36,9 +36,14 @@ fn drain(r: &StreamRing, c: &mut Cursor) -> (Vec<u32>, Vec<u64>) {
     loop {
         match r.read(c) {
             Ok(p) => {
-                assert_eq!(p.payload, payload(p.seq()).as_slice(), "bytes of {:?}", p);
-                assert_eq!(p.origin, origin(p.seq()));
-                seqs.push(p.seq().value());
+                assert_eq!(
+                    p.payload,
+                    payload(p.serial()).as_slice(),
+                    "bytes of {:?}",
+                    p
+                );
+                assert_eq!(p.origin, origin(p.serial()));
+                seqs.push(p.serial().value());
             }
             Err(ReadError::Lagged(n)) => lags.push(n),
             Err(ReadError::Empty) => return (seqs, lags),
@@ -57,7 +62,7 @@ fn in_order_insert_and_read() {
             InsertOutcome::NewHead { skipped: 0, .. }
         ));
     }
-    assert_eq!(r.head_seq(), Some(SeqNo::new(109)));
+    assert_eq!(r.head_serial(), Some(Serial::new(109)));
     assert_eq!(r.missing(), 0);
     assert_eq!(drain(&r, &mut c), ((100..110).collect(), vec![]));
     assert_eq!(c.start_pos(), r.head().map(|h| h - 9));
@@ -77,7 +82,7 @@ fn out_of_order_fills_gaps_and_reads_in_arrival_order() {
         InsertOutcome::NewHead { skipped: 2, .. }
     ));
     assert_eq!(r.missing(), 2);
-    let p12 = r.position_of(SeqNo::new(12));
+    let p12 = r.position_of(Serial::new(12));
     assert_eq!(put(&mut r, 12), InsertOutcome::FilledGap { pos: p12 });
     assert_eq!(put(&mut r, 12), InsertOutcome::Duplicate { pos: p12 });
     assert!(matches!(put(&mut r, 11), InsertOutcome::FilledGap { .. }));
@@ -101,10 +106,10 @@ fn duplicate_is_delivered_once() {
 #[test]
 fn sequence_numbers_wrap_into_increasing_positions() {
     let mut r = ring(16);
-    let max = SeqNo::MAX;
+    let max = Serial::MAX;
     put(&mut r, max - 2);
     put(&mut r, 1); // across the wrap, 0 and MAX-1..=MAX missing
-    let first = r.position_of(SeqNo::new(max - 2));
+    let first = r.position_of(Serial::new(max - 2));
     assert_eq!(r.head(), Some(first + 4));
     assert_eq!(r.missing(), 3);
     assert!(matches!(put(&mut r, 0), InsertOutcome::FilledGap { .. }));
@@ -113,7 +118,7 @@ fn sequence_numbers_wrap_into_increasing_positions() {
         put(&mut r, max - 1),
         InsertOutcome::FilledGap { .. }
     ));
-    assert_eq!(r.position_of(SeqNo::new(0)), first + 3);
+    assert_eq!(r.position_of(Serial::new(0)), first + 3);
     assert_eq!(r.missing(), 0);
     let mut c = r.cursor_at_oldest();
     assert_eq!(drain(&r, &mut c).0, vec![max - 2, 1, 0, max, max - 1]);
@@ -132,16 +137,16 @@ fn too_old_too_far_ahead_and_oversized_are_refused() {
         put(&mut r, 1100),
         InsertOutcome::NewHead { skipped: 99, .. }
     ));
-    assert_eq!(r.tail(), Some(r.position_of(SeqNo::new(1093))));
+    assert_eq!(r.tail(), Some(r.position_of(Serial::new(1093))));
     assert_eq!(put(&mut r, 1092), InsertOutcome::TooOld);
     assert!(matches!(put(&mut r, 1093), InsertOutcome::FilledGap { .. }));
     let big = [0x47; MAX_PAYLOAD + 1];
     assert_eq!(
-        r.insert(SeqNo::new(1101), t0(), &big),
+        r.insert(Serial::new(1101), t0(), &big),
         InsertOutcome::Oversized
     );
     assert!(
-        r.insert(SeqNo::new(1101), t0(), &big[..MAX_PAYLOAD])
+        r.insert(Serial::new(1101), t0(), &big[..MAX_PAYLOAD])
             .is_stored()
     );
     let s = r.stats();
@@ -163,11 +168,7 @@ fn late_fill_behind_what_a_cursor_was_sent_is_delivered() {
     put(&mut r, 10);
     assert_eq!(drain(&r, &mut c).0, vec![10]);
     // The subscriber's numbering starts at the first position after the head it joined at.
-    let isn = SeqNo::new(SeqNo::MAX);
-    let pos = |s| r.position_of(SeqNo::new(s));
-    assert_eq!(c.subscriber_seq(pos(10), isn), Some(isn));
-    assert_eq!(c.subscriber_seq(pos(12), isn), Some(SeqNo::new(1)));
-    assert_eq!(c.subscriber_seq(pos(9), isn), None);
+    assert_eq!(c.start_pos(), Some(r.position_of(Serial::new(10))));
 }
 
 #[test]
@@ -243,7 +244,7 @@ fn cursor_at_last_starts_at_newest_match_and_includes_earlier_arrivals() {
     }
     let is_key = |p: &[u8]| matches!(p[..4], [0, 0, 0, 10 | 20]);
     let mut c = r.cursor_at_last(is_key).expect("20 is held");
-    assert_eq!(c.start_pos(), Some(r.position_of(SeqNo::new(20))));
+    assert_eq!(c.start_pos(), Some(r.position_of(Serial::new(20))));
     assert_eq!(drain(&r, &mut c).0, vec![21, 22, 20, 23]);
     assert!(r.cursor_at_last(|_| false).is_none());
 }
@@ -253,12 +254,11 @@ fn cursor_on_empty_ring_starts_at_first_packet() {
     let mut r = ring(8);
     let mut c = r.cursor_at_head();
     assert_eq!(c.start_pos(), None);
-    assert_eq!(c.subscriber_seq(5, SeqNo::new(0)), None);
     put(&mut r, 50);
     put(&mut r, 49);
     assert_eq!(drain(&r, &mut c).0, vec![50]);
     assert_eq!(c.stats().before_start, 1);
-    assert_eq!(c.start_pos(), Some(r.position_of(SeqNo::new(50))));
+    assert_eq!(c.start_pos(), Some(r.position_of(Serial::new(50))));
 }
 
 proptest! {
@@ -266,7 +266,7 @@ proptest! {
     /// fast reader after every insert and a slow one every `slow_every` inserts.
     #[test]
     fn every_cursor_sees_each_stored_position_once(
-        start in 0u32..=SeqNo::MAX,
+        start in 0u32..=Serial::MAX,
         n in 1usize..400,
         window in 1usize..40,
         cap_log2 in 3u32..10,
@@ -291,7 +291,7 @@ proptest! {
         let mut slow = r.cursor_at_head();
         let (mut stored, mut fast_seen, mut slow_seen) = (Vec::new(), Vec::new(), Vec::new());
         for (k, &i) in arrivals.iter().enumerate() {
-            let seq = SeqNo::new(start).add(i as i32);
+            let seq = Serial::new(start).add(i as i32);
             if r.insert(seq, origin(seq), &payload(seq)).is_stored() {
                 stored.push(seq.value());
             }
@@ -307,8 +307,8 @@ proptest! {
         // Stored positions are distinct. Both cursors joined an empty ring, so they start at
         // the first arrival: the fast one saw exactly the stored packets from there on, in
         // arrival order; earlier positions (they map before the subscriber's ISN) are skipped.
-        let base = r.position_of(SeqNo::new(start).add(arrivals[0] as i32));
-        let positions: Vec<u64> = stored.iter().map(|&s| r.position_of(SeqNo::new(s))).collect();
+        let base = r.position_of(Serial::new(start).add(arrivals[0] as i32));
+        let positions: Vec<u64> = stored.iter().map(|&s| r.position_of(Serial::new(s))).collect();
         let mut distinct = positions.clone();
         distinct.sort_unstable();
         distinct.dedup();
@@ -350,7 +350,7 @@ fn a_wrapping_ring_refills_its_handles_instead_of_allocating() {
     });
     for s in 0..48u32 {
         let payload = [0x47, s as u8, 1, 2];
-        assert!(r.insert(SeqNo::new(s), t0(), &payload).is_stored());
+        assert!(r.insert(Serial::new(s), t0(), &payload).is_stored());
     }
     assert_eq!(
         r.payload_allocations(),
@@ -362,4 +362,78 @@ fn a_wrapping_ring_refills_its_handles_instead_of_allocating() {
         r.get(head).map(|p| p.payload.to_vec()),
         Some(vec![0x47, 47, 1, 2])
     );
+}
+
+/// Reads in position order at `now` until it stops; returns serials and why it stopped,
+/// with the skips seen on the way.
+fn drain_ordered(
+    r: &StreamRing,
+    c: &mut OrderedCursor,
+    now: Instant,
+    hold: Duration,
+) -> (Vec<u32>, Vec<OrderedError>) {
+    let (mut got, mut why) = (Vec::new(), Vec::new());
+    loop {
+        match r.read_ordered(c, now, hold) {
+            Ok(p) => {
+                assert_eq!(p.payload, payload(p.serial()).as_slice());
+                got.push(p.serial().value());
+            }
+            Err(e @ (OrderedError::Lagged(_) | OrderedError::Gap(_))) => why.push(e),
+            Err(e) => {
+                why.push(e);
+                return (got, why);
+            }
+        }
+    }
+}
+
+#[test]
+fn in_order_reader_holds_a_gap_until_the_hold_passes_then_skips_it() {
+    let (t, hold) = (t0(), Duration::from_millis(40));
+    let mut r = ring(64);
+    let mut c = OrderedCursor::from_cursor(&r.cursor_at_head());
+    assert_eq!(
+        r.read_ordered(&mut c, t, hold),
+        Err(OrderedError::Empty),
+        "empty ring"
+    );
+    let at = |r: &mut StreamRing, s: u32, when: Instant| {
+        let s = Serial::new(s);
+        r.insert_arrived(s, origin(s), when, &payload(s))
+    };
+    for s in [10, 11, 13, 14] {
+        at(&mut r, s, t);
+    }
+    let (got, why) = drain_ordered(&r, &mut c, t, hold);
+    assert_eq!(got, vec![10, 11]);
+    assert_eq!(why, vec![OrderedError::Held { until: t + hold }]);
+    // 12 arrives late but within the hold: nothing is skipped.
+    at(&mut r, 12, t + Duration::from_millis(5));
+    at(&mut r, 16, t + Duration::from_millis(10));
+    let (got, why) = drain_ordered(&r, &mut c, t + Duration::from_millis(10), hold);
+    assert_eq!(got, vec![12, 13, 14]);
+    let until = t + Duration::from_millis(10) + hold;
+    assert_eq!(why, vec![OrderedError::Held { until }]);
+    // 15 never comes: given up at 16's arrival plus the hold, counted.
+    let (got, why) = drain_ordered(&r, &mut c, until, hold);
+    assert_eq!(got, vec![16]);
+    assert_eq!(why, vec![OrderedError::Gap(1), OrderedError::Empty]);
+    assert_eq!(c.stats().gap_pkts, 1);
+    assert_eq!(c.stats().delivered, 6);
+}
+
+#[test]
+fn in_order_reader_that_falls_a_ring_behind_resumes_at_the_oldest_held() {
+    let t = t0();
+    let mut r = ring(8);
+    put(&mut r, 100);
+    let mut c = OrderedCursor::from_cursor(&r.cursor_at_oldest());
+    for s in 101..120 {
+        put(&mut r, s);
+    }
+    let (got, why) = drain_ordered(&r, &mut c, t, Duration::ZERO);
+    assert_eq!(why, vec![OrderedError::Lagged(12), OrderedError::Empty]);
+    assert_eq!(got, (112..120).collect::<Vec<_>>());
+    assert_eq!(c.stats().lagged_pkts, 12);
 }

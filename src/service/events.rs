@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use log::info;
 
 use crate::relay::fanout::Role;
+use crate::relay::leg::LegId;
 use crate::srt::connection::{CloseReason, Stats};
 use crate::srt::endpoint::ConnId;
 use crate::srt::handshake::{REJC_PREDEFINED, RejectReason};
@@ -109,7 +110,7 @@ pub fn default_stream(now: Instant, shard: usize, peer: SocketAddr, publish: boo
 
 /// A player closed because its stream had no publisher before its wait (or the grace after a
 /// publisher left) ran out.
-pub fn wait_timeout(now: Instant, shard: usize, conn: ConnId, role: Option<&Role>) {
+pub fn wait_timeout(now: Instant, shard: usize, conn: LegId, role: Option<&Role>) {
     with(|s| {
         if let Some(held) = s.wait_timeout.allow(now) {
             let name = match role {

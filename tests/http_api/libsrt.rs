@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use srtrelay::access::{Mode, SessionStore};
 use srtrelay::driver::BlockingDriver;
+use srtrelay::legs::srt::admission::{access_mode, denied_reason};
 use srtrelay::srt::endpoint::{AccessControl, Admit, Endpoint, EndpointConfig};
 use srtrelay::srt::handshake::{ConclusionRequest, Listener, ListenerConfig, RejectReason};
 
@@ -32,12 +33,13 @@ impl AccessControl for Gate {
         let resource = sid.and_then(|s| s.resource.clone()).unwrap_or_default();
         let mode = sid
             .and_then(|s| s.mode)
-            .map_or(Some(Mode::Request), Mode::from_stream_mode)
+            .map_or(Some(Mode::Request), access_mode)
             .ok_or(RejectReason::BadMode)?;
         let session = sid.and_then(|s| s.session.as_deref());
         let result = self
             .store
             .redeem(&resource, mode, session, BlockingDriver::now());
+        let result = result.map_err(denied_reason);
         let code = result.map_err(|r| r.code());
         self.decisions.lock().unwrap().push((resource, code));
         result.map(|()| Admit::default())

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use super::{Departure, Role, ShardStreams};
 use crate::relay::handoff::StreamKey;
+use crate::relay::leg::{LegId, ReadOrder};
 use crate::relay::registry::{PublisherRef, Registry};
-use crate::srt::endpoint::ConnId;
 
 /// A notice between shards about publisher sessions and who is fed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl ShardStreams {
         registry: &Registry,
         name: &str,
         key: StreamKey,
-        conn: ConnId,
+        conn: LegId,
         out: &mut Vec<Outgoing>,
     ) {
         self.start_session(name, key, Some(conn));
@@ -92,7 +92,7 @@ impl ShardStreams {
     /// A local player's connection is up. When the stream's current publisher (the registry's
     /// word now, not at admission: it may have moved on) is on another shard and this shard is
     /// not already fed its session, a replica starts and `Forward` goes out.
-    // The shard's identity, the registry, the player and its wait policy: each is needed, and
+    // The shard's identity, the registry, the player, how it reads and its wait policy: each is needed, and
     // bundling them for this one call would only rename them.
     #[allow(clippy::too_many_arguments)]
     pub fn subscriber_accepted(
@@ -100,12 +100,13 @@ impl ShardStreams {
         me: usize,
         registry: &Registry,
         name: &str,
-        conn: ConnId,
+        conn: LegId,
+        order: ReadOrder,
         now: Instant,
         wait: Option<Duration>,
         out: &mut Vec<Outgoing>,
     ) {
-        self.add_subscriber(name, conn, now, wait);
+        self.add_subscriber(name, conn, order, now, wait);
         if let Some(PublisherRef { shard, key, .. }) = registry.publisher_of(name)
             && shard != me
             && self.live_key(name) != Some(key)
@@ -128,7 +129,7 @@ impl ShardStreams {
         &mut self,
         me: usize,
         registry: &Registry,
-        conn: ConnId,
+        conn: LegId,
         now: Instant,
         out: &mut Vec<Outgoing>,
     ) -> Option<Role> {

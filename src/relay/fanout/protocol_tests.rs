@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::config::{Config, UnknownStream};
 use crate::relay::registry::Registry;
+use crate::relay::ring::pos_to_serial;
+use crate::relay::test_legs::{TestLegs, test_leg};
 use crate::rng::Rng;
-use crate::srt::endpoint::EndpointConfig;
-use crate::srt::seq::{MsgNo, Timestamp};
 use crate::srt::sim::t0;
 
 const GRACE: Duration = Duration::from_secs(5);
@@ -20,12 +20,12 @@ struct Shard {
     streams: ShardStreams,
     inbox: VecDeque<SessionMsg>,
     handoffs: VecDeque<Handoff>,
-    endpoint: Endpoint,
+    legs: TestLegs,
 }
 
 struct Publisher {
     shard: usize,
-    conn: ConnId,
+    conn: LegId,
     key: StreamKey,
     next_seq: u32,
 }
@@ -34,17 +34,17 @@ struct World {
     shards: Vec<Shard>,
     registry: Registry,
     now: Instant,
-    next_conn: ConnId,
+    next_conn: u32,
     publisher: Option<Publisher>,
     /// Live players: (shard, conn).
-    players: Vec<(usize, ConnId)>,
+    players: Vec<(usize, LegId)>,
 }
 
 /// 188-byte TS packet whose bytes say which publisher connection and sequence number sent it.
-fn ts(conn: ConnId, seq: u32) -> Vec<u8> {
+fn ts(conn: LegId, seq: u32) -> Vec<u8> {
     let mut p = vec![0xffu8; 188];
     p[0] = 0x47;
-    p[4..8].copy_from_slice(&conn.to_be_bytes());
+    p[4..8].copy_from_slice(&conn.local().to_be_bytes());
     p[8..12].copy_from_slice(&seq.to_be_bytes());
     p
 }
@@ -68,7 +68,7 @@ impl World {
                     }),
                     inbox: VecDeque::new(),
                     handoffs: VecDeque::new(),
-                    endpoint: Endpoint::new(EndpointConfig::default(), None, now),
+                    legs: TestLegs::default(),
                 })
                 .collect(),
             registry: Registry::new(2, policy, config.limits),
@@ -85,9 +85,9 @@ impl World {
         }
     }
 
-    fn conn(&mut self) -> ConnId {
+    fn conn(&mut self) -> LegId {
         self.next_conn += 1;
-        self.next_conn
+        test_leg(self.next_conn)
     }
 
     /// A publisher connects on `shard` (the stream must have none: `reject` policy).
@@ -107,11 +107,11 @@ impl World {
             shard,
             conn,
             key: g.key,
-            next_seq: 1000 * conn,
+            next_seq: 1000 * conn.local(),
         });
     }
 
-    fn play(&mut self, shard: usize) -> ConnId {
+    fn play(&mut self, shard: usize) -> LegId {
         let conn = self.conn();
         self.registry
             .admit_subscriber(NAME, shard)
@@ -122,16 +122,18 @@ impl World {
             reg,
             NAME,
             conn,
+            ReadOrder::CutThrough,
             now,
             Some(Duration::from_secs(3600)),
             &mut out,
         );
         self.route(out);
+        self.shards[shard].legs.add(conn);
         self.players.push((shard, conn));
         conn
     }
 
-    fn close(&mut self, shard: usize, conn: ConnId) {
+    fn close(&mut self, shard: usize, conn: LegId) {
         let (mut out, now, reg) = (Vec::new(), self.now, &self.registry);
         let role = self.shards[shard]
             .streams
@@ -139,6 +141,7 @@ impl World {
         assert!(role.is_some(), "{conn:#x} was known on shard {shard}");
         self.route(out);
         self.players.retain(|&(_, c)| c != conn);
+        self.shards[shard].legs.remove(conn);
         if self.publisher.as_ref().is_some_and(|p| p.conn == conn) {
             self.publisher = None;
         }
@@ -159,17 +162,13 @@ impl World {
             let seq = p.next_seq;
             p.next_seq += 1;
             let payload = ts(conn, seq);
-            let arrival = Arrival {
-                seq: SeqNo::new(seq),
-                msg_no: MsgNo::new(1),
-                timestamp: Timestamp::from_micros(0),
-                origin: self.now,
-            };
-            assert!(
-                self.shards[shard]
-                    .streams
-                    .on_publisher_data(conn, &arrival, &payload, self.now)
-            );
+            assert!(self.shards[shard].streams.on_publisher_data(
+                conn,
+                Serial::new(seq),
+                self.now,
+                &payload,
+                self.now
+            ));
             sent.push((seq, payload));
         }
         self.fan_out(shard);
@@ -184,7 +183,7 @@ impl World {
         } else {
             (&mut right[0], &mut left[0])
         };
-        me.streams.fan_out(&mut me.endpoint, now, &mut |to, h| {
+        me.streams.fan_out(&mut me.legs, now, &mut |to, h| {
             assert_ne!(to, shard, "no handoff to itself");
             other.handoffs.push_back(h);
             true
@@ -269,10 +268,7 @@ impl World {
                 assert!(
                     packets
                         .iter()
-                        .any(
-                            |(pos, b)| crate::relay::ring::pos_to_seq(*pos).value() == *seq
-                                && b == payload
-                        ),
+                        .any(|(pos, b)| pos_to_serial(*pos).value() == *seq && b == payload),
                     "{context}: shard {s} never got packet {seq} of session {key:?} \
                      (holds {} packets)",
                     packets.len()
@@ -467,7 +463,7 @@ fn players_waiting_on_the_other_shard_get_the_next_session_from_its_first_packet
     assert_eq!(held_key, key);
     let got: Vec<(u32, Vec<u8>)> = packets
         .into_iter()
-        .map(|(pos, b)| (crate::relay::ring::pos_to_seq(pos).value(), b))
+        .map(|(pos, b)| (pos_to_serial(pos).value(), b))
         .collect();
     let seqs = |v: &[(u32, Vec<u8>)]| v.iter().map(|p| p.0).collect::<Vec<_>>();
     assert_eq!(seqs(&got), seqs(&burst), "the whole session, in order");

@@ -14,13 +14,12 @@
 //!   timers, control inbox, deadlines, forwarder retries;
 //! - the main task waits for the stop signal, then closes every connection and flushes.
 
-mod admission;
 mod msg;
 mod report;
 mod state;
 mod view;
 
-pub use admission::AdmissionCounters;
+pub use crate::legs::srt::admission::AdmissionCounters;
 pub use msg::ShardMsg;
 pub use report::{ConnectionReport, ShardCounters, ShardReport};
 pub use view::EngineView;
@@ -38,6 +37,7 @@ use log::{info, warn};
 
 use crate::access::{KeyedIds, SessionStore};
 use crate::config::{Config, UnknownStream};
+use crate::legs::srt::encryption::EncryptionRules;
 use crate::relay::fanout::{FanoutConfig, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::registry::Registry;
@@ -78,6 +78,7 @@ pub struct Engine {
     inboxes: Vec<Sender<ShardMsg>>,
     registry: Arc<Registry>,
     sessions: Arc<SessionStore>,
+    encryption: Arc<EncryptionRules>,
     addrs: Vec<SocketAddr>,
     heartbeats: Heartbeats,
 }
@@ -125,7 +126,7 @@ impl Engine {
         }
         let policy = config.streams.policy.clone();
         let registry = Arc::new(Registry::new(n, policy.clone(), config.limits));
-        registry.set_encryption(config.encryption.clone());
+        let encryption = Arc::new(EncryptionRules::new(config.encryption.clone()));
         let sessions = Arc::new(SessionStore::new(
             config.access.clone(),
             Box::new(KeyedIds::new(secrets.session_key)),
@@ -204,6 +205,7 @@ impl Engine {
                     peers: inboxes.clone(),
                     registry: registry.clone(),
                     sessions: sessions.clone(),
+                    encryption: encryption.clone(),
                     wait,
                     grace: policy.publisher_grace,
                     gso_segments: gso,
@@ -236,6 +238,7 @@ impl Engine {
             inboxes,
             registry,
             sessions,
+            encryption,
             addrs,
             heartbeats,
         })
@@ -287,7 +290,7 @@ impl Engine {
             self.sessions.reconfigure(a.clone());
         }
         if let Some(e) = &plan.encryption {
-            self.registry.set_encryption(e.clone());
+            self.encryption.set(e.clone());
         }
         if let Some(l) = plan.latency {
             for inbox in &self.inboxes {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use crate::relay::fanout::SessionMsg;
-use crate::srt::endpoint::ConnId;
+use crate::relay::leg::LegId;
 
 use super::report::ShardReport;
 
@@ -15,10 +15,10 @@ use super::report::ShardReport;
 pub enum ShardMsg {
     /// Publisher sessions and who is fed (`relay::fanout::protocol`).
     Session(SessionMsg),
-    /// Close one connection with SHUTDOWN (takeover, operator request). The reply says whether
+    /// Close one leg (SRT: with SHUTDOWN) (takeover, operator request). The reply says whether
     /// the shard had it.
     Close {
-        conn: ConnId,
+        leg: LegId,
         reply: Option<Sender<bool>>,
     },
     /// New admission timing for subscribers without a publisher (reload).

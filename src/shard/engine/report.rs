@@ -3,13 +3,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::media::ts::TsStats;
 use crate::relay::fanout::{Role, StreamView};
-use crate::relay::ts::TsStats;
 use crate::srt::connection::Stats;
 use crate::srt::endpoint::{ConnId, EndpointStats};
 use crate::telemetry::HistogramSet;
 
-use super::admission::AdmissionCounters;
+use crate::legs::srt::admission::AdmissionCounters;
 
 /// Counters of the shard's own loop.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

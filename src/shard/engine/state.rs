@@ -16,8 +16,13 @@ use glommio::channels::shared_channel::ConnectedSender;
 use log::{debug, info, warn};
 
 use crate::access::SessionStore;
+use crate::legs::ShardLegs;
+use crate::legs::srt::admission::{Admission, GrantKind};
+use crate::legs::srt::encryption::EncryptionRules;
+use crate::legs::srt::{leg, serial};
 use crate::relay::fanout::{Outgoing, Role, ShardStreams};
 use crate::relay::handoff::Handoff;
+use crate::relay::leg::ReadOrder;
 use crate::relay::registry::{PublisherActivity, Registry};
 use crate::service::events::{self, Departure};
 use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour};
@@ -26,7 +31,6 @@ use crate::shard::udp::ShardUdp;
 use crate::srt::endpoint::{ConnId, Endpoint, EndpointEvent};
 use crate::telemetry::HistogramSet;
 
-use super::admission::{Admission, GrantKind};
 use super::msg::ShardMsg;
 use super::report::{ConnectionReport, ShardCounters, ShardReport};
 
@@ -87,6 +91,7 @@ pub struct ShardParts {
     pub peers: Vec<Sender<ShardMsg>>,
     pub registry: Arc<Registry>,
     pub sessions: Arc<SessionStore>,
+    pub encryption: Arc<EncryptionRules>,
     pub wait: Option<Duration>,
     pub grace: Duration,
     pub gso_segments: Vec<usize>,
@@ -112,7 +117,13 @@ impl ShardState {
         ShardState {
             index: parts.index,
             endpoint: parts.endpoint,
-            admission: Admission::new(parts.index, parts.registry.clone(), parts.sessions, now),
+            admission: Admission::new(
+                parts.index,
+                parts.registry.clone(),
+                parts.sessions,
+                parts.encryption,
+                now,
+            ),
             streams: parts.streams,
             sockets,
             tx,
@@ -161,9 +172,13 @@ impl ShardState {
                             a.on_data(now);
                         }
                     }
-                    stored |= self
-                        .streams
-                        .on_publisher_data(r.conn, &r.arrival, r.payload, now);
+                    stored |= self.streams.on_publisher_data(
+                        leg(r.conn),
+                        serial(r.arrival.seq),
+                        r.arrival.origin,
+                        r.payload,
+                        now,
+                    );
                 }
             }
         }
@@ -195,9 +210,9 @@ impl ShardState {
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING;
             self.admission.expire(now);
-            for conn in self.streams.expired(now, self.grace) {
-                events::wait_timeout(now, self.index, conn, self.streams.role(conn));
-                self.endpoint.close(conn);
+            for l in self.streams.expired(now, self.grace) {
+                events::wait_timeout(now, self.index, l, self.streams.role(l));
+                self.legs().close(l);
             }
             if let Some(counts) = self.misbehaviour.check(self.endpoint.stats(), now) {
                 warn!("shard {}: dropped peer input: {counts}", self.index);
@@ -236,7 +251,7 @@ impl ShardState {
     /// RTT per connection role and lag per subscriber, once per `SAMPLING`.
     fn sample(&mut self) {
         for &id in self.conns.keys() {
-            let (Some(c), Some(role)) = (self.endpoint.connection(id), self.streams.role(id))
+            let (Some(c), Some(role)) = (self.endpoint.connection(id), self.streams.role(leg(id)))
             else {
                 continue;
             };
@@ -287,9 +302,12 @@ impl ShardState {
 
     fn fan_out(&mut self, now: Instant) -> u64 {
         let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
-        let forwarded = self.streams.fan_out(&mut self.endpoint, now, &mut |to, h| {
-            try_handoff(tx, full, to, h)
-        });
+        let mut legs = ShardLegs {
+            srt: &mut self.endpoint,
+        };
+        let forwarded = self
+            .streams
+            .fan_out(&mut legs, now, &mut |to, h| try_handoff(tx, full, to, h));
         self.counters.forwarded += forwarded;
         forwarded
     }
@@ -318,7 +336,7 @@ impl ShardState {
                     let known = self.conns.remove(&id);
                     self.closed_since_trim += 1;
                     let (peer, since) = (known.map(|k| k.0), known.map(|k| k.1));
-                    let role = self.streams.role(id);
+                    let role = self.streams.role(leg(id));
                     let d = Departure {
                         id,
                         peer,
@@ -370,7 +388,7 @@ impl ShardState {
                     &self.registry,
                     &grant.name,
                     g.key,
-                    id,
+                    leg(id),
                     &mut out,
                 );
                 self.deliver(out);
@@ -389,9 +407,15 @@ impl ShardState {
                         ),
                     }
                     if old.shard == self.index {
-                        self.endpoint.close(conn);
+                        self.legs().close(conn);
                     } else {
-                        self.send_to(old.shard, ShardMsg::Close { conn, reply: None });
+                        self.send_to(
+                            old.shard,
+                            ShardMsg::Close {
+                                leg: conn,
+                                reply: None,
+                            },
+                        );
                     }
                 }
             }
@@ -411,7 +435,9 @@ impl ShardState {
                     self.index,
                     &self.registry,
                     &grant.name,
-                    id,
+                    leg(id),
+                    // An SRT player reorders itself: it gets packets as they arrive.
+                    ReadOrder::CutThrough,
                     now,
                     self.wait,
                     &mut out,
@@ -426,7 +452,7 @@ impl ShardState {
         let mut out = Vec::new();
         // The departure line was written when the endpoint reported the close.
         self.streams
-            .connection_closed(self.index, &self.registry, id, now, &mut out);
+            .connection_closed(self.index, &self.registry, leg(id), now, &mut out);
         self.deliver(out);
     }
 
@@ -445,9 +471,9 @@ impl ShardState {
                     .on_session_msg(self.index, &self.registry, m, now, &mut out);
                 self.deliver(out);
             }
-            ShardMsg::Close { conn, reply } => {
-                let had = self.endpoint.connection(conn).is_some();
-                self.endpoint.close(conn);
+            ShardMsg::Close { leg, reply } => {
+                let had = self.legs().contains(leg);
+                self.legs().close(leg);
                 if let Some(r) = reply {
                     let _ = r.send(had);
                 }
@@ -486,7 +512,7 @@ impl ShardState {
                 Some(ConnectionReport {
                     id,
                     peer,
-                    role: self.streams.role(id).cloned(),
+                    role: self.streams.role(leg(id)).cloned(),
                     stats: c.stats(),
                     age: now.saturating_duration_since(since),
                 })
@@ -590,7 +616,17 @@ impl ShardState {
         if let Some(t) = self.endpoint.poll_timeout() {
             next = next.min(t);
         }
+        if let Some(t) = self.streams.next_wake() {
+            next = next.min(t);
+        }
         next.saturating_duration_since(now).max(MIN_TICK)
+    }
+
+    /// The shard's legs of every kind.
+    fn legs(&mut self) -> ShardLegs<'_> {
+        ShardLegs {
+            srt: &mut self.endpoint,
+        }
     }
 
     /// Whether datagrams wait in a send batch (the socket was full).

@@ -71,7 +71,7 @@ impl RelayView for EngineView {
                 let (tx, rx) = crossbeam_channel::bounded(1);
                 inbox
                     .send(ShardMsg::Close {
-                        conn: id,
+                        leg: crate::legs::srt::leg(id),
                         reply: Some(tx),
                     })
                     .ok()
@@ -138,7 +138,7 @@ fn to_snapshot(r: ShardReport) -> ShardSnapshot {
             .into_iter()
             .map(|s| StreamSnapshot {
                 shard,
-                publisher: s.publisher,
+                publisher: s.publisher.map(|l| l.local()),
                 subscribers: s.subscribers.len() as u32,
                 ingress_bps: s.ingress_bps,
                 ingress_packets: s.counters.ingress_packets,

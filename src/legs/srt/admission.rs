@@ -8,13 +8,44 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::access::{Mode, SessionStore};
+use super::encryption::EncryptionRules;
+use super::resolve::resolve;
+use crate::access::{Denied, Mode, SessionStore};
 use crate::relay::registry::{PublishGrant, Refusal, Registry, SubscribeGrant};
-use crate::relay::resolve;
 use crate::service::events::{self, Asked};
 use crate::srt::connection::Delivery;
 use crate::srt::endpoint::{AccessControl, Admit};
 use crate::srt::handshake::{ConclusionRequest, RejectReason, StreamMode};
+
+/// The SRT code for a registry refusal (libsrt `docs/API/rejection-codes.md`).
+pub fn reject_reason(r: Refusal) -> RejectReason {
+    match r {
+        Refusal::ConnectionLimit
+        | Refusal::StreamLimit
+        | Refusal::SubscriberLimit
+        | Refusal::WaitingLimit => RejectReason::Overload,
+        Refusal::PublisherConflict => RejectReason::Conflict,
+        Refusal::NoPublisher => RejectReason::NotFound,
+    }
+}
+
+/// The SRT code for refused credentials: 1401 or 1403.
+pub fn denied_reason(d: Denied) -> RejectReason {
+    match d {
+        Denied::Unauthorized => RejectReason::Unauthorized,
+        Denied::Forbidden => RejectReason::Forbidden,
+    }
+}
+
+/// The session mode a Stream ID mode asks for. `None` for `bidirectional`, which a relay
+/// connection does not do.
+pub fn access_mode(m: StreamMode) -> Option<Mode> {
+    match m {
+        StreamMode::Publish => Some(Mode::Publish),
+        StreamMode::Request => Some(Mode::Request),
+        StreamMode::Bidirectional => None,
+    }
+}
 
 /// An admission waiting for its `Accepted` event.
 #[derive(Debug, Clone)]
@@ -57,6 +88,7 @@ pub struct Admission {
     shard: usize,
     registry: Arc<Registry>,
     sessions: Arc<SessionStore>,
+    encryption: Arc<EncryptionRules>,
     /// By caller address and caller socket id: one address may carry several callers.
     grants: HashMap<(SocketAddr, u32), Grant>,
     /// Set by the shard before each `handle_datagram` (the hook gets no time).
@@ -73,12 +105,14 @@ impl Admission {
         shard: usize,
         registry: Arc<Registry>,
         sessions: Arc<SessionStore>,
+        encryption: Arc<EncryptionRules>,
         now: Instant,
     ) -> Self {
         Admission {
             shard,
             registry,
             sessions,
+            encryption,
             grants: HashMap::new(),
             now,
             counters: AdmissionCounters::default(),
@@ -120,8 +154,9 @@ impl Admission {
     /// A registry refusal: counted, logged, and the code the caller gets.
     fn refuse(&mut self, peer: SocketAddr, asked: Asked<'_>, r: Refusal) -> RejectReason {
         self.count(r);
-        events::rejected(self.now, self.shard, peer, asked, r.reason());
-        r.reason()
+        let code = reject_reason(r);
+        events::rejected(self.now, self.shard, peer, asked, code);
+        code
     }
 
     fn count(&mut self, r: Refusal) {
@@ -180,15 +215,16 @@ impl AccessControl for Admission {
             );
         }
         // Credentials first: a refused caller must not learn whether the stream exists.
-        if let Some(m) = Mode::from_stream_mode(mode) {
+        if let Some(m) = access_mode(mode) {
             let session = sid.as_ref().and_then(|s| s.session.as_deref());
-            if let Err(r) = self.sessions.redeem(&name, m, session, self.now) {
-                match r {
-                    RejectReason::Unauthorized => self.counters.unauthorized += 1,
-                    _ => self.counters.forbidden += 1,
+            if let Err(d) = self.sessions.redeem(&name, m, session, self.now) {
+                match d {
+                    Denied::Unauthorized => self.counters.unauthorized += 1,
+                    Denied::Forbidden => self.counters.forbidden += 1,
                 }
-                events::rejected(self.now, self.shard, req.peer(), asked(mode, &name), r);
-                return Err(r);
+                let code = denied_reason(d);
+                events::rejected(self.now, self.shard, req.peer(), asked(mode, &name), code);
+                return Err(code);
             }
         }
         // A caller repeating its conclusion before the answer reached it is answered by the
@@ -230,7 +266,7 @@ impl AccessControl for Admission {
         };
         // Each leg has its own passphrase: the relay decrypts a publisher once and encrypts
         // per subscriber with that subscriber's key; a clear leg costs nothing.
-        let encryption = self.registry.encryption_for(&name, mode);
+        let encryption = self.encryption.for_caller(&name, mode);
         self.grants.insert(
             key,
             Grant {
@@ -252,5 +288,29 @@ fn asked(mode: StreamMode, name: &str) -> Asked<'_> {
         StreamMode::Publish => Asked::Publish(name),
         StreamMode::Request => Asked::Play(name),
         StreamMode::Bidirectional => Asked::Unreadable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutral_refusals_get_libsrt_codes() {
+        let code = |r| reject_reason(r).code();
+        assert_eq!(code(Refusal::PublisherConflict), 1409);
+        assert_eq!(code(Refusal::NoPublisher), 1404);
+        for r in [
+            Refusal::ConnectionLimit,
+            Refusal::StreamLimit,
+            Refusal::SubscriberLimit,
+            Refusal::WaitingLimit,
+        ] {
+            assert_eq!(code(r), 1402, "{r:?}");
+        }
+        assert_eq!(denied_reason(Denied::Unauthorized).code(), 1401);
+        assert_eq!(denied_reason(Denied::Forbidden).code(), 1403);
+        assert_eq!(access_mode(StreamMode::Bidirectional), None);
+        assert_eq!(access_mode(StreamMode::Publish), Some(Mode::Publish));
     }
 }

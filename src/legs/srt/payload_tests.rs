@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::ring::{RingConfig, StreamRing};
+use crate::relay::ring::{Cursor, RingConfig, Serial, StreamRing};
 use crate::srt::connection::{Connection, ConnectionConfig};
 use crate::srt::packet::{Control, ControlPacket, LossListBuilder, Packet};
 use crate::srt::seq::{SeqNo, Timestamp};
@@ -22,6 +22,11 @@ fn ring(cap: usize) -> StreamRing {
 /// A subscriber leg (socket 2, peer 1), open.
 fn leg(now: Instant) -> Connection {
     Connection::new(ConnectionConfig::new(2, 1, SeqNo::new(ISN), now), now)
+}
+
+/// The leg's sequence number for ring position `pos`, as the SRT sink numbers it.
+fn seq_of(c: &Cursor, pos: u64) -> SeqNo {
+    SeqNo::new(ISN + (pos - c.start_pos().expect("started")) as u32)
 }
 
 /// The publisher's packet `n`: 7 TS packets, numbered so a mix-up shows.
@@ -69,14 +74,12 @@ fn a_payload_shared_by_n_subscribers_is_stored_once() {
     let mut c = r.cursor_at_oldest();
     for n in 0..4u32 {
         assert!(
-            r.insert(SeqNo::new(9000 + n), now, &ts_payload(n))
+            r.insert(Serial::new(9000 + n), now, &ts_payload(n))
                 .is_stored()
         );
     }
     while let Ok(p) = r.read(&mut c) {
-        let seq = c
-            .subscriber_seq(p.pos, SeqNo::new(ISN))
-            .expect("after start");
+        let seq = seq_of(&c, p.pos);
         for l in &mut legs {
             l.send_at(seq, p.origin, p.handle.clone()).expect("room");
         }
@@ -115,18 +118,18 @@ fn retransmission_after_the_ring_moved_on_sends_the_right_bytes() {
     // ACK that never comes.
     for n in 0..13u32 {
         assert!(
-            r.insert(SeqNo::new(7000 + n), t, &ts_payload(n))
+            r.insert(Serial::new(7000 + n), t, &ts_payload(n))
                 .is_stored()
         );
         if n == 0 {
             let p = r.read(&mut c).expect("packet 0");
-            let seq = c.subscriber_seq(p.pos, SeqNo::new(ISN)).expect("start");
+            let seq = seq_of(&c, p.pos);
             l.send_at(seq, p.origin, p.handle.clone()).expect("room");
             t += Duration::from_millis(1);
             assert_eq!(sent(&mut l, t), vec![(ISN, false, ts_payload(0))]);
         }
     }
-    let first = r.position_of(SeqNo::new(7000));
+    let first = r.position_of(Serial::new(7000));
     assert!(r.get(first).is_none(), "the ring let go of packet 0");
     assert_eq!(
         r.get(first + 12).map(|p| p.payload.to_vec()),

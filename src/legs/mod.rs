@@ -1,0 +1,66 @@
+//! The protocols' side of the relay core: each leg kind in its own folder (`srt/`; later HTTP,
+//! RTMP, pulled inputs), and the shard's leg table that the fan-out feeds, dispatching by
+//! [`LegKind`]. A protocol maps the core's neutral answers (`relay::registry::Refusal`,
+//! `access::Denied`) to its own codes here, never in `relay/`.
+
+pub mod srt;
+
+use crate::relay::leg::{LegId, LegKind, Offer, Sink, Sinks, Taken};
+use crate::srt::endpoint::Endpoint;
+
+/// One shard's legs of every kind, borrowed for a fan-out.
+pub struct ShardLegs<'a> {
+    pub srt: &'a mut Endpoint,
+}
+
+/// One leg for one visit.
+pub enum LegSink<'a> {
+    Srt(srt::SrtSink<'a>),
+}
+
+impl Sink for LegSink<'_> {
+    fn base(&mut self) -> u64 {
+        match self {
+            LegSink::Srt(s) => s.base(),
+        }
+    }
+
+    fn offer(&mut self, offer: Offer<'_>) -> Taken {
+        match self {
+            LegSink::Srt(s) => s.offer(offer),
+        }
+    }
+}
+
+impl Sinks for ShardLegs<'_> {
+    type Sink<'s>
+        = LegSink<'s>
+    where
+        Self: 's;
+
+    fn sink(&mut self, leg: LegId) -> Option<LegSink<'_>> {
+        match leg.kind() {
+            LegKind::Srt => srt::sink(self.srt, leg).map(LegSink::Srt),
+            // Test legs live in the relay core's tests, never on a shard.
+            LegKind::Test => None,
+        }
+    }
+}
+
+impl ShardLegs<'_> {
+    /// Ends a leg (SRT: SHUTDOWN to the peer); its departure follows as the protocol's event.
+    pub fn close(&mut self, leg: LegId) {
+        match leg.kind() {
+            LegKind::Srt => self.srt.close(leg.local()),
+            LegKind::Test => {}
+        }
+    }
+
+    /// Whether the leg is still here.
+    pub fn contains(&self, leg: LegId) -> bool {
+        match leg.kind() {
+            LegKind::Srt => self.srt.connection(leg.local()).is_some(),
+            LegKind::Test => false,
+        }
+    }
+}
