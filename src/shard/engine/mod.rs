@@ -22,7 +22,6 @@ mod view;
 
 pub use admission::AdmissionCounters;
 pub use msg::ShardMsg;
-pub use report::{ConnectionReport, ShardCounters, ShardReport};
 pub use view::EngineView;
 
 use std::cell::RefCell;
@@ -51,6 +50,7 @@ use crate::shard::socket::{UdpSocketConfig, bind_reuseport_group};
 use crate::shard::udp::ShardUdp;
 use crate::srt::endpoint::{Endpoint, EndpointConfig};
 use crate::srt::handshake::{Listener, ListenerConfig};
+use crate::telemetry::ShardSnapshot;
 
 use state::{ShardParts, ShardState};
 
@@ -195,8 +195,8 @@ impl Engine {
         &self.inboxes
     }
 
-    /// Asks every shard for a report; waits at most `timeout` for each.
-    pub fn reports(&self, timeout: Duration) -> Vec<ShardReport> {
+    /// Asks every shard for its snapshot; waits at most `timeout` for each.
+    pub fn reports(&self, timeout: Duration) -> Vec<ShardSnapshot> {
         view::collect_reports(&self.inboxes, false, timeout)
     }
 
