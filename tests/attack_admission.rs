@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 
 use in_process::InProcessRelay;
 use srtrelay::driver::BlockingDriver;
-use srtrelay::shard::engine::AdmissionCounters;
 use srtrelay::srt::endpoint::{
     AcceptAll, ConnId, ConnectError, Endpoint, EndpointConfig, EndpointEvent,
 };
 use srtrelay::srt::handshake::{Caller, CallerConfig, CallerEvent, RejectReason};
 use srtrelay::srt::packet::{Control, ControlPacket, HandshakeType, HsExtension, Packet, ext_type};
 use srtrelay::srt::seq::{SeqNo, Timestamp};
+use srtrelay::telemetry::ShardCounters;
 
 /// Generous for a busy 2-core machine; every wait below polls up to a deadline.
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -49,16 +49,16 @@ impl TestRelay {
     }
 
     /// Admission counters summed over the shards.
-    fn admission(&self) -> AdmissionCounters {
+    fn admission(&self) -> ShardCounters {
         let reports = self.0.reports();
-        let mut sum = AdmissionCounters::default();
+        let mut sum = ShardCounters::default();
         for r in reports {
-            let a = r.admission;
-            sum.waiting_limit += a.waiting_limit;
-            sum.stream_limit += a.stream_limit;
-            sum.publish_without_resource += a.publish_without_resource;
+            let a = r.counters;
+            sum.refused_waiting_limit += a.refused_waiting_limit;
+            sum.refused_stream_limit += a.refused_stream_limit;
+            sum.refused_publish_without_resource += a.refused_publish_without_resource;
             sum.silent_takeovers += a.silent_takeovers;
-            sum.publisher_conflict += a.publisher_conflict;
+            sum.refused_publisher_conflict += a.refused_publisher_conflict;
         }
         sum
     }
@@ -199,8 +199,8 @@ fn waiting_players_cannot_lock_publishers_out() {
     // Counted. At least once each: a caller that repeats its conclusion before the rejection
     // reaches it (a busy machine) is refused, and counted, again.
     let a = relay.admission();
-    assert!(a.waiting_limit >= 1, "{a:?}");
-    assert!(a.stream_limit >= 1, "{a:?}");
+    assert!(a.refused_waiting_limit >= 1, "{a:?}");
+    assert!(a.refused_stream_limit >= 1, "{a:?}");
     assert!(relay.rejections(1402) >= 2);
 }
 
@@ -272,7 +272,7 @@ fn a_publisher_without_a_resource_is_refused_players_get_the_default_stream() {
     for sid in ["#!::m=publish", "#!::r=,m=publish", "#!::u=enc,m=publish"] {
         assert_eq!(c.call(sid).map_err(|r| r.code()), Err(1400), "{sid}");
     }
-    assert!(relay.admission().publish_without_resource >= 3);
+    assert!(relay.admission().refused_publish_without_resource >= 3);
     // The default stream is still there for players (and is free for a named publisher).
     c.call("#!::r=live,m=publish")
         .expect("a named publisher of live");
@@ -339,7 +339,7 @@ fn a_silent_publisher_is_taken_over_an_active_one_is_not() {
     assert!(!c.closed.contains(&second));
     let a = relay.admission();
     assert_eq!(a.silent_takeovers, 1, "{a:?}");
-    assert!(a.publisher_conflict >= 2, "{a:?}");
+    assert!(a.refused_publisher_conflict >= 2, "{a:?}");
 }
 
 // ---- Item 7: a second relay on a port another process holds ----

@@ -20,9 +20,10 @@ use support::recipes::{self, Pace, Subscriber};
 use support::srt_url::SrtUrl;
 
 use srtrelay::config::{Config, UnknownStream};
-use srtrelay::relay::fanout::Role;
-use srtrelay::shard::engine::{Engine, ShardReport};
-use srtrelay::telemetry::{HistogramSet, HistogramSummary, RelayView, aggregate};
+use srtrelay::shard::engine::Engine;
+use srtrelay::telemetry::{
+    ConnRole, HistogramSet, HistogramSummary, RelayView, ShardSnapshot, aggregate,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -41,7 +42,7 @@ impl Relay {
         SrtUrl::caller(self.0.addr).with_streamid(sid)
     }
 
-    fn reports(&self) -> Vec<ShardReport> {
+    fn reports(&self) -> Vec<ShardSnapshot> {
         self.0.reports()
     }
 
@@ -52,7 +53,7 @@ impl Relay {
             .map(|r| {
                 r.connections
                     .iter()
-                    .filter(|c| matches!(&c.role, Some(Role::Subscriber { name: n }) if n == name))
+                    .filter(|c| c.role == ConnRole::Request && c.stream.as_deref() == Some(name))
                     .count()
             })
             .collect()
@@ -89,14 +90,14 @@ impl Relay {
             }
             for s in &r.streams {
                 out += &format!(
-                    "shard {} stream {} key {:?} replica {} subs {} fwd_to {:?} {:?}\n",
+                    "shard {} stream {} publisher {:?} replica {} subs {} fwd_to {:?} {:?}\n",
                     r.shard,
                     s.name,
-                    s.key,
+                    s.publisher,
                     s.replica,
-                    s.subscribers.len(),
+                    s.subscribers,
                     s.forwarding_to,
-                    s.counters
+                    s.traffic
                 );
             }
         }
@@ -202,7 +203,7 @@ fn players_on_both_shards_are_fed_through_player_and_publisher_churn() {
         r.reports()
             .iter()
             .flat_map(|r| &r.streams)
-            .any(|s| s.publisher.is_some() && s.counters.ingress_packets > 0)
+            .any(|s| s.publisher.is_some() && s.traffic.ingress_packets > 0)
     });
 
     // Wave 1 on both shards; it gets data, then the relay closes every one of them.
@@ -214,7 +215,7 @@ fn players_on_both_shards_are_fed_through_player_and_publisher_churn() {
     let view = relay.engine().view();
     for r in relay.reports() {
         for c in &r.connections {
-            if matches!(c.role, Some(Role::Subscriber { .. })) {
+            if c.role == ConnRole::Request {
                 assert!(view.close_connection(c.id));
             }
         }
@@ -256,7 +257,7 @@ fn players_on_both_shards_are_fed_through_player_and_publisher_churn() {
             .reports()
             .iter()
             .flat_map(|r| &r.connections)
-            .find(|c| matches!(c.role, Some(Role::Publisher { .. })))
+            .find(|c| c.role == ConnRole::Publish)
             .map_or(0.0, |c| c.stats.mbps_input_bw);
         if (got_mbps - want_mbps).abs() <= want_mbps * 0.2 {
             break;
@@ -275,7 +276,7 @@ fn players_on_both_shards_are_fed_through_player_and_publisher_churn() {
         .reports()
         .iter()
         .flat_map(|r| &r.connections)
-        .filter(|c| matches!(c.role, Some(Role::Subscriber { .. })))
+        .filter(|c| c.role == ConnRole::Request)
         .map(|c| c.stats.mbps_input_bw)
         .collect();
     println!("players' mbps_input_bw {players_mbps:.3?}");
@@ -493,7 +494,7 @@ fn random_churn_over_both_shards_feeds_every_player() {
                     .reports()
                     .iter()
                     .flat_map(|r| &r.connections)
-                    .filter(|c| matches!(c.role, Some(Role::Subscriber { .. })))
+                    .filter(|c| c.role == ConnRole::Request)
                     .map(|c| c.id)
                     .collect();
                 if !ids.is_empty() {

@@ -20,7 +20,7 @@ use support::recipes::{self, FfmpegPublish, Pace, Subscriber};
 use support::srt_url::SrtUrl;
 
 use srtrelay::config::{Config, SecondPublisher, UnknownStream};
-use srtrelay::shard::engine::ShardReport;
+use srtrelay::telemetry::ShardSnapshot;
 
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -46,7 +46,7 @@ impl TestRelay {
         }
     }
 
-    fn reports(&self) -> Vec<ShardReport> {
+    fn reports(&self) -> Vec<ShardSnapshot> {
         self.0.reports()
     }
 
@@ -72,7 +72,7 @@ impl TestRelay {
                 );
             }
             for st in &r.streams {
-                out += &format!("shard {} stream {} {:?}\n", r.shard, st.name, st.counters);
+                out += &format!("shard {} stream {} {:?}\n", r.shard, st.name, st.traffic);
             }
         }
         out
@@ -87,7 +87,7 @@ impl TestRelay {
                 .iter()
                 .flat_map(|r| r.streams.iter())
                 .filter(|s| s.name == name)
-                .map(|s| s.subscribers.len())
+                .map(|s| s.subscribers as usize)
                 .sum();
             if have >= n {
                 return;
@@ -106,7 +106,7 @@ impl TestRelay {
             .iter()
             .flat_map(|r| r.streams.iter())
             .filter(|s| s.name == name)
-            .map(|s| s.counters.ingress_bytes)
+            .map(|s| s.traffic.ingress_bytes)
             .max()
             .unwrap_or(0)
     }
@@ -323,7 +323,7 @@ fn sixteen_subscribers_over_two_shards_use_the_handoff() {
         let sent = reports.iter().any(|r| {
             r.streams
                 .iter()
-                .any(|s| s.name == "fan" && s.publisher.is_some() && s.counters.handoffs_out > 0)
+                .any(|s| s.name == "fan" && s.publisher.is_some() && s.traffic.handoffs_out > 0)
         });
         let crossed = received && sent;
         if crossed || Instant::now() >= deadline {
@@ -334,7 +334,7 @@ fn sixteen_subscribers_over_two_shards_use_the_handoff() {
     assert_eq!(reports.len(), 2, "two shards");
     let subs_per_shard: Vec<usize> = reports
         .iter()
-        .map(|r| r.streams.iter().map(|s| s.subscribers.len()).sum())
+        .map(|r| r.streams.iter().map(|s| s.subscribers as usize).sum())
         .collect();
     assert_eq!(
         subs_per_shard.iter().sum::<usize>(),
@@ -360,7 +360,7 @@ fn sixteen_subscribers_over_two_shards_use_the_handoff() {
         .iter()
         .find(|s| s.name == "fan")
         .expect("stream on the publishing shard");
-    assert!(out_stream.counters.handoffs_out > 0);
+    assert!(out_stream.traffic.handoffs_out > 0);
     assert_eq!(out_stream.forwarding_to, vec![1 - publishing]);
     publisher.wait_fed(TRANSFER_TIMEOUT).expect("fed");
     for s in &mut subs {

@@ -91,14 +91,14 @@ fn stream_json(s: &StreamView, conns: &[&ConnectionSnapshot], detail: bool) -> V
         "name": s.name,
         "publisher": publisher,
         "subscribers": s.subscribers,
-        "ingress_bps": s.ingress_bps,
+        "ingress_bps": s.traffic.ingress_bps,
         "shards": s.shards,
         "stats": {
-            "ingress_packets": s.ingress_packets,
-            "packets_forwarded": s.packets_forwarded,
-            "packets_skipped": s.packets_skipped,
-            "handoffs_out": s.handoffs_out,
-            "handoffs_in": s.handoffs_in,
+            "ingress_packets": s.traffic.ingress_packets,
+            "packets_forwarded": s.traffic.packets_forwarded,
+            "packets_skipped": s.traffic.packets_skipped,
+            "handoffs_out": s.traffic.handoffs_out,
+            "handoffs_in": s.traffic.handoffs_in,
         },
     });
     if detail {

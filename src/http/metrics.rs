@@ -519,25 +519,25 @@ fn stream_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
             "srt_stream_ingress_bits_per_second",
             "gauge",
             "Publisher payload rate.",
-            |s| s.ingress_bps,
+            |s| s.traffic.ingress_bps,
         ),
         (
             "srt_stream_ingress_packets_total",
             "counter",
             "Packets received from the publisher.",
-            |s| s.ingress_packets,
+            |s| s.traffic.ingress_packets,
         ),
         (
             "srt_stream_packets_forwarded_total",
             "counter",
             "Packets handed to subscribers, summed over subscribers.",
-            |s| s.packets_forwarded,
+            |s| s.traffic.packets_forwarded,
         ),
         (
             "srt_stream_packets_skipped_total",
             "counter",
             "Packets lagging subscribers skipped to catch up with the ring.",
-            |s| s.packets_skipped,
+            |s| s.traffic.packets_skipped,
         ),
     ];
     for (name, kind, help, get) in families {
@@ -557,12 +557,12 @@ fn stream_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
         out.int(
             name,
             &[("stream", &s.name), ("direction", "out")],
-            s.handoffs_out,
+            s.traffic.handoffs_out,
         );
         out.int(
             name,
             &[("stream", &s.name), ("direction", "in")],
-            s.handoffs_in,
+            s.traffic.handoffs_in,
         );
     }
 }

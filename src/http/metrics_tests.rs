@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::*;
-use crate::telemetry::{ConnectionSnapshot, StreamSnapshot};
+use crate::telemetry::{ConnectionSnapshot, StreamSnapshot, StreamTraffic};
 
 fn snapshot() -> Vec<ShardSnapshot> {
     let stats = Stats {
@@ -39,7 +39,10 @@ fn snapshot() -> Vec<ShardSnapshot> {
             shard: 1,
             publisher: Some(42),
             subscribers: 3,
-            ingress_bps: 4_000_000,
+            traffic: StreamTraffic {
+                ingress_bps: 4_000_000,
+                ..StreamTraffic::default()
+            },
             ..StreamSnapshot::default()
         }],
         ..ShardSnapshot::default()

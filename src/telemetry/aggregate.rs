@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{ConnRole, ConnectionSnapshot, HistogramSet, ShardSnapshot, StreamSnapshot};
+use super::{
+    ConnRole, ConnectionSnapshot, HistogramSet, ShardSnapshot, StreamSnapshot, StreamTraffic,
+};
 use crate::srt::connection::Stats;
 use crate::srt::handshake::DropReason;
 
@@ -21,14 +23,9 @@ pub struct StreamView {
     pub shards: Vec<usize>,
     /// Subscribers on all shards.
     pub subscribers: u32,
-    /// From the publisher's shard.
-    pub ingress_bps: u64,
-    pub ingress_packets: u64,
-    /// Summed over shards: every subscriber's hand-overs.
-    pub packets_forwarded: u64,
-    pub packets_skipped: u64,
-    pub handoffs_out: u64,
-    pub handoffs_in: u64,
+    /// Ingress from the publisher's shard; the rest summed over shards (every subscriber's
+    /// hand-overs).
+    pub traffic: StreamTraffic,
 }
 
 /// Relay-wide endpoint counters.
@@ -65,12 +62,12 @@ pub fn merge_streams(shards: &[ShardSnapshot]) -> Vec<StreamView> {
         add_stream(v, s);
         if s.replica {
             let r = replica_ingress.entry(&s.name).or_default();
-            *r = (*r).max(s.ingress_packets);
+            *r = (*r).max(s.traffic.ingress_packets);
         }
     }
     for v in by_name.values_mut() {
         if v.publisher_shard.is_none() {
-            v.ingress_packets = replica_ingress.get(v.name.as_str()).copied().unwrap_or(0);
+            v.traffic.ingress_packets = replica_ingress.get(v.name.as_str()).copied().unwrap_or(0);
         }
     }
     by_name.into_values().collect()
@@ -158,17 +155,20 @@ fn add_stream(v: &mut StreamView, s: &StreamSnapshot) {
         v.shards.insert(i, s.shard);
     }
     v.subscribers = v.subscribers.saturating_add(s.subscribers);
+    let (sum, t) = (&mut v.traffic, &s.traffic);
     if !s.replica {
         // Only the publisher's shard knows the publisher and the ingress.
         v.publisher = v.publisher.or(s.publisher);
         v.publisher_shard = v.publisher_shard.or(Some(s.shard));
-        v.ingress_bps = v.ingress_bps.saturating_add(s.ingress_bps);
-        v.ingress_packets = v.ingress_packets.saturating_add(s.ingress_packets);
+        sum.ingress_bps = sum.ingress_bps.saturating_add(t.ingress_bps);
+        sum.ingress_packets = sum.ingress_packets.saturating_add(t.ingress_packets);
+        sum.ingress_bytes = sum.ingress_bytes.saturating_add(t.ingress_bytes);
     }
-    v.packets_forwarded = v.packets_forwarded.saturating_add(s.packets_forwarded);
-    v.packets_skipped = v.packets_skipped.saturating_add(s.packets_skipped);
-    v.handoffs_out = v.handoffs_out.saturating_add(s.handoffs_out);
-    v.handoffs_in = v.handoffs_in.saturating_add(s.handoffs_in);
+    sum.packets_forwarded = sum.packets_forwarded.saturating_add(t.packets_forwarded);
+    sum.packets_skipped = sum.packets_skipped.saturating_add(t.packets_skipped);
+    sum.handoffs_out = sum.handoffs_out.saturating_add(t.handoffs_out);
+    sum.handoffs_in = sum.handoffs_in.saturating_add(t.handoffs_in);
+    sum.ring_refused = sum.ring_refused.saturating_add(t.ring_refused);
 }
 
 #[cfg(test)]
@@ -182,12 +182,16 @@ mod tests {
             replica,
             publisher: (!replica).then_some(7),
             subscribers: 2,
-            ingress_bps: if replica { 0 } else { 5_000_000 },
-            ingress_packets: 100,
-            packets_forwarded: 200,
-            packets_skipped: 1,
-            handoffs_out: if replica { 0 } else { 100 },
-            handoffs_in: if replica { 100 } else { 0 },
+            traffic: StreamTraffic {
+                ingress_bps: if replica { 0 } else { 5_000_000 },
+                ingress_packets: 100,
+                packets_forwarded: 200,
+                packets_skipped: 1,
+                handoffs_out: if replica { 0 } else { 100 },
+                handoffs_in: if replica { 100 } else { 0 },
+                ..StreamTraffic::default()
+            },
+            ..StreamSnapshot::default()
         }
     }
 
@@ -213,13 +217,13 @@ mod tests {
         assert_eq!(a.publisher_shard, Some(0));
         assert_eq!(a.shards, vec![0, 1]);
         assert_eq!(a.subscribers, 4);
-        assert_eq!(a.ingress_bps, 5_000_000);
+        assert_eq!(a.traffic.ingress_bps, 5_000_000);
         assert_eq!(
-            a.ingress_packets, 100,
+            a.traffic.ingress_packets, 100,
             "replica ingress is not publisher ingress"
         );
-        assert_eq!(a.packets_forwarded, 400);
-        assert_eq!((a.handoffs_out, a.handoffs_in), (100, 100));
+        assert_eq!(a.traffic.packets_forwarded, 400);
+        assert_eq!((a.traffic.handoffs_out, a.traffic.handoffs_in), (100, 100));
         let b = &merged[1];
         assert_eq!((b.publisher, b.publisher_shard), (None, None));
     }
@@ -236,7 +240,10 @@ mod tests {
         }];
         let m = &merge_streams(&only_replica)[0];
         assert_eq!(m.publisher_shard, None);
-        assert_eq!((m.ingress_packets, m.handoffs_in), (100, 100));
+        assert_eq!(
+            (m.traffic.ingress_packets, m.traffic.handoffs_in),
+            (100, 100)
+        );
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub struct ShardSnapshot {
     pub histograms: HistogramSet,
 }
 
-/// A shard's own counters, cumulative since it started.
+/// A shard's own counters, cumulative since it started. The loop counts most of them as it
+/// goes; the rest (TS filter, admission, session protocol) are gathered from their owners when
+/// the snapshot is taken.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShardCounters {
     /// UDP datagrams read from the socket.
@@ -47,12 +49,23 @@ pub struct ShardCounters {
     pub recv_batches: u64,
     /// `sendmmsg`/GSO flushes.
     pub send_batches: u64,
+    /// `sendmmsg` calls.
+    pub send_syscalls: u64,
+    /// Datagrams the kernel refused (counted, not retried).
+    pub send_dropped: u64,
+    /// Flushes that found the socket buffer full (the rest waited for the next turn).
+    pub send_blocked: u64,
     /// Time spent working (not waiting for the socket or a timer), in nanoseconds.
     pub busy_ns: u64,
+    /// Packets handed to subscriber connections on this shard.
+    pub forwarded: u64,
+    /// Handoffs received from other shards.
+    pub handoffs_in: u64,
     /// Publisher payloads dropped because they are not MPEG-TS (`streams.passthrough_non_ts`
     /// off).
     pub ts_rejected: u64,
-    /// Handoffs to another shard that found its queue full (the remote subscribers lag).
+    /// Handoffs to another shard that found its queue full (the remote subscribers lag; the
+    /// forwarder retries later).
     pub handoffs_dropped: u64,
     /// Players refused (1402) because `limits.max_waiting_players` players wait already.
     pub refused_waiting_limit: u64,
@@ -60,6 +73,25 @@ pub struct ShardCounters {
     pub refused_stream_limit: u64,
     /// Publishers refused (1400) because their Stream ID names no resource.
     pub refused_publish_without_resource: u64,
+    /// Callers refused for a Stream ID that does not parse.
+    pub refused_bad_stream_id: u64,
+    /// Callers refused for asking both directions (`m=bidirectional`).
+    pub refused_bad_mode: u64,
+    /// Refused by `[access]`: no session (1401).
+    pub refused_unauthorized: u64,
+    /// Refused by `[access]`: a bad session (1403).
+    pub refused_forbidden: u64,
+    /// Refused by `limits.max_connections`.
+    pub refused_connection_limit: u64,
+    /// Players refused by `limits.max_subscribers_per_stream`.
+    pub refused_subscriber_limit: u64,
+    /// Publishers refused because the stream has a publisher the policy keeps.
+    pub refused_publisher_conflict: u64,
+    /// Players refused because the stream has no publisher (`streams.unknown_stream =
+    /// "reject"`).
+    pub refused_no_publisher: u64,
+    /// Admission grants whose connection never came up (given back to the registry).
+    pub grants_abandoned: u64,
     /// Publishers admitted in place of one silent for `streams.publisher_silence_takeover_ms`.
     pub silent_takeovers: u64,
     /// Handoffs received for a session the shard no longer holds (raced with its end; dropped).
@@ -107,19 +139,33 @@ pub struct StreamSnapshot {
     pub publisher: Option<u32>,
     /// Subscribers on this shard.
     pub subscribers: u32,
+    pub replica: bool,
+    /// Shards this one hands the stream's packets to (publisher's shard).
+    pub forwarding_to: Vec<usize>,
+    pub traffic: StreamTraffic,
+}
+
+/// What moved through a stream, on one shard ([`StreamSnapshot`]) or on all of them
+/// ([`aggregate::StreamView`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamTraffic {
     /// Publisher payload rate over the last second or so, in bits per second (publisher's shard).
     pub ingress_bps: u64,
     /// Packets received from the publisher (publisher's shard) or from handoffs (replica).
     pub ingress_packets: u64,
+    /// Payload bytes of those packets.
+    pub ingress_bytes: u64,
     /// Packets handed to local subscribers' connections.
     pub packets_forwarded: u64,
-    /// Packets local subscribers skipped because they lagged behind the ring (`Lagged(n)`).
+    /// Packets local subscribers skipped because they lagged behind the ring (`Lagged(n)`) or
+    /// their send buffer was beyond their acknowledgements.
     pub packets_skipped: u64,
     /// Packets handed to other shards (publisher's shard).
     pub handoffs_out: u64,
     /// Packets received from the publisher's shard (replica).
     pub handoffs_in: u64,
-    pub replica: bool,
+    /// Packets the ring refused (too old, too far ahead, oversized).
+    pub ring_refused: u64,
 }
 
 /// Whether the relay takes new connections.

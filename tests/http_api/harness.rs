@@ -15,6 +15,7 @@ use srtrelay::http::{self, Clock, HttpHandle};
 use srtrelay::srt::connection::Stats;
 use srtrelay::telemetry::{
     ConnRole, ConnectionSnapshot, HealthState, RelayView, ShardSnapshot, StreamSnapshot,
+    StreamTraffic,
 };
 
 pub const STUDIO: &str = "studio-token-0123456789abcdef";
@@ -264,7 +265,10 @@ pub fn two_shards() -> Vec<ShardSnapshot> {
         shard,
         publisher: (!replica).then_some(1),
         subscribers: 1,
-        ingress_bps: if replica { 0 } else { 3_000_000 },
+        traffic: StreamTraffic {
+            ingress_bps: if replica { 0 } else { 3_000_000 },
+            ..StreamTraffic::default()
+        },
         replica,
         ..StreamSnapshot::default()
     };
@@ -327,13 +331,14 @@ pub fn traffic(view: &FakeView, packets: u64) {
             st.ms_rtt += 1.0;
         }
         for st in s.streams.iter_mut() {
-            st.ingress_packets += packets;
-            st.packets_forwarded += packets;
-            st.packets_skipped += 1;
+            let t = &mut st.traffic;
+            t.ingress_packets += packets;
+            t.packets_forwarded += packets;
+            t.packets_skipped += 1;
             if st.replica {
-                st.handoffs_in += packets;
+                t.handoffs_in += packets;
             } else {
-                st.handoffs_out += packets;
+                t.handoffs_out += packets;
             }
         }
         for i in 0..packets {

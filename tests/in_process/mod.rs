@@ -1,5 +1,5 @@
 //! The relay engine run inside the test process (`mod in_process;`), for the tests that read
-//! shard reports or need an engine handle (relay, data path, admission, operator API).
+//! shard snapshots or need an engine handle (relay, data path, admission, operator API).
 //!
 //! Owns: starting an [`Engine`] on a free loopback port with fixed test secrets (a test's
 //! cookies and socket ids are then the same in every run), and stopping it however the test
@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use srtrelay::config::Config;
-use srtrelay::shard::engine::{Engine, Secrets, ShardReport};
+use srtrelay::shard::engine::{Engine, Secrets};
+use srtrelay::telemetry::ShardSnapshot;
 
 /// How long a report request waits for every shard (they answer between two batches).
 const REPORT_WAIT: Duration = Duration::from_secs(10);
@@ -53,8 +54,8 @@ impl InProcessRelay {
         self.engine.as_ref().expect("running")
     }
 
-    /// Every shard's report.
-    pub fn reports(&self) -> Vec<ShardReport> {
+    /// Every shard's snapshot.
+    pub fn reports(&self) -> Vec<ShardSnapshot> {
         self.engine().reports(REPORT_WAIT)
     }
 }

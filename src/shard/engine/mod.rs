@@ -21,7 +21,6 @@ mod view;
 
 pub use crate::legs::srt::admission::AdmissionCounters;
 pub use msg::ShardMsg;
-pub use report::{ConnectionReport, ShardCounters, ShardReport};
 pub use view::EngineView;
 
 use std::cell::RefCell;
@@ -32,7 +31,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use glommio::channels::shared_channel::{self, ConnectedReceiver, SharedReceiver, SharedSender};
+use glommio::channels::shared_channel::{
+    self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
+};
 use log::{info, warn};
 
 use crate::access::{KeyedIds, SessionStore};
@@ -49,6 +50,7 @@ use crate::shard::socket::{UdpSocketConfig, bind_reuseport_group};
 use crate::shard::udp::ShardUdp;
 use crate::srt::endpoint::{Endpoint, EndpointConfig};
 use crate::srt::handshake::{Listener, ListenerConfig};
+use crate::telemetry::ShardSnapshot;
 
 use state::{ShardParts, ShardState};
 
@@ -94,126 +96,51 @@ pub struct Secrets {
     pub crypto_seed: [u8; 32],
 }
 
+/// One shard's handoff queues: the sending end to every other shard (`None` at its own
+/// index) and the receiving end from every other shard.
+type HandoffWiring = (
+    Vec<Option<SharedSender<Handoff>>>,
+    Vec<SharedReceiver<Handoff>>,
+);
+
 impl Engine {
     /// Binds every listen address once per shard and starts the shards.
     pub fn start(config: &Config, secrets: Secrets) -> Result<Engine, EngineError> {
         let cores = config.runtime.cores.clone();
         let n = cores.len();
-        // Bind first, so a bad address fails before any thread starts. With port 0 (tests),
-        // every shard's socket shares the port the first one got.
-        let mut per_shard: Vec<Vec<std::net::UdpSocket>> = (0..n).map(|_| Vec::new()).collect();
-        let mut addrs = Vec::new();
-        for &addr in &config.srt.listen {
-            let cfg = UdpSocketConfig {
-                addr,
-                recv_buffer_bytes: config
-                    .runtime
-                    .socket_recv_buffer_bytes
-                    .map_or(0, |v| v.get()),
-                send_buffer_bytes: config
-                    .runtime
-                    .socket_send_buffer_bytes
-                    .map_or(0, |v| v.get()),
-                reuse_port: true,
-            };
-            let group = bind_reuseport_group(&cfg, n)
-                .map_err(|source| EngineError::Bind { addr, source })?;
-            addrs.push(group[0].local_addr);
-            // `bind_udp` already warned when the kernel clamped the buffer sizes.
-            for (i, b) in group.into_iter().enumerate() {
-                per_shard[i].push(b.socket);
-            }
-        }
-        let policy = config.streams.policy.clone();
-        let registry = Arc::new(Registry::new(n, policy.clone(), config.limits));
-        let encryption = Arc::new(EncryptionRules::new(config.encryption.clone()));
-        let sessions = Arc::new(SessionStore::new(
-            config.access.clone(),
-            Box::new(KeyedIds::new(secrets.session_key)),
-        ));
+        // Bind first, so a bad address fails before any thread starts.
+        let (per_shard, addrs) = bind_listeners(config, n)?;
+        let Shared {
+            registry,
+            sessions,
+            encryption,
+        } = relay_state(config, n, &secrets);
         let (inboxes, inbox_rx): (Vec<Sender<ShardMsg>>, Vec<Receiver<ShardMsg>>) =
             (0..n).map(|_| crossbeam_channel::unbounded()).unzip();
-        // One bounded queue per ordered pair of shards.
-        let mut senders: Vec<Vec<Option<SharedSender<Handoff>>>> =
-            (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
-        let mut receivers: Vec<Vec<SharedReceiver<Handoff>>> = (0..n).map(|_| Vec::new()).collect();
-        for (from, row) in senders.iter_mut().enumerate() {
-            for (to, slot) in row.iter_mut().enumerate() {
-                if from != to {
-                    let (tx, rx) = shared_channel::new_bounded(HANDOFF_QUEUE);
-                    *slot = Some(tx);
-                    receivers[to].push(rx);
-                }
-            }
-        }
         #[allow(clippy::disallowed_methods)] // the engine owns the clock
         let epoch = Instant::now();
         // Each shard's tick bumps its slot; the binary feeds systemd's watchdog from them.
         let heartbeats = Heartbeats::new(n, epoch);
-        let srt = &config.srt;
-        let listener_cfg = ListenerConfig {
-            recv_latency: srt.latency.default,
-            peer_latency: srt.latency.default,
-            // libsrt advertises min(SRTO_RCVBUF, SRTO_FC = 25600) packets.
-            flow_window: u32::try_from(srt.recv_buffer_pkts.min(25_600)).expect("at most 25600"),
-            max_latency: srt.latency.max,
-            ..ListenerConfig::default()
-        };
-        let wait = match policy.unknown_stream {
-            UnknownStream::Wait(d) => Some(d),
-            UnknownStream::Reject => None,
-        };
-        let fanout = FanoutConfig {
-            ring: RingConfig {
-                capacity_pkts: config.streams.ring_packets.get(),
-                ..RingConfig::default()
-            },
-            passthrough_non_ts: config.streams.passthrough_non_ts,
-        };
+        let policy = &config.streams.policy;
         let mut parts: Vec<Option<(ShardParts, Vec<std::net::UdpSocket>)>> = Vec::new();
         for (i, (sockets, inbox)) in per_shard.into_iter().zip(inbox_rx).enumerate() {
-            let endpoint_cfg = EndpointConfig {
-                recv_buffer_pkts: srt.recv_buffer_pkts,
-                send_buffer_pkts: srt.send_buffer_pkts,
-                max_payload: srt.max_payload,
-                peer_idle_timeout: srt.peer_idle_timeout,
-                unresponsive_timeout: srt.unresponsive_subscriber_timeout,
-                loss_max_ttl: srt.loss_max_ttl,
-                rexmit_overhead_pct: srt.retransmit_overhead_percent,
-                seed: secrets.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                id_space: (i as u32, n as u32),
-                caller_delivery: crate::srt::connection::Delivery::Tsbpd,
-                timer_slack: TIMER_SLACK,
+            let shard = ShardParts {
+                index: i,
+                endpoint: srt_endpoint(config, &secrets, i, n, epoch),
+                streams: ShardStreams::new(fanout_config(config)),
+                inbox,
+                peers: inboxes.clone(),
+                registry: registry.clone(),
+                sessions: sessions.clone(),
+                encryption: encryption.clone(),
+                wait: wait_for_publisher(policy.unknown_stream),
+                grace: policy.publisher_grace,
+                gso_segments: gso_segments(&sockets),
             };
-            // Same secret and epoch on every shard: a cookie from one is valid on all.
-            let listener = Listener::new(secrets.cookie, epoch, listener_cfg.clone());
-            let gso = sockets
-                .iter()
-                .map(|s| probe_gso(std::os::fd::AsFd::as_fd(s)))
-                .collect();
-            let mut endpoint = Endpoint::new(endpoint_cfg, Some(listener), epoch);
-            let mut crypto_seed = secrets.crypto_seed;
-            crypto_seed[31] ^= i as u8;
-            crypto_seed[30] ^= (i >> 8) as u8;
-            endpoint.set_crypto_seed(crypto_seed);
-            parts.push(Some((
-                ShardParts {
-                    index: i,
-                    endpoint,
-                    streams: ShardStreams::new(fanout),
-                    inbox,
-                    peers: inboxes.clone(),
-                    registry: registry.clone(),
-                    sessions: sessions.clone(),
-                    encryption: encryption.clone(),
-                    wait,
-                    grace: policy.publisher_grace,
-                    gso_segments: gso,
-                },
-                sockets,
-            )));
+            parts.push(Some((shard, sockets)));
         }
-        let mut wiring: Vec<_> = senders.into_iter().zip(receivers).map(Some).collect();
+        let mut wiring: Vec<Option<HandoffWiring>> =
+            handoff_mesh(n).into_iter().map(Some).collect();
         let exec_cfg = ExecutorConfig {
             cores,
             name: "srtrelay".into(),
@@ -225,13 +152,10 @@ impl Engine {
             let beats = heartbeats.clone();
             move |ctx: ShardContext| run_shard(ctx, p, sockets, tx, rx, beats)
         })?;
+        let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
         info!(
             "srtrelay listening on {} with {n} shard(s)",
-            addrs
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            listening.join(", ")
         );
         Ok(Engine {
             shards,
@@ -278,8 +202,8 @@ impl Engine {
         &self.inboxes
     }
 
-    /// Asks every shard for a report; waits at most `timeout` for each.
-    pub fn reports(&self, timeout: Duration) -> Vec<ShardReport> {
+    /// Asks every shard for its snapshot; waits at most `timeout` for each.
+    pub fn reports(&self, timeout: Duration) -> Vec<ShardSnapshot> {
         view::collect_reports(&self.inboxes, false, timeout)
     }
 
@@ -301,10 +225,7 @@ impl Engine {
             }
         }
         if let Some(p) = &plan.policy {
-            let wait = match p.unknown_stream {
-                UnknownStream::Wait(d) => Some(d),
-                UnknownStream::Reject => None,
-            };
+            let wait = wait_for_publisher(p.unknown_stream);
             for inbox in &self.inboxes {
                 let _ = inbox.send(ShardMsg::Policy {
                     wait,
@@ -321,6 +242,143 @@ impl Engine {
     }
 }
 
+/// Every listen address bound once per shard (`SO_REUSEPORT`): each shard's sockets, and the
+/// addresses they got. With port 0 (tests), every shard's socket shares the port the first one
+/// got.
+fn bind_listeners(
+    config: &Config,
+    n: usize,
+) -> Result<(Vec<Vec<std::net::UdpSocket>>, Vec<SocketAddr>), EngineError> {
+    let rt = &config.runtime;
+    let mut per_shard: Vec<Vec<std::net::UdpSocket>> = (0..n).map(|_| Vec::new()).collect();
+    let mut addrs = Vec::new();
+    for &addr in &config.srt.listen {
+        let cfg = UdpSocketConfig {
+            addr,
+            recv_buffer_bytes: rt.socket_recv_buffer_bytes.map_or(0, |v| v.get()),
+            send_buffer_bytes: rt.socket_send_buffer_bytes.map_or(0, |v| v.get()),
+            reuse_port: true,
+        };
+        let group =
+            bind_reuseport_group(&cfg, n).map_err(|source| EngineError::Bind { addr, source })?;
+        addrs.push(group[0].local_addr);
+        // `bind_udp` already warned when the kernel clamped the buffer sizes.
+        for (i, b) in group.into_iter().enumerate() {
+            per_shard[i].push(b.socket);
+        }
+    }
+    Ok((per_shard, addrs))
+}
+
+/// What all shards share: the registry, the access sessions and the SRT passphrase rules.
+struct Shared {
+    registry: Arc<Registry>,
+    sessions: Arc<SessionStore>,
+    encryption: Arc<EncryptionRules>,
+}
+
+fn relay_state(config: &Config, n: usize, secrets: &Secrets) -> Shared {
+    Shared {
+        registry: Arc::new(Registry::new(
+            n,
+            config.streams.policy.clone(),
+            config.limits,
+        )),
+        sessions: Arc::new(SessionStore::new(
+            config.access.clone(),
+            Box::new(KeyedIds::new(secrets.session_key)),
+        )),
+        encryption: Arc::new(EncryptionRules::new(config.encryption.clone())),
+    }
+}
+
+/// GSO segments each socket may send per message (1: none).
+fn gso_segments(sockets: &[std::net::UdpSocket]) -> Vec<usize> {
+    sockets
+        .iter()
+        .map(|s| probe_gso(std::os::fd::AsFd::as_fd(s)))
+        .collect()
+}
+
+/// One bounded queue per ordered pair of shards; each shard's ends, by shard.
+fn handoff_mesh(n: usize) -> Vec<HandoffWiring> {
+    let mut senders: Vec<Vec<Option<SharedSender<Handoff>>>> =
+        (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+    let mut receivers: Vec<Vec<SharedReceiver<Handoff>>> = (0..n).map(|_| Vec::new()).collect();
+    for (from, row) in senders.iter_mut().enumerate() {
+        for (to, slot) in row.iter_mut().enumerate() {
+            if from != to {
+                let (tx, rx) = shared_channel::new_bounded(HANDOFF_QUEUE);
+                *slot = Some(tx);
+                receivers[to].push(rx);
+            }
+        }
+    }
+    senders.into_iter().zip(receivers).collect()
+}
+
+/// Shard `i`'s SRT endpoint (of `n`): its protocol settings, a listener, and a crypto seed of
+/// its own.
+fn srt_endpoint(
+    config: &Config,
+    secrets: &Secrets,
+    i: usize,
+    n: usize,
+    epoch: Instant,
+) -> Endpoint {
+    let srt = &config.srt;
+    let endpoint_cfg = EndpointConfig {
+        recv_buffer_pkts: srt.recv_buffer_pkts,
+        send_buffer_pkts: srt.send_buffer_pkts,
+        max_payload: srt.max_payload,
+        peer_idle_timeout: srt.peer_idle_timeout,
+        unresponsive_timeout: srt.unresponsive_subscriber_timeout,
+        loss_max_ttl: srt.loss_max_ttl,
+        rexmit_overhead_pct: srt.retransmit_overhead_percent,
+        seed: secrets.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        id_space: (i as u32, n as u32),
+        caller_delivery: crate::srt::connection::Delivery::Tsbpd,
+        timer_slack: TIMER_SLACK,
+    };
+    let listener_cfg = ListenerConfig {
+        recv_latency: srt.latency.default,
+        peer_latency: srt.latency.default,
+        // libsrt advertises min(SRTO_RCVBUF, SRTO_FC = 25600) packets.
+        flow_window: u32::try_from(srt.recv_buffer_pkts.min(25_600)).expect("at most 25600"),
+        max_latency: srt.latency.max,
+        ..ListenerConfig::default()
+    };
+    // Same secret and epoch on every shard: a cookie from one is valid on all.
+    let listener = Listener::new(secrets.cookie, epoch, listener_cfg);
+    let mut endpoint = Endpoint::new(endpoint_cfg, Some(listener), epoch);
+    let mut crypto_seed = secrets.crypto_seed;
+    crypto_seed[31] ^= i as u8;
+    crypto_seed[30] ^= (i >> 8) as u8;
+    endpoint.set_crypto_seed(crypto_seed);
+    endpoint
+}
+
+fn fanout_config(config: &Config) -> FanoutConfig {
+    FanoutConfig {
+        ring: RingConfig {
+            capacity_pkts: config.streams.ring_packets.get(),
+            ..RingConfig::default()
+        },
+        passthrough_non_ts: config.streams.passthrough_non_ts,
+    }
+}
+
+/// How long a player may wait for a publisher; `None`: it is refused instead.
+fn wait_for_publisher(unknown_stream: UnknownStream) -> Option<Duration> {
+    match unknown_stream {
+        UnknownStream::Wait(d) => Some(d),
+        UnknownStream::Reject => None,
+    }
+}
+
+/// What the shard's tasks share (one thread, so no lock).
+type SharedState = Rc<RefCell<ShardState>>;
+
 async fn run_shard(
     ctx: ShardContext,
     parts: ShardParts,
@@ -330,22 +388,51 @@ async fn run_shard(
     beats: Heartbeats,
 ) {
     let index = parts.index;
-    let udps: Vec<Rc<ShardUdp>> = match sockets
-        .into_iter()
-        .map(ShardUdp::new)
-        .collect::<io::Result<Vec<_>>>()
-    {
-        Ok(v) => v.into_iter().map(Rc::new).collect(),
+    let udps = match open_sockets(sockets) {
+        Ok(v) => v,
         Err(e) => {
             warn!("shard {index}: socket setup failed: {e}");
             ctx.stop.stop();
             return;
         }
     };
+    let (handoff_tx, handoff_rx) = connect_handoffs(tx, rx).await;
+    let state = Rc::new(RefCell::new(ShardState::new(
+        parts,
+        udps.clone(),
+        handoff_tx,
+        now(),
+    )));
+    spawn_receivers(&state, &udps, index);
+    spawn_handoff_readers(&state, handoff_rx);
+    spawn_tick(&state, beats, index);
+    ctx.stop.wait().await;
+    drain_on_shutdown(&state).await;
+}
+
+/// The shard's sockets registered with its executor, GRO on.
+fn open_sockets(sockets: Vec<std::net::UdpSocket>) -> io::Result<Vec<Rc<ShardUdp>>> {
+    let udps: Vec<Rc<ShardUdp>> = sockets
+        .into_iter()
+        .map(ShardUdp::new)
+        .collect::<io::Result<Vec<_>>>()?
+        .into_iter()
+        .map(Rc::new)
+        .collect();
     for u in &udps {
         // Peers that send GSO (another srtrelay, loadgen) are split by the kernel otherwise.
         let _ = enable_gro(u.fd());
     }
+    Ok(udps)
+}
+
+async fn connect_handoffs(
+    tx: Vec<Option<SharedSender<Handoff>>>,
+    rx: Vec<SharedReceiver<Handoff>>,
+) -> (
+    Vec<Option<ConnectedSender<Handoff>>>,
+    Vec<ConnectedReceiver<Handoff>>,
+) {
     // Connect every queue concurrently: each end waits for its peer.
     let connect_tx = tx.into_iter().map(|s| async move {
         match s {
@@ -366,85 +453,93 @@ async fn run_shard(
     for t in rx_tasks {
         handoff_rx.push(t.await);
     }
-    let state = Rc::new(RefCell::new(ShardState::new(
-        parts,
-        udps.clone(),
-        handoff_tx,
-        now(),
-    )));
+    (handoff_tx, handoff_rx)
+}
 
+/// One receive task per socket.
+fn spawn_receivers(state: &SharedState, udps: &[Rc<ShardUdp>], index: usize) {
     for (k, udp) in udps.iter().enumerate() {
-        let (state, udp) = (state.clone(), udp.clone());
-        glommio::spawn_local(async move {
-            let mut batch = RecvBatch::new(RECV_BATCH, 64 * 1024);
-            loop {
-                match udp.recv_batch(&mut batch).await {
-                    Ok(_) => {
-                        {
-                            let t = now();
-                            let mut s = state.borrow_mut();
-                            s.ingest(k, &batch, t);
-                            s.finish(t);
-                            s.counters.busy_ns += elapsed_ns(t);
-                        }
-                        // A socket that is never empty would otherwise keep this task running
-                        // (a ready recv does not yield): the tick (ACK timers, control inbox)
-                        // and the handoff tasks must get their turn.
-                        futures_lite::future::yield_now().await;
-                    }
-                    Err(e) => {
-                        warn!("shard {index}: receive failed: {e}");
-                        glommio::timer::sleep(TICK).await;
-                    }
-                }
-            }
-        })
-        .detach();
+        glommio::spawn_local(receive(state.clone(), udp.clone(), k, index)).detach();
     }
-    for r in handoff_rx {
-        let state = state.clone();
-        glommio::spawn_local(async move {
-            let mut buf: Vec<Handoff> = Vec::with_capacity(256);
-            while let Some(h) = r.recv().await {
-                buf.push(h);
-                // Drain what is already queued without waiting (one wake-up, one flush).
-                while buf.len() < 256 {
-                    match futures_lite::future::poll_once(r.recv()).await {
-                        Some(Some(h)) => buf.push(h),
-                        _ => break,
-                    }
-                }
+}
+
+/// Socket `k`'s loop: a batch in, fanned out and flushed, then a yield.
+async fn receive(state: SharedState, udp: Rc<ShardUdp>, k: usize, index: usize) {
+    let mut batch = RecvBatch::new(RECV_BATCH, 64 * 1024);
+    loop {
+        match udp.recv_batch(&mut batch).await {
+            Ok(_) => {
                 {
                     let t = now();
                     let mut s = state.borrow_mut();
-                    s.on_handoffs(&buf, t);
+                    s.ingest(k, &batch, t);
+                    s.finish(t);
                     s.counters.busy_ns += elapsed_ns(t);
                 }
-                buf.clear();
-                // Same as the receive task: a queue that never empties must not starve the rest.
+                // A socket that is never empty would otherwise keep this task running
+                // (a ready recv does not yield): the tick (ACK timers, control inbox)
+                // and the handoff tasks must get their turn.
                 futures_lite::future::yield_now().await;
             }
-        })
-        .detach();
-    }
-    {
-        let state = state.clone();
-        glommio::spawn_local(async move {
-            loop {
-                let interval = state.borrow_mut().tick_interval(now());
-                glommio::timer::sleep(interval).await;
-                let t = now();
-                let mut s = state.borrow_mut();
-                s.on_tick(t);
-                s.counters.busy_ns += elapsed_ns(t);
-                // The first beat also tells the binary this shard is fully up (sockets,
-                // handoff queues, timers): READY waits for it.
-                beats.beat(index, t);
+            Err(e) => {
+                warn!("shard {index}: receive failed: {e}");
+                glommio::timer::sleep(TICK).await;
             }
-        })
-        .detach();
+        }
     }
-    ctx.stop.wait().await;
+}
+
+/// One task per other shard, draining its handoff queue.
+fn spawn_handoff_readers(state: &SharedState, handoff_rx: Vec<ConnectedReceiver<Handoff>>) {
+    for r in handoff_rx {
+        glommio::spawn_local(read_handoffs(state.clone(), r)).detach();
+    }
+}
+
+async fn read_handoffs(state: SharedState, r: ConnectedReceiver<Handoff>) {
+    let mut buf: Vec<Handoff> = Vec::with_capacity(256);
+    while let Some(h) = r.recv().await {
+        buf.push(h);
+        // Drain what is already queued without waiting (one wake-up, one flush).
+        while buf.len() < 256 {
+            match futures_lite::future::poll_once(r.recv()).await {
+                Some(Some(h)) => buf.push(h),
+                _ => break,
+            }
+        }
+        {
+            let t = now();
+            let mut s = state.borrow_mut();
+            s.on_handoffs(&buf, t);
+            s.counters.busy_ns += elapsed_ns(t);
+        }
+        buf.clear();
+        // Same as the receive task: a queue that never empties must not starve the rest.
+        futures_lite::future::yield_now().await;
+    }
+}
+
+/// The tick task: sleeps until the shard's next deadline, serves it, beats.
+fn spawn_tick(state: &SharedState, beats: Heartbeats, index: usize) {
+    let state = state.clone();
+    glommio::spawn_local(async move {
+        loop {
+            let interval = state.borrow_mut().tick_interval(now());
+            glommio::timer::sleep(interval).await;
+            let t = now();
+            let mut s = state.borrow_mut();
+            s.on_tick(t);
+            s.counters.busy_ns += elapsed_ns(t);
+            // The first beat also tells the binary this shard is fully up (sockets,
+            // handoff queues, timers): READY waits for it.
+            beats.beat(index, t);
+        }
+    })
+    .detach();
+}
+
+/// Closes every connection and flushes the SHUTDOWNs.
+async fn drain_on_shutdown(state: &SharedState) {
     state.borrow_mut().shutdown(now());
     // A full socket keeps some SHUTDOWNs queued: give it a few ticks, never more than 200 ms.
     let deadline = now() + Duration::from_millis(200);

@@ -8,8 +8,7 @@ use crossbeam_channel::Sender;
 
 use crate::relay::fanout::SessionMsg;
 use crate::relay::leg::LegId;
-
-use super::report::ShardReport;
+use crate::telemetry::ShardSnapshot;
 
 #[derive(Debug)]
 pub enum ShardMsg {
@@ -31,6 +30,6 @@ pub enum ShardMsg {
     /// A snapshot of the shard for metrics and inspection.
     Report {
         reset_histograms: bool,
-        reply: Sender<ShardReport>,
+        reply: Sender<ShardSnapshot>,
     },
 }

@@ -1,61 +1,67 @@
-//! What a shard reports about itself on request (metrics scrape, inspection, tests).
+//! The shard's side of its snapshot (`telemetry::ShardSnapshot`): what the fan-out, admission
+//! and the TS filter count, in telemetry's terms. The one place the relay's own types become
+//! snapshot types.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use crate::media::ts::TsStats;
-use crate::relay::fanout::{Role, StreamView};
-use crate::srt::connection::Stats;
-use crate::srt::endpoint::{ConnId, EndpointStats};
-use crate::telemetry::HistogramSet;
+use crate::relay::fanout::{Role, ShardStreams, StreamView};
+use crate::telemetry::{ConnRole, ShardCounters, StreamSnapshot, StreamTraffic};
 
 use crate::legs::srt::admission::AdmissionCounters;
 
-/// Counters of the shard's own loop.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ShardCounters {
-    pub datagrams_in: u64,
-    pub datagrams_out: u64,
-    pub recv_batches: u64,
-    pub send_batches: u64,
-    /// sendmmsg calls.
-    pub send_syscalls: u64,
-    /// Datagrams the kernel refused (counted, not retried).
-    pub send_dropped: u64,
-    /// Flushes that found the socket buffer full (the rest waited for the next turn).
-    pub send_blocked: u64,
-    /// Time spent handling work (not waiting), in nanoseconds.
-    pub busy_ns: u64,
-    /// Packets handed to subscriber connections on this shard.
-    pub forwarded: u64,
-    /// Handoffs the publishing side could not queue (full queue, retried later).
-    pub handoff_queue_full: u64,
-    pub handoffs_in: u64,
+/// The loop's counters with those the shard's parts keep added.
+pub fn counters(
+    own: ShardCounters,
+    streams: &ShardStreams,
+    a: &AdmissionCounters,
+) -> ShardCounters {
+    let ts = streams.ts_stats();
+    ShardCounters {
+        ts_rejected: ts.dropped_not_aligned + ts.dropped_bad_sync,
+        handoffs_unknown: streams.unknown_handoffs(),
+        forwards_refused: streams.forwards_refused(),
+        refused_waiting_limit: a.waiting_limit,
+        refused_stream_limit: a.stream_limit,
+        refused_publish_without_resource: a.publish_without_resource,
+        refused_bad_stream_id: a.bad_stream_id,
+        refused_bad_mode: a.bad_mode,
+        refused_unauthorized: a.unauthorized,
+        refused_forbidden: a.forbidden,
+        refused_connection_limit: a.connection_limit,
+        refused_subscriber_limit: a.subscriber_limit,
+        refused_publisher_conflict: a.publisher_conflict,
+        refused_no_publisher: a.no_publisher,
+        grants_abandoned: a.abandoned,
+        silent_takeovers: a.silent_takeovers,
+        ..own
+    }
 }
 
-#[derive(Debug, Clone)]
-pub struct ConnectionReport {
-    pub id: ConnId,
-    pub peer: SocketAddr,
-    /// `None` for a connection the relay has no role for (should not happen).
-    pub role: Option<Role>,
-    pub stats: Stats,
-    pub age: Duration,
+/// A connection's role and the stream it publishes or plays; no role yet is a handshake.
+pub fn conn_role(role: Option<&Role>) -> (ConnRole, Option<String>) {
+    match role {
+        Some(Role::Publisher { name, .. }) => (ConnRole::Publish, Some(name.clone())),
+        Some(Role::Subscriber { name }) => (ConnRole::Request, Some(name.clone())),
+        None => (ConnRole::Handshake, None),
+    }
 }
 
-#[derive(Debug, Clone)]
-pub struct ShardReport {
-    pub shard: usize,
-    pub counters: ShardCounters,
-    pub endpoint: EndpointStats,
-    pub admission: AdmissionCounters,
-    pub ts: TsStats,
-    /// Handoffs for a session this shard no longer holds.
-    pub unknown_handoffs: u64,
-    /// `Forward` requests for a session already gone here (answered `ForwardRefused`).
-    pub forwards_refused: u64,
-    pub connections: Vec<ConnectionReport>,
-    pub streams: Vec<StreamView>,
-    /// Recorded since the last report that asked for a reset.
-    pub histograms: HistogramSet,
+pub fn stream(shard: usize, s: StreamView) -> StreamSnapshot {
+    let c = s.counters;
+    StreamSnapshot {
+        name: s.name,
+        shard,
+        publisher: s.publisher.map(|l| l.local()),
+        subscribers: s.subscribers.len() as u32,
+        replica: s.replica,
+        forwarding_to: s.forwarding_to,
+        traffic: StreamTraffic {
+            ingress_bps: s.ingress_bps,
+            ingress_packets: c.ingress_packets,
+            ingress_bytes: c.ingress_bytes,
+            packets_forwarded: c.forwarded,
+            packets_skipped: c.skipped,
+            handoffs_out: c.handoffs_out,
+            handoffs_in: c.handoffs_in,
+            ring_refused: c.ring_refused,
+        },
+    }
 }

@@ -29,10 +29,10 @@ use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour};
 use crate::shard::batch::{RecvBatch, SendBatch};
 use crate::shard::udp::ShardUdp;
 use crate::srt::endpoint::{ConnId, Endpoint, EndpointEvent};
-use crate::telemetry::HistogramSet;
+use crate::telemetry::{ConnectionSnapshot, HistogramSet, ShardCounters, ShardSnapshot};
 
 use super::msg::ShardMsg;
-use super::report::{ConnectionReport, ShardCounters, ShardReport};
+use super::report;
 
 /// Bounds of the tick's sleep (see `ShardState::tick_interval`): never shorter than the fixed
 /// 1 ms tick this replaced (so never more wake-ups), never longer than what the control inbox
@@ -75,7 +75,7 @@ pub struct ShardState {
     /// Connections closed since the last heap trim, and when the next one may run.
     closed_since_trim: u64,
     next_trim: Instant,
-    /// `counters.handoff_queue_full` at the last tick: a handoff refused since then is
+    /// `counters.handoffs_dropped` at the last tick: a handoff refused since then is
     /// retried at the next tick, which must then come soon.
     refused_at_tick: u64,
     pub counters: ShardCounters,
@@ -231,7 +231,7 @@ impl ShardState {
             self.sample();
             self.streams.sample_rates(now);
         }
-        let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
+        let (tx, full) = (&self.handoff_tx, &mut self.counters.handoffs_dropped);
         self.refused_at_tick = *full;
         self.streams
             .pump_forwarders(&mut |to, h| try_handoff(tx, full, to, h));
@@ -301,7 +301,7 @@ impl ShardState {
     }
 
     fn fan_out(&mut self, now: Instant) -> u64 {
-        let (tx, full) = (&self.handoff_tx, &mut self.counters.handoff_queue_full);
+        let (tx, full) = (&self.handoff_tx, &mut self.counters.handoffs_dropped);
         let mut legs = ShardLegs {
             srt: &mut self.endpoint,
         };
@@ -503,31 +503,32 @@ impl ShardState {
         }
     }
 
-    pub fn report(&self, now: Instant) -> ShardReport {
+    pub fn report(&self, now: Instant) -> ShardSnapshot {
+        let shard = self.index;
         let connections = self
             .conns
             .iter()
             .filter_map(|(&id, &(peer, since))| {
                 let c = self.endpoint.connection(id)?;
-                Some(ConnectionReport {
+                let (role, stream) = report::conn_role(self.streams.role(leg(id)));
+                Some(ConnectionSnapshot {
                     id,
+                    shard,
                     peer,
-                    role: self.streams.role(leg(id)).cloned(),
+                    role,
+                    stream,
                     stats: c.stats(),
                     age: now.saturating_duration_since(since),
                 })
             })
             .collect();
-        ShardReport {
-            shard: self.index,
-            counters: self.counters,
+        let streams = self.streams.views().into_iter();
+        ShardSnapshot {
+            shard,
+            counters: report::counters(self.counters, &self.streams, &self.admission.counters),
             endpoint: self.endpoint.stats().clone(),
-            admission: self.admission.counters,
-            ts: *self.streams.ts_stats(),
-            unknown_handoffs: self.streams.unknown_handoffs(),
-            forwards_refused: self.streams.forwards_refused(),
             connections,
-            streams: self.streams.views(),
+            streams: streams.map(|s| report::stream(shard, s)).collect(),
             histograms: self.histograms.clone(),
         }
     }
@@ -607,7 +608,7 @@ impl ShardState {
     /// An idle relay wakes 50 times a second per core (a fixed 1 ms tick measured ~10 % of a
     /// core for two idle shards).
     pub fn tick_interval(&mut self, now: Instant) -> Duration {
-        if self.has_pending_sends() || self.counters.handoff_queue_full != self.refused_at_tick {
+        if self.has_pending_sends() || self.counters.handoffs_dropped != self.refused_at_tick {
             return MIN_TICK;
         }
         let mut next = (now + MAX_TICK)
