@@ -373,6 +373,37 @@ fn sixteen_subscribers_over_two_shards_use_the_handoff() {
     }
 }
 
+/// `streams.fanout_linger_ms` holds a publisher's packets before fanning them out: every byte
+/// still arrives, on both shards, and the publisher's last packets are not overtaken by its
+/// departure.
+#[test]
+fn lingering_fan_out_delivers_every_byte() {
+    let relay = TestRelay::start(|c| c.streams.fanout_linger = Duration::from_millis(10));
+    let file = media::test_ts(TsSpec::seconds(3));
+    let sid = request_id("linger");
+    let mut subs: Vec<Subscriber> = (0..4)
+        .map(|i| {
+            let out = out_path("relay_linger", &format!("sub{i}"));
+            recipes::subscribe_with_srt_live_transmit_no_wait(&relay.url(Some(&sid)), &out)
+        })
+        .collect();
+    relay.wait_subscribers("linger", 4);
+    let mut publisher = recipes::publish_with_srt_live_transmit(
+        &file,
+        &relay.url(Some(&publish_id("linger"))),
+        Pace::realtime(&file, 3, 1.0),
+    );
+    publisher.wait_fed(TRANSFER_TIMEOUT).expect("fed");
+    for s in &mut subs {
+        s.wait_for_len(file_len(&file), TRANSFER_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}\n{}", relay.diagnostics()));
+    }
+    publisher.finish();
+    for s in subs {
+        media::assert_delivered(&file, s.output());
+    }
+}
+
 /// One subscriber is killed mid-stream, one is frozen (SIGSTOP: it neither reads nor
 /// acknowledges); the other two still get every byte.
 #[test]

@@ -14,6 +14,7 @@ mod encryption;
 mod host;
 mod model;
 mod reload;
+mod srt;
 #[cfg(test)]
 mod tests;
 
@@ -137,6 +138,9 @@ pub struct StreamsConfig {
     pub ring_packets: NonZeroUsize,
     /// `streams.passthrough_non_ts`: forward payloads that are not MPEG-TS instead of dropping.
     pub passthrough_non_ts: bool,
+    /// `streams.fanout_linger_ms`: how long a shard holds a publisher's packets before fanning
+    /// them out (longer send batches for added latency); zero by default.
+    pub fanout_linger: Duration,
     pub policy: StreamPolicy,
 }
 

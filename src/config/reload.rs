@@ -220,6 +220,11 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             a.streams.passthrough_non_ts != b.streams.passthrough_non_ts,
         ),
         (
+            "streams.fanout_linger_ms",
+            Restart,
+            a.streams.fanout_linger != b.streams.fanout_linger,
+        ),
+        (
             "limits.max_streams",
             Live,
             a.limits.max_streams != b.limits.max_streams,

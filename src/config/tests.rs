@@ -302,6 +302,12 @@ fn every_validation_names_its_key() {
             "at least 64",
         ),
         (
+            "streams.fanout_linger_ms",
+            "101",
+            "streams.fanout_linger_ms",
+            "at most 100",
+        ),
+        (
             "streams.default_stream",
             r#""""#,
             "streams.default_stream",
@@ -581,6 +587,7 @@ fn changed_value(key: &str) -> &'static str {
         "streams.publisher_grace_ms" => "0",
         "streams.passthrough_non_ts" => "true",
         "streams.publisher_silence_takeover_ms" => "0",
+        "streams.fanout_linger_ms" => "2",
         "limits.max_waiting_players" => "7",
         "limits.max_streams" => "10",
         "limits.max_subscribers_per_stream" => "10",

@@ -119,6 +119,12 @@ impl Proc {
         self.stderr.text()
     }
 
+    /// Waits (bounded) until the child's stderr reached end-of-file: after it exited or was
+    /// killed, its last lines may still be on the way to the reader thread.
+    pub fn wait_for_stderr_eof(&self, timeout: Duration) {
+        self.stderr.wait_closed(Instant::now() + timeout);
+    }
+
     /// Everything the child wrote to stdout so far, if stdout is captured.
     pub fn stdout_text(&self) -> String {
         self.stdout.as_ref().map(|c| c.text()).unwrap_or_default()

@@ -283,18 +283,40 @@ pub fn subscribe_with_srt_live_transmit_no_wait(url: &SrtUrl, out: &Path) -> Sub
 }
 
 /// `srt-live-transmit -a no <url> file://con` for a caller that is expected to be refused:
-/// runs it to its end (it gives up after the rejection or the connect timeout) and returns
+/// runs it until it ends (it gives up after the rejection or the connect timeout) and returns
 /// what it printed on stderr, where libsrt logs the reason (e.g. "Incorrect passphrase").
+/// libsrt's tool sometimes hangs after logging a rejection instead of exiting
+/// (Haivision/srt#2776; seen here under load): once the rejection is logged it gets a few
+/// seconds to exit on its own, then it is killed; what it logged is the answer either way.
 pub fn rejected_srt_live_transmit(url: &SrtUrl) -> String {
     assert_eq!(url.mode, Mode::Caller, "only a caller is refused");
     let mut cmd = Command::new(tools::srt_live_transmit());
     cmd.args(["-v", "-a", "no", &url.for_srt_live_transmit(), "file://con"]);
-    run_bounded(
-        "srt-live-transmit (refused)",
-        &mut cmd,
-        Duration::from_secs(15),
-    )
-    .stderr
+    cmd.stdin(Stdio::null());
+    let mut proc = Proc::spawn("srt-live-transmit (refused)", &mut cmd);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut rejected_at = None;
+    loop {
+        if proc.try_wait().is_some() {
+            break;
+        }
+        let now = Instant::now();
+        if rejected_at.is_none() && proc.stderr_text().contains("REJECT") {
+            rejected_at = Some(now);
+        }
+        if rejected_at.is_some_and(|t| now >= t + Duration::from_secs(3)) {
+            proc.kill();
+            break;
+        }
+        assert!(
+            now < deadline,
+            "srt-live-transmit was not refused within 30 s\n{}",
+            proc.diagnostics()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    proc.wait_for_stderr_eof(Duration::from_secs(5));
+    proc.stderr_text()
 }
 
 /// `ffmpeg -f data -i <url> -map 0 -c copy -flush_packets 1 -f data out`: writes the received

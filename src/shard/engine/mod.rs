@@ -135,6 +135,7 @@ impl Engine {
                 encryption: encryption.clone(),
                 wait: wait_for_publisher(policy.unknown_stream),
                 grace: policy.publisher_grace,
+                linger: config.streams.fanout_linger,
                 gso_segments: gso_segments(&sockets),
             };
             parts.push(Some((shard, sockets)));

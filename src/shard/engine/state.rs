@@ -67,6 +67,10 @@ pub struct ShardState {
     activity: HashMap<ConnId, Arc<PublisherActivity>>,
     wait: Option<Duration>,
     grace: Duration,
+    /// Fan-out (and event handling) waits this long after a publisher packet is stored.
+    linger: Duration,
+    /// The fan-out held back by the linger is due then.
+    linger_until: Option<Instant>,
     next_housekeeping: Instant,
     next_sample: Instant,
     /// Peer misbehaviour (parse errors, unknown ids, ...) is warned about at most once per
@@ -94,6 +98,8 @@ pub struct ShardParts {
     pub encryption: Arc<EncryptionRules>,
     pub wait: Option<Duration>,
     pub grace: Duration,
+    /// `streams.fanout_linger_ms`.
+    pub linger: Duration,
     pub gso_segments: Vec<usize>,
 }
 
@@ -136,6 +142,8 @@ impl ShardState {
             activity: HashMap::new(),
             wait: parts.wait,
             grace: parts.grace,
+            linger: parts.linger,
+            linger_until: None,
             next_housekeeping: now,
             next_sample: now + SAMPLING,
             misbehaviour: PeerMisbehaviour::new(PEER_WARNING_INTERVAL),
@@ -149,9 +157,9 @@ impl ShardState {
 
     /// A batch of datagrams from socket `sock`.
     /// Feeds a batch to the endpoint and the rings without fanning out (then call
-    /// [`ShardState::finish`]). Returns whether a publisher packet was stored. Measured: waiting
-    /// 200-500 us here for the rest of a publisher's burst before fanning out (longer GSO runs)
-    /// saved under 10 % CPU at 200 x 5 Mbit/s, within this machine's noise, so nothing waits.
+    /// [`ShardState::finish`]). Returns whether a publisher packet was stored. With
+    /// `streams.fanout_linger_ms` the fan-out then waits for the rest of the publisher's
+    /// burst (longer GSO runs per subscriber); off by default, BENCHMARKS.md has the curve.
     pub fn ingest(&mut self, sock: usize, batch: &RecvBatch, now: Instant) -> bool {
         self.counters.recv_batches += 1;
         self.admission.now = now;
@@ -181,6 +189,9 @@ impl ShardState {
                     );
                 }
             }
+        }
+        if stored && !self.linger.is_zero() && self.linger_until.is_none() {
+            self.linger_until = Some(now + self.linger);
         }
         stored
     }
@@ -270,6 +281,12 @@ impl ShardState {
     /// Handles what the endpoint produced, fans new packets out, transmits. Returns packets
     /// handed to subscribers.
     fn after_input(&mut self, now: Instant) -> u64 {
+        if self.lingering(now) {
+            // ACKs and NAKs still go out; fan-out and events wait together, so a publisher's
+            // SHUTDOWN cannot overtake its last packets (see below).
+            self.transmit(now);
+            return 0;
+        }
         // Fan out before handling events: a publisher's last packets often share a batch with
         // its SHUTDOWN, and ending its session drops the forwarders to other shards, whose
         // subscribers would then never get that tail (seen as a flaky short file).
@@ -620,7 +637,22 @@ impl ShardState {
         if let Some(t) = self.streams.next_wake() {
             next = next.min(t);
         }
+        if let Some(t) = self.linger_until {
+            next = next.min(t);
+        }
         next.saturating_duration_since(now).max(MIN_TICK)
+    }
+
+    /// Whether a lingering fan-out is not yet due (and forgets it once it is).
+    fn lingering(&mut self, now: Instant) -> bool {
+        match self.linger_until {
+            Some(t) if now < t => true,
+            Some(_) => {
+                self.linger_until = None;
+                false
+            }
+            None => false,
+        }
     }
 
     /// The shard's legs of every kind.
