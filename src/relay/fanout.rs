@@ -632,11 +632,7 @@ impl ShardStreams {
                     self.wakes.push((t, i));
                 }
             }
-            for (to, fwd) in &mut s.forwarders {
-                let to = *to;
-                s.counters.handoffs_out +=
-                    fwd.pump(&sess.ring, usize::MAX, |h| handoff(to, h)) as u64;
-            }
+            pump(&sess.ring, &mut s.forwarders, &mut s.counters, handoff);
         }
         total
     }
@@ -659,11 +655,7 @@ impl ShardStreams {
             let Some(sess) = s.session.as_ref() else {
                 continue;
             };
-            for (to, fwd) in &mut s.forwarders {
-                let to = *to;
-                s.counters.handoffs_out +=
-                    fwd.pump(&sess.ring, usize::MAX, |h| handoff(to, h)) as u64;
-            }
+            pump(&sess.ring, &mut s.forwarders, &mut s.counters, handoff);
         }
     }
 
@@ -807,6 +799,20 @@ impl ShardStreams {
             .flatten()
             .map(|s| s.name.clone())
             .collect()
+    }
+}
+
+/// Feeds every forwarder of a stream what it has not sent yet; a full queue stops it until
+/// the next call.
+fn pump(
+    ring: &StreamRing,
+    forwarders: &mut [(usize, Forwarder)],
+    counters: &mut StreamCounters,
+    handoff: &mut dyn FnMut(usize, Handoff) -> bool,
+) {
+    for (to, fwd) in forwarders {
+        let to = *to;
+        counters.handoffs_out += fwd.pump(ring, usize::MAX, |h| handoff(to, h)) as u64;
     }
 }
 

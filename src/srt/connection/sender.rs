@@ -9,13 +9,13 @@
 use std::time::{Duration, Instant};
 
 use super::cc::{LiveCc, RexmitBudget};
-use super::send_buffer::{SendBuffer, SlotData};
+use super::send_buffer::{SendBuffer, SendSlot, SlotData};
 use super::timers::Timer;
 use super::{Connection, LossRanges, emit_data};
 use crate::srt::packet::{
     Ack, AckInfo, DataPacket, DropRequest, EncryptionKey, LossList, PacketPosition,
 };
-use crate::srt::seq::MsgNo;
+use crate::srt::seq::{MsgNo, SeqNo};
 
 /// libsrt SRT_TLPKTDROP_MINTHRESHOLD_MS: the sender keeps packets at least this long.
 const SND_DROP_MIN: Duration = Duration::from_secs(1);
@@ -173,25 +173,11 @@ impl Connection {
             }
             slot.last_sent = Some(now);
             slot.retransmits += 1;
-            let pkt = DataPacket {
-                seq,
-                position: PacketPosition::Only,
-                in_order: false,
-                // Stored encrypted on its first transmission: resent as it was.
-                key: slot.key,
-                retransmitted: true,
-                msg_no: slot.msg_no,
-                timestamp: slot.timestamp,
-                dest_socket_id,
-                payload: slot.data.as_slice(),
-            };
-            let len = pkt.payload.len() as u64;
-            let n = emit_data(&pkt, out)?;
-            self.stats.pkt_sent += 1;
+            // Stored encrypted on its first transmission: resent as it was.
+            let (n, len) = emit_slot(seq, slot, true, dest_socket_id, out)?;
             self.stats.pkt_retrans += 1;
-            self.stats.byte_sent += len;
             self.stats.byte_retrans += len;
-            self.snd.cc.on_packet_sent(now);
+            self.on_data_sent(now, len);
             return Some(n);
         }
         let window = self
@@ -214,23 +200,15 @@ impl Connection {
             slot.key = crypto.encrypt(seq, own);
             slot.key_generation = crypto.tx_generation();
         }
-        let pkt = DataPacket {
-            seq,
-            position: PacketPosition::Only,
-            in_order: false,
-            key: slot.key,
-            retransmitted: false,
-            msg_no: slot.msg_no,
-            timestamp: slot.timestamp,
-            dest_socket_id,
-            payload: slot.data.as_slice(),
-        };
-        let len = pkt.payload.len() as u64;
-        let n = emit_data(&pkt, out)?;
+        let (n, len) = emit_slot(seq, slot, false, dest_socket_id, out)?;
+        self.on_data_sent(now, len);
+        Some(n)
+    }
+
+    fn on_data_sent(&mut self, now: Instant, len: u64) {
         self.stats.pkt_sent += 1;
         self.stats.byte_sent += len;
         self.snd.cc.on_packet_sent(now);
-        Some(n)
     }
 
     /// Counts NAKed packets dropped for want of budget, and says so now and then (a peer can
@@ -291,4 +269,27 @@ impl Connection {
     fn snd_drop_threshold(&self) -> Duration {
         self.cfg.send_latency.max(SND_DROP_MIN) + SND_DROP_SLACK
     }
+}
+
+/// Writes the data packet for a send-buffer slot into `out`: (datagram length, payload length).
+fn emit_slot(
+    seq: SeqNo,
+    slot: &SendSlot,
+    retransmitted: bool,
+    dest_socket_id: u32,
+    out: &mut [u8],
+) -> Option<(usize, u64)> {
+    let pkt = DataPacket {
+        seq,
+        position: PacketPosition::Only,
+        in_order: false,
+        key: slot.key,
+        retransmitted,
+        msg_no: slot.msg_no,
+        timestamp: slot.timestamp,
+        dest_socket_id,
+        payload: slot.data.as_slice(),
+    };
+    let n = emit_data(&pkt, out)?;
+    Some((n, pkt.payload.len() as u64))
 }
