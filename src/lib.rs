@@ -9,6 +9,7 @@ pub mod buf;
 pub mod config;
 pub mod driver;
 pub mod http;
+pub mod idhash;
 pub mod legs;
 pub mod media;
 pub mod relay;

@@ -17,6 +17,8 @@ mod protocol;
 mod protocol_tests;
 
 use std::collections::HashMap;
+
+use crate::idhash::IdMap;
 use std::time::{Duration, Instant};
 
 use super::handoff::{Forwarder, Handoff, StreamKey};
@@ -191,8 +193,8 @@ pub struct ShardStreams {
     slots: Vec<Option<Stream>>,
     by_name: HashMap<String, usize>,
     by_key: HashMap<StreamKey, usize>,
-    roles: HashMap<LegId, Role>,
-    publishers: HashMap<LegId, usize>,
+    roles: IdMap<LegId, Role>,
+    publishers: IdMap<LegId, usize>,
     dirty: Vec<usize>,
     ts: TsFilter,
     /// Handoffs for a session this shard does not hold (raced with its end).
@@ -242,8 +244,8 @@ impl ShardStreams {
             slots: Vec::new(),
             by_name: HashMap::new(),
             by_key: HashMap::new(),
-            roles: HashMap::new(),
-            publishers: HashMap::new(),
+            roles: IdMap::default(),
+            publishers: IdMap::default(),
             dirty: Vec::new(),
             ts: TsFilter::new(cfg.passthrough_non_ts),
             unknown_handoffs: 0,

@@ -18,6 +18,8 @@
 //! `Admit::encryption` (see `crypto::handshake` for the libsrt-compatible outcomes).
 
 use std::collections::{HashMap, VecDeque};
+
+use crate::idhash::IdMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -222,9 +224,9 @@ struct PendingCaller {
 pub struct Endpoint {
     cfg: EndpointConfig,
     listener: Option<Listener>,
-    conns: HashMap<ConnId, Entry>,
+    conns: IdMap<ConnId, Entry>,
     by_peer: HashMap<(SocketAddr, u32), ConnId>,
-    callers: HashMap<ConnId, PendingCaller>,
+    callers: IdMap<ConnId, PendingCaller>,
     /// Replies waiting to go out (to, on which socket), with the origin their timestamp
     /// counts from: the new connection's start for an accepted conclusion, the endpoint's
     /// start otherwise.
@@ -288,9 +290,9 @@ impl Endpoint {
         Endpoint {
             cfg,
             listener,
-            conns: HashMap::new(),
+            conns: IdMap::default(),
             by_peer: HashMap::new(),
-            callers: HashMap::new(),
+            callers: IdMap::default(),
             replies: VecDeque::new(),
             events: VecDeque::new(),
             stats: EndpointStats::default(),

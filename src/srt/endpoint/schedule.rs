@@ -17,7 +17,9 @@
 //! live ones.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
+
+use crate::idhash::IdMap;
 use std::time::Instant;
 
 /// Live entries plus this many stale ones before the heap is rebuilt.
@@ -38,7 +40,7 @@ struct Slot {
 #[derive(Debug, Default)]
 pub struct Schedule {
     heap: BinaryHeap<Reverse<(Instant, u32)>>,
-    slots: HashMap<u32, Slot>,
+    slots: IdMap<u32, Slot>,
     ready: VecDeque<u32>,
     /// Ids taken off the heap as due (by `promote_due` or `take_due`) and not yet visited.
     due: Vec<u32>,
