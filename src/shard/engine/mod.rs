@@ -470,12 +470,16 @@ async fn receive(state: SharedState, udp: Rc<ShardUdp>, k: usize, index: usize) 
     loop {
         match udp.recv_batch(&mut batch).await {
             Ok(_) => {
-                {
+                let linger = {
                     let t = now();
                     let mut s = state.borrow_mut();
                     s.ingest(k, &batch, t);
                     s.finish(t);
                     s.counters.busy_ns += elapsed_ns(t);
+                    s.take_linger_timer()
+                };
+                if let Some(at) = linger {
+                    glommio::spawn_local(end_linger(state.clone(), at)).detach();
                 }
                 // A socket that is never empty would otherwise keep this task running
                 // (a ready recv does not yield): the tick (ACK timers, control inbox)
@@ -488,6 +492,16 @@ async fn receive(state: SharedState, udp: Rc<ShardUdp>, k: usize, index: usize) 
             }
         }
     }
+}
+
+/// Fans out what `streams.fanout_linger_ms` held once it is due, whether or not more input
+/// comes first (then this finds nothing left to do). One per linger, not per packet.
+async fn end_linger(state: SharedState, at: Instant) {
+    glommio::timer::sleep(at.saturating_duration_since(now())).await;
+    let t = now();
+    let mut s = state.borrow_mut();
+    s.finish(t);
+    s.counters.busy_ns += elapsed_ns(t);
 }
 
 /// One task per other shard, draining its handoff queue.

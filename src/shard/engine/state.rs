@@ -71,6 +71,8 @@ pub struct ShardState {
     linger: Duration,
     /// The fan-out held back by the linger is due then.
     linger_until: Option<Instant>,
+    /// A linger began and nothing has been asked to wake the shard for its end yet.
+    linger_armed: bool,
     next_housekeeping: Instant,
     next_sample: Instant,
     /// Peer misbehaviour (parse errors, unknown ids, ...) is warned about at most once per
@@ -144,6 +146,7 @@ impl ShardState {
             grace: parts.grace,
             linger: parts.linger,
             linger_until: None,
+            linger_armed: false,
             next_housekeeping: now,
             next_sample: now + SAMPLING,
             misbehaviour: PeerMisbehaviour::new(PEER_WARNING_INTERVAL),
@@ -192,6 +195,7 @@ impl ShardState {
         }
         if stored && !self.linger.is_zero() && self.linger_until.is_none() {
             self.linger_until = Some(now + self.linger);
+            self.linger_armed = true;
         }
         stored
     }
@@ -641,6 +645,15 @@ impl ShardState {
             next = next.min(t);
         }
         next.saturating_duration_since(now).max(MIN_TICK)
+    }
+
+    /// When a linger that began since the last call ends: the caller wakes the shard then (the
+    /// tick may be asleep for longer, and more input may not come).
+    pub fn take_linger_timer(&mut self) -> Option<Instant> {
+        if !std::mem::take(&mut self.linger_armed) {
+            return None;
+        }
+        self.linger_until
     }
 
     /// Whether a lingering fan-out is not yet due (and forgets it once it is).
