@@ -32,10 +32,15 @@ struct Relay {
 
 impl Relay {
     fn start(extra_toml: &str) -> Relay {
+        Relay::start_with(extra_toml, http::HttpSettings::default())
+    }
+
+    fn start_with(extra_toml: &str, settings: http::HttpSettings) -> Relay {
         let relay = InProcessRelay::start(extra_toml, |_| {});
         let engine = relay.engine();
-        let http = http::serve(
+        let http = http::serve_with(
             "127.0.0.1:0".parse().expect("literal"),
+            settings,
             engine.view(),
             engine.sessions().clone(),
             http::system_clock(),
@@ -304,4 +309,154 @@ fn sessions_gate_the_srt_handshake_for_libsrt_callers() {
         1.0
     );
     publisher.finish();
+}
+
+// The field rules of NOALBS's stats parsers (`src/stream_servers/{sls,belabox,openirl}.rs` in
+// NOALBS/nginx-obs-automatic-low-bitrate-switching): the types they read, so a missing field,
+// a float where an integer is expected or a negative count fails here as it fails there.
+#[allow(dead_code)]
+#[derive(serde::Deserialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct NoalbsSls {
+    bitrate: i64,
+    bytes_rcv_drop: u64,
+    bytes_rcv_loss: u64,
+    mbps_bandwidth: f64,
+    mbps_recv_rate: f64,
+    ms_rcv_buf: i32,
+    pkt_rcv_drop: i32,
+    pkt_rcv_loss: i32,
+    rtt: f64,
+    uptime: i64,
+}
+
+#[allow(dead_code)]
+#[derive(serde::Deserialize, Debug)]
+struct NoalbsBelabox {
+    bitrate: i64,
+    rtt: f64,
+    dropped_pkts: i32,
+}
+
+#[allow(dead_code)]
+#[derive(serde::Deserialize, Debug)]
+struct NoalbsOpenIrl {
+    bitrate: u32,
+    buffer: u32,
+    dropped_pkts: u64,
+    #[serde(default)]
+    latency: Option<u16>,
+    #[serde(default)]
+    rtt: Option<f64>,
+    uptime: u64,
+}
+
+/// Scene switchers poll `/stats` without the operator token; a live libsrt publisher shows
+/// with a last-second bitrate in the shapes NOALBS's three parsers read, keyed by stream name
+/// (its session id never appears), and a stream nobody publishes reads as offline.
+#[test]
+fn stats_json_for_scene_switchers_follows_a_live_publisher() {
+    let token = "operator-token-0123456789";
+    let settings = http::HttpSettings {
+        token: Some(srtrelay::access::Secret::new(token)),
+        ..http::HttpSettings::default()
+    };
+    let relay = Relay::start_with("[http]\nenabled = false", settings);
+    let (status, _) = relay.request("GET", "/metrics", "", "");
+    assert_eq!(status, 401, "the rest of the API keeps its token");
+    let (status, body) = relay.request("GET", "/stats", "", "");
+    assert_eq!(
+        (status, body.trim()),
+        (200, r#"{"publishers":{},"status":"ok"}"#)
+    );
+
+    let file = media::test_ts(TsSpec::seconds(6));
+    let mut publisher = recipes::publish_with_srt_live_transmit(
+        &file,
+        &SrtUrl::caller(relay.srt).with_streamid("#!::r=irl/cam1,m=publish,s=0123abcd"),
+        Pace::realtime(&file, 6, 1.0),
+    );
+    // Bitrate is sampled once a second: wait for the first sample.
+    let deadline = std::time::Instant::now() + SCRAPE_WAIT;
+    let body = loop {
+        let (status, body) = relay.request("GET", "/stats", "", "");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        if v["publishers"]["irl/cam1"]["bitrate"].as_i64().unwrap_or(0) > 0
+            || std::time::Instant::now() >= deadline
+        {
+            break body;
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!body.contains("0123abcd"), "a session id leaked: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["status"], "ok");
+    let entry = &v["publishers"]["irl/cam1"];
+    let sls: NoalbsSls = serde_json::from_value(entry.clone())
+        .unwrap_or_else(|e| panic!("NOALBS's SLS parser: {e}: {body}"));
+    let belabox: NoalbsBelabox = serde_json::from_value(entry.clone())
+        .unwrap_or_else(|e| panic!("NOALBS's BELABOX parser: {e}: {body}"));
+    // The test file is a few hundred kbit/s; the last second's rate, not zero and not absurd.
+    assert!(
+        (50..20_000).contains(&sls.bitrate),
+        "bitrate {} kbps: {body}",
+        sls.bitrate
+    );
+    assert_eq!(belabox.bitrate, sls.bitrate);
+    assert!(sls.rtt >= 0.0 && sls.rtt < 1000.0, "{body}");
+
+    let (status, body) = relay.request("GET", "/stats/irl/cam1", "", "");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["status"], "ok", "{body}");
+    let irl: NoalbsOpenIrl = serde_json::from_value(v["publisher"].clone())
+        .unwrap_or_else(|e| panic!("NOALBS's OpenIRL parser: {e}: {body}"));
+    assert!(irl.bitrate > 0, "{body}");
+    assert!(
+        irl.latency.is_some_and(|l| l >= 120),
+        "negotiated latency: {body}"
+    );
+    let (status, body) = relay.request("GET", "/stats/irl/nobody", "", "");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["status"], "error", "{body}");
+    assert!(
+        v.get("publisher").is_none(),
+        "offline has no publisher: {body}"
+    );
+    publisher.wait_fed(Duration::from_secs(30)).expect("fed");
+    publisher.finish();
+}
+
+/// `stats.enabled = false` removes the routes; `stats.public = false` puts them behind the token.
+#[test]
+fn stats_json_can_be_turned_off_or_put_behind_the_token() {
+    let token = "operator-token-0123456789";
+    let off = Relay::start_with(
+        "[http]\nenabled = false",
+        http::HttpSettings {
+            stats: false,
+            ..http::HttpSettings::default()
+        },
+    );
+    assert_eq!(off.request("GET", "/stats", "", "").0, 404);
+    assert_eq!(off.request("GET", "/stats/live", "", "").0, 404);
+    drop(off);
+    let private = Relay::start_with(
+        "[http]\nenabled = false",
+        http::HttpSettings {
+            token: Some(srtrelay::access::Secret::new(token)),
+            stats_public: false,
+            ..http::HttpSettings::default()
+        },
+    );
+    assert_eq!(private.request("GET", "/stats", "", "").0, 401);
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    assert_eq!(private.request("GET", "/stats", &auth, "").0, 200);
+    // Bad input gets a clean answer: a broken escape, a long name, a method it does not take.
+    assert_eq!(private.request("GET", "/stats/%zz", &auth, "").0, 400);
+    let long = format!("/stats/{}", "a".repeat(4000));
+    assert_eq!(private.request("GET", &long, &auth, "").0, 200);
+    assert_eq!(private.request("POST", "/stats", &auth, "").0, 405);
 }

@@ -28,6 +28,7 @@ pub(super) struct FileModel {
     streams: StreamsModel,
     limits: LimitsModel,
     http: HttpModel,
+    stats: StatsModel,
     log: LogModel,
     access: super::access::AccessModel,
     encryption: Vec<super::encryption::EncryptionModel>,
@@ -110,6 +111,23 @@ impl Default for LimitsModel {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct StatsModel {
+    enabled: bool,
+    public: bool,
+}
+
+impl Default for StatsModel {
+    fn default() -> Self {
+        let d = crate::http::HttpSettings::default();
+        StatsModel {
+            enabled: d.stats,
+            public: d.stats_public,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct HttpModel {
@@ -184,7 +202,7 @@ impl TryFrom<Input<'_>> for Config {
             streams,
             limits: limits(&m.limits)?,
             http: http(&m.http)?,
-            http_settings: http_settings(&m.http)?,
+            http_settings: http_settings(&m.http, &m.stats)?,
             log: log_config(&m.log)?,
             access: super::access::access(&m.access)?,
             encryption: super::encryption::rules(&m.encryption)?,
@@ -373,7 +391,10 @@ fn http(m: &HttpModel) -> Result<Option<SocketAddr>, ConfigError> {
 const MIN_HTTP_TOKEN_LEN: usize = 16;
 const MAX_HTTP_TOKEN_LEN: usize = 1024;
 
-fn http_settings(m: &HttpModel) -> Result<crate::http::HttpSettings, ConfigError> {
+fn http_settings(
+    m: &HttpModel,
+    stats: &StatsModel,
+) -> Result<crate::http::HttpSettings, ConfigError> {
     let max_connections = in_range("http.max_connections", m.max_connections, 1, 1_000_000)?;
     let max_header_bytes = in_range(
         "http.max_header_bytes",
@@ -408,6 +429,8 @@ fn http_settings(m: &HttpModel) -> Result<crate::http::HttpSettings, ConfigError
         idle_timeout: millis("http.idle_timeout_ms", m.idle_timeout_ms, 100)?,
         max_header_bytes: max_header_bytes as usize,
         token,
+        stats: stats.enabled,
+        stats_public: stats.public,
     })
 }
 

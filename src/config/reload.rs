@@ -315,6 +315,16 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             a.access.open_request_streams != b.access.open_request_streams,
         ),
         ("access.tokens", Live, a.access.tokens != b.access.tokens),
+        (
+            "stats.enabled",
+            Restart,
+            a.http_settings.stats != b.http_settings.stats,
+        ),
+        (
+            "stats.public",
+            Restart,
+            a.http_settings.stats_public != b.http_settings.stats_public,
+        ),
         ("log.level", Live, a.log.level != b.log.level),
         ("log.format", Restart, a.log.format != b.log.format),
     ]

@@ -601,6 +601,8 @@ fn changed_value(key: &str) -> &'static str {
         "http.idle_timeout_ms" => "5000",
         "http.max_header_bytes" => "8192",
         "http.token" => r#""operator-token-0123456789""#,
+        "stats.enabled" => "false",
+        "stats.public" => "false",
         "access.session_ttl" => r#""90s""#,
         "access.max_sessions" => "5",
         "access.open_streams" => r#"["public/*"]"#,

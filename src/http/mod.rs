@@ -30,6 +30,7 @@ mod routes;
 mod server;
 mod service;
 mod settings;
+mod stats;
 
 use std::io;
 use std::net::SocketAddr;

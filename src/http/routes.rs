@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::counters::HttpCounters;
-use super::{Clock, json as body, metrics};
+use super::{Clock, json as body, metrics, stats};
 use crate::access::{ApiError, Mode, SessionStore};
 use crate::telemetry::{HistogramSet, RelayView, ShardSnapshot, aggregate};
 
@@ -147,6 +147,10 @@ fn dispatch(state: &State, req: &ApiRequest) -> Result<Reply, ApiError> {
             let snaps = state.snapshot();
             Ok(json_reply(200, &body::connections(&snaps)))
         }
+        "/stats" => {
+            only("GET")?;
+            Ok(json_reply(200, &stats::publishers(&state.snapshot())))
+        }
         _ => {
             if let Some(rest) = path.strip_prefix("/v1/streams/") {
                 if let Some(name) = rest.strip_suffix("/sessions") {
@@ -159,6 +163,11 @@ fn dispatch(state: &State, req: &ApiRequest) -> Result<Reply, ApiError> {
                 return body::stream(&snaps, &name)
                     .map(|v| json_reply(200, &v))
                     .ok_or_else(|| ApiError::NotFound(format!("no stream {name:?}")));
+            }
+            if let Some(rest) = path.strip_prefix("/stats/") {
+                only("GET")?;
+                let name = decode(rest)?;
+                return Ok(json_reply(200, &stats::publisher(&state.snapshot(), &name)));
             }
             if let Some(rest) = path.strip_prefix("/v1/connections/") {
                 let id: u32 = rest.parse().map_err(|_| {

@@ -82,8 +82,15 @@ async fn answer(
         .get(AUTHORIZATION)
         .map(|v| v.to_str().map(bearer_token).unwrap_or_default());
     let sessions_route = is_sessions_route(&path);
+    let stats_route = is_stats_route(&path);
+    if stats_route && !shared.settings.stats {
+        let message = format!("no such endpoint: {path} (stats.enabled = false)");
+        return Ok(routes::json_error(404, &message));
+    }
     if let Some(token) = &shared.settings.token
         && needs_operator_token(&path)
+        // The scene switchers poll it without credentials (`stats.public`).
+        && !(stats_route && shared.settings.stats_public)
     {
         let sent = bearer.as_deref().unwrap_or("");
         // Constant time in the token's content (a length mismatch is told apart early; the
@@ -166,6 +173,11 @@ async fn read_body(
 fn is_sessions_route(path: &str) -> bool {
     path.strip_prefix("/v1/streams/")
         .is_some_and(|rest| rest.ends_with("/sessions"))
+}
+
+/// `GET /stats` and `/stats/{stream}`, the scene switchers' JSON.
+fn is_stats_route(path: &str) -> bool {
+    path == "/stats" || path.starts_with("/stats/")
 }
 
 /// Every route needs `http.token` (when set) except health, which load balancers and

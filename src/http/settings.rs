@@ -32,6 +32,10 @@ pub struct HttpSettings {
     /// `http.token`: when set, every operator route but `/v1/health` and the session route
     /// needs `Authorization: Bearer <token>`.
     pub token: Option<Secret>,
+    /// `stats.enabled`: serve the scene switchers' stats JSON (`/stats`, `/stats/{stream}`).
+    pub stats: bool,
+    /// `stats.public`: the stats JSON needs no `http.token` (the tools poll it bare).
+    pub stats_public: bool,
 }
 
 impl Default for HttpSettings {
@@ -43,6 +47,8 @@ impl Default for HttpSettings {
             idle_timeout: Duration::from_secs(30),
             max_header_bytes: 16 * 1024,
             token: None,
+            stats: true,
+            stats_public: true,
         }
     }
 }

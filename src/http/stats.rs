@@ -1,0 +1,249 @@
+//! The stats JSON scene switchers poll (NOALBS, BELABOX tooling, OpenIRL's irl-srt-server
+//! clients), built from the shards' snapshots.
+//!
+//! Owns the three shapes: `GET /stats` answers SLS's (`{"status":"ok","publishers":{NAME:
+//! {...}}}`, every field NOALBS's `SrtLiveServer` parser requires) with BELABOX's
+//! `dropped_pkts` in the same entries (its parser reads the same map and fails without it);
+//! `GET /stats/{stream}` answers OpenIRL's (`{"status":"ok","publisher":{...}}`, or
+//! `{"status":"error",...}` with 200 when nobody publishes, which those clients read as
+//! offline). Entries are keyed by stream name: a Stream ID's session (`s=`) or an access token
+//! never appears. Must not: read the clock or touch a socket.
+
+use serde_json::{Map, Value, json};
+
+use crate::srt::connection::Stats;
+use crate::telemetry::{ConnRole, ShardSnapshot, aggregate};
+
+/// One live publisher as the stats shapes need it.
+struct Live<'a> {
+    name: &'a str,
+    stats: &'a Stats,
+    uptime_s: u64,
+    /// Payload rate over the last sampling second (the shard samples once a second).
+    ingress_bps: u64,
+}
+
+fn live_publishers(shards: &[ShardSnapshot]) -> Vec<Live<'_>> {
+    let mut out = Vec::new();
+    for shard in shards {
+        for c in &shard.connections {
+            let (ConnRole::Publish, Some(name)) = (c.role, c.stream.as_deref()) else {
+                continue;
+            };
+            // The stream row on the publisher's shard names this connection as its publisher;
+            // a displaced publisher that has not closed yet is not the stream's.
+            let Some(stream) = shard
+                .streams
+                .iter()
+                .find(|s| s.name == name && s.publisher == Some(c.id))
+            else {
+                continue;
+            };
+            out.push(Live {
+                name,
+                stats: &c.stats,
+                uptime_s: c.age.as_secs(),
+                ingress_bps: stream.traffic.ingress_bps,
+            });
+        }
+    }
+    out
+}
+
+/// Bytes for `pkts` packets at the connection's average received payload.
+fn bytes_at_average(s: &Stats, pkts: u64) -> u64 {
+    s.byte_recv
+        .checked_div(s.pkt_recv)
+        .map_or(0, |avg| pkts.saturating_mul(avg))
+}
+
+fn kbps(bps: u64) -> u64 {
+    bps / 1000
+}
+
+fn mbps(bps: u64) -> f64 {
+    (bps as f64 / 1e6 * 1000.0).round() / 1000.0
+}
+
+fn rtt_ms(s: &Stats) -> f64 {
+    (s.ms_rtt * 1000.0).round() / 1000.0
+}
+
+/// `GET /stats`: every live publisher, SLS fields plus BELABOX's `dropped_pkts`.
+pub fn publishers(shards: &[ShardSnapshot]) -> Value {
+    let mut map = Map::new();
+    for p in live_publishers(shards) {
+        let s = p.stats;
+        map.insert(
+            p.name.to_string(),
+            json!({
+                "bitrate": kbps(p.ingress_bps),
+                "bytesRcvDrop": bytes_at_average(s, s.pkt_rcv_drop),
+                "bytesRcvLoss": aggregate::data_bytes_lost(s),
+                // No link-capacity probing here: the receive rate is the honest figure.
+                "mbpsBandwidth": mbps(p.ingress_bps),
+                "mbpsRecvRate": mbps(p.ingress_bps),
+                "msRcvBuf": s.ms_rcv_buf,
+                "pktRcvDrop": s.pkt_rcv_drop,
+                "pktRcvLoss": s.pkt_rcv_loss,
+                "rtt": rtt_ms(s),
+                "uptime": p.uptime_s,
+                "dropped_pkts": s.pkt_rcv_drop,
+            }),
+        );
+    }
+    json!({ "status": "ok", "publishers": map })
+}
+
+/// `GET /stats/{stream}`: its publisher in OpenIRL's shape, or the offline answer.
+pub fn publisher(shards: &[ShardSnapshot], name: &str) -> Value {
+    let Some(p) = live_publishers(shards).into_iter().find(|p| p.name == name) else {
+        return json!({
+            "status": "error",
+            "message": "Publisher is currently not streaming",
+        });
+    };
+    let s = p.stats;
+    json!({
+        "status": "ok",
+        "publisher": {
+            "bitrate": kbps(p.ingress_bps),
+            "buffer": s.ms_rcv_buf,
+            "dropped_pkts": s.pkt_rcv_drop,
+            "latency": s.ms_rcv_tsbpd_delay,
+            "rtt": rtt_ms(s),
+            "uptime": p.uptime_s,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::telemetry::{ConnectionSnapshot, StreamSnapshot};
+
+    // The field rules of NOALBS's parsers (`src/stream_servers/{sls,belabox,openirl}.rs`):
+    // the types they deserialize into, so an integer sent as a float, a missing field or a
+    // negative count fails here as it fails there.
+    #[allow(dead_code)]
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Sls {
+        bitrate: i64,
+        bytes_rcv_drop: u64,
+        bytes_rcv_loss: u64,
+        mbps_bandwidth: f64,
+        mbps_recv_rate: f64,
+        ms_rcv_buf: i32,
+        pkt_rcv_drop: i32,
+        pkt_rcv_loss: i32,
+        rtt: f64,
+        uptime: i64,
+    }
+
+    #[allow(dead_code)]
+    #[derive(Deserialize)]
+    struct Belabox {
+        bitrate: i64,
+        rtt: f64,
+        dropped_pkts: i32,
+    }
+
+    #[allow(dead_code)]
+    #[derive(Deserialize)]
+    struct OpenIrl {
+        bitrate: u32,
+        buffer: u32,
+        dropped_pkts: u64,
+        latency: Option<u16>,
+        rtt: Option<f64>,
+        uptime: u64,
+    }
+
+    fn shards() -> Vec<ShardSnapshot> {
+        let stats = Stats {
+            pkt_recv: 1000,
+            byte_recv: 1_316_000,
+            pkt_rcv_loss: 4,
+            pkt_rcv_drop: 2,
+            ms_rtt: 12.3456,
+            ms_rcv_buf: 118,
+            ms_rcv_tsbpd_delay: 120,
+            ..Stats::default()
+        };
+        let conn = |id, role, stream: &str| ConnectionSnapshot {
+            id,
+            shard: 1,
+            peer: "127.0.0.1:5000".parse().unwrap(),
+            role,
+            stream: Some(stream.to_string()),
+            stats,
+            age: Duration::from_secs(42),
+        };
+        let mut live = StreamSnapshot {
+            name: "live/cam1".into(),
+            shard: 1,
+            publisher: Some(7),
+            ..StreamSnapshot::default()
+        };
+        live.traffic.ingress_bps = 4_567_890;
+        vec![
+            ShardSnapshot::default(),
+            ShardSnapshot {
+                shard: 1,
+                connections: vec![
+                    conn(7, ConnRole::Publish, "live/cam1"),
+                    conn(8, ConnRole::Request, "live/cam1"),
+                    // Displaced, not closed yet: not the stream's publisher.
+                    conn(9, ConnRole::Publish, "live/cam1"),
+                ],
+                streams: vec![live],
+                ..ShardSnapshot::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn the_sls_and_belabox_parsers_read_every_live_publisher() {
+        let v = publishers(&shards());
+        assert_eq!(v["status"], "ok");
+        let map = v["publishers"].as_object().unwrap();
+        assert_eq!(map.len(), 1, "{v}");
+        let entry = &v["publishers"]["live/cam1"];
+        let sls: Sls = serde_json::from_value(entry.clone()).expect("NOALBS's SLS fields");
+        assert_eq!(sls.bitrate, 4567, "integer kbps over the last second");
+        assert_eq!((sls.pkt_rcv_loss, sls.pkt_rcv_drop), (4, 2));
+        assert_eq!(
+            (sls.bytes_rcv_loss, sls.bytes_rcv_drop),
+            (4 * 1316, 2 * 1316)
+        );
+        assert_eq!((sls.rtt, sls.ms_rcv_buf, sls.uptime), (12.346, 118, 42));
+        assert_eq!(sls.mbps_recv_rate, 4.568);
+        let bx: Belabox = serde_json::from_value(entry.clone()).expect("NOALBS's BELABOX fields");
+        assert_eq!((bx.bitrate, bx.dropped_pkts), (4567, 2));
+        let empty = publishers(&[ShardSnapshot::default()]);
+        assert_eq!(empty, json!({"status": "ok", "publishers": {}}));
+    }
+
+    #[test]
+    fn the_openirl_parser_reads_one_publisher_and_offline_has_no_publisher() {
+        let v = publisher(&shards(), "live/cam1");
+        assert_eq!(v["status"], "ok");
+        let o: OpenIrl = serde_json::from_value(v["publisher"].clone()).expect("OpenIRL fields");
+        assert_eq!((o.bitrate, o.buffer, o.dropped_pkts), (4567, 118, 2));
+        assert_eq!((o.latency, o.rtt, o.uptime), (Some(120), Some(12.346), 42));
+        let off = publisher(&shards(), "live/nobody");
+        assert_eq!(
+            off,
+            json!({"status": "error", "message": "Publisher is currently not streaming"})
+        );
+        assert!(
+            off.get("publisher").is_none(),
+            "what the client reads as offline"
+        );
+    }
+}
