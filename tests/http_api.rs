@@ -236,6 +236,33 @@ fn streams_and_connections_are_inspectable() {
     assert_eq!((status, c["shard"].as_u64()), (200, Some(1)));
 }
 
+/// The stats routes are open and polled: a flood of them takes one shard snapshot per half
+/// second, and concurrent requests share it instead of each asking the shards.
+#[test]
+fn stats_requests_share_one_snapshot_per_half_second() {
+    let api = Api::start();
+    traffic(&api.view, 50);
+    let (status, v) = api.json("GET", "/stats");
+    assert_eq!(status, 200);
+    assert_eq!(v["publishers"]["live/cam1"]["bitrate"], 3000, "{v}");
+    let before = api.view.snapshots.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        assert_eq!(api.get("/stats").status, 200);
+        assert_eq!(api.get("/stats/live/cam1").status, 200);
+    }
+    assert_eq!(
+        api.view.snapshots.load(Ordering::SeqCst),
+        before,
+        "answered from the last snapshot"
+    );
+    api.advance(Duration::from_millis(500));
+    assert_eq!(api.get("/stats").status, 200);
+    assert_eq!(api.view.snapshots.load(Ordering::SeqCst), before + 1);
+    // The operator routes still ask the shards every time.
+    assert_eq!(api.get("/v1/streams").status, 200);
+    assert_eq!(api.view.snapshots.load(Ordering::SeqCst), before + 2);
+}
+
 #[test]
 fn delete_closes_a_connection_through_the_view() {
     let api = Api::start();

@@ -4,8 +4,8 @@
 //! the health rules. Must not: touch sockets (the server in `mod.rs` converts to and from the
 //! wire) or read the clock (the injected [`Clock`](super::Clock) does).
 
-use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -49,7 +49,13 @@ pub struct State {
     /// The server's own refusals, appended to `/metrics`.
     pub http: std::sync::Arc<HttpCounters>,
     hist: Mutex<Accumulator>,
+    /// The last snapshot the stats routes used, and when: they are open and polled, so a
+    /// flood of them costs the shards one snapshot per `STATS_MAX_AGE`, not one per request.
+    stats: Mutex<Option<(Instant, Arc<Vec<ShardSnapshot>>)>>,
 }
+
+/// How old a snapshot the stats routes may answer from (their bitrate is a per-second sample).
+const STATS_MAX_AGE: Duration = Duration::from_millis(500);
 
 /// Histograms folded from the shards' deltas: `cumulative` since start (Prometheus wants
 /// monotonic buckets), `interval` since the last `?reset=true`.
@@ -81,7 +87,23 @@ impl State {
                 interval: HistogramSet::new(),
                 interval_start: now,
             }),
+            stats: Mutex::new(None),
         }
+    }
+
+    /// A snapshot at most `STATS_MAX_AGE` old, without the histogram deltas (those stay for
+    /// the operator routes). Concurrent callers wait for one snapshot instead of each asking.
+    fn stats_snapshot(&self) -> Arc<Vec<ShardSnapshot>> {
+        let mut cached = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = (self.clock)();
+        if let Some((at, snaps)) = cached.as_ref()
+            && now.saturating_duration_since(*at) < STATS_MAX_AGE
+        {
+            return snaps.clone();
+        }
+        let snaps = Arc::new(self.view.snapshot(false));
+        *cached = Some((now, snaps.clone()));
+        snaps
     }
 
     /// All shards' snapshots; their histogram deltas are folded into the accumulator.
@@ -149,7 +171,7 @@ fn dispatch(state: &State, req: &ApiRequest) -> Result<Reply, ApiError> {
         }
         "/stats" => {
             only("GET")?;
-            Ok(json_reply(200, &stats::publishers(&state.snapshot())))
+            Ok(json_reply(200, &stats::publishers(&state.stats_snapshot())))
         }
         _ => {
             if let Some(rest) = path.strip_prefix("/v1/streams/") {
@@ -167,7 +189,10 @@ fn dispatch(state: &State, req: &ApiRequest) -> Result<Reply, ApiError> {
             if let Some(rest) = path.strip_prefix("/stats/") {
                 only("GET")?;
                 let name = decode(rest)?;
-                return Ok(json_reply(200, &stats::publisher(&state.snapshot(), &name)));
+                return Ok(json_reply(
+                    200,
+                    &stats::publisher(&state.stats_snapshot(), &name),
+                ));
             }
             if let Some(rest) = path.strip_prefix("/v1/connections/") {
                 let id: u32 = rest.parse().map_err(|_| {

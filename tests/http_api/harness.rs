@@ -31,10 +31,13 @@ pub struct FakeView {
     pub snapshot_delay: Mutex<Duration>,
     /// Snapshots blocked in that delay right now.
     pub in_snapshot: AtomicUsize,
+    /// Snapshots taken so far.
+    pub snapshots: AtomicUsize,
 }
 
 impl RelayView for FakeView {
     fn snapshot(&self, reset_histograms: bool) -> Vec<ShardSnapshot> {
+        self.snapshots.fetch_add(1, Ordering::SeqCst);
         let delay = *self.snapshot_delay.lock().unwrap();
         if !delay.is_zero() {
             self.in_snapshot.fetch_add(1, Ordering::SeqCst);
