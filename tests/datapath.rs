@@ -392,6 +392,9 @@ fn players_that_never_measured_their_rtt_add_no_rtt_sample() {
 struct Player {
     sub: Subscriber,
     joined: Instant,
+    /// When the test first saw its srt-live-transmit report the connection: a process started
+    /// on a busy machine may take seconds to connect, and its wait counts from there.
+    connected: Option<Instant>,
     /// Output length when the current publisher session began (or when it joined during one).
     len_at_session: u64,
     /// Whether it was verified in the current session.
@@ -400,7 +403,8 @@ struct Player {
 
 /// Random churn for about 25 s: publishers come and go (gaps shorter and longer than the grace
 /// period), players join and leave over both shards (closed by the relay or quitting). Every
-/// player that has been connected for 2.5 s of a publisher's session has received data by then;
+/// player that has been connected for 2.5 s of a publisher's session (counted from when its
+/// srt-live-transmit said so) has received data by then;
 /// every output is whole, aligned TS packets; at the end the stream is gone everywhere. Seeded:
 /// the seed is printed; `DATAPATH_SEED=n` replays a schedule (timing still varies).
 #[test]
@@ -432,10 +436,18 @@ fn random_churn_over_both_shards_feeds_every_player() {
         let now = Instant::now();
         // Players the relay closed (grace over) or that quit have exited.
         players.retain_mut(|p| p.sub.proc().try_wait().is_none());
-        // Every player with 2.5 s of a session behind it has data from that session.
+        for p in players.iter_mut().filter(|p| p.connected.is_none()) {
+            if p.sub.proc().stderr_text().contains("SRT source connected") {
+                p.connected = Some(now);
+            }
+        }
+        // Every player with 2.5 s of a session behind it, connected, has data from that session.
         if let Some((_, since, _)) = &publisher {
             for p in players.iter_mut().filter(|p| !p.verified) {
-                let from = (*since).max(p.joined);
+                let Some(connected) = p.connected else {
+                    continue;
+                };
+                let from = (*since).max(p.joined).max(connected);
                 if now.saturating_duration_since(from) >= Duration::from_millis(2500) {
                     let have = file_len(p.sub.output());
                     assert!(
@@ -484,6 +496,7 @@ fn random_churn_over_both_shards_feeds_every_player() {
                 players.push(Player {
                     sub,
                     joined: Instant::now(),
+                    connected: None,
                     len_at_session: 0,
                     verified: false,
                 });
