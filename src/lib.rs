@@ -12,6 +12,7 @@ pub mod http;
 pub mod idhash;
 pub mod legs;
 pub mod media;
+pub mod playback;
 pub mod relay;
 pub mod rng;
 pub mod service;

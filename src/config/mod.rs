@@ -13,6 +13,7 @@ mod access;
 mod encryption;
 mod host;
 mod model;
+mod playback;
 mod reload;
 mod srt;
 #[cfg(test)]
@@ -27,6 +28,7 @@ use std::time::Duration;
 pub use crate::access::AccessConfig;
 pub use encryption::{EncryptionRule, StreamPattern};
 pub use host::{Host, format_cpu_list, parse_cpu_list};
+pub use playback::{HlsSettings, PlaybackConfig};
 pub use reload::{ReloadClass, ReloadPlan};
 
 /// The default configuration, shipped as `config.toml` and embedded in the binary. Parsing it
@@ -76,6 +78,8 @@ pub struct Config {
     pub access: AccessConfig,
     /// `[[encryption]]`, in file order (the first matching rule applies); empty by default.
     pub encryption: Vec<EncryptionRule>,
+    /// `[playback]`: the players' HTTP listener on the shards; `None` when disabled.
+    pub playback: Option<PlaybackConfig>,
 }
 
 /// `[srt]`: the SRT listener and per-connection parameters.

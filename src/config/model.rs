@@ -29,6 +29,7 @@ pub(super) struct FileModel {
     limits: LimitsModel,
     http: HttpModel,
     stats: StatsModel,
+    playback: super::playback::PlaybackModel,
     log: LogModel,
     access: super::access::AccessModel,
     encryption: Vec<super::encryption::EncryptionModel>,
@@ -206,6 +207,7 @@ impl TryFrom<Input<'_>> for Config {
             log: log_config(&m.log)?,
             access: super::access::access(&m.access)?,
             encryption: super::encryption::rules(&m.encryption)?,
+            playback: super::playback::playback(&m.playback)?,
         })
     }
 }

@@ -1,33 +1,42 @@
-//! The protocols' side of the relay core: each leg kind in its own folder (`srt/`; later HTTP,
-//! RTMP, pulled inputs), and the shard's leg table that the fan-out feeds, dispatching by
-//! [`LegKind`]. A protocol maps the core's neutral answers (`relay::registry::Refusal`,
+//! The protocols' side of the relay core: each leg kind in its own folder (`srt/`, `http/`;
+//! later RTMP, pulled inputs), and the shard's leg table that the fan-out feeds, dispatching
+//! by [`LegKind`]. A protocol maps the core's neutral answers (`relay::registry::Refusal`,
 //! `access::Denied`) to its own codes here, never in `relay/`.
 
+pub mod http;
 pub mod srt;
+
+use std::cell::RefMut;
 
 use crate::relay::leg::{LegId, LegKind, Offer, Sink, Sinks, Taken};
 use crate::srt::endpoint::Endpoint;
+use http::HttpLegs;
+use http::ts_player::TsPlayer;
 
 /// One shard's legs of every kind, borrowed for a fan-out.
 pub struct ShardLegs<'a> {
     pub srt: &'a mut Endpoint,
+    pub http: &'a mut HttpLegs,
 }
 
 /// One leg for one visit.
 pub enum LegSink<'a> {
     Srt(srt::SrtSink<'a>),
+    HttpTs(RefMut<'a, TsPlayer>),
 }
 
 impl Sink for LegSink<'_> {
     fn base(&mut self) -> u64 {
         match self {
             LegSink::Srt(s) => s.base(),
+            LegSink::HttpTs(p) => p.base(),
         }
     }
 
     fn offer(&mut self, offer: Offer<'_>) -> Taken {
         match self {
             LegSink::Srt(s) => s.offer(offer),
+            LegSink::HttpTs(p) => p.offer(offer),
         }
     }
 }
@@ -41,6 +50,13 @@ impl Sinks for ShardLegs<'_> {
     fn sink(&mut self, leg: LegId) -> Option<LegSink<'_>> {
         match leg.kind() {
             LegKind::Srt => srt::sink(self.srt, leg).map(LegSink::Srt),
+            // The body borrows a player only inside its poll, never across the fan-out.
+            LegKind::HttpTs => self
+                .http
+                .get(leg)
+                .and_then(|p| p.try_borrow_mut().ok())
+                .map(LegSink::HttpTs),
+            LegKind::Hls => None,
             // Test legs live in the relay core's tests, never on a shard.
             LegKind::Test => None,
         }
@@ -48,11 +64,13 @@ impl Sinks for ShardLegs<'_> {
 }
 
 impl ShardLegs<'_> {
-    /// Ends a leg (SRT: SHUTDOWN to the peer); its departure follows as the protocol's event.
+    /// Ends a leg (SRT: SHUTDOWN to the peer; HTTP: the response ends); its departure follows
+    /// as the protocol's event.
     pub fn close(&mut self, leg: LegId) {
         match leg.kind() {
             LegKind::Srt => self.srt.close(leg.local()),
-            LegKind::Test => {}
+            LegKind::HttpTs => self.http.close(leg),
+            LegKind::Hls | LegKind::Test => {}
         }
     }
 
@@ -60,7 +78,8 @@ impl ShardLegs<'_> {
     pub fn contains(&self, leg: LegId) -> bool {
         match leg.kind() {
             LegKind::Srt => self.srt.connection(leg.local()).is_some(),
-            LegKind::Test => false,
+            LegKind::HttpTs => self.http.get(leg).is_some(),
+            LegKind::Hls | LegKind::Test => false,
         }
     }
 }

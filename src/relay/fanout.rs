@@ -22,7 +22,7 @@ use crate::idhash::IdMap;
 use std::time::{Duration, Instant};
 
 use super::handoff::{Forwarder, Handoff, StreamKey};
-use super::leg::{LegId, Offer, ReadOrder, Sink, Sinks, Taken};
+use super::leg::{LegId, Offer, ReadOrder, Sink, Sinks, StreamHeader, Taken};
 use super::ring::{
     Cursor, InsertOutcome, OrderedCursor, OrderedError, ReadError, RingConfig, Serial, StreamRing,
 };
@@ -619,7 +619,7 @@ impl ShardStreams {
             };
             let mut wake: Option<Instant> = None;
             for sub in &mut s.subs {
-                let fed = feed(&sess.ring, sub, sinks, now, &mut self.transits);
+                let fed = feed(&sess.ring, sub, sinks, now, &mut self.transits, None);
                 s.counters.forwarded += fed.sent;
                 s.counters.skipped += fed.skipped;
                 total += fed.sent;
@@ -879,6 +879,7 @@ fn feed<S: Sinks>(
     sinks: &mut S,
     now: Instant,
     transits: &mut TransitLog,
+    psi: Option<StreamHeader<'_>>,
 ) -> Fed {
     let mut fed = Fed::default();
     let Some(mut sink) = sinks.sink(sub.leg) else {
@@ -918,6 +919,7 @@ fn feed<S: Sinks>(
             pos: p.pos,
             origin: p.origin + shift,
             payload: p.handle,
+            psi,
         };
         match sink.offer(offer) {
             Taken::Queued => {

@@ -15,6 +15,10 @@ use crate::buf::Payload;
 pub enum LegKind {
     /// An SRT connection; the local id is its socket id (unique across shards).
     Srt = 1,
+    /// An HTTP-TS response; the local id is the shard's player number (unique across shards).
+    HttpTs = 2,
+    /// A stream's HLS segmenter on its publisher's shard; the local id is its number there.
+    Hls = 3,
     /// A leg of the relay core's own tests.
     Test = 0xFE,
 }
@@ -35,6 +39,8 @@ impl LegId {
     pub fn kind(self) -> LegKind {
         match (self.0 >> 32) as u8 {
             1 => LegKind::Srt,
+            2 => LegKind::HttpTs,
+            3 => LegKind::Hls,
             _ => LegKind::Test,
         }
     }
@@ -81,6 +87,18 @@ pub struct Offer<'a> {
     /// The publisher's origin time, shifted for a newcomer's backlog (see `fanout`).
     pub origin: Instant,
     pub payload: &'a Payload,
+    /// The stream's current PAT and PMT, for legs that start a byte stream on their own
+    /// (HTTP); `None` until the ring has seen both.
+    pub psi: Option<StreamHeader<'a>>,
+}
+
+/// A stream's program tables as TS packets, and what they announce.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamHeader<'a> {
+    /// PAT packets then PMT packets, whole 188-byte TS packets.
+    pub header: &'a [u8],
+    /// The PMT names a video elementary stream (players then start at a keyframe).
+    pub has_video: bool,
 }
 
 /// What a leg did with an [`Offer`].

@@ -19,4 +19,5 @@ pub mod executor;
 pub mod socket;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod tcp;
 pub mod udp;

@@ -98,6 +98,16 @@ pub struct ShardCounters {
     pub handoffs_unknown: u64,
     /// `Forward` requests for a session that had already ended on this shard.
     pub forwards_refused: u64,
+    /// HTTP-TS players on this shard now.
+    pub http_ts_players: u64,
+    /// HTTP-TS players skipped forward to the next keyframe because their queue was full.
+    pub http_ts_resyncs: u64,
+    /// Payloads HTTP-TS players did not get: before their first keyframe, or skipped over.
+    pub http_ts_skipped: u64,
+    /// HTTP-TS players disconnected for lagging more than `playback.max_lag_ms`.
+    pub http_ts_lag_closed: u64,
+    /// Bytes HTTP-TS players were handed, departed players included.
+    pub http_ts_bytes_out: u64,
 }
 
 /// What a connection is doing.

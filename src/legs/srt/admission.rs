@@ -119,6 +119,11 @@ impl Admission {
         }
     }
 
+    /// The `[access]` sessions (HTTP players redeem theirs here too).
+    pub fn sessions(&self) -> &Arc<SessionStore> {
+        &self.sessions
+    }
+
     /// The grant for the caller at `peer` with socket id `peer_socket_id`, now accepted.
     pub fn take(&mut self, peer: SocketAddr, peer_socket_id: u32) -> Option<Grant> {
         self.grants.remove(&(peer, peer_socket_id))
@@ -159,7 +164,7 @@ impl Admission {
         code
     }
 
-    fn count(&mut self, r: Refusal) {
+    pub fn count(&mut self, r: Refusal) {
         let c = &mut self.counters;
         match r {
             Refusal::ConnectionLimit => c.connection_limit += 1,

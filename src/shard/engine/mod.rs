@@ -15,6 +15,7 @@
 //! - the main task waits for the stop signal, then closes every connection and flushes.
 
 mod msg;
+mod playback;
 mod report;
 mod state;
 mod view;
@@ -76,6 +77,8 @@ pub enum EngineError {
 
 /// A running relay.
 pub struct Engine {
+    playback_addr: Option<SocketAddr>,
+    playback: Option<Arc<crate::playback::PlaybackShared>>,
     shards: Shards<()>,
     inboxes: Vec<Sender<ShardMsg>>,
     registry: Arc<Registry>,
@@ -110,6 +113,11 @@ impl Engine {
         let n = cores.len();
         // Bind first, so a bad address fails before any thread starts.
         let (per_shard, addrs) = bind_listeners(config, n)?;
+        let (mut tcp, playback_addr) = bind_playback(config, n)?;
+        let playback = config
+            .playback
+            .clone()
+            .map(|cfg| crate::playback::PlaybackShared::new(cfg, n));
         let Shared {
             registry,
             sessions,
@@ -122,10 +130,16 @@ impl Engine {
         // Each shard's tick bumps its slot; the binary feeds systemd's watchdog from them.
         let heartbeats = Heartbeats::new(n, epoch);
         let policy = &config.streams.policy;
-        let mut parts: Vec<Option<(ShardParts, Vec<std::net::UdpSocket>)>> = Vec::new();
+        type Parts = (
+            ShardParts,
+            Vec<std::net::UdpSocket>,
+            Option<std::net::TcpListener>,
+        );
+        let mut parts: Vec<Option<Parts>> = Vec::new();
         for (i, (sockets, inbox)) in per_shard.into_iter().zip(inbox_rx).enumerate() {
             let shard = ShardParts {
                 index: i,
+                playback: playback.clone(),
                 endpoint: srt_endpoint(config, &secrets, i, n, epoch),
                 streams: ShardStreams::new(fanout_config(config)),
                 inbox,
@@ -138,7 +152,8 @@ impl Engine {
                 linger: config.streams.fanout_linger,
                 gso_segments: gso_segments(&sockets),
             };
-            parts.push(Some((shard, sockets)));
+            let listener = tcp.get_mut(i).and_then(Option::take);
+            parts.push(Some((shard, sockets, listener)));
         }
         let mut wiring: Vec<Option<HandoffWiring>> =
             handoff_mesh(n).into_iter().map(Some).collect();
@@ -148,17 +163,22 @@ impl Engine {
             ..ExecutorConfig::default()
         };
         let shards = executor::start(&exec_cfg, |i| {
-            let (p, sockets) = parts[i].take().expect("each shard is made once");
+            let (p, sockets, listener) = parts[i].take().expect("each shard is made once");
             let (tx, rx) = wiring[i].take().expect("each shard is wired once");
             let beats = heartbeats.clone();
-            move |ctx: ShardContext| run_shard(ctx, p, sockets, tx, rx, beats)
+            move |ctx: ShardContext| run_shard(ctx, p, (sockets, listener), tx, rx, beats)
         })?;
         let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
         info!(
             "srtrelay listening on {} with {n} shard(s)",
             listening.join(", ")
         );
+        if let Some(a) = playback_addr {
+            info!("playback (HTTP-TS, HLS, player page) on http://{a}/");
+        }
         Ok(Engine {
+            playback_addr,
+            playback,
             shards,
             inboxes,
             registry,
@@ -172,6 +192,16 @@ impl Engine {
     /// The bound SRT addresses (the actual ports when the config asked for port 0).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The players' HTTP address (the actual port for port 0), when `[playback]` is on.
+    pub fn playback_addr(&self) -> Option<SocketAddr> {
+        self.playback_addr
+    }
+
+    /// The playback listener's shared state (counters, the stream board), when it is on.
+    pub fn playback(&self) -> Option<&Arc<crate::playback::PlaybackShared>> {
+        self.playback.as_ref()
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -269,6 +299,23 @@ fn bind_listeners(
         }
     }
     Ok((per_shard, addrs))
+}
+
+/// The players' HTTP listener, one `SO_REUSEPORT` socket per shard (`None`s when it is off).
+fn bind_playback(
+    config: &Config,
+    n: usize,
+) -> Result<(Vec<Option<std::net::TcpListener>>, Option<SocketAddr>), EngineError> {
+    let Some(p) = &config.playback else {
+        return Ok(((0..n).map(|_| None).collect(), None));
+    };
+    let addr = p.listen;
+    let group = crate::shard::tcp::bind_tcp_group(addr, n)
+        .map_err(|source| EngineError::Bind { addr, source })?;
+    let bound = group[0]
+        .local_addr()
+        .map_err(|source| EngineError::Bind { addr, source })?;
+    Ok((group.into_iter().map(Some).collect(), Some(bound)))
 }
 
 /// What all shards share: the registry, the access sessions and the SRT passphrase rules.
@@ -383,7 +430,7 @@ type SharedState = Rc<RefCell<ShardState>>;
 async fn run_shard(
     ctx: ShardContext,
     parts: ShardParts,
-    sockets: Vec<std::net::UdpSocket>,
+    (sockets, listener): (Vec<std::net::UdpSocket>, Option<std::net::TcpListener>),
     tx: Vec<Option<SharedSender<Handoff>>>,
     rx: Vec<SharedReceiver<Handoff>>,
     beats: Heartbeats,
@@ -407,8 +454,22 @@ async fn run_shard(
     spawn_receivers(&state, &udps, index);
     spawn_handoff_readers(&state, handoff_rx);
     spawn_tick(&state, beats, index);
+    spawn_playback(&state, listener);
     ctx.stop.wait().await;
     drain_on_shutdown(&state).await;
+}
+
+/// The players' HTTP listener on this shard, when `[playback]` is on.
+fn spawn_playback(state: &SharedState, listener: Option<std::net::TcpListener>) {
+    let (Some(l), Some(shared)) = (listener, state.borrow().playback.clone()) else {
+        return;
+    };
+    let host = std::rc::Rc::new(playback::ShardPlayback {
+        state: state.clone(),
+        shared: shared.clone(),
+    });
+    let listener = crate::shard::sys::glommio_listener(l);
+    glommio::spawn_local(crate::playback::server::serve(listener, host, shared)).detach();
 }
 
 /// The shard's sockets registered with its executor, GRO on.

@@ -17,12 +17,18 @@ use log::{debug, info, warn};
 
 use crate::access::SessionStore;
 use crate::legs::ShardLegs;
+use crate::legs::http::admission as http_admission;
+use crate::legs::http::ts_player::TsPlayer;
+use crate::legs::http::{HttpLegs, PlayerRef};
 use crate::legs::srt::admission::{Admission, GrantKind};
 use crate::legs::srt::encryption::EncryptionRules;
 use crate::legs::srt::{leg, serial};
+use crate::playback::board::ShardStreamInfo;
+use crate::playback::{PlaybackShared, Refused};
 use crate::relay::fanout::{Outgoing, Role, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::leg::ReadOrder;
+use crate::relay::leg::{LegId, LegKind};
 use crate::relay::registry::{PublisherActivity, Registry};
 use crate::service::events::{self, Departure};
 use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour};
@@ -30,6 +36,7 @@ use crate::shard::batch::{RecvBatch, SendBatch};
 use crate::shard::udp::ShardUdp;
 use crate::srt::endpoint::{ConnId, Endpoint, EndpointEvent};
 use crate::telemetry::{ConnectionSnapshot, HistogramSet, ShardCounters, ShardSnapshot};
+use std::cell::RefCell;
 
 use super::msg::ShardMsg;
 use super::report;
@@ -51,7 +58,11 @@ const SAMPLING: Duration = Duration::from_secs(1);
 
 pub struct ShardState {
     pub index: usize,
+    /// The players' HTTP listener's shared state, when `[playback]` is on.
+    pub playback: Option<Arc<PlaybackShared>>,
     pub endpoint: Endpoint,
+    /// HTTP-TS players on this shard (`src/playback` serves their connections).
+    pub http: HttpLegs,
     pub admission: Admission,
     pub streams: ShardStreams,
     pub sockets: Vec<Rc<ShardUdp>>,
@@ -91,6 +102,7 @@ pub struct ShardState {
 /// What the shard is built from (everything `Send`, moved onto its thread).
 pub struct ShardParts {
     pub index: usize,
+    pub playback: Option<Arc<PlaybackShared>>,
     pub endpoint: Endpoint,
     pub streams: ShardStreams,
     pub inbox: Receiver<ShardMsg>,
@@ -124,7 +136,9 @@ impl ShardState {
             .collect();
         ShardState {
             index: parts.index,
+            playback: parts.playback,
             endpoint: parts.endpoint,
+            http: HttpLegs::new(parts.index, parts.peers.len()),
             admission: Admission::new(
                 parts.index,
                 parts.registry.clone(),
@@ -245,6 +259,7 @@ impl ShardState {
             self.next_sample = now + SAMPLING;
             self.sample();
             self.streams.sample_rates(now);
+            self.post_board(now);
         }
         let (tx, full) = (&self.handoff_tx, &mut self.counters.handoffs_dropped);
         self.refused_at_tick = *full;
@@ -261,6 +276,111 @@ impl ShardState {
         while let Ok(msg) = self.inbox.try_recv() {
             self.on_message(msg, now);
         }
+        self.http_departures(now);
+    }
+
+    /// Starts an HTTP-TS player of `name` (its connection is on this shard): admitted like an
+    /// SRT player, read in position order (a byte stream cannot reorder) with the gap hold.
+    pub fn open_http_player(
+        &mut self,
+        name: &str,
+        session: Option<&str>,
+        peer: SocketAddr,
+        cfg: &crate::config::PlaybackConfig,
+        now: Instant,
+    ) -> Result<(LegId, PlayerRef, Rc<RefCell<Vec<LegId>>>), Refused> {
+        let sessions = self.admission.sessions().clone();
+        let admitted =
+            http_admission::admit_player(&sessions, &self.registry, self.index, name, session, now);
+        if let Err((answer, neutral)) = admitted {
+            if let Some(r) = neutral {
+                self.admission.count(r);
+            } else {
+                match answer {
+                    Refused::Unauthorized => self.admission.counters.unauthorized += 1,
+                    _ => self.admission.counters.forbidden += 1,
+                }
+            }
+            info!(
+                "shard {}: refused HTTP player for {name:?} from {peer}: {answer:?}",
+                self.index
+            );
+            return Err(answer);
+        }
+        let leg = self.http.allocate();
+        let player = Rc::new(RefCell::new(TsPlayer::new(cfg.ts_queue_bytes, cfg.max_lag)));
+        self.http.insert(leg, player.clone());
+        info!(
+            "shard {}: HTTP player {leg} from {peer} on {name:?}",
+            self.index
+        );
+        let mut out = Vec::new();
+        self.streams.subscriber_accepted(
+            self.index,
+            &self.registry,
+            name,
+            leg,
+            ReadOrder::Ordered {
+                hold: cfg.reorder_hold,
+            },
+            now,
+            self.wait,
+            &mut out,
+        );
+        self.deliver(out);
+        Ok((leg, player, self.http.departures()))
+    }
+
+    /// HTTP players whose connection ended: the relay forgets them like a closed SRT player.
+    fn http_departures(&mut self, now: Instant) {
+        for (leg, player) in self.http.take_departed() {
+            let c = player.borrow().counters;
+            self.counters.http_ts_resyncs += c.resyncs;
+            self.counters.http_ts_skipped += c.join_skipped + c.resync_skipped;
+            self.counters.http_ts_lag_closed += u64::from(c.lag_closed);
+            self.counters.http_ts_bytes_out += c.bytes_out;
+            let role = self.streams.role(leg).cloned();
+            let mut out = Vec::new();
+            self.streams
+                .connection_closed(self.index, &self.registry, leg, now, &mut out);
+            self.deliver(out);
+            info!(
+                "shard {}: HTTP player {leg} left {:?}: {} bytes{}{}",
+                self.index,
+                role.map(|r| match r {
+                    Role::Subscriber { name } | Role::Publisher { name, .. } => name,
+                }),
+                c.bytes_out,
+                if c.resyncs > 0 {
+                    format!(", skipped to a keyframe {} times", c.resyncs)
+                } else {
+                    String::new()
+                },
+                if c.lag_closed {
+                    ", disconnected for lagging"
+                } else {
+                    ""
+                },
+            );
+        }
+    }
+
+    /// This shard's streams for the player page (`playback::board`), once per `SAMPLING`.
+    fn post_board(&self, now: Instant) {
+        let Some(p) = &self.playback else {
+            return;
+        };
+        let mut m = HashMap::new();
+        for v in self.streams.views() {
+            let count = |k: LegKind| v.subscribers.iter().filter(|l| l.kind() == k).count() as u32;
+            let info = ShardStreamInfo {
+                publishing: v.publisher.and(v.key).map(|k| (k.0, v.ingress_bps)),
+                srt_players: count(LegKind::Srt),
+                http_ts_players: count(LegKind::HttpTs),
+            };
+            m.insert(v.name, info);
+        }
+        p.board.update(self.index, now, m);
     }
 
     /// RTT per connection role and lag per subscriber, once per `SAMPLING`.
@@ -325,6 +445,7 @@ impl ShardState {
         let (tx, full) = (&self.handoff_tx, &mut self.counters.handoffs_dropped);
         let mut legs = ShardLegs {
             srt: &mut self.endpoint,
+            http: &mut self.http,
         };
         let forwarded = self
             .streams
@@ -544,9 +665,19 @@ impl ShardState {
             })
             .collect();
         let streams = self.streams.views().into_iter();
+        let mut counters = report::counters(self.counters, &self.streams, &self.admission.counters);
+        counters.http_ts_players = self.http.len() as u64;
+        for (_, p) in self.http.iter() {
+            if let Ok(p) = p.try_borrow() {
+                let c = p.counters;
+                counters.http_ts_resyncs += c.resyncs;
+                counters.http_ts_skipped += c.join_skipped + c.resync_skipped;
+                counters.http_ts_bytes_out += c.bytes_out;
+            }
+        }
         ShardSnapshot {
             shard,
-            counters: report::counters(self.counters, &self.streams, &self.admission.counters),
+            counters,
             endpoint: self.endpoint.stats().clone(),
             connections,
             streams: streams.map(|s| report::stream(shard, s)).collect(),
@@ -669,9 +800,10 @@ impl ShardState {
     }
 
     /// The shard's legs of every kind.
-    fn legs(&mut self) -> ShardLegs<'_> {
+    pub fn legs(&mut self) -> ShardLegs<'_> {
         ShardLegs {
             srt: &mut self.endpoint,
+            http: &mut self.http,
         }
     }
 

@@ -1,0 +1,206 @@
+//! One HTTP-TS player's queue: what the fan-out offered and the connection has not written
+//! yet. It starts at a video keyframe with the stream's PAT/PMT in front, skips forward to the
+//! next keyframe when the queue is full (a client that cannot keep up: counted, nobody else
+//! notices), and gives up on a client whose queue is older than `max_lag` in media time.
+//!
+//! No I/O: the fan-out pushes, the connection's body pops; the waker is the only link.
+
+use std::collections::VecDeque;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crate::buf::Payload;
+use crate::media::ts::{TS_PACKET_LEN, is_video_random_access, packets};
+use crate::relay::leg::{Offer, Sink, Taken};
+
+/// Bytes the connection writes: a slice of a ring payload (the ring's handle, no copy) or the
+/// PSI header copied once per start.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    Payload { payload: Payload, start: usize },
+    Header(Vec<u8>),
+}
+
+impl Chunk {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Payload { payload, start } => &payload.as_slice()[*start..],
+            Chunk::Header(h) => h,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the first keyframe of a session (at join, or after a publisher change).
+    Join,
+    /// Writing everything in order.
+    Live,
+    /// The queue overflowed: dropping until the next keyframe.
+    Resync,
+}
+
+/// What one player got and missed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TsPlayerCounters {
+    /// Bytes handed to the connection.
+    pub bytes_out: u64,
+    /// Packets offered before its first keyframe (a join point inside a GOP).
+    pub join_skipped: u64,
+    /// Times it was skipped forward to the next keyframe because its queue was full.
+    pub resyncs: u64,
+    /// Payloads dropped while skipping forward.
+    pub resync_skipped: u64,
+    /// It was disconnected for lagging more than `max_lag`.
+    pub lag_closed: bool,
+}
+
+#[derive(Debug)]
+pub struct TsPlayer {
+    phase: Phase,
+    queue: VecDeque<(Chunk, Instant)>,
+    queued_bytes: usize,
+    cap: usize,
+    max_lag: Duration,
+    closed: bool,
+    waker: Option<Waker>,
+    pub counters: TsPlayerCounters,
+}
+
+impl TsPlayer {
+    pub fn new(cap: usize, max_lag: Duration) -> TsPlayer {
+        TsPlayer {
+            phase: Phase::Join,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            cap,
+            max_lag,
+            closed: false,
+            waker: None,
+            counters: TsPlayerCounters::default(),
+        }
+    }
+
+    /// Ends the response once the queue is written (the relay closes this leg).
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.wake();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// Takes what is queued (at most `max` chunks), or registers `waker` for the next offer.
+    /// `None` with `finished == true`: the response is over.
+    pub fn take(&mut self, max: usize, waker: &Waker, out: &mut VecDeque<Chunk>) -> bool {
+        while out.len() < max {
+            let Some((c, _)) = self.queue.pop_front() else {
+                break;
+            };
+            let n = c.bytes().len();
+            self.queued_bytes -= n;
+            self.counters.bytes_out += n as u64;
+            out.push_back(c);
+        }
+        if out.is_empty() && !self.closed {
+            match &self.waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => self.waker = Some(waker.clone()),
+            }
+        }
+        self.closed && self.queue.is_empty()
+    }
+
+    fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    fn push(&mut self, c: Chunk, at: Instant) {
+        self.queued_bytes += c.bytes().len();
+        self.queue.push_back((c, at));
+    }
+
+    /// The queue's media age exceeds `max_lag`: the client is not reading.
+    fn too_far_behind(&self, now_origin: Instant) -> bool {
+        self.queue
+            .front()
+            .is_some_and(|(_, at)| now_origin.saturating_duration_since(*at) > self.max_lag)
+    }
+}
+
+/// The first packet of `payload` that starts a video keyframe.
+fn keyframe_at(payload: &[u8]) -> Option<usize> {
+    packets(payload).position(is_video_random_access)
+}
+
+impl Sink for TsPlayer {
+    /// A new session (join or publisher change): wait for its keyframe and PSI. The number is
+    /// unused: a byte stream has no packet numbers.
+    fn base(&mut self) -> u64 {
+        if self.phase == Phase::Live {
+            self.phase = Phase::Join;
+        }
+        0
+    }
+
+    fn offer(&mut self, o: Offer<'_>) -> Taken {
+        if self.closed {
+            return Taken::Closed;
+        }
+        let bytes = o.payload.as_slice();
+        if self.too_far_behind(o.origin) {
+            self.counters.lag_closed = true;
+            self.close();
+            return Taken::Closed;
+        }
+        let start = match self.phase {
+            Phase::Live if self.queued_bytes + bytes.len() > self.cap => {
+                self.phase = Phase::Resync;
+                self.counters.resyncs += 1;
+                self.counters.resync_skipped += 1;
+                return Taken::Skipped;
+            }
+            Phase::Live => 0,
+            Phase::Join | Phase::Resync => {
+                // Audio-only streams (a PMT without video) start anywhere.
+                let k = match (keyframe_at(bytes), o.psi) {
+                    (Some(k), _) => k,
+                    (None, Some(psi)) if !psi.has_video => 0,
+                    _ => {
+                        match self.phase {
+                            Phase::Join => self.counters.join_skipped += 1,
+                            _ => self.counters.resync_skipped += 1,
+                        }
+                        return Taken::Skipped;
+                    }
+                };
+                if self.phase == Phase::Resync && self.queued_bytes + bytes.len() > self.cap {
+                    self.counters.resync_skipped += 1;
+                    return Taken::Skipped;
+                }
+                // After a skip too: a decoder that lost its place finds the tables again.
+                if let Some(psi) = o.psi {
+                    self.push(Chunk::Header(psi.header.to_vec()), o.origin);
+                }
+                self.phase = Phase::Live;
+                k * TS_PACKET_LEN
+            }
+        };
+        self.push(
+            Chunk::Payload {
+                payload: o.payload.clone(),
+                start,
+            },
+            o.origin,
+        );
+        self.wake();
+        Taken::Queued
+    }
+}

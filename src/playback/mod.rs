@@ -1,0 +1,98 @@
+//! The players' HTTP listener, served by the shards: each shard accepts on its own
+//! `SO_REUSEPORT` TCP socket (`shard::tcp`) and serves HTTP-TS from its local ring or replica
+//! (a subscriber leg per response, `legs::http`), HLS from the stream's shared segment window,
+//! and the player page. hyper parses and frames (`io.rs` adapts the shard's glommio socket);
+//! routes are decided from the path alone (`routes.rs`); the shard's side (admission, legs) is
+//! behind [`PlaybackHost`], implemented by the engine.
+//!
+//! Same robustness as the operator API: a process-wide connection cap, a head-size limit, a
+//! deadline from accept (or the end of the last response) to a complete head, no request
+//! bodies, and every refusal counted.
+
+pub mod board;
+pub mod body;
+pub mod io;
+pub mod routes;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::config::PlaybackConfig;
+use body::TsBody;
+
+/// Why a player was not started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// No such stream (and `streams.unknown_stream = "reject"`).
+    NotFound,
+    /// `[access]` wants a session and none was given (`?s=`).
+    Unauthorized,
+    /// The session is unknown, expired or used.
+    Forbidden,
+    /// `[limits]` are reached.
+    Full,
+}
+
+/// The shard's side of playback.
+pub trait PlaybackHost {
+    /// Starts an HTTP-TS player of `name` on this shard.
+    fn open_ts(
+        &self,
+        name: &str,
+        session: Option<&str>,
+        peer: SocketAddr,
+    ) -> Result<TsBody, Refused>;
+}
+
+/// Counters for metrics, all shards together (relaxed atomics: one add per request or frame).
+#[derive(Debug, Default)]
+pub struct PlaybackCounters {
+    pub accepted: AtomicU64,
+    /// Connections closed at accept because `playback.max_connections` were open.
+    pub refused_connections: AtomicU64,
+    /// Connections closed for not completing a request head in time.
+    pub header_timeouts: AtomicU64,
+    pub requests: AtomicU64,
+    pub bad_requests: AtomicU64,
+    pub not_found: AtomicU64,
+    pub ts_players: AtomicU64,
+    pub ts_refused: AtomicU64,
+    pub ts_bytes_out: AtomicU64,
+    pub playlist_requests: AtomicU64,
+    pub segment_requests: AtomicU64,
+    pub part_requests: AtomicU64,
+    pub page_requests: AtomicU64,
+}
+
+impl PlaybackCounters {
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// What every shard's listener shares.
+#[derive(Debug)]
+pub struct PlaybackShared {
+    pub cfg: PlaybackConfig,
+    pub board: board::Board,
+    pub counters: PlaybackCounters,
+    /// Open connections, all shards.
+    pub connections: AtomicUsize,
+}
+
+impl PlaybackShared {
+    pub fn new(cfg: PlaybackConfig, shards: usize) -> Arc<PlaybackShared> {
+        Arc::new(PlaybackShared {
+            cfg,
+            board: board::Board::new(shards),
+            counters: PlaybackCounters::default(),
+            connections: AtomicUsize::new(0),
+        })
+    }
+}

@@ -1,0 +1,294 @@
+//! One shard's accept loop and connections. Each connection is a hyper HTTP/1.1 connection on
+//! the shard's executor, raced against a watchdog that closes it when no complete request head
+//! arrives within `playback.header_timeout_ms` of accept or of the end of its last response
+//! (slowloris, idle keep-alive). A live HTTP-TS response is not timed out: the player's lag
+//! limit ends a client that stops reading.
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use log::{debug, warn};
+
+use super::body::PlayBody;
+use super::io::ShardIo;
+use super::routes::{Route, query_param, route};
+use super::{PlaybackCounters, PlaybackHost, PlaybackShared, Refused};
+
+/// hyper refuses a smaller read buffer; `playback.max_header_bytes` below it still bounds
+/// nothing less.
+const MIN_BUF: usize = 8192;
+/// Accept errors (EMFILE) are retried after this, so a full fd table does not spin the shard.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Serves `listener` until the shard stops.
+pub async fn serve(
+    listener: glommio::net::TcpListener,
+    host: Rc<dyn PlaybackHost>,
+    shared: Arc<PlaybackShared>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let open = shared.connections.fetch_add(1, Ordering::Relaxed);
+                if open >= shared.cfg.max_connections {
+                    shared.connections.fetch_sub(1, Ordering::Relaxed);
+                    PlaybackCounters::add(&shared.counters.refused_connections, 1);
+                    debug!("playback: connection refused: {open} open");
+                    continue;
+                }
+                PlaybackCounters::add(&shared.counters.accepted, 1);
+                glommio::spawn_local(connection(stream, host.clone(), shared.clone())).detach();
+            }
+            Err(e) => {
+                warn!("playback: accept failed: {e}");
+                glommio::timer::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Whether a response is in progress, and until when an idle connection may wait for a head.
+struct Watch {
+    busy: Cell<u32>,
+    deadline: Cell<Instant>,
+    timeout: Duration,
+}
+
+/// Held by each response's body: the connection is busy until hyper drops it.
+struct Busy(Rc<Watch>);
+
+impl Busy {
+    fn new(w: &Rc<Watch>) -> Busy {
+        w.busy.set(w.busy.get() + 1);
+        Busy(w.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let w = &self.0;
+        w.busy.set(w.busy.get().saturating_sub(1));
+        w.deadline.set(crate::shard::engine::clock() + w.timeout);
+    }
+}
+
+/// A response body that keeps its connection's watchdog away while it is written.
+pub struct Tracked {
+    inner: PlayBody,
+    _busy: Busy,
+}
+
+impl http_body::Body for Tracked {
+    type Data = super::body::PlayData;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Infallible>>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+async fn connection(
+    stream: glommio::net::TcpStream,
+    host: Rc<dyn PlaybackHost>,
+    shared: Arc<PlaybackShared>,
+) {
+    struct Open(Arc<PlaybackShared>);
+    impl Drop for Open {
+        fn drop(&mut self) {
+            self.0.connections.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let _open = Open(shared.clone());
+    let Ok(peer) = stream.peer_addr() else {
+        return;
+    };
+    // Live media is written as it comes: Nagle would hold each small tail for an ACK.
+    let _ = stream.set_nodelay(true);
+    let timeout = shared.cfg.header_timeout;
+    let watch = Rc::new(Watch {
+        busy: Cell::new(0),
+        deadline: Cell::new(crate::shard::engine::clock() + timeout),
+        timeout,
+    });
+    let svc = {
+        let watch = watch.clone();
+        let shared = shared.clone();
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            let busy = Busy::new(&watch);
+            let (host, shared) = (host.clone(), shared.clone());
+            async move {
+                let resp = handle(&req, &*host, &shared, peer).await;
+                Ok::<_, Infallible>(resp.map(|inner| Tracked { inner, _busy: busy }))
+            }
+        })
+    };
+    let conn = hyper::server::conn::http1::Builder::new()
+        .header_read_timeout(None)
+        .max_buf_size(shared.cfg.max_header_bytes.max(MIN_BUF))
+        .keep_alive(true)
+        .serve_connection(ShardIo(stream), svc);
+    let served = async {
+        if let Err(e) = conn.await {
+            debug!("playback: {peer}: {e}");
+        }
+    };
+    let timed_out = async {
+        watchdog(&watch).await;
+        PlaybackCounters::add(&shared.counters.header_timeouts, 1);
+        debug!(
+            "playback: {peer}: no request within {} ms",
+            timeout.as_millis()
+        );
+    };
+    futures_lite::future::or(served, timed_out).await;
+}
+
+/// Returns when the connection has been idle past its deadline.
+async fn watchdog(w: &Watch) {
+    loop {
+        let now = crate::shard::engine::clock();
+        let at = w.deadline.get();
+        if w.busy.get() == 0 && now >= at {
+            return;
+        }
+        let wait = if w.busy.get() > 0 {
+            w.timeout
+        } else {
+            at.saturating_duration_since(now)
+        };
+        glommio::timer::sleep(wait.max(Duration::from_millis(1))).await;
+    }
+}
+
+fn status(code: StatusCode, text: &'static str) -> Response<PlayBody> {
+    let mut r = Response::new(PlayBody::full(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = code;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+async fn handle(
+    req: &Request<Incoming>,
+    host: &dyn PlaybackHost,
+    shared: &PlaybackShared,
+    peer: SocketAddr,
+) -> Response<PlayBody> {
+    let c = &shared.counters;
+    PlaybackCounters::add(&c.requests, 1);
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        PlaybackCounters::add(&c.bad_requests, 1);
+        let mut r = status(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD only\n");
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    // Players send no bodies; one announced is refused unread (hyper closes the connection).
+    if req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v != "0")
+    {
+        PlaybackCounters::add(&c.bad_requests, 1);
+        return status(StatusCode::PAYLOAD_TOO_LARGE, "no request bodies\n");
+    }
+    let head = req.method() == Method::HEAD;
+    let query = req.uri().query();
+    let mut resp = match route(req.uri().path()) {
+        Route::Ts(name) => {
+            let session = query_param(query, "s");
+            if head {
+                ts_head()
+            } else {
+                match host.open_ts(name, session, peer) {
+                    Ok(body) => {
+                        PlaybackCounters::add(&c.ts_players, 1);
+                        ts_response(PlayBody::Ts(body))
+                    }
+                    Err(r) => {
+                        PlaybackCounters::add(&c.ts_refused, 1);
+                        refused(r, shared)
+                    }
+                }
+            }
+        }
+        Route::NotFound => {
+            PlaybackCounters::add(&c.not_found, 1);
+            status(StatusCode::NOT_FOUND, "not found\n")
+        }
+        _ => {
+            PlaybackCounters::add(&c.not_found, 1);
+            status(StatusCode::NOT_FOUND, "not found\n")
+        }
+    };
+    resp.headers_mut()
+        .insert(header::SERVER, HeaderValue::from_static("srtrelay"));
+    if head {
+        *resp.body_mut() = PlayBody::empty();
+    }
+    resp
+}
+
+fn ts_headers(r: &mut Response<PlayBody>) {
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
+    // A live stream: every request is a new join; a cache must not replay one.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store"),
+    );
+}
+
+fn ts_response(body: PlayBody) -> Response<PlayBody> {
+    let mut r = Response::new(body);
+    ts_headers(&mut r);
+    r
+}
+
+fn ts_head() -> Response<PlayBody> {
+    let mut r = Response::new(PlayBody::empty());
+    ts_headers(&mut r);
+    r
+}
+
+fn refused(r: Refused, shared: &PlaybackShared) -> Response<PlayBody> {
+    match r {
+        Refused::NotFound => status(StatusCode::NOT_FOUND, "no such stream\n"),
+        Refused::Unauthorized => status(StatusCode::UNAUTHORIZED, "a session is required (?s=)\n"),
+        Refused::Forbidden => status(StatusCode::FORBIDDEN, "session refused\n"),
+        Refused::Full if shared.cfg.refused_status == 404 => {
+            status(StatusCode::NOT_FOUND, "no such stream\n")
+        }
+        Refused::Full => {
+            let mut r = status(StatusCode::SERVICE_UNAVAILABLE, "full\n");
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+    }
+}
