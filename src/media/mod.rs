@@ -1,4 +1,10 @@
 //! Media formats the relay looks into without transcoding: MPEG-TS framing and keyframe
-//! detection (`ts`). Later: FLV to TS, a pacer, the HLS segmenter.
+//! detection (`ts`), TS packet header fields (`packet`), the current PAT/PMT (`psi`). Later:
+//! FLV to TS, a pacer, the HLS segmenter.
 
+pub mod packet;
+pub mod psi;
 pub mod ts;
+
+#[cfg(test)]
+pub(crate) mod tsgen;
