@@ -27,7 +27,8 @@ use super::ring::{
     Cursor, InsertOutcome, OrderedCursor, OrderedError, ReadError, RingConfig, Serial, StreamRing,
 };
 use super::ring_pool::RingPool;
-use crate::media::ts::{TsFilter, TsStats, has_video_random_access};
+use crate::media::psi::PsiCache;
+use crate::media::ts::{TsFilter, TsStats, has_video_random_access, packets, validate};
 
 pub use protocol::{Outgoing, SessionMsg};
 
@@ -177,6 +178,18 @@ struct Stream {
     /// `ingress_bytes` and time at the last rate sample.
     rate_mark: Option<(u64, Instant)>,
     ingress_bps: u64,
+    /// The session's latest PAT/PMT, for legs that start a byte stream on their own.
+    psi: PsiCache,
+}
+
+impl Stream {
+    fn observe_psi(&mut self, payload: &[u8]) {
+        if validate(payload).is_ok() {
+            for p in packets(payload) {
+                self.psi.observe(p);
+            }
+        }
+    }
 }
 
 impl Stream {
@@ -287,6 +300,7 @@ impl ShardStreams {
             counters: StreamCounters::default(),
             rate_mark: None,
             ingress_bps: 0,
+            psi: PsiCache::new(),
         };
         let i = match self.slots.iter().position(Option::is_none) {
             Some(i) => {
@@ -357,6 +371,8 @@ impl ShardStreams {
         });
         s.forwarders.clear();
         s.idle_since = None;
+        // A new publisher may announce other tables.
+        s.psi = PsiCache::new();
         for sub in &mut s.subs {
             // Read the new ring from its first packet; the offset is fixed at first use.
             sub.cursor = None;
@@ -437,7 +453,11 @@ impl ShardStreams {
             return false;
         };
         let outcome = sess.ring.insert_arrived(serial, origin, now, payload);
-        Self::stored(s, i, outcome, payload.len(), &mut self.dirty)
+        let stored = Self::stored(s, i, outcome, payload.len(), &mut self.dirty);
+        if stored {
+            s.observe_psi(payload);
+        }
+        stored
     }
 
     fn stored(
@@ -478,7 +498,11 @@ impl ShardStreams {
         };
         let outcome = h.apply(&mut sess.ring);
         s.counters.handoffs_in += 1;
-        Self::stored(s, i, outcome, h.payload().len(), &mut self.dirty)
+        let stored = Self::stored(s, i, outcome, h.payload().len(), &mut self.dirty);
+        if stored {
+            s.observe_psi(h.payload());
+        }
+        stored
     }
 
     /// Starts feeding shard `to` from the local session `key`: from the oldest packet held
@@ -618,8 +642,12 @@ impl ShardStreams {
                 continue;
             };
             let mut wake: Option<Instant> = None;
+            let psi = s.psi.header().map(|header| StreamHeader {
+                header,
+                has_video: s.psi.has_video(),
+            });
             for sub in &mut s.subs {
-                let fed = feed(&sess.ring, sub, sinks, now, &mut self.transits, None);
+                let fed = feed(&sess.ring, sub, sinks, now, &mut self.transits, psi);
                 s.counters.forwarded += fed.sent;
                 s.counters.skipped += fed.skipped;
                 total += fed.sent;

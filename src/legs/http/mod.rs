@@ -6,6 +6,8 @@
 
 pub mod admission;
 pub mod ts_player;
+#[cfg(test)]
+mod ts_player_tests;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -63,9 +63,15 @@ pub struct TsPlayer {
     cap: usize,
     max_lag: Duration,
     closed: bool,
+    /// It started at a keyframe before the stream's PAT/PMT were known (a replica that began
+    /// at that keyframe): nothing is written until they are, so they still come first.
+    psi_pending: bool,
     waker: Option<Waker>,
     pub counters: TsPlayerCounters,
 }
+
+/// A stream whose tables never come is written without them after this much media.
+const PSI_WAIT: Duration = Duration::from_secs(1);
 
 impl TsPlayer {
     pub fn new(cap: usize, max_lag: Duration) -> TsPlayer {
@@ -76,6 +82,7 @@ impl TsPlayer {
             cap,
             max_lag,
             closed: false,
+            psi_pending: false,
             waker: None,
             counters: TsPlayerCounters::default(),
         }
@@ -98,7 +105,7 @@ impl TsPlayer {
     /// Takes what is queued (at most `max` chunks), or registers `waker` for the next offer.
     /// `None` with `finished == true`: the response is over.
     pub fn take(&mut self, max: usize, waker: &Waker, out: &mut VecDeque<Chunk>) -> bool {
-        while out.len() < max {
+        while out.len() < max && !self.psi_pending {
             let Some((c, _)) = self.queue.pop_front() else {
                 break;
             };
@@ -106,6 +113,9 @@ impl TsPlayer {
             self.queued_bytes -= n;
             self.counters.bytes_out += n as u64;
             out.push_back(c);
+        }
+        if self.closed {
+            self.psi_pending = false;
         }
         if out.is_empty() && !self.closed {
             match &self.waker {
@@ -155,6 +165,20 @@ impl Sink for TsPlayer {
             return Taken::Closed;
         }
         let bytes = o.payload.as_slice();
+        if self.psi_pending {
+            if let Some(psi) = o.psi {
+                self.queued_bytes += psi.header.len();
+                self.queue
+                    .push_front((Chunk::Header(psi.header.to_vec()), o.origin));
+                self.psi_pending = false;
+            } else if self
+                .queue
+                .front()
+                .is_some_and(|(_, at)| o.origin.saturating_duration_since(*at) > PSI_WAIT)
+            {
+                self.psi_pending = false;
+            }
+        }
         if self.too_far_behind(o.origin) {
             self.counters.lag_closed = true;
             self.close();
@@ -186,8 +210,10 @@ impl Sink for TsPlayer {
                     return Taken::Skipped;
                 }
                 // After a skip too: a decoder that lost its place finds the tables again.
-                if let Some(psi) = o.psi {
-                    self.push(Chunk::Header(psi.header.to_vec()), o.origin);
+                match o.psi {
+                    Some(psi) => self.push(Chunk::Header(psi.header.to_vec()), o.origin),
+                    None if self.phase == Phase::Join => self.psi_pending = true,
+                    None => {}
                 }
                 self.phase = Phase::Live;
                 k * TS_PACKET_LEN
