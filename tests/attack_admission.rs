@@ -39,7 +39,7 @@ impl TestRelay {
     fn start(extra: &str) -> TestRelay {
         let text = format!(
             "[srt]\npeer_idle_timeout_ms = 60000\n[runtime]\ncores = [0, 1]\n\
-             [http]\nenabled = false\n{extra}"
+             [playback]\nenabled = false\n[http]\nenabled = false\n{extra}"
         );
         TestRelay(InProcessRelay::start(&text, |_| {}))
     }
@@ -428,7 +428,7 @@ fn write_config(name: &str, addr: SocketAddr) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "[srt]\nlisten = [\"{addr}\"]\n[runtime]\ncores = [0, 1]\n[http]\nenabled = false\n\
+            "[srt]\nlisten = [\"{addr}\"]\n[runtime]\ncores = [0, 1]\n[playback]\nenabled = false\n[http]\nenabled = false\n\
              [log]\nlevel = \"info\"\n"
         ),
     )

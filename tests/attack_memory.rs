@@ -269,7 +269,7 @@ fn thousand_silent_callers_cost_kilobytes_and_the_memory_comes_back() {
         "silent",
         &format!(
             "[srt]\nlisten = [\"{addr}\"]\n\
-             [http]\nlisten = \"{http}\"\n[log]\nlevel = \"info\"\n"
+             [playback]\nenabled = false\n[http]\nlisten = \"{http}\"\n[log]\nlevel = \"info\"\n"
         ),
     );
     let pid = relay.pid();
@@ -376,7 +376,7 @@ fn keepalive_only_subscribers_are_dropped_after_the_unresponsive_timeout() {
         &format!(
             "[srt]\nlisten = [\"{addr}\"]\npeer_idle_timeout_ms = 60000\n\
              unresponsive_subscriber_timeout_ms = 1500\n\
-             [http]\nlisten = \"{http}\"\n[log]\nlevel = \"info\"\n"
+             [playback]\nenabled = false\n[http]\nlisten = \"{http}\"\n[log]\nlevel = \"info\"\n"
         ),
     );
     let publisher = Publisher::start(addr, "ka", 50);

@@ -53,7 +53,7 @@ fn nak_flood_pulls_at_most_one_and_a_half_times_the_stream() {
     std::fs::write(
         &config,
         format!(
-            "[srt]\nlisten = [\"{addr}\"]\n[http]\nenabled = true\nlisten = \"{http}\"\n\
+            "[srt]\nlisten = [\"{addr}\"]\n[playback]\nenabled = false\n[http]\nenabled = true\nlisten = \"{http}\"\n\
              [log]\nlevel = \"info\"\n"
         ),
     )

@@ -167,7 +167,7 @@ fn start_relay(config: &str) -> (Relay, SocketAddr) {
     let path = write_config(
         "run",
         &format!(
-            "[srt]\nlisten = [\"{addr}\"]\n{config}\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n"
+            "[srt]\nlisten = [\"{addr}\"]\n{config}\n[playback]\nenabled = false\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n"
         ),
     );
     let mut child = Command::new(BIN)

@@ -31,7 +31,10 @@ struct Relay(InProcessRelay);
 
 impl Relay {
     fn start(tweak: impl FnOnce(&mut Config)) -> Relay {
-        Relay(InProcessRelay::start("[http]\nenabled = false", tweak))
+        Relay(InProcessRelay::start(
+            "[playback]\nenabled = false\n[http]\nenabled = false",
+            tweak,
+        ))
     }
 
     fn engine(&self) -> &Engine {

@@ -44,7 +44,7 @@ impl Relay {
             let path = scratch(&format!("{name}-{attempt}.toml"));
             let text = format!(
                 "[srt]\nlisten = [\"{srt}\"]\n[runtime]\ncores = [0]\n\
-                 [http]\nlisten = \"{http}\"\n{http_keys}\n{extra}\n[log]\nlevel = \"info\"\n"
+                 [playback]\nenabled = false\n[http]\nlisten = \"{http}\"\n{http_keys}\n{extra}\n[log]\nlevel = \"info\"\n"
             );
             std::fs::write(&path, text).expect("write config");
             let mut cmd = match nofile {

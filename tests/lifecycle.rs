@@ -28,7 +28,7 @@ fn write_config(path: &PathBuf, addr: std::net::SocketAddr, unknown_stream: &str
         path,
         format!(
             "[srt]\nlisten = [\"{addr}\"]\n[streams]\nunknown_stream = \"{unknown_stream}\"\n\
-             unknown_stream_wait_ms = 60000\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n"
+             unknown_stream_wait_ms = 60000\n[playback]\nenabled = false\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n"
         ),
     )
     .expect("write config");

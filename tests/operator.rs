@@ -155,7 +155,7 @@ fn out(name: &str) -> PathBuf {
 
 #[test]
 fn metrics_and_histograms_follow_a_live_stream() {
-    let relay = Relay::start("[http]\nenabled = false");
+    let relay = Relay::start("[playback]\nenabled = false\n[http]\nenabled = false");
     let file = media::test_ts(TsSpec::seconds(4));
     let sub_out = out("metrics_sub");
     let mut sub = recipes::subscribe_with_srt_live_transmit_no_wait(
@@ -238,7 +238,7 @@ fn metrics_and_histograms_follow_a_live_stream() {
 #[test]
 fn sessions_gate_the_srt_handshake_for_libsrt_callers() {
     let relay = Relay::start(
-        "[http]\nenabled = false\n[access]\nopen_request_streams = [\"free/*\"]\n\
+        "[playback]\nenabled = false\n[http]\nenabled = false\n[access]\nopen_request_streams = [\"free/*\"]\n\
          [[access.tokens]]\nname = \"studio\"\ntoken = \"0123456789abcdef0123\"\n\
          publish = [\"live/*\"]\nrequest = [\"live/*\"]\n",
     );
@@ -361,7 +361,10 @@ fn stats_json_for_scene_switchers_follows_a_live_publisher() {
         token: Some(srtrelay::access::Secret::new(token)),
         ..http::HttpSettings::default()
     };
-    let relay = Relay::start_with("[http]\nenabled = false", settings);
+    let relay = Relay::start_with(
+        "[playback]\nenabled = false\n[http]\nenabled = false",
+        settings,
+    );
     let (status, _) = relay.request("GET", "/metrics", "", "");
     assert_eq!(status, 401, "the rest of the API keeps its token");
     let (status, body) = relay.request("GET", "/stats", "", "");
@@ -434,7 +437,7 @@ fn stats_json_for_scene_switchers_follows_a_live_publisher() {
 fn stats_json_can_be_turned_off_or_put_behind_the_token() {
     let token = "operator-token-0123456789";
     let off = Relay::start_with(
-        "[http]\nenabled = false",
+        "[playback]\nenabled = false\n[http]\nenabled = false",
         http::HttpSettings {
             stats: false,
             ..http::HttpSettings::default()
@@ -444,7 +447,7 @@ fn stats_json_can_be_turned_off_or_put_behind_the_token() {
     assert_eq!(off.request("GET", "/stats/live", "", "").0, 404);
     drop(off);
     let private = Relay::start_with(
-        "[http]\nenabled = false",
+        "[playback]\nenabled = false\n[http]\nenabled = false",
         http::HttpSettings {
             token: Some(srtrelay::access::Secret::new(token)),
             stats_public: false,

@@ -30,7 +30,7 @@ fn start(name: &str, extra: &str) -> (Proc, std::net::SocketAddr) {
     std::fs::write(
         &path,
         format!(
-            "[srt]\nlisten = [\"{addr}\"]\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n\
+            "[srt]\nlisten = [\"{addr}\"]\n[playback]\nenabled = false\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n\
              {extra}"
         ),
     )

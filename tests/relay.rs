@@ -29,13 +29,16 @@ struct TestRelay(InProcessRelay);
 
 impl TestRelay {
     fn start(tweak: impl FnOnce(&mut Config)) -> TestRelay {
-        TestRelay(InProcessRelay::start("[http]\nenabled = false", |config| {
-            // The relay proposes 500 ms (each side takes the larger proposal): the tools' 120 ms
-            // default turns a thread descheduled for longer than that on a busy machine into
-            // too-late drops, i.e. a byte comparison that fails for timing, not for the relay.
-            config.srt.latency.default = Duration::from_millis(500);
-            tweak(config);
-        }))
+        TestRelay(InProcessRelay::start(
+            "[playback]\nenabled = false\n[http]\nenabled = false",
+            |config| {
+                // The relay proposes 500 ms (each side takes the larger proposal): the tools' 120 ms
+                // default turns a thread descheduled for longer than that on a busy machine into
+                // too-late drops, i.e. a byte comparison that fails for timing, not for the relay.
+                config.srt.latency.default = Duration::from_millis(500);
+                tweak(config);
+            },
+        ))
     }
 
     fn url(&self, streamid: Option<&str>) -> SrtUrl {
@@ -593,7 +596,7 @@ fn player_without_streamid_gets_the_default_stream() {
 fn encrypted_stream_with_separate_publisher_and_player_passphrases() {
     let relay = TestRelay::start(|c| {
         let rules = Config::from_toml(
-            "[http]\nenabled = false\n[[encryption]]\nstreams = \"sec/*\"\n\
+            "[playback]\nenabled = false\n[http]\nenabled = false\n[[encryption]]\nstreams = \"sec/*\"\n\
              publisher_passphrase = \"encoder secret 1\"\nsubscriber_passphrase = \"player secret 2\"\n",
         )
         .expect("valid encryption rules");

@@ -109,7 +109,7 @@ fn the_binary_notifies_ready_watchdog_reload_and_stop() {
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
-        format!("[srt]\nlisten = [\"{addr}\"]\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n"),
+        format!("[srt]\nlisten = [\"{addr}\"]\n[playback]\nenabled = false\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n"),
     )
     .expect("write config");
     let mut relay = Relay::spawn(&config, &sock_path);
@@ -191,7 +191,7 @@ fn peer_garbage_is_warned_about_once_per_interval_with_counts() {
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
-        format!("[srt]\nlisten = [\"{addr}\"]\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n"),
+        format!("[srt]\nlisten = [\"{addr}\"]\n[playback]\nenabled = false\n[http]\nenabled = false\n[log]\nlevel = \"info\"\n"),
     )
     .expect("write config");
     // Without a notify socket: the relay runs as it would outside systemd.

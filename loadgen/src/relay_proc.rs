@@ -16,13 +16,17 @@ use anyhow::{Context as _, bail};
 use crate::clock;
 
 /// The config the sweep and tests use unless given one: `{listen}` becomes the address and
-/// `{latency_ms}` the latency. The operator API is off so several relays can run at once.
+/// `{latency_ms}` the latency. The operator API and the playback listener are off so several
+/// relays can run at once.
 pub const DEFAULT_CONFIG_TEMPLATE: &str = "\
 [srt]
 listen = [\"{listen}\"]
 latency_ms = {latency_ms}
 
 [http]
+enabled = false
+
+[playback]
 enabled = false
 
 [log]

@@ -375,6 +375,48 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
             out.int(name, &[("shard", &shard)], get(&s.counters));
         }
     }
+    out.head(
+        "srt_playback_players",
+        "gauge",
+        "HTTP players on this shard now, by protocol.",
+    );
+    for s in shards {
+        let shard = s.shard.to_string();
+        out.int(
+            "srt_playback_players",
+            &[("shard", &shard), ("protocol", "http_ts")],
+            s.counters.http_ts_players,
+        );
+    }
+    let playback_counters: [(&str, &str, CounterFn); 4] = [
+        (
+            "srt_playback_bytes_out_total",
+            "Bytes handed to HTTP-TS players' connections.",
+            |c| c.http_ts_bytes_out,
+        ),
+        (
+            "srt_playback_ts_resyncs_total",
+            "HTTP-TS players skipped forward to the next keyframe because their queue was full.",
+            |c| c.http_ts_resyncs,
+        ),
+        (
+            "srt_playback_ts_skipped_total",
+            "Payloads HTTP-TS players did not get (before their first keyframe, or skipped over).",
+            |c| c.http_ts_skipped,
+        ),
+        (
+            "srt_playback_ts_lag_disconnects_total",
+            "HTTP-TS players disconnected for lagging more than playback.max_lag_ms.",
+            |c| c.http_ts_lag_closed,
+        ),
+    ];
+    for (name, help, get) in playback_counters {
+        out.head(name, "counter", help);
+        for s in shards {
+            let shard = s.shard.to_string();
+            out.int(name, &[("shard", &shard)], get(&s.counters));
+        }
+    }
     let session_counters: [(&str, &str, CounterFn); 2] = [
         (
             "srt_shard_handoffs_unknown_total",

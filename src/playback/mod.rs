@@ -44,6 +44,9 @@ pub trait PlaybackHost {
         session: Option<&str>,
         peer: SocketAddr,
     ) -> Result<TsBody, Refused>;
+
+    /// Whether `name` has a publisher now (anywhere).
+    fn is_live(&self, name: &str) -> bool;
 }
 
 /// Counters for metrics, all shards together (relaxed atomics: one add per request or frame).

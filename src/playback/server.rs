@@ -23,9 +23,11 @@ use super::io::ShardIo;
 use super::routes::{Route, query_param, route};
 use super::{PlaybackCounters, PlaybackHost, PlaybackShared, Refused};
 
-/// hyper refuses a smaller read buffer; `playback.max_header_bytes` below it still bounds
-/// nothing less.
+/// hyper refuses a smaller read buffer (`playback.max_header_bytes` is at least this).
 const MIN_BUF: usize = 8192;
+/// Kernel send buffer per connection (the kernel doubles it): about 0.4 s of a 5 Mbit/s
+/// stream.
+const SEND_BUFFER: usize = 256 * 1024;
 /// Accept errors (EMFILE) are retried after this, so a full fd table does not spin the shard.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -124,6 +126,10 @@ async fn connection(
     };
     // Live media is written as it comes: Nagle would hold each small tail for an ACK.
     let _ = stream.set_nodelay(true);
+    // A bounded kernel buffer: with autotuning it grows to megabytes (seconds of media) and
+    // hides a client that stopped reading from the player's queue, which is what skips it to
+    // the next keyframe and drops it when it lags too far.
+    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
     let timeout = shared.cfg.header_timeout;
     let watch = Rc::new(Watch {
         busy: Cell::new(0),
@@ -223,7 +229,12 @@ async fn handle(
         Route::Ts(name) => {
             let session = query_param(query, "s");
             if head {
-                ts_head()
+                if host.is_live(name) {
+                    ts_head()
+                } else {
+                    PlaybackCounters::add(&c.not_found, 1);
+                    status(StatusCode::NOT_FOUND, "no such stream\n")
+                }
             } else {
                 match host.open_ts(name, session, peer) {
                     Ok(body) => {

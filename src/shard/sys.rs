@@ -123,6 +123,17 @@ pub fn release_free_heap() {
     }
 }
 
+/// A bound, listening std listener as a glommio listener of the calling shard's executor.
+/// glommio binds its own listeners from an address only (each executor picking a port for
+/// port 0); the engine binds every shard's socket up front so they share one port.
+pub fn glommio_listener(l: std::net::TcpListener) -> glommio::net::TcpListener {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let fd = l.into_raw_fd();
+    // SAFETY: `fd` comes from `into_raw_fd` of a listening socket we own, so it is open and
+    // nothing else will close it; ownership moves into the glommio listener.
+    unsafe { glommio::net::TcpListener::from_raw_fd(fd) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,15 +173,4 @@ mod tests {
         }
         assert!(thread_cpu_time() > t0);
     }
-}
-
-/// A bound, listening std listener as a glommio listener of the calling shard's executor.
-/// glommio binds its own listeners from an address only (each executor picking a port for
-/// port 0); the engine binds every shard's socket up front so they share one port.
-pub fn glommio_listener(l: std::net::TcpListener) -> glommio::net::TcpListener {
-    use std::os::fd::{FromRawFd, IntoRawFd};
-    let fd = l.into_raw_fd();
-    // SAFETY: `fd` comes from `into_raw_fd` of a listening socket we own, so it is open and
-    // nothing else will close it; ownership moves into the glommio listener.
-    unsafe { glommio::net::TcpListener::from_raw_fd(fd) }
 }

@@ -32,6 +32,9 @@ impl InProcessRelay {
         let _ = env_logger::builder().is_test(true).try_init();
         let mut config = Config::from_toml(toml).expect("valid config");
         config.srt.listen = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
+        if let Some(p) = &mut config.playback {
+            p.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        }
         tweak(&mut config);
         let engine = Engine::start(
             &config,
@@ -48,6 +51,11 @@ impl InProcessRelay {
             engine: Some(engine),
             addr,
         }
+    }
+
+    /// The players' HTTP address (a kernel-picked port on 127.0.0.1).
+    pub fn playback_addr(&self) -> SocketAddr {
+        self.engine().playback_addr().expect("[playback] is on")
     }
 
     pub fn engine(&self) -> &Engine {

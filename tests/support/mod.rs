@@ -19,6 +19,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod feeder;
+pub mod http_client;
 pub mod lossy_proxy;
 pub mod media;
 pub mod net;

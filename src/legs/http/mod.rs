@@ -17,6 +17,8 @@ use crate::relay::leg::{LegId, LegKind};
 use ts_player::TsPlayer;
 
 pub type PlayerRef = Rc<RefCell<TsPlayer>>;
+/// Where connections report players gone (see the module doc).
+pub type Departures = Rc<RefCell<Vec<LegId>>>;
 
 /// A shard's HTTP-TS players.
 pub struct HttpLegs {
@@ -24,7 +26,7 @@ pub struct HttpLegs {
     /// Local ids are `k * shards + shard`: unique across shards, like SRT socket ids.
     next: u32,
     step: u32,
-    departed: Rc<RefCell<Vec<LegId>>>,
+    departed: Departures,
 }
 
 impl HttpLegs {
@@ -53,7 +55,7 @@ impl HttpLegs {
     }
 
     /// Where a connection reports that its player is gone.
-    pub fn departures(&self) -> Rc<RefCell<Vec<LegId>>> {
+    pub fn departures(&self) -> Departures {
         self.departed.clone()
     }
 

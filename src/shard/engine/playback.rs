@@ -28,4 +28,8 @@ impl PlaybackHost for ShardPlayback {
             s.open_http_player(name, session, peer, &self.shared.cfg, now)?;
         Ok(TsBody::new(player, leg, departures))
     }
+
+    fn is_live(&self, name: &str) -> bool {
+        self.state.borrow().registry().publisher_of(name).is_some()
+    }
 }

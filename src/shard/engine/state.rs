@@ -19,7 +19,7 @@ use crate::access::SessionStore;
 use crate::legs::ShardLegs;
 use crate::legs::http::admission as http_admission;
 use crate::legs::http::ts_player::TsPlayer;
-use crate::legs::http::{HttpLegs, PlayerRef};
+use crate::legs::http::{Departures, HttpLegs, PlayerRef};
 use crate::legs::srt::admission::{Admission, GrantKind};
 use crate::legs::srt::encryption::EncryptionRules;
 use crate::legs::srt::{leg, serial};
@@ -288,7 +288,7 @@ impl ShardState {
         peer: SocketAddr,
         cfg: &crate::config::PlaybackConfig,
         now: Instant,
-    ) -> Result<(LegId, PlayerRef, Rc<RefCell<Vec<LegId>>>), Refused> {
+    ) -> Result<(LegId, PlayerRef, Departures), Refused> {
         let sessions = self.admission.sessions().clone();
         let admitted =
             http_admission::admit_player(&sessions, &self.registry, self.index, name, session, now);
@@ -797,6 +797,10 @@ impl ShardState {
             }
             None => false,
         }
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
     /// The shard's legs of every kind.
