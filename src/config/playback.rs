@@ -77,7 +77,7 @@ pub(super) fn playback(m: &PlaybackModel) -> Result<Option<PlaybackConfig>, Conf
         max_header_bytes: in_range(
             "playback.max_header_bytes",
             m.max_header_bytes,
-            1024,
+            8192,
             1 << 20,
         )? as usize,
         refused_status,

@@ -292,6 +292,53 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             Restart,
             a.http_settings.token != b.http_settings.token,
         ),
+        // `[playback]`: bound and read once per shard at start-up. A disabled listener's
+        // settings are no change; turning it on or off is.
+        (
+            "playback.enabled",
+            Restart,
+            a.playback.is_some() != b.playback.is_some(),
+        ),
+        (
+            "playback.listen",
+            Restart,
+            playback_differs(a, b, |x, y| x.listen != y.listen),
+        ),
+        (
+            "playback.max_connections",
+            Restart,
+            playback_differs(a, b, |x, y| x.max_connections != y.max_connections),
+        ),
+        (
+            "playback.header_timeout_ms",
+            Restart,
+            playback_differs(a, b, |x, y| x.header_timeout != y.header_timeout),
+        ),
+        (
+            "playback.max_header_bytes",
+            Restart,
+            playback_differs(a, b, |x, y| x.max_header_bytes != y.max_header_bytes),
+        ),
+        (
+            "playback.refused_status",
+            Restart,
+            playback_differs(a, b, |x, y| x.refused_status != y.refused_status),
+        ),
+        (
+            "playback.ts_queue_bytes",
+            Restart,
+            playback_differs(a, b, |x, y| x.ts_queue_bytes != y.ts_queue_bytes),
+        ),
+        (
+            "playback.max_lag_ms",
+            Restart,
+            playback_differs(a, b, |x, y| x.max_lag != y.max_lag),
+        ),
+        (
+            "playback.reorder_hold_ms",
+            Restart,
+            playback_differs(a, b, |x, y| x.reorder_hold != y.reorder_hold),
+        ),
         // Consulted when a session is issued or redeemed: a reload applies to the next one
         // (and revokes the sessions of removed tokens).
         (
@@ -328,4 +375,13 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
         ("log.level", Live, a.log.level != b.log.level),
         ("log.format", Restart, a.log.format != b.log.format),
     ]
+}
+
+/// Whether both configs have the playback listener on and `differ` says a field changed.
+fn playback_differs(
+    a: &Config,
+    b: &Config,
+    differ: impl Fn(&crate::config::PlaybackConfig, &crate::config::PlaybackConfig) -> bool,
+) -> bool {
+    matches!((&a.playback, &b.playback), (Some(x), Some(y)) if differ(x, y))
 }
