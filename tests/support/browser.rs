@@ -120,6 +120,11 @@ impl Browser {
             let mut cmd = Command::new(chromedriver);
             cmd.arg(format!("--port={port}"))
                 .arg("--allowed-ips=127.0.0.1")
+                // Chromium keeps its crash database under the XDG config directory, not the
+                // profile: point it into our scratch directory too, so nothing lands in the
+                // user's home and the crash handler is recognisable by its --database path.
+                .env("XDG_CONFIG_HOME", profile.join("xdg-config"))
+                .env("XDG_CACHE_HOME", profile.join("xdg-cache"))
                 .stdin(Stdio::null());
             pgroup::in_new_group(&mut cmd);
             let driver = Proc::spawn_capturing_stdout("chromedriver", &mut cmd);
@@ -355,6 +360,14 @@ impl Browser {
             problems.push(format!("still alive after SIGKILL: {alive:?}"));
         }
         self.driver.kill();
+        // Chromium's crash handler (crashpad) daemonizes into a group of its own, so the group
+        // kill misses it. It exits by itself once its browser is gone (about a second after a
+        // SIGKILL); it names our scratch directory in its arguments, so it is found by that
+        // and killed by pid if it has not. (`--disable-crashpad-for-testing` would avoid it,
+        // but with that flag Chromium 156 stays on about:blank after a navigation.)
+        if let Err(alive) = pgroup::wait_gone_by_arg(&self.profile.to_string_lossy(), GROUP_GONE) {
+            problems.push(format!("crash handler still alive: {alive:?}"));
+        }
         let _ = std::fs::remove_dir_all(&self.profile);
         if problems.is_empty() {
             Ok(())

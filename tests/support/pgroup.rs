@@ -3,8 +3,10 @@
 //! child we spawned would orphan the rest.
 //!
 //! Owns: putting a command in a new process group, listing a group's live members from /proc,
-//! and signalling the whole group. Must not: signal anything outside a group it was handed (a
-//! group id is the leader's pid, which we spawned), or use `unsafe` (it runs procps `kill`).
+//! signalling the whole group, and finding stragglers that left the group by an argument only
+//! our processes carry (a scratch directory's path). Must not: signal anything outside a group
+//! it was handed (a group id is the leader's pid, which we spawned) or without such an
+//! argument, or use `unsafe` (it runs procps `kill`).
 
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -19,25 +21,75 @@ pub fn in_new_group(cmd: &mut Command) -> &mut Command {
     cmd.process_group(0)
 }
 
-/// Pids in group `pgid` that are not zombies (a zombie holds no resources; one whose parent
-/// is gone waits for PID 1 to reap it, which is not ours to hurry).
-pub fn live_members(pgid: u32) -> Vec<u32> {
+/// (pid, state, process group) of every process, from /proc/<pid>/stat.
+fn processes() -> Vec<(u32, String, u32)> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
+        .filter_map(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
-            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-                return false;
-            };
+            let (_, rest) = stat.rsplit_once(')')?;
             let fields: Vec<&str> = rest.split_whitespace().collect();
-            fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+            Some((
+                pid,
+                fields.first()?.to_string(),
+                fields.get(2)?.parse().ok()?,
+            ))
         })
         .collect()
+}
+
+/// Pids in group `pgid` that are not zombies (a zombie holds no resources; one whose parent
+/// is gone waits for PID 1 to reap it, which is not ours to hurry).
+pub fn live_members(pgid: u32) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|(_, state, group)| state != "Z" && *group == pgid)
+        .map(|(pid, _, _)| pid)
+        .collect()
+}
+
+/// Live (not zombie) processes with an argument containing `needle`.
+pub fn live_with_arg(needle: &str) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|(pid, state, _)| {
+            state != "Z"
+                && fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    c.split(|&b| b == 0)
+                        .any(|arg| String::from_utf8_lossy(arg).contains(needle))
+                })
+        })
+        .map(|(pid, _, _)| pid)
+        .collect()
+}
+
+/// Waits (bounded) until no live process has an argument containing `needle`, SIGKILLing
+/// those left by pid after half the time; the pids still alive at the deadline are the error.
+pub fn wait_gone_by_arg(needle: &str, timeout: Duration) -> Result<(), Vec<u32>> {
+    let start = Instant::now();
+    loop {
+        let alive = live_with_arg(needle);
+        if alive.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() >= timeout {
+            return Err(alive);
+        }
+        if start.elapsed() >= timeout / 2 {
+            let mut cmd = Command::new("kill");
+            cmd.args(["-s", "KILL", "--"]);
+            cmd.args(alive.iter().map(u32::to_string));
+            let _ = cmd
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Sends `signal` (a name: "TERM", "KILL", "INT") to every process in group `pgid`. Errors

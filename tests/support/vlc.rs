@@ -71,6 +71,12 @@ const NOT_BROKEN: &[&str] = &["decoded zero sample"];
 /// late", "buffer too late".
 const LATE: &[&str] = &["too late", "displayed late", "late frames"];
 
+/// Lines that say the stream started mid-GOP: VLC's H.264 packetizer drops what comes before
+/// the first SPS/PPS. Normal when joining an arbitrary live TS; a relay that starts each player
+/// at a keyframe (with its parameter sets) never causes it: see
+/// [`VlcReport::assert_started_on_keyframe`].
+const JOINED_MID_GOP: &[&str] = &["waiting for sps/pps"];
+
 /// What a VLC run showed.
 pub struct VlcReport {
     /// Exit status; `None` if VLC had to be killed at the deadline.
@@ -79,6 +85,8 @@ pub struct VlcReport {
     pub broken_input: Vec<String>,
     /// How many lines were about lateness (a busy machine, not broken input).
     pub late: usize,
+    /// How many lines said the stream began before its first keyframe (see [`JOINED_MID_GOP`]).
+    pub joined_mid_gop: usize,
     /// Snapshots of the displayed pictures (PNG, one in [`SNAPSHOT_RATIO`]), in order.
     pub snapshots: Vec<PathBuf>,
     pub log: String,
@@ -105,6 +113,16 @@ impl VlcReport {
         assert!(
             !self.snapshots.is_empty(),
             "{what}: VLC showed no picture (no snapshot)\n{tail}"
+        );
+    }
+
+    /// Panics unless the stream began with a keyframe and its parameter sets.
+    pub fn assert_started_on_keyframe(&self, what: &str) {
+        assert!(
+            self.joined_mid_gop == 0,
+            "{what}: VLC waited {} times for SPS/PPS: the stream did not start at a keyframe\n{}",
+            self.joined_mid_gop,
+            self.log_tail()
         );
     }
 
@@ -184,32 +202,48 @@ pub fn play_http(url: &str, run_for: Duration) -> VlcReport {
         .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
         .unwrap_or_default();
     snapshots.sort();
-    let (broken_input, late) = classify(&log);
+    let Classified {
+        broken_input,
+        late,
+        joined_mid_gop,
+    } = classify(&log);
     VlcReport {
         status,
         broken_input,
         late,
+        joined_mid_gop,
         snapshots,
         log,
         scratch,
     }
 }
 
-/// (lines that mean broken input, number of lines about lateness).
-pub fn classify(log: &str) -> (Vec<String>, usize) {
-    let mut broken = Vec::new();
-    let mut late = 0;
+/// A VLC log sorted by what its complaints mean.
+pub struct Classified {
+    pub broken_input: Vec<String>,
+    pub late: usize,
+    pub joined_mid_gop: usize,
+}
+
+pub fn classify(log: &str) -> Classified {
+    let mut out = Classified {
+        broken_input: Vec::new(),
+        late: 0,
+        joined_mid_gop: 0,
+    };
     for line in log.lines() {
         let l = line.to_lowercase();
         if LATE.iter().any(|n| l.contains(n)) {
-            late += 1;
+            out.late += 1;
+        } else if JOINED_MID_GOP.iter().any(|n| l.contains(n)) {
+            out.joined_mid_gop += 1;
         } else if BROKEN_INPUT.iter().any(|n| l.contains(n))
             && !NOT_BROKEN.iter().any(|n| l.contains(n))
         {
-            broken.push(line.to_owned());
+            out.broken_input.push(line.to_owned());
         }
     }
-    (broken, late)
+    out
 }
 
 /// What a GStreamer run showed: `souphttpsrc ! tsdemux ! h264parse ! avdec_h264 ! fakesink`.
