@@ -2,14 +2,13 @@
 //!
 //! Owns: starting `chromedriver` (Debian `chromium-driver`) on a free loopback port in a process
 //! group of its own, one Chromium session per [`Browser`], a small blocking W3C WebDriver client
-//! (JSON over HTTP/1.1 on a `TcpStream`, every call with a deadline), and [`Browser::
+//! (JSON over HTTP/1.1 through support/http_client, every call with a deadline), and [`Browser::
 //! play_and_watch`], which plays a player page and reports what a viewer would have seen.
 //! Must not: leave a process behind (the whole group is killed on drop, and [`Browser::quit`]
 //! checks none survived), reach anything but 127.0.0.1 (Chromium's background services are
 //! off and every host name but the loopback address fails to resolve), or skip.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::clockbar::{self, Area};
+use super::http_client;
 use super::image::{self, RgbImage};
 use super::media;
 use super::net;
@@ -592,8 +592,8 @@ pub fn free_tcp_port() -> u16 {
     panic!("no free TCP port on 127.0.0.1 after 100 tries");
 }
 
-/// One HTTP/1.1 request with `Connection: close`; the status and body. Everything (connect,
-/// write, each read) is bounded by one deadline.
+/// One HTTP/1.1 request with a JSON body and `Connection: close` (support/http_client reads
+/// the answer, every read within the deadline): the status and body.
 pub fn http_request(
     addr: SocketAddr,
     method: &str,
@@ -602,91 +602,21 @@ pub fn http_request(
     timeout: Duration,
 ) -> Result<(u16, String), String> {
     let deadline = Instant::now() + timeout;
-    let left = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| format!("no answer within {timeout:?}"))
-    };
-    let mut conn = TcpStream::connect_timeout(&addr, left()?).map_err(|e| e.to_string())?;
-    conn.set_write_timeout(Some(left()?))
-        .map_err(|e| e.to_string())?;
-    let request = format!(
+    let raw = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json; \
          charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    conn.write_all(request.as_bytes())
-        .map_err(|e| format!("write: {e}"))?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    loop {
-        conn.set_read_timeout(Some(left()?))
-            .map_err(|e| e.to_string())?;
-        match conn.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(format!("no answer within {timeout:?}"));
-            }
-            Err(e) => return Err(format!("read: {e}")),
-        }
-        if let Some(done) = complete_response(&buf) {
-            return done;
-        }
+    let mut response = http_client::raw_request(addr, raw.as_bytes(), timeout)?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    let text = String::from_utf8_lossy(response.read_to_end(left)).into_owned();
+    if !response.finished() {
+        return Err(format!(
+            "answer cut short within {timeout:?} ({} bytes)",
+            text.len()
+        ));
     }
-    complete_response(&buf).unwrap_or_else(|| Err("connection closed mid-answer".into()))
-}
-
-/// The parsed response once `buf` holds all of it (by Content-Length, or chunked to its last
-/// chunk); `None` while more is to come.
-fn complete_response(buf: &[u8]) -> Option<Result<(u16, String), String>> {
-    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&buf[..head_end]);
-    let body = &buf[head_end + 4..];
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok());
-    let Some(status) = status else {
-        return Some(Err(format!("bad status line: {head:.100}")));
-    };
-    let header = |name: &str| {
-        head.lines().skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_owned())
-        })
-    };
-    if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        return (body.len() >= len)
-            .then(|| Ok((status, String::from_utf8_lossy(&body[..len]).into_owned())));
-    }
-    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        return dechunk(body).map(|b| Ok((status, b)));
-    }
-    // Neither: the body ends when the connection does (the caller's EOF branch).
-    None
-}
-
-fn dechunk(mut body: &[u8]) -> Option<String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = String::from_utf8_lossy(&body[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return Some(String::from_utf8_lossy(&out).into_owned());
-        }
-        if body.len() < size + 2 {
-            return None;
-        }
-        out.extend_from_slice(&body[..size]);
-        body = &body[size + 2..];
-    }
+    Ok((response.status, text))
 }
 
 /// Standard base64 (RFC 4648, with padding), as WebDriver sends screenshots.
