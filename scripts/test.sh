@@ -2,8 +2,10 @@
 # The one command that runs every check: ./scripts/test.sh
 #
 # 1. Installs the external tools the interop tests drive (Debian packages `ffmpeg` and
-#    `srt-tools`, i.e. ffmpeg/ffprobe built with libsrt and srt-live-transmit) and the unit
-#    checker (`systemd`, for systemd-analyze) if missing.
+#    `srt-tools`, i.e. ffmpeg/ffprobe built with libsrt and srt-live-transmit), the unit
+#    checker (`systemd`, for systemd-analyze) and the playback clients (headless Chromium with
+#    chromedriver, VLC, GStreamer) if missing, and the pinned hls.js from npm into
+#    target/npm (exported to the tests as SRTRELAY_HLSJS_DIR).
 # 2. cargo fmt --check, cargo clippy -D warnings, cargo build --bins, cargo test, over the whole
 #    workspace. The binaries are built first because loadgen's smoke tests run the srtrelay
 #    binary (target/debug/srtrelay), which `cargo test` alone does not build for another package.
@@ -37,15 +39,53 @@ declare -A PACKAGE_OF=(
     [systemd-analyze]=systemd
     # tests/http_hardening.rs starts the relay under a low RLIMIT_NOFILE.
     [prlimit]=util-linux
+    # Playback clients (tests/support/browser.rs, vlc.rs): Chromium driven over WebDriver,
+    # VLC (run as nobody through setpriv: it refuses root), GStreamer as a second opinion.
+    [chromium]=chromium
+    [chromedriver]=chromium-driver
+    [cvlc]=vlc-bin
+    [gst-launch-1.0]=gstreamer1.0-tools
+    [setpriv]=util-linux
+    # Process groups: tests/support/pgroup.rs signals a group with procps kill.
+    [kill]=procps
+    # hls.js for the player page comes from the npm registry (install_hlsjs below).
+    [npm]=npm
 )
 
+# Packages without a command of their own that the playback tests need: VLC's demuxers and
+# decoders (cvlc alone plays nothing), GStreamer's HTTP source (good), TS demuxer and H.264
+# parser (bad) and libav decoders, and the font of the clock bar's caption.
+PLUGIN_PACKAGES=(
+    vlc-plugin-base
+    gstreamer1.0-plugins-good
+    gstreamer1.0-plugins-bad
+    gstreamer1.0-libav
+    fonts-dejavu-core
+)
+
+# hls.js, pinned: the player page is tested against this version (the relay serves it).
+HLSJS_VERSION=1.7.4
+HLSJS_PREFIX=target/npm
+
+package_installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}
+
 install_missing_tools() {
-    local missing=() cmd
+    local missing=() cmd pkg
     for cmd in "${!PACKAGE_OF[@]}"; do
         command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$cmd]}")
     done
+    if command -v dpkg-query >/dev/null 2>&1; then
+        for pkg in "${PLUGIN_PACKAGES[@]}"; do
+            package_installed "$pkg" || missing+=("$pkg")
+        done
+    else
+        # Not Debian: the tests themselves fail loudly if a plugin is missing.
+        log "no dpkg-query: not checking ${PLUGIN_PACKAGES[*]}"
+    fi
     if [[ ${#missing[@]} -eq 0 ]]; then
-        log "tools present: ${!PACKAGE_OF[*]}"
+        log "tools present: ${!PACKAGE_OF[*]} (and ${PLUGIN_PACKAGES[*]})"
         return 0
     fi
     # Deduplicate (ffmpeg provides two commands).
@@ -71,6 +111,27 @@ install_missing_tools() {
     done
 }
 
+# hls.js from the npm registry into target/npm, only when the pinned version is not there yet.
+install_hlsjs() {
+    local dir="$HLSJS_PREFIX/node_modules/hls.js"
+    local have=""
+    if [[ -f $dir/package.json ]]; then
+        have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$dir/package.json")
+        have=${have%%$'\n'*}
+    fi
+    if [[ $have != "$HLSJS_VERSION" || ! -f $dir/dist/hls.min.js ]]; then
+        log "npm install hls.js@$HLSJS_VERSION into $HLSJS_PREFIX (had: ${have:-none})"
+        mkdir -p "$HLSJS_PREFIX"
+        # --ignore-scripts: nothing from the package runs here; we only serve its dist/ file.
+        npm install --prefix "$HLSJS_PREFIX" --no-save --no-audit --no-fund --ignore-scripts \
+            "hls.js@$HLSJS_VERSION" || die "npm install hls.js@$HLSJS_VERSION failed"
+        [[ -f $dir/dist/hls.min.js ]] || die "hls.js installed but $dir/dist/hls.min.js is missing"
+    fi
+    SRTRELAY_HLSJS_DIR="$(pwd)/$dir/dist"
+    export SRTRELAY_HLSJS_DIR
+    log "hls.js $HLSJS_VERSION: $SRTRELAY_HLSJS_DIR"
+}
+
 ensure_rust_components() {
     command -v cargo >/dev/null 2>&1 || die "cargo not found: install a Rust toolchain (rustup)"
     local comp missing=()
@@ -85,6 +146,7 @@ ensure_rust_components() {
 }
 
 install_missing_tools
+install_hlsjs
 ensure_rust_components
 # Capture first, then cut: with pipefail, `tool | head -n1` can fail on SIGPIPE.
 ffmpeg_version=$(ffmpeg -hide_banner -version 2>&1 || true)

@@ -8,6 +8,11 @@
 //! per-tool command lines (`recipes`, `srt_url`). docs/interop-recipes.md explains the
 //! observed tool behaviour behind each choice.
 //!
+//! Playback (issue 13) adds real clients: headless Chromium over WebDriver (`browser`), VLC and
+//! GStreamer (`vlc`), the clock bar burnt into test video for glass-to-glass latency
+//! (`clockbar`), PNG/RGB pixels (`image`), process groups for tools with children (`pgroup`)
+//! and a static HTTP server for the harness's own test (`static_http`).
+//!
 //! It must not: skip a test when a tool is missing (it panics with the install hint instead),
 //! wait on anything without a deadline, send traffic anywhere but 127.0.0.1, or depend on the
 //! srtrelay crate (it drives our server only through sockets, like any other peer).
@@ -18,12 +23,18 @@
 // (clippy.toml denies it for the sans-IO core only in spirit; drivers allow it locally).
 #![allow(clippy::disallowed_methods)]
 
+pub mod browser;
+pub mod clockbar;
 pub mod feeder;
 pub mod http_client;
+pub mod image;
 pub mod lossy_proxy;
 pub mod media;
 pub mod net;
+pub mod pgroup;
 pub mod process;
 pub mod recipes;
 pub mod srt_url;
+pub mod static_http;
 pub mod tools;
+pub mod vlc;
