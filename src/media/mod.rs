@@ -3,6 +3,7 @@
 //! FLV to TS, a pacer, the HLS segmenter.
 
 pub mod packet;
+pub mod pes;
 pub mod psi;
 pub mod ts;
 
