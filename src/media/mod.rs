@@ -1,7 +1,9 @@
 //! Media formats the relay looks into without transcoding: MPEG-TS framing and keyframe
-//! detection (`ts`), TS packet header fields (`packet`), the current PAT/PMT (`psi`). Later:
-//! FLV to TS, a pacer, the HLS segmenter.
+//! detection (`ts`), TS packet header fields (`packet`), the current PAT/PMT (`psi`), PES
+//! timestamps and the PCR (`pes`), the HLS/LL-HLS segmenter and playlist (`hls`). Later: FLV
+//! to TS, a pacer.
 
+pub mod hls;
 pub mod packet;
 pub mod pes;
 pub mod psi;
