@@ -28,7 +28,7 @@ use std::time::Duration;
 pub use crate::access::AccessConfig;
 pub use encryption::{EncryptionRule, StreamPattern};
 pub use host::{Host, format_cpu_list, parse_cpu_list};
-pub use playback::PlaybackConfig;
+pub use playback::{HlsSettings, PlaybackConfig};
 pub use reload::{ReloadClass, ReloadPlan};
 
 /// The default configuration, shipped as `config.toml` and embedded in the binary. Parsing it

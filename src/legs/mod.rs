@@ -3,6 +3,7 @@
 //! by [`LegKind`]. A protocol maps the core's neutral answers (`relay::registry::Refusal`,
 //! `access::Denied`) to its own codes here, never in `relay/`.
 
+pub mod hls;
 pub mod http;
 pub mod srt;
 
@@ -17,12 +18,15 @@ use http::ts_player::TsPlayer;
 pub struct ShardLegs<'a> {
     pub srt: &'a mut Endpoint,
     pub http: &'a mut HttpLegs,
+    /// `None` when `[playback.hls]` is off.
+    pub hls: Option<&'a mut hls::HlsLegs>,
 }
 
 /// One leg for one visit.
 pub enum LegSink<'a> {
     Srt(srt::SrtSink<'a>),
     HttpTs(RefMut<'a, TsPlayer>),
+    Hls(&'a mut hls::SegmenterLeg),
 }
 
 impl Sink for LegSink<'_> {
@@ -30,6 +34,7 @@ impl Sink for LegSink<'_> {
         match self {
             LegSink::Srt(s) => s.base(),
             LegSink::HttpTs(p) => p.base(),
+            LegSink::Hls(h) => h.base(),
         }
     }
 
@@ -37,6 +42,7 @@ impl Sink for LegSink<'_> {
         match self {
             LegSink::Srt(s) => s.offer(offer),
             LegSink::HttpTs(p) => p.offer(offer),
+            LegSink::Hls(h) => h.offer(offer),
         }
     }
 }
@@ -56,7 +62,7 @@ impl Sinks for ShardLegs<'_> {
                 .get(leg)
                 .and_then(|p| p.try_borrow_mut().ok())
                 .map(LegSink::HttpTs),
-            LegKind::Hls => None,
+            LegKind::Hls => self.hls.as_mut()?.sink(leg).map(LegSink::Hls),
             // Test legs live in the relay core's tests, never on a shard.
             LegKind::Test => None,
         }
@@ -70,6 +76,7 @@ impl ShardLegs<'_> {
         match leg.kind() {
             LegKind::Srt => self.srt.close(leg.local()),
             LegKind::HttpTs => self.http.close(leg),
+            // A segmenter ends with its publisher's session (`HlsLegs::end`).
             LegKind::Hls | LegKind::Test => {}
         }
     }
@@ -79,7 +86,8 @@ impl ShardLegs<'_> {
         match leg.kind() {
             LegKind::Srt => self.srt.connection(leg.local()).is_some(),
             LegKind::HttpTs => self.http.get(leg).is_some(),
-            LegKind::Hls | LegKind::Test => false,
+            LegKind::Hls => self.hls.as_ref().is_some_and(|h| h.contains(leg)),
+            LegKind::Test => false,
         }
     }
 }

@@ -15,6 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use crate::legs::http::PlayerRef;
 use crate::legs::http::ts_player::Chunk;
+use crate::media::hls::MediaBytes;
 use crate::relay::leg::LegId;
 
 /// Chunks per frame: one chunked-encoding header per wake-up, not per ring packet.
@@ -22,6 +23,8 @@ const FRAME_CHUNKS: usize = 64;
 
 pub enum PlayBody {
     Full(Option<Bytes>),
+    /// An HLS segment: its parts' handles, sent as one `Buf`.
+    Media(Option<MediaBytes>),
     Ts(TsBody),
 }
 
@@ -38,6 +41,7 @@ impl PlayBody {
 /// What a frame carries: whole bytes, or a run of player chunks (ring handles).
 pub enum PlayData {
     Bytes(Bytes),
+    Media(MediaBytes),
     Chunks(Batch),
 }
 
@@ -45,6 +49,7 @@ impl Buf for PlayData {
     fn remaining(&self) -> usize {
         match self {
             PlayData::Bytes(b) => b.remaining(),
+            PlayData::Media(m) => m.remaining(),
             PlayData::Chunks(c) => c.remaining(),
         }
     }
@@ -52,6 +57,7 @@ impl Buf for PlayData {
     fn chunk(&self) -> &[u8] {
         match self {
             PlayData::Bytes(b) => b.chunk(),
+            PlayData::Media(m) => m.chunk(),
             PlayData::Chunks(c) => c.chunk(),
         }
     }
@@ -59,6 +65,7 @@ impl Buf for PlayData {
     fn advance(&mut self, n: usize) {
         match self {
             PlayData::Bytes(b) => b.advance(n),
+            PlayData::Media(m) => m.advance(n),
             PlayData::Chunks(c) => c.advance(n),
         }
     }
@@ -66,6 +73,7 @@ impl Buf for PlayData {
     fn chunks_vectored<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
         match self {
             PlayData::Bytes(b) => b.chunks_vectored(dst),
+            PlayData::Media(m) => m.chunks_vectored(dst),
             PlayData::Chunks(c) => c.chunks_vectored(dst),
         }
     }
@@ -180,6 +188,9 @@ impl Body for PlayBody {
     ) -> Poll<Option<Result<Frame<PlayData>, Infallible>>> {
         match self.get_mut() {
             PlayBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(PlayData::Bytes(b))))),
+            PlayBody::Media(m) => {
+                Poll::Ready(m.take().map(|m| Ok(Frame::data(PlayData::Media(m)))))
+            }
             PlayBody::Ts(t) => {
                 let mut out = VecDeque::new();
                 let finished = t
@@ -199,13 +210,14 @@ impl Body for PlayBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, PlayBody::Full(None))
+        matches!(self, PlayBody::Full(None) | PlayBody::Media(None))
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             PlayBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
-            PlayBody::Full(None) => SizeHint::with_exact(0),
+            PlayBody::Full(None) | PlayBody::Media(None) => SizeHint::with_exact(0),
+            PlayBody::Media(Some(m)) => SizeHint::with_exact(m.len() as u64),
             PlayBody::Ts(_) => SizeHint::default(),
         }
     }

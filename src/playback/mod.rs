@@ -11,13 +11,21 @@
 
 pub mod board;
 pub mod body;
+pub mod hls;
+pub mod hls_routes;
 pub mod io;
+pub mod page;
 pub mod routes;
 pub mod server;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
+
+use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Instant, SystemTime};
 
 use crate::config::PlaybackConfig;
 use body::TsBody;
@@ -83,16 +91,56 @@ impl PlaybackCounters {
 #[derive(Debug)]
 pub struct PlaybackShared {
     pub cfg: PlaybackConfig,
+    /// Every stream's HLS segments and playlist, published by its segmenter's shard.
+    pub hls: hls::HlsDirectory,
+    /// The engine's clock and the wall clock at start-up, for program dates.
+    pub anchor: (Instant, SystemTime),
     pub board: board::Board,
     pub counters: PlaybackCounters,
     /// Open connections, all shards.
     pub connections: AtomicUsize,
+    /// `playback.assets_dir`, read once at start-up (a shard never touches the disk).
+    pub assets: HashMap<String, Bytes>,
+}
+
+/// Files and bytes `playback.assets_dir` may hold (a copy of hls.js and its source map).
+const MAX_ASSETS: usize = 64;
+const MAX_ASSET_BYTES: u64 = 16 << 20;
+
+/// Reads the regular files directly in `dir` whose names the asset route serves.
+pub fn load_assets(dir: &Path) -> std::io::Result<HashMap<String, Bytes>> {
+    let mut out = HashMap::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !e.file_type()?.is_file()
+            || routes::route(&format!("/_/assets/{name}")) != routes::Route::Asset(&name)
+        {
+            continue;
+        }
+        if out.len() == MAX_ASSETS || e.metadata()?.len() > MAX_ASSET_BYTES {
+            return Err(std::io::Error::other(format!(
+                "{}: more than {MAX_ASSETS} files or a file over {MAX_ASSET_BYTES} bytes",
+                dir.display()
+            )));
+        }
+        out.insert(name, Bytes::from(std::fs::read(e.path())?));
+    }
+    Ok(out)
 }
 
 impl PlaybackShared {
-    pub fn new(cfg: PlaybackConfig, shards: usize) -> Arc<PlaybackShared> {
+    pub fn new(
+        cfg: PlaybackConfig,
+        shards: usize,
+        anchor: (Instant, SystemTime),
+        assets: HashMap<String, Bytes>,
+    ) -> Arc<PlaybackShared> {
         Arc::new(PlaybackShared {
+            assets,
             cfg,
+            hls: hls::HlsDirectory::default(),
+            anchor,
             board: board::Board::new(shards),
             counters: PlaybackCounters::default(),
             connections: AtomicUsize::new(0),

@@ -22,6 +22,7 @@ use super::body::PlayBody;
 use super::io::ShardIo;
 use super::routes::{Route, query_param, route};
 use super::{PlaybackCounters, PlaybackHost, PlaybackShared, Refused};
+use super::{hls_routes, page};
 
 /// hyper refuses a smaller read buffer (`playback.max_header_bytes` is at least this).
 const MIN_BUF: usize = 8192;
@@ -248,11 +249,58 @@ async fn handle(
                 }
             }
         }
-        Route::NotFound => {
-            PlaybackCounters::add(&c.not_found, 1);
-            status(StatusCode::NOT_FOUND, "not found\n")
+        Route::Playlist(name) => {
+            PlaybackCounters::add(&c.playlist_requests, 1);
+            hls_routes::playlist(name, query, shared, peer).await
         }
-        _ => {
+        Route::Segment(name, msn) => {
+            PlaybackCounters::add(&c.segment_requests, 1);
+            hls_routes::segment(name, msn, shared).await
+        }
+        Route::Part(name, msn, i) => {
+            PlaybackCounters::add(&c.part_requests, 1);
+            hls_routes::part(name, msn, i, shared).await
+        }
+        Route::Index => {
+            PlaybackCounters::add(&c.page_requests, 1);
+            html(page::index().to_string())
+        }
+        Route::Page(name) if host.is_live(name) || shared.hls.get(name).is_some() => {
+            PlaybackCounters::add(&c.page_requests, 1);
+            html(page::player(name, &shared.cfg.hls_js_url))
+        }
+        Route::StreamsJson => {
+            let mut r = Response::new(PlayBody::full(page::streams_json(
+                shared,
+                crate::shard::engine::clock(),
+            )));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Route::Asset(file) => match shared.assets.get(file) {
+            Some(b) => {
+                let mut r = Response::new(PlayBody::full(b.clone()));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(asset_type(file)),
+                );
+                r.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                );
+                r
+            }
+            None => {
+                PlaybackCounters::add(&c.not_found, 1);
+                status(StatusCode::NOT_FOUND, "not found\n")
+            }
+        },
+        Route::Page(_) | Route::NotFound => {
             PlaybackCounters::add(&c.not_found, 1);
             status(StatusCode::NOT_FOUND, "not found\n")
         }
@@ -263,6 +311,33 @@ async fn handle(
         *resp.body_mut() = PlayBody::empty();
     }
     resp
+}
+
+fn html(body: String) -> Response<PlayBody> {
+    let mut r = Response::new(PlayBody::full(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn asset_type(file: &str) -> &'static str {
+    match file.rsplit_once('.').map(|(_, e)| e) {
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("map" | "json") => "application/json",
+        Some("css") => "text/css; charset=utf-8",
+        Some("html") => "text/html; charset=utf-8",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
+
+pub(super) fn status_response(code: StatusCode, text: &'static str) -> Response<PlayBody> {
+    status(code, text)
 }
 
 fn ts_headers(r: &mut Response<PlayBody>) {

@@ -108,6 +108,12 @@ pub struct ShardCounters {
     pub http_ts_lag_closed: u64,
     /// Bytes HTTP-TS players were handed, departed players included.
     pub http_ts_bytes_out: u64,
+    /// HLS segments and LL-HLS parts built by segmenters on this shard.
+    pub hls_segments: u64,
+    pub hls_parts: u64,
+    /// HLS segments cut without a keyframe (none within three target durations, or the size
+    /// cap).
+    pub hls_forced_cuts: u64,
 }
 
 /// What a connection is doing.

@@ -71,6 +71,11 @@ const RECV_BATCH: usize = 64;
 pub enum EngineError {
     #[error("cannot bind {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
+    #[error("playback.assets_dir {}: {source}", path.display())]
+    Assets {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
     #[error(transparent)]
     Shards(#[from] ShardError),
 }
@@ -114,10 +119,28 @@ impl Engine {
         // Bind first, so a bad address fails before any thread starts.
         let (per_shard, addrs) = bind_listeners(config, n)?;
         let (mut tcp, playback_addr) = bind_playback(config, n)?;
-        let playback = config
-            .playback
-            .clone()
-            .map(|cfg| crate::playback::PlaybackShared::new(cfg, n));
+        #[allow(clippy::disallowed_methods)] // the engine owns the clock
+        let anchor = (Instant::now(), std::time::SystemTime::now());
+        let playback = match &config.playback {
+            Some(cfg) => {
+                let assets = match &cfg.assets_dir {
+                    Some(dir) => {
+                        crate::playback::load_assets(dir).map_err(|source| EngineError::Assets {
+                            path: dir.clone(),
+                            source,
+                        })?
+                    }
+                    None => Default::default(),
+                };
+                Some(crate::playback::PlaybackShared::new(
+                    cfg.clone(),
+                    n,
+                    anchor,
+                    assets,
+                ))
+            }
+            None => None,
+        };
         let Shared {
             registry,
             sessions,

@@ -17,6 +17,7 @@ use log::{debug, info, warn};
 
 use crate::access::SessionStore;
 use crate::legs::ShardLegs;
+use crate::legs::hls::HlsLegs;
 use crate::legs::http::admission as http_admission;
 use crate::legs::http::ts_player::TsPlayer;
 use crate::legs::http::{Departures, HttpLegs, PlayerRef};
@@ -63,6 +64,8 @@ pub struct ShardState {
     pub endpoint: Endpoint,
     /// HTTP-TS players on this shard (`src/playback` serves their connections).
     pub http: HttpLegs,
+    /// The HLS segmenters of streams published here; `None` without `[playback.hls]`.
+    pub hls: Option<HlsLegs>,
     pub admission: Admission,
     pub streams: ShardStreams,
     pub sockets: Vec<Rc<ShardUdp>>,
@@ -136,9 +139,14 @@ impl ShardState {
             .collect();
         ShardState {
             index: parts.index,
-            playback: parts.playback,
+            playback: parts.playback.clone(),
             endpoint: parts.endpoint,
             http: HttpLegs::new(parts.index, parts.peers.len()),
+            hls: parts.playback.as_ref().and_then(|p| {
+                p.cfg
+                    .hls
+                    .map(|h| HlsLegs::new(h, p.anchor, parts.index, parts.peers.len()))
+            }),
             admission: Admission::new(
                 parts.index,
                 parts.registry.clone(),
@@ -381,6 +389,7 @@ impl ShardState {
             m.insert(v.name, info);
         }
         p.board.update(self.index, now, m);
+        p.hls.prune(now);
     }
 
     /// RTT per connection role and lag per subscriber, once per `SAMPLING`.
@@ -446,6 +455,7 @@ impl ShardState {
         let mut legs = ShardLegs {
             srt: &mut self.endpoint,
             http: &mut self.http,
+            hls: self.hls.as_mut(),
         };
         let forwarded = self
             .streams
@@ -534,6 +544,7 @@ impl ShardState {
                     &mut out,
                 );
                 self.deliver(out);
+                self.start_segmenter(&grant.name, now);
                 if let Some(old) = g.displaced
                     && let Some(conn) = old.conn
                 {
@@ -593,9 +604,36 @@ impl ShardState {
         self.activity.remove(&id);
         let mut out = Vec::new();
         // The departure line was written when the endpoint reported the close.
-        self.streams
-            .connection_closed(self.index, &self.registry, leg(id), now, &mut out);
+        let role =
+            self.streams
+                .connection_closed(self.index, &self.registry, leg(id), now, &mut out);
         self.deliver(out);
+        if let Some(Role::Publisher { name, .. }) = role {
+            self.end_segmenter(&name, now);
+        }
+    }
+
+    /// A publisher session of `name` began here: its HLS segmenter reads the ring in order.
+    fn start_segmenter(&mut self, name: &str, now: Instant) {
+        let (Some(h), Some(p)) = (self.hls.as_mut(), self.playback.as_ref()) else {
+            return;
+        };
+        if let Some(leg) = h.start(&p.hls, name) {
+            let hold = p.cfg.reorder_hold;
+            self.streams
+                .add_subscriber(name, leg, ReadOrder::Ordered { hold }, now, None);
+        }
+    }
+
+    /// `name`'s publisher left: unless another took over here, its segmenter stops and waits
+    /// in the stream's HLS entry for the next session.
+    fn end_segmenter(&mut self, name: &str, now: Instant) {
+        if self.streams.live_key(name).is_some() {
+            return;
+        }
+        if let Some(leg) = self.hls.as_mut().and_then(|h| h.end(name, now)) {
+            self.streams.remove_connection(leg, now);
+        }
     }
 
     /// Sends session notices to the other shards.
@@ -667,6 +705,12 @@ impl ShardState {
         let streams = self.streams.views().into_iter();
         let mut counters = report::counters(self.counters, &self.streams, &self.admission.counters);
         counters.http_ts_players = self.http.len() as u64;
+        if let Some(h) = &self.hls {
+            let st = h.stats();
+            counters.hls_segments = st.segments;
+            counters.hls_parts = st.parts;
+            counters.hls_forced_cuts = st.forced_cuts;
+        }
         for (_, p) in self.http.iter() {
             if let Ok(p) = p.try_borrow() {
                 let c = p.counters;
@@ -808,6 +852,7 @@ impl ShardState {
         ShardLegs {
             srt: &mut self.endpoint,
             http: &mut self.http,
+            hls: self.hls.as_mut(),
         }
     }
 
