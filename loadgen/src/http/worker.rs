@@ -30,7 +30,7 @@ const READ_BUF: usize = 256 * 1024;
 const MAX_PLAYLIST: usize = 1 << 20;
 /// Wait before trying again after a failed connection or request.
 const RETRY: Duration = Duration::from_millis(500);
-/// How often request deadlines are checked.
+/// How often request deadlines are checked and the progress counters published.
 const SWEEP: Duration = Duration::from_millis(100);
 /// Longest sleep of the loop, so a phase change is seen promptly.
 const MAX_WAIT: Duration = Duration::from_millis(20);
@@ -345,6 +345,21 @@ pub fn run(
             for (idx, p) in players.iter_mut().enumerate() {
                 check_deadline(p, idx, &mut ctx);
             }
+            // Counters for the progress line and the coordinator, with the sweep: a walk over
+            // every player is not for every turn.
+            let (mut settled, mut playing, mut bytes, mut errors, mut disc) = (0, 0, 0, 0, 0);
+            for p in &players {
+                settled += u64::from(p.settled);
+                playing += u64::from(is_playing(p, now, &cfg));
+                bytes += p.r.bytes;
+                errors += p.r.http_errors + p.r.failures.values().sum::<u64>();
+                disc += p.r.disconnects;
+            }
+            progress.settled.store(settled, Relaxed);
+            progress.playing.store(playing, Relaxed);
+            progress.bytes.store(bytes, Relaxed);
+            progress.errors.store(errors, Relaxed);
+            progress.disconnects.store(disc, Relaxed);
         }
         // Sleep until the next timer, start or sweep, at most MAX_WAIT (`ctx`'s borrows ended
         // with its last use above).
@@ -379,20 +394,6 @@ pub fn run(
                 drive(p, idx, &mut scratch, &mut ctx);
             }
         }
-        // Counters for the progress line and the coordinator, once per turn.
-        let (mut settled, mut playing, mut bytes, mut errors, mut disc) = (0, 0, 0, 0, 0);
-        for p in &players {
-            settled += u64::from(p.settled);
-            playing += u64::from(is_playing(p, now, &cfg));
-            bytes += p.r.bytes;
-            errors += p.r.http_errors + p.r.failures.values().sum::<u64>();
-            disc += p.r.disconnects;
-        }
-        progress.settled.store(settled, Relaxed);
-        progress.playing.store(playing, Relaxed);
-        progress.bytes.store(bytes, Relaxed);
-        progress.errors.store(errors, Relaxed);
-        progress.disconnects.store(disc, Relaxed);
     }
     let now = clock::now();
     let mut out = Vec::with_capacity(players.len());
