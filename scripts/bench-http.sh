@@ -5,8 +5,9 @@
 # `loadgen http` as the players. Only ratios from the same run mean anything here: absolute
 # figures move ~30 % between runs on this box.
 #
-#   scripts/bench-http.sh [OUT_DIR]          (default /tmp/bench-http; the markdown table is
-#                                             OUT_DIR/table.md, every report OUT_DIR/*.json)
+#   scripts/bench-http.sh [OUT_DIR]     (default /tmp/bench-http; each invocation writes into
+#                                        OUT_DIR/run-<UTC time>/: table.md, every report as
+#                                        NAME.json, logs; the source file is kept in OUT_DIR)
 #
 # Points, in this order within each round, so drifting load hits both sides alike:
 #   for N in PLAYERS: nginx hls N, relay hls N, relay ts N
@@ -30,15 +31,19 @@
 #   ROUNDS=1            repetitions of the whole point list
 #   PLAYERS="100 1000"  player counts
 #   SIDES="nginx relay" which sides run (the relay side needs the playback listener)
-#   RELAY_MODES="hls ts" relay points per player count ("srt" adds loadgen's SRT subscribers
-#                       against the same stream: the SRT path the HTTP-TS is compared with)
+#   RELAY_MODES="hls ts srt"  relay points per player count; srt = loadgen's own SRT publisher
+#                       (a second stream at the source's rate) and N SRT subscribers: the SRT
+#                       path the HTTP-TS is compared with
 #   DURATION=15 WARMUP=5  measured and warm-up seconds per point
 #   MBPS=5              source bitrate (video; AAC 128 kbit/s on top)
 #   SRC=FILE            use this TS file instead of making one (then MBPS only labels it)
 #   HLS_TIME=2 HLS_LIST=6  ffmpeg's segment length and playlist size
 #   NGINX_PORT=18080 PLAYBACK_PORT=18081 SRT_PORT=19999  loopback ports
 #   LOADGEN_THREADS=1   loadgen event-loop threads; LOADGEN_CPUS="" pins them (e.g. "1")
-#   CONNECT_RATE=500    players started per second
+#   CONNECT_RATE        players started per second [default: N / HLS_TIME, so the players'
+#                       playlist polls are spread over a segment's length as real viewers'
+#                       are; started within one instant they would all poll in phase and the
+#                       live-edge latency would depend on where that instant fell]
 #   RELAY_CONFIG_EXTRA  appended to the relay's config (e.g. a [playback] HLS setting)
 #   LOADGEN / RELAY     binaries (default target/release/{loadgen,srtrelay}, built if missing)
 # Ports are 127.0.0.1 only; nothing but what this script starts is touched, and everything it
@@ -50,7 +55,7 @@ out=$(realpath -m "${1:-/tmp/bench-http}")
 rounds=${ROUNDS:-1}
 players_list=${PLAYERS:-100 1000}
 sides=${SIDES:-nginx relay}
-relay_modes=${RELAY_MODES:-hls ts}
+relay_modes=${RELAY_MODES:-hls ts srt}
 duration=${DURATION:-15}
 warmup=${WARMUP:-5}
 mbps=${MBPS:-5}
@@ -60,10 +65,12 @@ nginx_port=${NGINX_PORT:-18080}
 playback_port=${PLAYBACK_PORT:-18081}
 srt_port=${SRT_PORT:-19999}
 threads=${LOADGEN_THREADS:-1}
-connect_rate=${CONNECT_RATE:-500}
 loadgen=${LOADGEN:-$root/target/release/loadgen}
 relay=${RELAY:-$root/target/release/srtrelay}
 
+mkdir -p "$out"
+srcdir=$out
+out=$out/run-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$out"
 # Segments live in tmpfs, so the baseline's disk is not what is measured.
 shm=$(mktemp -d /dev/shm/bench-http.XXXXXX)
@@ -108,7 +115,7 @@ wait_for() { # SECS MSG CMD...
   done
 }
 
-src=${SRC:-$out/src-${mbps}M.ts}
+src=${SRC:-$srcdir/src-${mbps}M.ts}
 if [ ! -s "$src" ]; then
   echo "== making the source: 30 s, 720p30 H.264 CBR ${mbps} Mbit/s, GOP 2 s, AAC" >&2
   kbit=$(python3 -c "print(int(float('$mbps') * 1000))")
@@ -126,7 +133,8 @@ cpu_of() { local s=0 p; for p in "$@"; do s=$(( s + $(awk '{print $14 + $15}' "/
 
 run_loadgen() { # NAME URL MODE N PIDS(comma) [extra...]
   local name=$1 url=$2 mode=$3 n=$4 rpids=$5; shift 5
-  local json=$out/$name.json cpus=()
+  local json=$out/$name.json cpus=() connect_rate=${CONNECT_RATE:-}
+  [ -n "$connect_rate" ] || connect_rate=$(python3 -c "print(max(1.0, $n / float('$hls_time')))")
   [ -n "${LOADGEN_CPUS:-}" ] && cpus=(--cpus "$LOADGEN_CPUS")
   echo "== $name: loadgen http --mode $mode --players $n" >&2
   "$loadgen" http --url "$url" --mode "$mode" --players "$n" --duration "$duration" \
@@ -204,11 +212,19 @@ C
   printf '%s\n' "${RELAY_CONFIG_EXTRA:-}" >> "$dir/relay.toml"
   "$relay" --config "$dir/relay.toml" 2> "$out/relay-$n-$round.log" &
   local rp=$!; pids+=("$rp")
-  sleep 0.5
-  if ! kill -0 "$rp" 2>/dev/null; then
-    echo "bench-http: the relay exited at start (no [playback] listener yet?): $(tail -3 "$out/relay-$n-$round.log")" >&2
-    return
-  fi
+  # Up when the playback port answers HTTP at all; gone if it exits first (a config it refuses).
+  local end=$(( $(date +%s) + 15 ))
+  until curl -s -o /dev/null "http://127.0.0.1:$playback_port/"; do
+    if ! kill -0 "$rp" 2>/dev/null; then
+      echo "bench-http: the relay exited at start (no [playback] listener yet?): $(tail -3 "$out/relay-$n-$round.log")" >&2
+      return
+    fi
+    if (( $(date +%s) > end )); then
+      echo "bench-http: the relay's playback port $playback_port did not answer within 15 s" >&2
+      stop "$rp"; return
+    fi
+    sleep 0.1
+  done
   ffmpeg -hide_banner -nostdin -loglevel warning -re -stream_loop -1 -i "$src" -c copy \
     -f mpegts "srt://127.0.0.1:$srt_port?streamid=#!::r=live/cam1,m=publish&pkt_size=1316" \
     2> "$out/ffmpeg-srt-$n-$round.log" &
@@ -235,7 +251,8 @@ C
   stop "$ff" "$rp"
 }
 
-echo "# bench-http.sh $(date -u +%FT%TZ) srtrelay $(git -C "$root" rev-parse --short HEAD 2>/dev/null) host=$(hostname) cores=$(nproc) src=${src_mbps}Mbit/s players=[$players_list] rounds=$rounds duration=$duration warmup=$warmup threads=$threads" | tee "$out/run.txt" >&2
+knobs="ROUNDS=$rounds PLAYERS=\"$players_list\" SIDES=\"$sides\" RELAY_MODES=\"$relay_modes\" DURATION=$duration WARMUP=$warmup MBPS=$mbps HLS_TIME=$hls_time HLS_LIST=$hls_list LOADGEN_THREADS=$threads${LOADGEN_CPUS:+ LOADGEN_CPUS=$LOADGEN_CPUS}${CONNECT_RATE:+ CONNECT_RATE=$CONNECT_RATE}"
+echo "**Run**: $(date -u '+%F %H:%M') UTC, $(hostname), $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r), srtrelay $(git -C "$root" rev-parse --short HEAD 2>/dev/null), $(nginx -v 2>&1 | sed 's/.*: //'), $(ffmpeg -version | awk 'NR==1 {print $1, $3}'); source ${src_mbps} Mbit/s (\`$(basename "$src")\`). Command: \`$knobs scripts/bench-http.sh\`" | tee "$out/run.txt" >&2
 for round in $(seq "$rounds"); do
   for n in $players_list; do
     [[ " $sides " == *" nginx "* ]] && nginx_point "$round" "$n"
@@ -277,7 +294,7 @@ def med(js, get):
     return statistics.median(v) if v else None
 def f(v, fmt):
     return "n/a" if v is None else fmt % v
-print("<!-- %s -->" % header)
+print(header)
 print()
 print("| side | mode | players | delivery % | playing | total Mbit/s | per player kbit/s min / median | server CPU % | server CPU ms per delivered MB | ffmpeg CPU % | server RSS MB | RSS kB per player | TTFB p50 / p99 ms | live edge p50 / p99 ms | keyframe starts | errors | loadgen CPU % |")
 print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|")
@@ -306,14 +323,23 @@ for (side, mode, n), js in sorted(rows.items(), key=lambda kv: (kv[0][2], kv[0][
         " (saturated)" if any(j["loadgen"]["saturated"] for j in js) else ""))
 print()
 print("Medians over %s round(s). Ratios srtrelay / nginx, same run:" % max(len(v) for v in rows.values()) if rows else "No results.")
+g = lambda js, k: med(js, lambda j: (j.get("relay") or {}).get(k))
 for n in sorted({k[2] for k in rows}):
     a, b = rows.get(("relay", "hls", n)), rows.get(("nginx", "hls", n))
     if a and b:
-        g = lambda js, k: med(js, lambda j: (j.get("relay") or {}).get(k))
-        for k, label in [("cpu_s_per_delivered_mb", "CPU per delivered MB"), ("rss_kb_per_player", "RSS per player")]:
+        for k, label in [("cpu_s_per_delivered_mb", "server CPU per delivered MB"), ("rss_kb_per_player", "server RSS per player")]:
             x, y = g(a, k), g(b, k)
             if x is not None and y:
-                print("- HLS, %d players: %s %.2fx" % (n, label, x / y))
+                print("- HLS, %d players, srtrelay / nginx: %s %.2fx" % (n, label, x / y))
     else:
         print("- %d players: no srtrelay/nginx HLS pair in this run" % n)
+    a, b = rows.get(("relay", "ts", n)), rows.get(("relay", "srt", n))
+    if a and b:
+        x, y = g(a, "cpu_s_per_delivered_mb"), g(b, "cpu_s_per_delivered_mb")
+        if x is not None and y:
+            print("- %d players, srtrelay HTTP-TS / srtrelay SRT: CPU per delivered MB %.2fx" % (n, x / y))
+print()
+print("MB = 10^6 body bytes. nginx's CPU is its master and workers; ffmpeg's (segmenting, -c copy) is apart and does not grow with players. "
+      "srtrelay's includes its SRT ingest and, for HLS, its segmenting. srt rows: TTFB = SRT connect time, rate columns n/a. "
+      "HLS per-player rates are quantised by whole segments in the window.")
 P
