@@ -45,6 +45,8 @@
 #                       are; started within one instant they would all poll in phase and the
 #                       live-edge latency would depend on where that instant fell]
 #   RELAY_CONFIG_EXTRA  appended to the relay's config (e.g. a [playback] HLS setting)
+#   LOADGEN_EXTRA       appended to every loadgen http command (e.g. "--read-rate 100000
+#                       --slow-fraction 0.1": a tenth of the players read at 0.8 Mbit/s)
 #   LOADGEN / RELAY     binaries (default target/release/{loadgen,srtrelay}, built if missing)
 # Ports are 127.0.0.1 only; nothing but what this script starts is touched, and everything it
 # started is stopped on exit.
@@ -139,7 +141,7 @@ run_loadgen() { # NAME URL MODE N PIDS(comma) [extra...]
   echo "== $name: loadgen http --mode $mode --players $n" >&2
   "$loadgen" http --url "$url" --mode "$mode" --players "$n" --duration "$duration" \
     --warmup "$warmup" --connect-rate "$connect_rate" --threads "$threads" "${cpus[@]}" \
-    --bitrate "$src_mbps" --relay-pid "$rpids" --progress 5 --json "$@" > "$json" 2> "$out/$name.err" \
+    --bitrate "$src_mbps" --relay-pid "$rpids" --progress 5 --json ${LOADGEN_EXTRA:-} "$@" > "$json" 2> "$out/$name.err" \
     || echo "bench-http: $name: loadgen exit $? (see $out/$name.err)" >&2
 }
 
@@ -251,7 +253,7 @@ C
   stop "$ff" "$rp"
 }
 
-knobs="ROUNDS=$rounds PLAYERS=\"$players_list\" SIDES=\"$sides\" RELAY_MODES=\"$relay_modes\" DURATION=$duration WARMUP=$warmup MBPS=$mbps HLS_TIME=$hls_time HLS_LIST=$hls_list LOADGEN_THREADS=$threads${LOADGEN_CPUS:+ LOADGEN_CPUS=$LOADGEN_CPUS}${CONNECT_RATE:+ CONNECT_RATE=$CONNECT_RATE}"
+knobs="ROUNDS=$rounds PLAYERS=\"$players_list\" SIDES=\"$sides\" RELAY_MODES=\"$relay_modes\" DURATION=$duration WARMUP=$warmup MBPS=$mbps HLS_TIME=$hls_time HLS_LIST=$hls_list LOADGEN_THREADS=$threads${LOADGEN_CPUS:+ LOADGEN_CPUS=$LOADGEN_CPUS}${CONNECT_RATE:+ CONNECT_RATE=$CONNECT_RATE}${LOADGEN_EXTRA:+ LOADGEN_EXTRA=\"$LOADGEN_EXTRA\"}"
 echo "**Run**: $(date -u '+%F %H:%M') UTC, $(hostname), $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r), srtrelay $(git -C "$root" rev-parse --short HEAD 2>/dev/null), $(nginx -v 2>&1 | sed 's/.*: //'), $(ffmpeg -version | awk 'NR==1 {print $1, $3}'); source ${src_mbps} Mbit/s (\`$(basename "$src")\`). Command: \`$knobs scripts/bench-http.sh\`" | tee "$out/run.txt" >&2
 for round in $(seq "$rounds"); do
   for n in $players_list; do
