@@ -320,7 +320,7 @@ for (side, mode, n), js in sorted(rows.items(), key=lambda kv: (kv[0][2], kv[0][
         f(med(js, lambda j: lat(j, "p50_us") and lat(j, "p50_us") / 1000), "%.0f"),
         f(med(js, lambda j: lat(j, "p99_us") and lat(j, "p99_us") / 1000), "%.0f"),
         f(med(js, lambda j: (j.get("ts") or {}).get("keyframe_start_yes")), "%d"),
-        f(med(js, lambda j: j["players"]["http_errors"] + sum(j["players"]["failures"].values()) + j["players"]["disconnects"]), "%d"),
+        f(med(js, lambda j: sum(j["players"]["failures"].values()) or j["players"]["disconnects"]), "%d"),
         f(med(js, lambda j: j["loadgen"]["cpu_pct"]), "%.0f"),
         " (saturated)" if any(j["loadgen"]["saturated"] for j in js) else ""))
 print()
@@ -342,6 +342,7 @@ for n in sorted({k[2] for k in rows}):
             print("- %d players, srtrelay HTTP-TS / srtrelay SRT: CPU per delivered MB %.2fx" % (n, x / y))
 print()
 print("MB = 10^6 body bytes. nginx's CPU is its master and workers; ffmpeg's (segmenting, -c copy) is apart and does not grow with players. "
-      "srtrelay's includes its SRT ingest and, for HLS, its segmenting. srt rows: TTFB = SRT connect time, rate columns n/a. "
+      "srtrelay's includes its SRT ingest and, for HLS, its segmenting. errors: every failure by reason (statuses, disconnects, timeouts), once each; "
+      "live edge: normal players only (slow ones in their JSON). srt rows: TTFB = SRT connect time, rate columns n/a. "
       "HLS per-player rates are quantised by whole segments in the window.")
 P

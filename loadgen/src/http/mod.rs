@@ -467,11 +467,13 @@ pub fn aggregate(
     let mut ttfb = new_histogram();
     let mut first_pat = new_histogram();
     let mut latency = new_histogram();
+    let mut latency_slow = new_histogram();
     let all: Vec<&PlayerResult> = outputs.iter().flat_map(|o| &o.players).collect();
     for o in outputs {
         let _ = ttfb.add(&o.ttfb);
         let _ = first_pat.add(&o.first_pat);
         let _ = latency.add(&o.latency);
+        let _ = latency_slow.add(&o.latency_slow);
     }
     let secs = t.window.as_secs_f64().max(1e-9);
     let rate = |p: &&PlayerResult| p.bytes as f64 / secs;
@@ -561,6 +563,7 @@ pub fn aggregate(
         gaps: all.iter().map(|p| p.gaps).sum(),
         failed_fetches: all.iter().map(|p| p.failed_fetches).sum(),
         latency: Latency::from_histogram(&latency),
+        latency_slow: Latency::from_histogram(&latency_slow),
     });
     let mb = total_bytes as f64 / 1e6;
     let relay = match (&t.relay_before, &t.relay_after) {

@@ -59,7 +59,8 @@ pub struct HttpPlayers {
     pub disconnects: u64,
     /// Responses with a status other than 200.
     pub http_errors: u64,
-    /// Every failure by reason: statuses, connect errors, timeouts, framing, bad playlists.
+    /// Every failure by reason, each counted once: statuses, connect errors, timeouts,
+    /// disconnects, framing, bad playlists.
     pub failures: BTreeMap<String, u64>,
     /// Mean per-player share of what it should have had, normal players: TS bytes against
     /// `--bitrate` (or the median player), HLS fetched / (fetched + gaps + failed fetches).
@@ -108,9 +109,11 @@ pub struct HlsSummary {
     pub parts: u64,
     pub gaps: u64,
     pub failed_fetches: u64,
-    /// Per fetched segment or part: wall clock when it arrived minus (its PROGRAM-DATE-TIME
-    /// plus its duration).
+    /// Per fetched segment or part of a normal player: wall clock when it arrived minus (its
+    /// PROGRAM-DATE-TIME plus its duration).
     pub latency: Latency,
+    /// The same for the slow players.
+    pub latency_slow: Latency,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -211,6 +214,9 @@ impl HttpReport {
         }
         if let Some(h) = &self.hls {
             rows.push(("HLS live edge", &h.latency));
+            if h.latency_slow.samples > 0 {
+                rows.push(("HLS live edge, slow", &h.latency_slow));
+            }
         }
         for (name, l) in rows {
             let _ = writeln!(

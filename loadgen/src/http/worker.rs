@@ -90,8 +90,10 @@ pub struct WorkerOutput {
     pub ttfb: Histogram<u64>,
     /// Request start to the first PAT, per TS connection.
     pub first_pat: Histogram<u64>,
-    /// HLS live-edge latency per fetched segment or part in the window.
+    /// HLS live-edge latency per fetched segment or part in the window, normal players.
     pub latency: Histogram<u64>,
+    /// The same for slow (`--read-rate`) players, which fall behind by design.
+    pub latency_slow: Histogram<u64>,
     pub cpu: Duration,
 }
 
@@ -229,6 +231,7 @@ struct Ctx<'a> {
     ttfb: &'a mut Histogram<u64>,
     first_pat: &'a mut Histogram<u64>,
     latency: &'a mut Histogram<u64>,
+    latency_slow: &'a mut Histogram<u64>,
     next_generation: &'a mut u64,
 }
 
@@ -253,6 +256,7 @@ pub fn run(
     let mut ttfb = new_histogram();
     let mut first_pat = new_histogram();
     let mut latency = new_histogram();
+    let mut latency_slow = new_histogram();
     let mut next_generation = 0u64;
     let start = clock::now();
     let mut players: Vec<Player> = plan
@@ -315,6 +319,7 @@ pub fn run(
             ttfb: &mut ttfb,
             first_pat: &mut first_pat,
             latency: &mut latency,
+            latency_slow: &mut latency_slow,
             next_generation: &mut next_generation,
         };
         while started < players.len() && next_start <= now {
@@ -352,7 +357,8 @@ pub fn run(
                 settled += u64::from(p.settled);
                 playing += u64::from(is_playing(p, now, &cfg));
                 bytes += p.r.bytes;
-                errors += p.r.http_errors + p.r.failures.values().sum::<u64>();
+                // Every failure, statuses and disconnects included, is counted once by reason.
+                errors += p.r.failures.values().sum::<u64>();
                 disc += p.r.disconnects;
             }
             progress.settled.store(settled, Relaxed);
@@ -386,6 +392,7 @@ pub fn run(
             ttfb: &mut ttfb,
             first_pat: &mut first_pat,
             latency: &mut latency,
+            latency_slow: &mut latency_slow,
             next_generation: &mut next_generation,
         };
         for ev in events.iter() {
@@ -409,6 +416,7 @@ pub fn run(
         ttfb,
         first_pat,
         latency,
+        latency_slow,
         cpu,
     })
 }
@@ -836,7 +844,12 @@ fn complete(p: &mut Player, idx: usize, ctx: &mut Ctx<'_>) {
                     }
                     if let Some(end) = r.end_pdt_ms {
                         let lat_ms = clock::unix_ms() - end;
-                        let _ = ctx.latency.record(((lat_ms.max(0.001)) * 1000.0) as u64);
+                        let h = if p.spec.slow {
+                            &mut *ctx.latency_slow
+                        } else {
+                            &mut *ctx.latency
+                        };
+                        let _ = h.record((lat_ms.max(0.001) * 1000.0) as u64);
                     }
                 } else {
                     p.r.failed_fetches += 1;
