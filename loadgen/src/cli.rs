@@ -1,5 +1,5 @@
 //! The command line: `loadgen [RUN FLAGS]` for one run, `loadgen sweep [SWEEP FLAGS]` for the
-//! benchmark sweep. Parses and validates flags into a [`RunConfig`]; the README documents every
+//! benchmark sweep, `loadgen http [HTTP FLAGS]` for HTTP players (`http/mod.rs`). Parses and validates flags into a [`RunConfig`]; the README documents every
 //! flag and is kept in step with this file.
 //!
 //! Owns: flag names, defaults, units and their checks. Must not: run anything.
@@ -39,6 +39,8 @@ pub enum Command {
     /// Start the relay binary for each point of a subscribers x bitrate x loss grid, run
     /// loadgen against it, and write a markdown table.
     Sweep(crate::sweep::SweepArgs),
+    /// HTTP players (HTTP-TS streams or HLS) against a playback server.
+    Http(crate::http::HttpArgs),
 }
 
 /// One run.

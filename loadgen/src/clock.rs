@@ -9,3 +9,12 @@ use std::time::Instant;
 pub fn now() -> Instant {
     Instant::now()
 }
+
+/// Wall-clock now in Unix milliseconds: HLS latency compares it with the PROGRAM-DATE-TIME a
+/// segmenter wrote from its own wall clock (same machine, so no sync question).
+#[allow(clippy::disallowed_methods)] // see `now`
+pub fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}

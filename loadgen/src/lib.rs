@@ -8,13 +8,14 @@
 //! Layout: `cli` (flags) -> `config` (a validated run) -> `run` (phases, workers, report) ->
 //! `worker` (one thread's event loop) with `stamp` (payload codec), `loss` (impairments),
 //! `report` (JSON and table), `procstat` (/proc sampling); `sweep` and `relay_proc` for the
-//! benchmark grid. No unsafe code here: the only unsafe is srtrelay's batch and sys modules.
+//! benchmark grid; `http` for `loadgen http` (HTTP-TS and HLS players). No unsafe code here: the only unsafe is srtrelay's batch and sys modules.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod http;
 pub mod loss;
 pub mod procstat;
 pub mod relay_proc;

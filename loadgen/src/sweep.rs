@@ -314,7 +314,7 @@ mod tests {
         .unwrap();
         match cli.command {
             Some(crate::cli::Command::Sweep(a)) => a,
-            None => panic!("sweep expected"),
+            _ => panic!("sweep expected"),
         }
     }
 
