@@ -105,7 +105,7 @@ fn is_keyframe(p: &[u8]) -> bool {
 /// A segment starts with PAT, PMT and a video keyframe.
 fn assert_segment_starts_cleanly(seg: &[u8], what: &str) {
     assert!(
-        seg.len() > 3 * TS && seg.len() % TS == 0,
+        seg.len() > 3 * TS && seg.len().is_multiple_of(TS),
         "{what}: {} bytes",
         seg.len()
     );

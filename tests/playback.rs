@@ -83,7 +83,7 @@ fn is_keyframe(p: &[u8]) -> bool {
 /// unbroken from there to the end of the file. Returns where in the file it joined.
 fn assert_joined_cleanly(out: &[u8], file: &[u8]) -> usize {
     assert!(out.len() > 4 * TS, "only {} bytes", out.len());
-    assert_eq!(out.len() % TS, 0, "whole TS packets");
+    assert!(out.len().is_multiple_of(TS), "whole TS packets");
     assert_eq!(pid(&out[..TS]), 0, "PAT first");
     // The PMT PID is whatever the PAT names; ffmpeg's is 0x1000.
     assert_eq!(pid(&out[TS..2 * TS]), 0x1000, "PMT second");

@@ -339,6 +339,36 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             Restart,
             playback_differs(a, b, |x, y| x.reorder_hold != y.reorder_hold),
         ),
+        (
+            "playback.hls_js_url",
+            Restart,
+            playback_differs(a, b, |x, y| x.hls_js_url != y.hls_js_url),
+        ),
+        (
+            "playback.assets_dir",
+            Restart,
+            playback_differs(a, b, |x, y| x.assets_dir != y.assets_dir),
+        ),
+        (
+            "playback.hls.enabled",
+            Restart,
+            playback_differs(a, b, |x, y| x.hls.is_some() != y.hls.is_some()),
+        ),
+        (
+            "playback.hls.target_duration_ms",
+            Restart,
+            hls_differs(a, b, |x, y| x.target_duration != y.target_duration),
+        ),
+        (
+            "playback.hls.part_ms",
+            Restart,
+            hls_differs(a, b, |x, y| x.part_target != y.part_target),
+        ),
+        (
+            "playback.hls.window_segments",
+            Restart,
+            hls_differs(a, b, |x, y| x.window_segments != y.window_segments),
+        ),
         // Consulted when a session is issued or redeemed: a reload applies to the next one
         // (and revokes the sessions of removed tokens).
         (
@@ -384,4 +414,16 @@ fn playback_differs(
     differ: impl Fn(&crate::config::PlaybackConfig, &crate::config::PlaybackConfig) -> bool,
 ) -> bool {
     matches!((&a.playback, &b.playback), (Some(x), Some(y)) if differ(x, y))
+}
+
+/// Whether both configs have HLS on and `differ` says a field changed.
+fn hls_differs(
+    a: &Config,
+    b: &Config,
+    differ: impl Fn(&crate::config::HlsSettings, &crate::config::HlsSettings) -> bool,
+) -> bool {
+    playback_differs(a, b, |x, y| match (&x.hls, &y.hls) {
+        (Some(x), Some(y)) => differ(x, y),
+        _ => false,
+    })
 }

@@ -37,13 +37,19 @@ fn shipped_keys() -> Vec<String> {
         }
     }
     let table: toml::Table = DEFAULT_CONFIG.parse().expect("config.toml is TOML");
-    let parsed: BTreeSet<String> = table
-        .iter()
-        .flat_map(|(s, v)| {
-            let inner = v.as_table().expect("only sections at the top level");
-            inner.keys().map(move |k| format!("{s}.{k}"))
-        })
-        .collect();
+    // Sections nest one level deeper at most (`[playback.hls]`).
+    let mut parsed = BTreeSet::new();
+    for (s, v) in &table {
+        let inner = v.as_table().expect("only sections at the top level");
+        for (k, v) in inner {
+            match v.as_table() {
+                Some(sub) => parsed.extend(sub.keys().map(|k2| format!("{s}.{k}.{k2}"))),
+                None => {
+                    parsed.insert(format!("{s}.{k}"));
+                }
+            }
+        }
+    }
     assert_eq!(parsed, keys.iter().cloned().collect());
     keys
 }
@@ -152,6 +158,18 @@ fn every_validation_names_its_key() {
             "1000",
             "playback.ts_queue_bytes",
             "at least 65536",
+        ),
+        (
+            "playback.hls.part_ms",
+            "50",
+            "playback.hls.part_ms",
+            "100 ms to half",
+        ),
+        (
+            "playback.hls_js_url",
+            r#""x\" onload=\"y""#,
+            "playback.hls_js_url",
+            "without quotes",
         ),
         (
             "playback.max_header_bytes",
@@ -641,6 +659,12 @@ fn changed_value(key: &str) -> &'static str {
         "playback.ts_queue_bytes" => "1048576",
         "playback.max_lag_ms" => "3000",
         "playback.reorder_hold_ms" => "100",
+        "playback.hls_js_url" => r#""/_/assets/hls.min.js""#,
+        "playback.assets_dir" => r#""/tmp""#,
+        "playback.hls.enabled" => "false",
+        "playback.hls.target_duration_ms" => "4000",
+        "playback.hls.part_ms" => "500",
+        "playback.hls.window_segments" => "10",
         "log.level" => r#""debug""#,
         "log.format" => r#""json""#,
         other => panic!("no changed value for {other}: add one"),

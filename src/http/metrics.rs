@@ -417,6 +417,64 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
             out.int(name, &[("shard", &shard)], get(&s.counters));
         }
     }
+    let hls_counters: [(&str, &str, CounterFn); 3] = [
+        (
+            "srt_hls_segments_total",
+            "HLS segments built by this shard's segmenters (one per stream, on its publisher's shard).",
+            |c| c.hls_segments,
+        ),
+        (
+            "srt_hls_parts_total",
+            "LL-HLS parts built by this shard's segmenters.",
+            |c| c.hls_parts,
+        ),
+        (
+            "srt_hls_forced_cuts_total",
+            "HLS segments cut without a keyframe (none within three target durations, or the size cap).",
+            |c| c.hls_forced_cuts,
+        ),
+    ];
+    for (name, help, get) in hls_counters {
+        out.head(name, "counter", help);
+        for s in shards {
+            let shard = s.shard.to_string();
+            out.int(name, &[("shard", &shard)], get(&s.counters));
+        }
+    }
+    // The listener counts process-wide: one series each, summed over the snapshots (only
+    // shard 0's carries them).
+    let total = |f: fn(&crate::telemetry::PlaybackTotals) -> u64| -> u64 {
+        shards.iter().map(|s| f(&s.counters.playback)).sum()
+    };
+    out.head(
+        "srt_playback_connections_total",
+        "counter",
+        "Players' HTTP connections by outcome at accept or before their first request.",
+    );
+    for (outcome, v) in [
+        ("accepted", total(|p| p.accepted)),
+        ("refused_limit", total(|p| p.refused_connections)),
+        ("header_timeout", total(|p| p.header_timeouts)),
+    ] {
+        out.int("srt_playback_connections_total", &[("outcome", outcome)], v);
+    }
+    out.head(
+        "srt_playback_requests_total",
+        "counter",
+        "Players' HTTP requests by what they asked for or why they were refused.",
+    );
+    for (route, v) in [
+        ("ts", total(|p| p.ts_players)),
+        ("ts_refused", total(|p| p.ts_refused)),
+        ("playlist", total(|p| p.playlist_requests)),
+        ("segment", total(|p| p.segment_requests)),
+        ("part", total(|p| p.part_requests)),
+        ("page", total(|p| p.page_requests)),
+        ("bad_request", total(|p| p.bad_requests)),
+        ("not_found", total(|p| p.not_found)),
+    ] {
+        out.int("srt_playback_requests_total", &[("route", route)], v);
+    }
     let session_counters: [(&str, &str, CounterFn); 2] = [
         (
             "srt_shard_handoffs_unknown_total",

@@ -78,6 +78,24 @@ pub struct PlaybackCounters {
 }
 
 impl PlaybackCounters {
+    pub fn totals(&self) -> crate::telemetry::PlaybackTotals {
+        let g = Self::get;
+        crate::telemetry::PlaybackTotals {
+            accepted: g(&self.accepted),
+            refused_connections: g(&self.refused_connections),
+            header_timeouts: g(&self.header_timeouts),
+            requests: g(&self.requests),
+            bad_requests: g(&self.bad_requests),
+            not_found: g(&self.not_found),
+            ts_players: g(&self.ts_players),
+            ts_refused: g(&self.ts_refused),
+            playlist_requests: g(&self.playlist_requests),
+            segment_requests: g(&self.segment_requests),
+            part_requests: g(&self.part_requests),
+            page_requests: g(&self.page_requests),
+        }
+    }
+
     pub fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
     }

@@ -114,6 +114,26 @@ pub struct ShardCounters {
     /// HLS segments cut without a keyframe (none within three target durations, or the size
     /// cap).
     pub hls_forced_cuts: u64,
+    /// The players' HTTP listener, all shards together (the listener counts process-wide;
+    /// shard 0's snapshot carries them, the others report 0, so sums stay right).
+    pub playback: PlaybackTotals,
+}
+
+/// The players' HTTP listener's own counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlaybackTotals {
+    pub accepted: u64,
+    pub refused_connections: u64,
+    pub header_timeouts: u64,
+    pub requests: u64,
+    pub bad_requests: u64,
+    pub not_found: u64,
+    pub ts_players: u64,
+    pub ts_refused: u64,
+    pub playlist_requests: u64,
+    pub segment_requests: u64,
+    pub part_requests: u64,
+    pub page_requests: u64,
 }
 
 /// What a connection is doing.

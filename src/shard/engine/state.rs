@@ -705,6 +705,9 @@ impl ShardState {
         let streams = self.streams.views().into_iter();
         let mut counters = report::counters(self.counters, &self.streams, &self.admission.counters);
         counters.http_ts_players = self.http.len() as u64;
+        if let (0, Some(p)) = (self.index, &self.playback) {
+            counters.playback = p.counters.totals();
+        }
         if let Some(h) = &self.hls {
             let st = h.stats();
             counters.hls_segments = st.segments;
