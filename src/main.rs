@@ -157,6 +157,11 @@ fn run(config: Config, path: Option<&Path>) -> Result<(), String> {
     // Before anything binds: without the OS's randomness, cookies, socket ids and keys
     // would be predictable, and a relay that cannot be trusted must not start.
     let secrets = secrets_from(getrandom_fill)?;
+    match srtrelay::shard::sys::raise_nofile_limit() {
+        Ok((old, new)) if old != new => info!("open files limit raised from {old} to {new}"),
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot raise the open files limit: {e}"),
+    }
     let engine = Engine::start(&config, secrets).map_err(|e| e.to_string())?;
     let stop = engine.stop_signal();
     let mut service = Supervisor::from_env(engine.heartbeats().clone());

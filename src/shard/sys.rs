@@ -134,6 +134,29 @@ pub fn glommio_listener(l: std::net::TcpListener) -> glommio::net::TcpListener {
     unsafe { glommio::net::TcpListener::from_raw_fd(fd) }
 }
 
+/// Raises the soft limit on open files to the hard one (every player is a socket; distributions
+/// default the soft limit to 1024 while the hard one is far higher). Returns (old, new).
+pub fn raise_nofile_limit() -> io::Result<(u64, u64)> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a live, writable `rlimit` for the duration of the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let old = r.rlim_cur;
+    if r.rlim_cur < r.rlim_max {
+        r.rlim_cur = r.rlim_max;
+        // SAFETY: `r` is a live `rlimit` read back from the kernel with only the soft limit
+        // raised to the hard one, which an unprivileged process may do.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok((old, r.rlim_cur))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
