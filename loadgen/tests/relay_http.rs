@@ -2,6 +2,9 @@
 //! players of one ffmpeg stream on loopback, each checked for a keyframe start, continuity and
 //! delivery. The counts the issue asks the relay to serve, small enough for CI's two cores.
 
+// A test drives real processes and sockets: it owns the clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
