@@ -91,6 +91,11 @@ fn stream_json(s: &StreamView, conns: &[&ConnectionSnapshot], detail: bool) -> V
         "name": s.name,
         "publisher": publisher,
         "subscribers": s.subscribers,
+        "players": {
+            "srt": s.subscribers.saturating_sub(s.http_ts_players),
+            "http_ts": s.http_ts_players,
+            "hls": s.hls_players,
+        },
         "ingress_bps": s.traffic.ingress_bps,
         "shards": s.shards,
         "stats": {

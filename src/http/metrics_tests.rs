@@ -39,6 +39,8 @@ fn snapshot() -> Vec<ShardSnapshot> {
             shard: 1,
             publisher: Some(42),
             subscribers: 3,
+            http_ts_players: 0,
+            hls_players: 0,
             traffic: StreamTraffic {
                 ingress_bps: 4_000_000,
                 ..StreamTraffic::default()

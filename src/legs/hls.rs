@@ -118,6 +118,11 @@ impl HlsLegs {
         self.legs.get_mut(&leg.local())
     }
 
+    /// Whether `name`'s segmenter runs here.
+    pub fn runs(&self, name: &str) -> bool {
+        self.by_stream.contains_key(name)
+    }
+
     pub fn contains(&self, leg: LegId) -> bool {
         self.legs.contains_key(&leg.local())
     }

@@ -21,8 +21,10 @@ pub struct StreamView {
     pub publisher_shard: Option<usize>,
     /// Shards that have the stream, ascending.
     pub shards: Vec<usize>,
-    /// Subscribers on all shards.
+    /// Players on all shards, every protocol.
     pub subscribers: u32,
+    pub http_ts_players: u32,
+    pub hls_players: u32,
     /// Ingress from the publisher's shard; the rest summed over shards (every subscriber's
     /// hand-overs).
     pub traffic: StreamTraffic,
@@ -155,6 +157,8 @@ fn add_stream(v: &mut StreamView, s: &StreamSnapshot) {
         v.shards.insert(i, s.shard);
     }
     v.subscribers = v.subscribers.saturating_add(s.subscribers);
+    v.http_ts_players = v.http_ts_players.saturating_add(s.http_ts_players);
+    v.hls_players = v.hls_players.saturating_add(s.hls_players);
     let (sum, t) = (&mut v.traffic, &s.traffic);
     if !s.replica {
         // Only the publisher's shard knows the publisher and the ingress.
@@ -182,6 +186,8 @@ mod tests {
             replica,
             publisher: (!replica).then_some(7),
             subscribers: 2,
+            http_ts_players: 0,
+            hls_players: 0,
             traffic: StreamTraffic {
                 ingress_bps: if replica { 0 } else { 5_000_000 },
                 ingress_packets: 100,

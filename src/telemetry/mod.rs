@@ -173,8 +173,13 @@ pub struct StreamSnapshot {
     /// The publishing connection's id, on the publisher's shard; `None` on replicas and while
     /// waiting for a publisher.
     pub publisher: Option<u32>,
-    /// Subscribers on this shard.
+    /// Players on this shard, every protocol (the HLS segmenter is not one).
     pub subscribers: u32,
+    /// Of those, HTTP-TS players (the rest are SRT).
+    pub http_ts_players: u32,
+    /// HLS clients of the stream (addresses that reloaded its playlist lately, on any shard),
+    /// reported by the shard that runs its segmenter.
+    pub hls_players: u32,
     pub replica: bool,
     /// Shards this one hands the stream's packets to (publisher's shard).
     pub forwarding_to: Vec<usize>,

@@ -268,6 +268,8 @@ pub fn two_shards() -> Vec<ShardSnapshot> {
         shard,
         publisher: (!replica).then_some(1),
         subscribers: 1,
+        http_ts_players: 0,
+        hls_players: 0,
         traffic: StreamTraffic {
             ingress_bps: if replica { 0 } else { 3_000_000 },
             ..StreamTraffic::default()

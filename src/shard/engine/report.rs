@@ -3,6 +3,7 @@
 //! snapshot types.
 
 use crate::relay::fanout::{Role, ShardStreams, StreamView};
+use crate::relay::leg::LegKind;
 use crate::telemetry::{ConnRole, ShardCounters, StreamSnapshot, StreamTraffic};
 
 use crate::legs::srt::admission::AdmissionCounters;
@@ -44,13 +45,16 @@ pub fn conn_role(role: Option<&Role>) -> (ConnRole, Option<String>) {
     }
 }
 
-pub fn stream(shard: usize, s: StreamView) -> StreamSnapshot {
+pub fn stream(shard: usize, s: StreamView, hls_players: u32) -> StreamSnapshot {
     let c = s.counters;
+    let kind = |k: LegKind| s.subscribers.iter().filter(|l| l.kind() == k).count() as u32;
     StreamSnapshot {
-        name: s.name,
+        name: s.name.clone(),
         shard,
         publisher: s.publisher.map(|l| l.local()),
-        subscribers: s.subscribers.len() as u32,
+        subscribers: kind(LegKind::Srt) + kind(LegKind::HttpTs),
+        http_ts_players: kind(LegKind::HttpTs),
+        hls_players,
         replica: s.replica,
         forwarding_to: s.forwarding_to,
         traffic: StreamTraffic {

@@ -727,7 +727,12 @@ impl ShardState {
             counters,
             endpoint: self.endpoint.stats().clone(),
             connections,
-            streams: streams.map(|s| report::stream(shard, s)).collect(),
+            streams: streams
+                .map(|s| {
+                    let hls = self.hls_clients(&s.name, now);
+                    report::stream(shard, s, hls)
+                })
+                .collect(),
             histograms: self.histograms.clone(),
         }
     }
@@ -848,6 +853,16 @@ impl ShardState {
 
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// HLS clients of `name`, when its segmenter runs on this shard (one shard reports them).
+    fn hls_clients(&self, name: &str, now: Instant) -> u32 {
+        match (&self.hls, &self.playback) {
+            (Some(h), Some(p)) if h.runs(name) => {
+                p.hls.get(name).map_or(0, |s| s.clients(now) as u32)
+            }
+            _ => 0,
+        }
     }
 
     /// The shard's legs of every kind.
