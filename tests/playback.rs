@@ -384,3 +384,27 @@ fn at_the_connection_limit_players_get_503_or_the_configured_404() {
         publisher.finish();
     }
 }
+
+#[test]
+fn under_the_wait_policy_a_player_before_the_publisher_gets_the_stream_when_it_comes() {
+    let relay = relay(|c| {
+        c.streams.policy.unknown_stream = UnknownStream::Wait(Duration::from_secs(20));
+    });
+    let http = relay.playback_addr();
+    let file = media::test_ts(TsSpec::seconds(6));
+    let bytes = std::fs::read(&file).unwrap();
+    let early = http_client::get(http, "/live/later.ts", T).expect("answered while waiting");
+    assert_eq!(early.status, 200);
+    let reader = thread::spawn(move || {
+        let mut early = early;
+        early.read_to_end(2 * T).to_vec()
+    });
+    let publisher = publish(&relay, &file, 6, "live/later");
+    end_publisher(&relay, publisher, "live/later", bytes.len());
+    let out = reader.join().unwrap();
+    assert_eq!(
+        assert_joined_cleanly(&out, &bytes),
+        3 * TS,
+        "from the first keyframe on"
+    );
+}
