@@ -444,3 +444,155 @@ pub fn endpoint(data: &[u8]) -> EndpointRun {
     );
     h.run
 }
+
+/// The input as TS packets: 188-byte chunks with the sync byte forced, so the fuzzer spends
+/// its time past the framing check. A trailing partial chunk is dropped.
+fn ts_packets(data: &[u8]) -> Vec<[u8; 188]> {
+    data.chunks_exact(188)
+        .map(|c| {
+            let mut p = [0u8; 188];
+            p.copy_from_slice(c);
+            p[0] = 0x47;
+            p
+        })
+        .collect()
+}
+
+/// `PsiCache` never panics, stays within its bounds, and its header is whole packets that
+/// begin with the PAT.
+pub fn psi(data: &[u8]) {
+    use srtrelay::media::packet::pid;
+    use srtrelay::media::psi::{MAX_PROGRAMS, MAX_SECTION_PACKETS, PsiCache};
+    let mut cache = PsiCache::new();
+    let mut version = 0;
+    for p in ts_packets(data) {
+        cache.observe(&p);
+        assert!(cache.version() >= version, "version went back");
+        version = cache.version();
+        if let Some(h) = cache.header() {
+            assert!(!h.is_empty() && h.len().is_multiple_of(188));
+            assert!(h.len() <= (1 + MAX_PROGRAMS) * MAX_SECTION_PACKETS * 188);
+            let first: &[u8; 188] = h[..188].try_into().expect("a whole packet");
+            assert_eq!(pid(first), 0, "the header starts with the PAT");
+        }
+        if let Some(v) = cache.video_pid() {
+            assert!(cache.streams().any(|e| e.pid == v));
+        }
+        for a in cache.audio_pids() {
+            assert!(cache.streams().any(|e| e.pid == *a));
+        }
+    }
+}
+
+/// PES and PCR readers never panic and return in-range values; the timestamp delta is
+/// antisymmetric.
+pub fn pes(data: &[u8]) {
+    use srtrelay::media::pes::{
+        TIMESTAMP_WRAP, pcr, pes_start, timestamp_delta, video_random_access,
+    };
+    for p in ts_packets(data) {
+        if let Some(s) = pes_start(&p) {
+            for t in [s.pts, s.dts].into_iter().flatten() {
+                assert!(t < TIMESTAMP_WRAP);
+            }
+            assert!(s.es.len() <= 184);
+            let _ = video_random_access(0x1B, s.es);
+            let _ = video_random_access(0x24, s.es);
+            if let (Some(a), Some(b)) = (s.pts, s.dts) {
+                let d = timestamp_delta(a, b);
+                assert!(d.unsigned_abs() <= TIMESTAMP_WRAP / 2);
+                if d.unsigned_abs() != TIMESTAMP_WRAP / 2 {
+                    assert_eq!(timestamp_delta(b, a), -d);
+                }
+            }
+        }
+        if let Some(v) = pcr(&p) {
+            assert!(v < TIMESTAMP_WRAP * 300);
+        }
+    }
+}
+
+/// The segmenter fed arbitrary packets never panics and keeps its invariants: the first
+/// byte picks the configuration, then each packet's own first byte (replaced by the sync
+/// byte) says how far time moves before it, 0xFF meaning a discontinuity first. Segments are
+/// their parts, bounded in size; numbers only move forward; lookups answer for anything.
+/// Returns the segmenter's counters, so tests can see the seeds reach deep states.
+pub fn segmenter(data: &[u8]) -> srtrelay::media::hls::HlsStats {
+    use srtrelay::media::hls::validate::validate_media_playlist;
+    use srtrelay::media::hls::{Availability, HlsConfig, Segmenter};
+    use std::time::{Duration, Instant, UNIX_EPOCH};
+
+    let Some((&flags, rest)) = data.split_first() else {
+        return Default::default();
+    };
+    let cfg = HlsConfig {
+        target_duration: Duration::from_secs(1 + u64::from(flags & 0x03)),
+        part_target: (flags & 0x04 == 0)
+            .then(|| Duration::from_millis(200 + 100 * u64::from(flags >> 6))),
+        window_segments: 3 + usize::from((flags >> 3) & 0x03),
+        keep_after_window: 1,
+        max_segment_bytes: 64 << 10,
+    };
+    // Fuzz targets may read the clock: it is only the origin of virtual time.
+    #[allow(clippy::disallowed_methods)]
+    let t0 = Instant::now();
+    let mut seg = Segmenter::new(cfg.clone(), (t0, UNIX_EPOCH + Duration::from_secs(1 << 30)));
+    let mut now = t0;
+    let mut last_seq = 0;
+    let mut last_msn = None;
+    for (i, c) in rest.chunks_exact(188).enumerate() {
+        if c[0] == 0xFF {
+            seg.discontinuity();
+        }
+        now += Duration::from_millis(u64::from(c[0] & 0x3F));
+        let mut p = [0u8; 188];
+        p.copy_from_slice(c);
+        p[0] = 0x47;
+        seg.push(&p, now);
+        if i % 7 != 6 {
+            continue;
+        }
+        let s = seg.snapshot();
+        assert_eq!(s.generation(), seg.generation());
+        if s.is_ready() {
+            assert!(s.playlist().starts_with("#EXTM3U\n"));
+            let _ = validate_media_playlist(s.playlist());
+        }
+        assert!(s.media_sequence() >= last_seq, "media sequence went back");
+        last_seq = s.media_sequence();
+        let kept = s.segments();
+        assert!(kept.len() <= 4 * cfg.window_segments + cfg.keep_after_window);
+        for w in kept.windows(2) {
+            assert_eq!(w[1].msn, w[0].msn + 1, "kept segments are contiguous");
+            assert!(w[1].discontinuity_sequence >= w[0].discontinuity_sequence);
+        }
+        for k in kept {
+            assert!(k.len <= cfg.max_segment_bytes);
+            let bytes = s.segment(k.msn).expect("a kept segment is served");
+            assert_eq!(bytes.len(), k.len);
+            let parts: usize = k.parts.iter().map(|p| p.bytes.len()).sum();
+            assert_eq!(parts, k.len, "a segment is its parts");
+            assert_eq!(
+                k.duration_ticks,
+                k.parts.iter().map(|p| p.duration_ticks).sum::<u64>()
+            );
+        }
+        if let Some(l) = kept.last() {
+            assert!(last_msn.is_none_or(|m| l.msn >= m));
+            last_msn = Some(l.msn);
+            for msn in [0, l.msn, l.msn + 1, l.msn + 2, l.msn + 3, u64::MAX] {
+                for part in [None, Some(0), Some(5), Some(u32::MAX)] {
+                    let a = s.has(msn, part);
+                    assert_ne!(a, Availability::Gone, "reloads are never Gone");
+                }
+                let _ = (
+                    s.has_part(msn, 0),
+                    s.has_part(msn, u32::MAX),
+                    s.has_segment(msn),
+                );
+                let _ = s.part(msn, 0);
+            }
+        }
+    }
+    *seg.stats()
+}

@@ -78,6 +78,41 @@ fn endpoint_corpus() {
     });
 }
 
+#[test]
+fn psi_corpus() {
+    replay("psi", checks::psi);
+}
+
+#[test]
+fn pes_corpus() {
+    replay("pes", checks::pes);
+}
+
+#[test]
+fn segmenter_corpus() {
+    replay("segmenter", |d| {
+        checks::segmenter(d);
+    });
+}
+
+/// The media seeds are the ffmpeg fixture (tests/vectors/media/) cut and timed, so the
+/// fuzzer starts from a stream that really segments: between them they finish parts and
+/// segments, in both modes, and mark a discontinuity.
+#[test]
+fn segmenter_seeds_reach_segments_and_discontinuities() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/segmenter");
+    let run = |name: &str| checks::segmenter(&fs::read(dir.join(name)).expect("read seed"));
+    let ll = run("ffmpeg_ll_1s");
+    assert!(
+        ll.segments >= 4 && ll.parts > 10 && ll.forced_cuts == 0,
+        "{ll:?}"
+    );
+    let plain = run("ffmpeg_plain_2s");
+    assert!(plain.segments >= 1 && plain.parts == 0, "{plain:?}");
+    let disc = run("ffmpeg_discontinuity");
+    assert!(disc.discontinuities == 1 && disc.segments >= 2, "{disc:?}");
+}
+
 /// The endpoint seeds are generated here (run with `FUZZ_WRITE_SEEDS=1` to rewrite them) from
 /// the libsrt captures, so they stay reproducible; this checks the committed files match.
 #[test]

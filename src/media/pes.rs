@@ -86,7 +86,8 @@ pub fn pes_start(pkt: &TsPacket) -> Option<PesStart<'_>> {
     })
 }
 
-/// The PCR of `pkt` in 27 MHz units, if its adaptation field carries one (PCR_flag, 0x10).
+/// The PCR of `pkt` in 27 MHz units, if its adaptation field carries a valid one (PCR_flag,
+/// 0x10; always below `TIMESTAMP_WRAP * 300`).
 pub fn pcr(pkt: &TsPacket) -> Option<u64> {
     let af = packet::adaptation_field(pkt)?;
     if af[0] & 0x10 == 0 {
@@ -100,7 +101,9 @@ pub fn pcr(pkt: &TsPacket) -> Option<u64> {
         | (b[3] as u64) << 1
         | (b[4] as u64) >> 7;
     let ext = ((b[4] as u64 & 0x01) << 8) | b[5] as u64;
-    Some(base * 300 + ext)
+    // §2.4.2.2: the extension counts 27 MHz cycles within one 90 kHz tick, 0..=299; more
+    // is a corrupt field, not a time.
+    (ext < 300).then_some(base * 300 + ext)
 }
 
 /// `later - earlier` for 33-bit timestamps, taking the shorter way round the wrap: the result

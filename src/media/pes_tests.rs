@@ -113,6 +113,22 @@ fn pcr_round_trips_including_extension() {
     }
     let p = mux.pes(0x100, 0xE0, Some(0), None, &[0], Start::default());
     assert_eq!(pcr(&p[0]), None);
+    // An extension of 300 or more is corrupt (fuzzer-found: it overflowed the 33-bit range).
+    let mut bad = mux.pes(
+        0x100,
+        0xE0,
+        Some(0),
+        None,
+        &[0],
+        Start {
+            rai: false,
+            pcr: Some(299),
+        },
+    )[0];
+    assert_eq!(pcr(&bad), Some(299));
+    bad[10] |= 0x01;
+    bad[11] = 0xFF;
+    assert_eq!(pcr(&bad), None);
 }
 
 #[test]

@@ -875,3 +875,36 @@ fn garbage_never_panics_and_stays_bounded() {
     assert!(seg.stats().segments > 0);
     assert!(seg.stats().bad_packets > 0);
 }
+
+#[test]
+fn media_bytes_is_a_buf_over_the_parts() {
+    use bytes::{Buf, Bytes};
+    let part = |b: &'static [u8]| Part {
+        bytes: Bytes::from_static(b),
+        duration_ticks: 1,
+        independent: false,
+    };
+    let seg = Segment::new(
+        0,
+        vec![part(b"abc"), part(b"d"), part(b"efgh")],
+        false,
+        0,
+        wall(),
+        true,
+    );
+    let mut m = seg.bytes();
+    assert_eq!((m.len(), m.remaining(), m.chunk()), (8, 8, &b"abc"[..]));
+    m.advance(2);
+    assert_eq!(m.chunk(), b"c");
+    m.advance(1);
+    assert_eq!(m.chunk(), b"d");
+    m.advance(2);
+    assert_eq!((m.chunk(), m.remaining()), (&b"fgh"[..], 3));
+    assert_eq!(m.to_vec(), b"fgh");
+    m.advance(100);
+    assert!(m.is_empty() && m.chunk().is_empty());
+    assert_eq!(
+        seg.bytes().copy_to_bytes(8),
+        Bytes::from_static(b"abcdefgh")
+    );
+}
