@@ -596,3 +596,81 @@ pub fn segmenter(data: &[u8]) -> srtrelay::media::hls::HlsStats {
     }
     *seg.stats()
 }
+
+/// The playback side's own parsing: a request path and query (the first line of `data`) is
+/// routed without panicking and only ever names a stream the relay would accept; the rest,
+/// cut into payloads by its bytes, goes through an HTTP-TS player's queue, which stays within
+/// its cap and hands out exactly what it queued.
+pub fn playback(data: &[u8]) {
+    use srtrelay::buf::Payload;
+    use srtrelay::legs::http::ts_player::TsPlayer;
+    use srtrelay::playback::routes::{Route, query_param, route, valid_stream_name};
+    use srtrelay::relay::leg::{Offer, Sink, StreamHeader};
+    use std::time::{Duration, Instant};
+
+    let (line, rest) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let line = String::from_utf8_lossy(line);
+    let (path, query) = match line.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (&*line, None),
+    };
+    match route(path) {
+        Route::Ts(n)
+        | Route::Playlist(n)
+        | Route::Page(n)
+        | Route::Segment(n, _)
+        | Route::Part(n, _, _) => {
+            assert!(
+                valid_stream_name(n) && !n.contains(".."),
+                "{path:?} -> {n:?}"
+            );
+        }
+        Route::Asset(f) => assert!(!f.contains('/') && !f.starts_with('.'), "{path:?}"),
+        Route::Index | Route::StreamsJson | Route::NotFound => {}
+    }
+    for k in ["s", "_HLS_msn", "_HLS_part"] {
+        let _ = query_param(query, k);
+    }
+    let cap = 4096 + usize::from(rest.first().copied().unwrap_or(0)) * 64;
+    let mut p = TsPlayer::new(cap, Duration::from_millis(500));
+    p.base();
+    let t0 = Instant::now();
+    let header = [0x47u8; 376];
+    let mut offered = 0u64;
+    for (i, chunk) in rest.chunks(1316).enumerate() {
+        let Some(payload) = Payload::copy_from_slice(chunk) else {
+            continue;
+        };
+        let psi = (i % 3 != 0).then_some(StreamHeader {
+            header: &header,
+            has_video: i % 2 == 0,
+        });
+        let _ = p.offer(Offer {
+            number: i as u64,
+            pos: i as u64,
+            origin: t0 + Duration::from_millis(i as u64 * 7),
+            payload: &payload,
+            psi,
+        });
+        offered += 1;
+        assert!(
+            p.queued_bytes() <= cap + header.len() + 1316,
+            "cap {cap}: {}",
+            p.queued_bytes()
+        );
+    }
+    let mut out = std::collections::VecDeque::new();
+    let mut taken = 0u64;
+    loop {
+        p.take(64, std::task::Waker::noop(), &mut out);
+        if out.is_empty() {
+            break;
+        }
+        taken += out.drain(..).map(|c| c.bytes().len() as u64).sum::<u64>();
+    }
+    assert_eq!(taken, p.counters.bytes_out);
+    let _ = offered;
+}

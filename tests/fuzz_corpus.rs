@@ -84,6 +84,11 @@ fn psi_corpus() {
 }
 
 #[test]
+fn playback_corpus() {
+    assert!(replay("playback", checks::playback) >= 5);
+}
+
+#[test]
 fn pes_corpus() {
     replay("pes", checks::pes);
 }
