@@ -67,7 +67,20 @@ pub struct TsPlayer {
     /// at that keyframe): nothing is written until they are, so they still come first.
     psi_pending: bool,
     waker: Option<Waker>,
+    /// The tables queued at the last start, while not yet written: their continuity counters
+    /// are set from the first in-band packet of each of their PIDs that follows, so the player
+    /// sees each PID's counter continue (the cached packets carry the counters of whenever
+    /// they were last sent).
+    header_fix: Option<HeaderFix>,
     pub counters: TsPlayerCounters,
+}
+
+#[derive(Debug)]
+struct HeaderFix {
+    /// The header's position in the queue.
+    index: usize,
+    /// PIDs still waiting for their first in-band packet.
+    pids: Vec<u16>,
 }
 
 /// A stream whose tables never come is written without them after this much media.
@@ -84,6 +97,7 @@ impl TsPlayer {
             closed: false,
             psi_pending: false,
             waker: None,
+            header_fix: None,
             counters: TsPlayerCounters::default(),
         }
     }
@@ -110,6 +124,10 @@ impl TsPlayer {
                 break;
             };
             let n = c.bytes().len();
+            self.header_fix = self.header_fix.take().and_then(|mut f| {
+                f.index = f.index.checked_sub(1)?;
+                Some(f)
+            });
             self.queued_bytes -= n;
             self.counters.bytes_out += n as u64;
             out.push_back(c);
@@ -137,12 +155,61 @@ impl TsPlayer {
         self.queue.push_back((c, at));
     }
 
+    /// Queues the tables at a start and remembers to fix their counters.
+    fn push_header(&mut self, header: &[u8], at: Instant) {
+        let mut pids: Vec<u16> = packets(header).map(crate::media::packet::pid).collect();
+        pids.dedup();
+        self.push(Chunk::Header(header.to_vec()), at);
+        self.header_fix = Some(HeaderFix {
+            index: self.queue.len() - 1,
+            pids,
+        });
+    }
+
+    /// Sets the queued header's counters from the in-band packets in `bytes` (what was just
+    /// queued after it).
+    fn fix_header_counters(&mut self, bytes: &[u8]) {
+        let Some(fix) = &mut self.header_fix else {
+            return;
+        };
+        for pkt in packets(bytes) {
+            let pid = crate::media::packet::pid(pkt);
+            let Some(i) = fix.pids.iter().position(|&p| p == pid) else {
+                continue;
+            };
+            fix.pids.swap_remove(i);
+            let next = crate::media::packet::continuity_counter(pkt);
+            if let Some((Chunk::Header(h), _)) = self.queue.get_mut(fix.index) {
+                // The header's packets of this PID end just before `next`.
+                let n = h
+                    .chunks_exact(TS_PACKET_LEN)
+                    .filter(|p| pid_of(p) == pid)
+                    .count() as u8;
+                let mut cc = next.wrapping_sub(n) & 0x0F;
+                for p in h.chunks_exact_mut(TS_PACKET_LEN) {
+                    if pid_of(p) == pid {
+                        p[3] = (p[3] & 0xF0) | cc;
+                        cc = (cc + 1) & 0x0F;
+                    }
+                }
+            }
+        }
+        if fix.pids.is_empty() {
+            self.header_fix = None;
+        }
+    }
+
     /// The queue's media age exceeds `max_lag`: the client is not reading.
     fn too_far_behind(&self, now_origin: Instant) -> bool {
         self.queue
             .front()
             .is_some_and(|(_, at)| now_origin.saturating_duration_since(*at) > self.max_lag)
     }
+}
+
+/// A TS packet's PID (ISO/IEC 13818-1 §2.4.3.2), from a whole packet's bytes.
+fn pid_of(p: &[u8]) -> u16 {
+    (u16::from(p[1] & 0x1F) << 8) | u16::from(p[2])
 }
 
 /// The first packet of `payload` that starts a video keyframe.
@@ -170,6 +237,17 @@ impl Sink for TsPlayer {
                 self.queued_bytes += psi.header.len();
                 self.queue
                     .push_front((Chunk::Header(psi.header.to_vec()), o.origin));
+                let mut pids: Vec<u16> =
+                    packets(psi.header).map(crate::media::packet::pid).collect();
+                pids.dedup();
+                self.header_fix = Some(HeaderFix { index: 0, pids });
+                let queued: Vec<u8> = self
+                    .queue
+                    .iter()
+                    .skip(1)
+                    .flat_map(|(c, _)| c.bytes().to_vec())
+                    .collect();
+                self.fix_header_counters(&queued);
                 self.psi_pending = false;
             } else if self
                 .queue
@@ -211,7 +289,7 @@ impl Sink for TsPlayer {
                 }
                 // After a skip too: a decoder that lost its place finds the tables again.
                 match o.psi {
-                    Some(psi) => self.push(Chunk::Header(psi.header.to_vec()), o.origin),
+                    Some(psi) => self.push_header(psi.header, o.origin),
                     None if self.phase == Phase::Join => self.psi_pending = true,
                     None => {}
                 }
@@ -226,6 +304,9 @@ impl Sink for TsPlayer {
             },
             o.origin,
         );
+        if self.header_fix.is_some() {
+            self.fix_header_counters(&bytes[start..]);
+        }
         self.wake();
         Taken::Queued
     }

@@ -119,6 +119,32 @@ fn a_joiner_gets_pat_pmt_then_the_keyframe_then_the_published_bytes() {
     let published_end = ps.len() * PER_PAYLOAD;
     assert_eq!(rest, &FFMPEG_FIXTURE[published_from..published_end]);
     assert_eq!(p.counters.bytes_out, out.len() as u64);
+    assert_eq!(
+        cc_errors(&out),
+        0,
+        "every PID's counter continues, the tables' too"
+    );
+}
+
+/// Continuity-counter breaks (ISO/IEC 13818-1 §2.4.3.3): a packet with payload must carry its
+/// PID's previous counter plus one (or repeat it, a duplicate).
+fn cc_errors(out: &[u8]) -> usize {
+    let mut last: std::collections::HashMap<u16, u8> = Default::default();
+    let mut errors = 0;
+    for p in packets(out) {
+        if p[3] & 0x10 == 0 || pid(p) == 0x1FFF {
+            continue;
+        }
+        let cc = p[3] & 0x0F;
+        if let Some(&l) = last.get(&pid(p))
+            && cc != l
+            && cc != (l + 1) & 0x0F
+        {
+            errors += 1;
+        }
+        last.insert(pid(p), cc);
+    }
+    errors
 }
 
 #[test]
@@ -225,4 +251,39 @@ fn a_start_before_the_tables_are_known_holds_its_bytes_until_they_are() {
         h.header.len() + PER_PAYLOAD - k * TS_PACKET_LEN + PER_PAYLOAD
     );
     let _ = Chunk::Header(Vec::new());
+}
+
+#[test]
+fn tables_sent_at_a_start_continue_the_counters_of_the_backlog_that_follows() {
+    // The fan-out's cache holds the newest tables (the ring's head), while a newcomer's backlog
+    // starts at an older keyframe: the cached packets' counters are ahead of the backlog's.
+    let ps = payloads();
+    let mut psi = PsiCache::new();
+    for pl in &ps {
+        for pkt in packets(pl.as_slice()) {
+            psi.observe(pkt);
+        }
+    }
+    let header = StreamHeader {
+        header: psi.header().unwrap(),
+        has_video: true,
+    };
+    let mut p = TsPlayer::new(64 << 20, Duration::from_secs(10));
+    p.base();
+    for (i, pl) in ps.iter().enumerate().skip(12) {
+        p.offer(Offer {
+            number: 0,
+            pos: i as u64,
+            origin: t0() + Duration::from_millis(i as u64),
+            payload: pl,
+            psi: Some(header),
+        });
+    }
+    let out = drain(&mut p);
+    assert!(starts_with_tables(&out));
+    assert_eq!(
+        cc_errors(&out),
+        0,
+        "the tables' counters were set from the backlog"
+    );
 }
