@@ -167,6 +167,10 @@ fn a_thousand_http_ts_players_all_start_at_a_keyframe_and_get_the_stream() {
         "every player starts at a keyframe: {r:#}"
     );
     assert_eq!(ts["resyncs"], 0, "whole TS packets: {r:#}");
+    assert_eq!(
+        ts["cc_errors"], 0,
+        "every PID continues, the tables sent at the join too: {r:#}"
+    );
     // Each player's bytes within a tenth of the median player's.
     let d = p["delivery_pct"].as_f64().unwrap();
     assert!(d >= 90.0, "delivery {d} %: {r:#}");

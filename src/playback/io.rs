@@ -42,6 +42,32 @@ impl hyper::rt::Write for ShardIo {
         Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
     }
 
+    /// Queued chunks go out in one `sendmsg` from where they are (ring handles, HLS parts):
+    /// no copy into hyper's buffer. When the socket is full, glommio's write readiness (a
+    /// write of the first chunk) parks the task until it drains.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        match crate::shard::sys::send_vectored(&me.0, bufs) {
+            Ok(n) => Poll::Ready(Ok(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let first = bufs
+                    .iter()
+                    .find(|b| !b.is_empty())
+                    .map_or(&[][..], |b| &b[..]);
+                Pin::new(&mut me.0).poll_write(cx, first)
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().0).poll_flush(cx)
     }

@@ -153,6 +153,9 @@ async fn connection(
         .header_read_timeout(None)
         .max_buf_size(shared.cfg.max_header_bytes.max(MIN_BUF))
         .keep_alive(true)
+        // Queue body chunks and write them vectored (`io::ShardIo`), never flattened into a
+        // copy per connection.
+        .writev(true)
         .serve_connection(ShardIo(stream), svc);
     let served = async {
         if let Err(e) = conn.await {

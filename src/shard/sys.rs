@@ -157,6 +157,34 @@ pub fn raise_nofile_limit() -> io::Result<(u64, u64)> {
     Ok((old, r.rlim_cur))
 }
 
+/// One non-blocking `sendmsg(2)` of `bufs` on a stream socket (`MSG_DONTWAIT`, and
+/// `MSG_NOSIGNAL`: a peer that went away is an error, not SIGPIPE). The playback listener
+/// writes a response's queued chunks (ring handles, HLS parts) straight from where they are.
+pub fn send_vectored(sock: &impl AsRawFd, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+    // Linux's UIO_MAXIOV.
+    let bufs = &bufs[..bufs.len().min(1024)];
+    // SAFETY: an all-zero `msghdr` is a valid value (null name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // `IoSlice` is ABI-compatible with `iovec` (std documents it), and the kernel only reads
+    // through this pointer.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len() as _;
+    // SAFETY: the descriptor is `sock`'s, borrowed (so open) for the call; `msg` points at
+    // `bufs`, which outlive the call, and names no address or control buffer.
+    let n = unsafe {
+        libc::sendmsg(
+            sock.as_raw_fd(),
+            &msg,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
