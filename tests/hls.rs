@@ -304,3 +304,76 @@ fn vlc_and_gstreamer_decode_the_http_ts_stream_from_its_first_picture() {
     let g = vlc::gst_play_http(&url, run_for);
     g.assert_clean("relay HTTP-TS");
 }
+
+/// Decodes `url` with ffmpeg to raw frames as they come and reads the clock bar in each:
+/// (wall clock at decode - clock in the picture) in milliseconds, after a warm-up.
+fn decode_latency(url: &str, frames: usize) -> Vec<i64> {
+    use std::io::Read;
+    use support::clockbar;
+    use support::image::RgbImage;
+    let bar = ClockBar::live();
+    let (w, h) = (bar.width as usize, bar.height as usize);
+    let mut child = Command::new(tools::ffmpeg())
+        .args(["-hide_banner", "-loglevel", "error", "-fflags", "nobuffer", "-flags", "low_delay"])
+        .args(["-probesize", "32768", "-analyzeduration", "0", "-i", url])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg");
+    let mut out = child.stdout.take().unwrap();
+    let mut frame = vec![0u8; w * h * 3];
+    let mut lat = Vec::new();
+    for i in 0..frames {
+        if out.read_exact(&mut frame).is_err() {
+            break;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let img = RgbImage::new(w, h, frame.clone()).unwrap();
+        // The first second is the decoder catching up with its start-up backlog.
+        if i >= 25
+            && let Ok(ms) = clockbar::read(&img, clockbar::Area::whole(&img))
+        {
+            lat.push(now - ms as i64);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    lat
+}
+
+fn median(mut v: Vec<i64>) -> Option<i64> {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied()
+}
+
+/// Not a test: the latency of each playback path from the same live publisher, for
+/// BENCHMARKS.md (`cargo test --release --test hls -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn latency_of_srt_and_http_ts_playback() {
+    let relay = relay(|_| {});
+    let http = relay.playback_addr();
+    let _publisher = LivePublisher::start(&relay, "live/cam1", 120);
+    wait_playlist(http, "live/cam1", 1);
+    let srt = format!(
+        "srt://{}?streamid=#!::r=live/cam1,m=request&latency=200000",
+        relay.addr
+    );
+    let ts = format!("http://{http}/live/cam1.ts");
+    for round in 0..3 {
+        let s = decode_latency(&srt, 250);
+        let t = decode_latency(&ts, 250);
+        eprintln!(
+            "round {round}: glass-to-glass (ffmpeg decode) median SRT {:?} ms ({} frames), HTTP-TS {:?} ms ({} frames)",
+            median(s.clone()),
+            s.len(),
+            median(t.clone()),
+            t.len()
+        );
+    }
+}
