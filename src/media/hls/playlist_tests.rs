@@ -132,7 +132,7 @@ fn plain_hls_playlist_has_no_ll_tags_and_drops_independence_on_forced_cuts() {
             vec![part(180_000, false)],
             false,
             0,
-            date,
+            date + Duration::from_secs(2),
             false,
         )),
     ];

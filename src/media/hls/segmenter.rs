@@ -33,8 +33,9 @@ const MAX_FRAME_TICKS: u64 = TICKS_PER_SECOND / 5;
 const DEFAULT_FRAME_TICKS: u64 = TICKS_PER_SECOND / 30;
 /// Parts per segment are bounded even if timestamps stall.
 const MAX_PARTS_PER_SEGMENT: usize = 256;
-/// §6.2.1 lets program dates overlap by less than a second to follow the arrival clock; we
-/// re-anchor on arrival once the chained dates drift further than this.
+/// §6.2.1 lets program dates overlap by less than a second (the later segment only partly)
+/// to follow the arrival clock: chained dates are re-anchored on arrival once they drift
+/// further than this, and never step back by more than this (nor half the previous segment).
 const MAX_DATE_DRIFT: Duration = Duration::from_millis(500);
 
 /// An HLS segmenter for one stream: feed it the stream's TS packets with [`Segmenter::push`],
@@ -69,7 +70,8 @@ pub struct Segmenter {
     last_cut: Option<u64>,
     waiting_since: Option<Instant>,
     force_start: bool,
-    next_date: Option<SystemTime>,
+    /// Where the previous segment's dates end, and its duration.
+    next_date: Option<(SystemTime, Duration)>,
     size_hint: usize,
     generation: u64,
     dirty: bool,
@@ -318,10 +320,16 @@ impl Segmenter {
         self.last_dsn = dsn;
         let arrived = self.wall_time(arrival);
         // Dates chain from segment to segment along the media clock, so the date of a
-        // point in the media is unambiguous (§6.2.1), unless arrival has drifted away.
+        // point in the media is unambiguous (§6.2.1), unless arrival has drifted away; a
+        // burst of late packets (arrival behind the chain) must not make a segment's date
+        // overlap its predecessor's by more than a part of it, across a discontinuity too.
         let date = match self.next_date {
-            Some(d) if !discontinuity && drift(d, arrived) <= MAX_DATE_DRIFT => d,
-            _ => arrived,
+            Some((d, _)) if !discontinuity && drift(d, arrived) <= MAX_DATE_DRIFT => d,
+            Some((d, prev)) => {
+                let floor = d.checked_sub(MAX_DATE_DRIFT.min(prev / 2)).unwrap_or(d);
+                arrived.max(floor)
+            }
+            None => arrived,
         };
         // One allocation per segment in steady state: parts are split off the front.
         let capacity = (self.size_hint + self.size_hint / 4)
@@ -377,7 +385,10 @@ impl Segmenter {
             b.date,
             b.independent,
         );
-        self.next_date = b.date.checked_add(seg.duration());
+        self.next_date = b
+            .date
+            .checked_add(seg.duration())
+            .map(|end| (end, seg.duration()));
         self.size_hint = seg.len;
         // §4.4.3.1 (version 6): EXT-X-TARGETDURATION is the longest EXTINF rounded to the
         // nearest second. It only grows, as §6.2.1 forbids changing it; publishing starts
@@ -414,7 +425,6 @@ impl Segmenter {
     fn new_timeline(&mut self) {
         self.clock = Clock::default();
         self.last_cut = None;
-        self.next_date = None;
         self.waiting_since = None;
         self.force_start = false;
     }

@@ -908,3 +908,27 @@ fn media_bytes_is_a_buf_over_the_parts() {
         Bytes::from_static(b"abcdefgh")
     );
 }
+
+#[test]
+fn a_burst_of_late_packets_does_not_overlap_dates() {
+    // The whole fixture arrives at one instant (a backlog): dates follow the media, never
+    // stepping back by a second or a whole segment.
+    let mut h = Harness::new(HlsConfig {
+        target_duration: Duration::from_secs(1),
+        ..HlsConfig::default()
+    });
+    for chunk in FFMPEG_FIXTURE.chunks(7 * 188) {
+        h.seg.push(chunk, h.t0);
+        h.check();
+    }
+    let s = h.snap();
+    for w in s.segments().windows(2) {
+        let end = w[0].program_date_time + w[0].duration();
+        assert!(w[1].program_date_time > w[0].program_date_time);
+        assert!(
+            end.duration_since(w[1].program_date_time)
+                .unwrap_or_default()
+                <= Duration::from_millis(500)
+        );
+    }
+}

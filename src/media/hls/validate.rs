@@ -165,6 +165,29 @@ fn check(p: &ParsedPlaylist) -> Result<(), String> {
             "HOLD-BACK {hb} us is under three target durations (§4.4.3.8)"
         ));
     }
+    // §6.2.1: dates MUST NOT make the date-to-media mapping ambiguous; the only overlap
+    // allowed is under a second, and the later segment only partly overlaps the earlier.
+    let dated: Vec<(i64, &ParsedSegment)> = p
+        .segments
+        .iter()
+        .filter_map(|s| Some((parse_date(s.program_date_time.as_deref()?).ok()?, s)))
+        .collect();
+    for w in dated.windows(2) {
+        let ((d0, s0), (d1, s1)) = (w[0], w[1]);
+        if s1.msn != s0.msn + 1 {
+            continue;
+        }
+        let end = d0 + s0.duration_us as i64;
+        let allowed = 1_000_000.min(s0.duration_us as i64);
+        if d1 <= end - allowed {
+            return Err(format!(
+                "{} is dated {} us before {} ends: more than a partial, sub-second overlap (§6.2.1)",
+                s1.uri,
+                end - d1,
+                s0.uri
+            ));
+        }
+    }
     let mut uris = HashSet::new();
     let all = p
         .segments
@@ -355,7 +378,7 @@ fn parse(text: &str) -> Result<ParsedPlaylist, String> {
             }
             "EXT-X-DISCONTINUITY" => pending_disc = true,
             "EXT-X-PROGRAM-DATE-TIME" => {
-                check_date(value)?;
+                parse_date(value)?;
                 pending_date = Some(value.to_string());
             }
             "EXT-X-SERVER-CONTROL" => {
@@ -526,18 +549,14 @@ fn decimal_us(name: &str, s: &str) -> Result<u64, String> {
 }
 
 /// RFC 3339 date-time (§4.4.4.6 requires ISO 8601 with a time zone; RFC 3339's profile of
-/// it): `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+hh:mm|-hh:mm)`.
-fn check_date(s: &str) -> Result<(), String> {
-    let bad = || {
-        Err(format!(
-            "EXT-X-PROGRAM-DATE-TIME {s:?} is not RFC 3339 (§4.4.4.6)"
-        ))
-    };
+/// it): `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+hh:mm|-hh:mm)`, as microseconds since 1970.
+fn parse_date(s: &str) -> Result<i64, String> {
+    let bad = || format!("EXT-X-PROGRAM-DATE-TIME {s:?} is not RFC 3339 (§4.4.4.6)");
     let b = s.as_bytes();
     if b.len() < 20 {
-        return bad();
+        return Err(bad());
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let t = s.get(r)?;
         t.bytes()
             .all(|c| c.is_ascii_digit())
@@ -548,7 +567,7 @@ fn check_date(s: &str) -> Result<(), String> {
         && matches!(b[10], b'T' | b't')
         && b[13] == b':'
         && b[16] == b':';
-    let (Some(_), Some(mo), Some(d), Some(h), Some(mi), Some(sec)) = (
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)) = (
         num(0..4),
         num(5..7),
         num(8..10),
@@ -556,25 +575,53 @@ fn check_date(s: &str) -> Result<(), String> {
         num(14..16),
         num(17..19),
     ) else {
-        return bad();
+        return Err(bad());
     };
     if !shape || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60
     {
-        return bad();
+        return Err(bad());
     }
     let mut rest = &s[19..];
+    let mut micros = 0;
     if let Some(f) = rest.strip_prefix('.') {
         let n = f.bytes().take_while(u8::is_ascii_digit).count();
         if n == 0 {
-            return bad();
+            return Err(bad());
+        }
+        let mut scale = 100_000;
+        for c in f.bytes().take(n.min(6)) {
+            micros += i64::from(c - b'0') * scale;
+            scale /= 10;
         }
         rest = &f[n..];
     }
-    let zone_ok = matches!(rest, "Z" | "z")
-        || (rest.len() == 6
-            && matches!(rest.as_bytes()[0], b'+' | b'-')
-            && rest.as_bytes()[3] == b':'
-            && num(s.len() - 5..s.len() - 3).is_some_and(|h| h < 24)
-            && num(s.len() - 2..s.len()).is_some_and(|m| m < 60));
-    if zone_ok { Ok(()) } else { bad() }
+    let offset_min = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return Err(bad()),
+            };
+            match (num(s.len() - 5..s.len() - 3), num(s.len() - 2..s.len())) {
+                (Some(oh), Some(om)) if oh < 24 && om < 60 => sign * (oh * 60 + om),
+                _ => return Err(bad()),
+            }
+        }
+        _ => return Err(bad()),
+    };
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+    Ok(secs * 1_000_000 + micros)
+}
+
+/// H. Hinnant's `days_from_civil`: a proleptic Gregorian date to days since 1970-01-01.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }

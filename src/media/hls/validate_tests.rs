@@ -315,8 +315,8 @@ fn program_date_time_is_rfc3339() {
     );
     for ok in [
         "2024-01-02T03:04:07Z",
-        "2024-01-02T03:04:07.678+01:00",
-        "2024-01-02T03:04:07-05:30",
+        "2024-01-02T04:04:07.678+01:00",
+        "2024-01-01T21:34:07.678-05:30",
     ] {
         validate_media_playlist(&GOOD.replacen("2024-01-02T03:04:07.678Z", ok, 1)).expect(ok);
     }
@@ -446,4 +446,17 @@ fn open_parts_stay_a_prefix() {
     );
     let e = check_reload_continuity(&good(), &reload(&changed)).unwrap_err();
     assert!(e.contains("parts of segment 12 changed"), "{e}");
+}
+
+#[test]
+fn program_dates_do_not_overlap_by_a_second() {
+    // Segment 11 starts 2 s after segment 10 (2.0 s long): moved 0.9 s earlier is a
+    // sub-second overlap, allowed; 1 s earlier is not; and its zone may differ.
+    let at = |t: &str| GOOD.replacen("2024-01-02T03:04:07.678Z", t, 1);
+    validate_media_playlist(&at("2024-01-02T03:04:06.778Z")).expect("0.9 s overlap");
+    validate_media_playlist(&at("2024-01-02T04:04:07.678+01:00")).expect("same instant");
+    let e = validate_media_playlist(&at("2024-01-02T03:04:06.678Z")).unwrap_err();
+    assert!(e.contains("overlap"), "{e}");
+    let e = validate_media_playlist(&at("2024-01-02T03:04:05.678Z")).unwrap_err();
+    assert!(e.contains("overlap"), "{e}");
 }
