@@ -243,6 +243,12 @@ impl HlsSnapshot {
             .map_or(self.next_msn, |s| s.msn)
     }
 
+    /// The msn of the segment being built (its parts are `part-{msn}-{i}.ts`), or of the next
+    /// one to open.
+    pub fn next_msn(&self) -> u64 {
+        self.next_msn
+    }
+
     /// A finished segment still kept (listed or just out of the window).
     pub fn segment(&self, msn: u64) -> Option<MediaBytes> {
         self.finished(msn).map(|s| s.bytes())
