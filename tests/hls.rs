@@ -314,7 +314,15 @@ fn decode_latency(url: &str, frames: usize) -> Vec<i64> {
     let bar = ClockBar::live();
     let (w, h) = (bar.width as usize, bar.height as usize);
     let mut child = Command::new(tools::ffmpeg())
-        .args(["-hide_banner", "-loglevel", "error", "-fflags", "nobuffer", "-flags", "low_delay"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-fflags",
+            "nobuffer",
+            "-flags",
+            "low_delay",
+        ])
         .args(["-probesize", "32768", "-analyzeduration", "0", "-i", url])
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .stdin(Stdio::null())
