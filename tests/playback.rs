@@ -176,33 +176,31 @@ fn ffprobe_sees_a_keyframe_first_and_ffmpeg_decodes_the_http_stream_without_erro
     let publisher = publish(&relay, &file, 8, "live/cam1");
     wait_ingress(&relay, "live/cam1", media::file_len(&file) / 4);
     let url = format!("http://{http}/live/cam1.ts");
-    let probe = run_bounded(
-        "ffprobe",
-        Command::new(tools::ffprobe()).args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v",
-            "-read_intervals",
-            "%+#3",
-            "-show_entries",
-            "frame=key_frame,pict_type",
-            "-of",
-            "csv",
-            &url,
-        ]),
-        T,
-    );
-    let frames: Vec<&str> = probe
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("frame"))
-        .collect();
-    assert!(!frames.is_empty(), "ffprobe read frames: {}", probe.stderr);
-    assert_eq!(
-        frames[0], "frame,1,I",
-        "first video frame is a keyframe: {frames:?}"
-    );
+    // Both read until they are done or the stream ends (the publisher leaves below): a
+    // probe that wants more media than the rest of the file holds must not wait for a
+    // publisher that stays connected, idle.
+    let probe_url = url.clone();
+    let probe = thread::spawn(move || {
+        run_bounded(
+            "ffprobe",
+            Command::new(tools::ffprobe()).args([
+                "-v",
+                "error",
+                "-analyzeduration",
+                "1000000",
+                "-select_streams",
+                "v",
+                "-read_intervals",
+                "%+#3",
+                "-show_entries",
+                "frame=key_frame,pict_type",
+                "-of",
+                "csv",
+                &probe_url,
+            ]),
+            2 * T,
+        )
+    });
     // A whole decode to the end of the stream: no decoder complaint at all.
     let decode = thread::spawn(move || {
         run_bounded(
@@ -216,6 +214,17 @@ fn ffprobe_sees_a_keyframe_first_and_ffmpeg_decodes_the_http_stream_without_erro
         publisher,
         "live/cam1",
         media::file_len(&file) as usize,
+    );
+    let probe = probe.join().unwrap();
+    let frames: Vec<&str> = probe
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("frame"))
+        .collect();
+    assert!(!frames.is_empty(), "ffprobe read frames: {}", probe.stderr);
+    assert_eq!(
+        frames[0], "frame,1,I",
+        "first video frame is a keyframe: {frames:?}"
     );
     let decode = decode.join().unwrap();
     assert!(decode.status.success(), "ffmpeg: {}", decode.stderr);

@@ -335,7 +335,6 @@ fn access_metrics(out: &mut Out, a: &AccessCounters) {
 }
 
 fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
-    type CounterFn = fn(&ShardCounters) -> u64;
     let counters: [(&str, &str, CounterFn); 6] = [
         (
             "srt_shard_datagrams_received_total",
@@ -368,13 +367,7 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
             |c| c.handoffs_dropped,
         ),
     ];
-    for (name, help, get) in counters {
-        out.head(name, "counter", help);
-        for s in shards {
-            let shard = s.shard.to_string();
-            out.int(name, &[("shard", &shard)], get(&s.counters));
-        }
-    }
+    per_shard_counters(out, shards, &counters);
     out.head(
         "srt_playback_players",
         "gauge",
@@ -410,13 +403,7 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
             |c| c.http_ts_lag_closed,
         ),
     ];
-    for (name, help, get) in playback_counters {
-        out.head(name, "counter", help);
-        for s in shards {
-            let shard = s.shard.to_string();
-            out.int(name, &[("shard", &shard)], get(&s.counters));
-        }
-    }
+    per_shard_counters(out, shards, &playback_counters);
     let hls_counters: [(&str, &str, CounterFn); 3] = [
         (
             "srt_hls_segments_total",
@@ -434,13 +421,7 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
             |c| c.hls_forced_cuts,
         ),
     ];
-    for (name, help, get) in hls_counters {
-        out.head(name, "counter", help);
-        for s in shards {
-            let shard = s.shard.to_string();
-            out.int(name, &[("shard", &shard)], get(&s.counters));
-        }
-    }
+    per_shard_counters(out, shards, &hls_counters);
     // The listener counts process-wide: one series each, summed over the snapshots (only
     // shard 0's carries them).
     let total = |f: fn(&crate::telemetry::PlaybackTotals) -> u64| -> u64 {
@@ -487,13 +468,7 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
             |c| c.forwards_refused,
         ),
     ];
-    for (name, help, get) in session_counters {
-        out.head(name, "counter", help);
-        for s in shards {
-            let shard = s.shard.to_string();
-            out.int(name, &[("shard", &shard)], get(&s.counters));
-        }
-    }
+    per_shard_counters(out, shards, &session_counters);
     let name = "srt_shard_busy_seconds_total";
     out.head(name, "counter", "Time spent working, not waiting.");
     for s in shards {
@@ -816,3 +791,17 @@ fn format_float(v: f64) -> String {
 #[cfg(test)]
 #[path = "metrics_tests.rs"]
 mod tests;
+
+/// Reads one shard counter.
+type CounterFn = fn(&ShardCounters) -> u64;
+
+/// One counter per row, a series per shard.
+fn per_shard_counters(out: &mut Out, shards: &[ShardSnapshot], rows: &[(&str, &str, CounterFn)]) {
+    for &(name, help, get) in rows {
+        out.head(name, "counter", help);
+        for s in shards {
+            let shard = s.shard.to_string();
+            out.int(name, &[("shard", &shard)], get(&s.counters));
+        }
+    }
+}
