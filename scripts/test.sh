@@ -39,6 +39,8 @@ declare -A PACKAGE_OF=(
     [systemd-analyze]=systemd
     # tests/http_hardening.rs starts the relay under a low RLIMIT_NOFILE.
     [prlimit]=util-linux
+    # tests/playback.rs fetches the HTTP-TS stream with curl, as an operator would.
+    [curl]=curl
     # Playback clients (tests/support/browser.rs, vlc.rs): Chromium driven over WebDriver,
     # VLC (run as nobody through setpriv: it refuses root), GStreamer as a second opinion.
     [chromium]=chromium

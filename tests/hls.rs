@@ -162,6 +162,28 @@ fn ll_hls_playlists_follow_the_spec_over_blocking_reloads_and_segments_start_on_
                 assert_eq!(st, 200, "{}", s.uri);
                 assert!(cache.unwrap().contains("max-age"), "segments are cacheable");
                 assert_segment_starts_cleanly(&seg, &s.uri);
+                // Each segment decodes on its own, with no decoder complaint.
+                let path = std::env::temp_dir().join(format!(
+                    "srtrelay-hls-{}-{}",
+                    std::process::id(),
+                    s.uri
+                ));
+                std::fs::write(&path, &seg).unwrap();
+                let d = run_bounded(
+                    "ffmpeg segment decode",
+                    Command::new(tools::ffmpeg())
+                        .args(["-v", "error", "-i"])
+                        .arg(&path)
+                        .args(["-f", "null", "-"]),
+                    T,
+                );
+                let _ = std::fs::remove_file(&path);
+                assert!(
+                    d.status.success() && d.stderr.trim().is_empty(),
+                    "{} does not decode cleanly: {}",
+                    s.uri,
+                    d.stderr
+                );
                 // Its parts, when listed, are its bytes.
                 if !s.parts.is_empty() {
                     let mut joined = Vec::new();
@@ -199,6 +221,8 @@ fn ll_hls_playlists_follow_the_spec_over_blocking_reloads_and_segments_start_on_
     let r = relay.reports();
     let segments: u64 = r.iter().map(|r| r.counters.hls_segments).sum();
     assert!(segments >= 4, "segments counted: {segments}");
+    let served: u64 = r.iter().map(|r| r.counters.playback.hls_bytes_out).sum();
+    assert!(served > 0, "HLS bytes counted");
 }
 
 #[test]

@@ -139,6 +139,23 @@ fn http_ts_players_start_at_the_tables_and_a_keyframe_then_get_the_published_byt
             })
         })
         .collect();
+    // While they read: curl, as an operator would try it: the first bytes are the PAT.
+    let curl = run_bounded(
+        "curl",
+        Command::new("curl").args([
+            "-s",
+            "--max-time",
+            "3",
+            "-o",
+            "-",
+            &format!("http://{http}/live/cam1.ts"),
+        ]),
+        T,
+    );
+    let got = curl.stdout.as_bytes();
+    assert!(got.len() > 2 * TS, "curl got {} bytes", got.len());
+    assert_eq!(got[0], 0x47);
+    assert_eq!(pid(&got[..TS]), 0, "curl's first packet is the PAT");
     end_publisher(&relay, publisher, "live/cam1", bytes.len());
     // The publisher left, the grace period passes, the responses end (chunked end).
     for r in readers {
@@ -148,7 +165,11 @@ fn http_ts_players_start_at_the_tables_and_a_keyframe_then_get_the_published_byt
         assert!(at > 0, "joined mid-stream, at a keyframe");
     }
     let c = &relay.engine().playback().unwrap().counters;
-    assert_eq!(PlaybackCounters::get(&c.ts_players), 6);
+    assert_eq!(
+        PlaybackCounters::get(&c.ts_players),
+        7,
+        "six players and curl"
+    );
     let deadline = Instant::now() + T;
     while relay
         .reports()
@@ -416,4 +437,31 @@ fn under_the_wait_policy_a_player_before_the_publisher_gets_the_stream_when_it_c
         3 * TS,
         "from the first keyframe on"
     );
+}
+
+#[test]
+fn http_players_count_toward_the_soft_limit_like_srt_players() {
+    let relay = relay(|c| {
+        c.limits.max_connections = std::num::NonZeroUsize::new(10).unwrap();
+        c.limits.soft_max_connections = std::num::NonZeroUsize::new(3).unwrap();
+    });
+    let http = relay.playback_addr();
+    let file = media::test_ts(TsSpec::seconds(6));
+    let publisher = publish(&relay, &file, 6, "live/soft");
+    wait_ingress(&relay, "live/soft", 1);
+    let players: Vec<Response> = (0..2)
+        .map(|_| http_client::get(http, "/live/soft.ts", T).unwrap())
+        .collect();
+    assert!(players.iter().all(|p| p.status == 200));
+    let c = relay.engine().registry().counts();
+    assert_eq!(
+        c.connections, 3,
+        "the publisher and two HTTP players: {c:?}"
+    );
+    assert!(
+        c.connections >= c.soft_limit,
+        "/v1/health reports full from here: {c:?}"
+    );
+    drop(players);
+    publisher.finish();
 }

@@ -440,6 +440,16 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
         out.int("srt_playback_connections_total", &[("outcome", outcome)], v);
     }
     out.head(
+        "srt_playback_hls_bytes_out_total",
+        "counter",
+        "Bytes of HLS segments and parts in responses, all shards.",
+    );
+    out.int(
+        "srt_playback_hls_bytes_out_total",
+        &[],
+        total(|p| p.hls_bytes_out),
+    );
+    out.head(
         "srt_playback_requests_total",
         "counter",
         "Players' HTTP requests by what they asked for or why they were refused.",

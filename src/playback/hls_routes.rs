@@ -9,11 +9,11 @@ use std::time::Duration;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use super::PlaybackShared;
 use super::body::PlayBody;
 use super::hls::wait_until;
 use super::routes::query_param;
 use super::server::status_response as status;
+use super::{PlaybackCounters, PlaybackShared};
 use crate::media::hls::Availability;
 
 /// How long a held request may wait: §6.2.5.2 lets a server answer 503 after three target
@@ -95,7 +95,10 @@ pub async fn segment(name: &str, msn: u64, shared: &PlaybackShared) -> Response<
     })
     .await;
     match found {
-        Some(Some(bytes)) => media(PlayBody::Media(Some(bytes))),
+        Some(Some(bytes)) => {
+            PlaybackCounters::add(&shared.counters.hls_bytes_out, bytes.len() as u64);
+            media(PlayBody::Media(Some(bytes)))
+        }
         Some(None) => status(StatusCode::NOT_FOUND, "no such segment\n"),
         None => unavailable(),
     }
@@ -114,7 +117,10 @@ pub async fn part(name: &str, msn: u64, index: u32, shared: &PlaybackShared) -> 
     })
     .await;
     match found {
-        Some(Some(bytes)) => media(PlayBody::full(bytes)),
+        Some(Some(bytes)) => {
+            PlaybackCounters::add(&shared.counters.hls_bytes_out, bytes.len() as u64);
+            media(PlayBody::full(bytes))
+        }
         Some(None) => status(StatusCode::NOT_FOUND, "no such part\n"),
         None => unavailable(),
     }

@@ -71,6 +71,8 @@ pub struct PlaybackCounters {
     pub ts_players: AtomicU64,
     pub ts_refused: AtomicU64,
     pub ts_bytes_out: AtomicU64,
+    /// Bytes of HLS segments and parts in responses.
+    pub hls_bytes_out: AtomicU64,
     pub playlist_requests: AtomicU64,
     pub segment_requests: AtomicU64,
     pub part_requests: AtomicU64,
@@ -93,6 +95,7 @@ impl PlaybackCounters {
             segment_requests: g(&self.segment_requests),
             part_requests: g(&self.part_requests),
             page_requests: g(&self.page_requests),
+            hls_bytes_out: g(&self.hls_bytes_out),
         }
     }
 

@@ -134,6 +134,7 @@ pub struct PlaybackTotals {
     pub segment_requests: u64,
     pub part_requests: u64,
     pub page_requests: u64,
+    pub hls_bytes_out: u64,
 }
 
 /// What a connection is doing.
