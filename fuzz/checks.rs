@@ -623,9 +623,10 @@ pub fn playback(data: &[u8]) {
         | Route::Page(n)
         | Route::Segment(n, _)
         | Route::Part(n, _, _) => {
+            assert!(valid_stream_name(n), "{path:?} -> {n:?}");
             assert!(
-                valid_stream_name(n) && !n.contains(".."),
-                "{path:?} -> {n:?}"
+                n.split('/').all(|c| !c.is_empty() && c != "." && c != ".."),
+                "{path:?} -> {n:?}: a name never walks out of a path"
             );
         }
         Route::Asset(f) => assert!(!f.contains('/') && !f.starts_with('.'), "{path:?}"),
