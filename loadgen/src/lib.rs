@@ -18,6 +18,7 @@ pub mod control;
 pub mod http;
 pub mod loss;
 pub mod procstat;
+pub mod progress;
 pub mod relay_proc;
 pub mod report;
 pub mod run;

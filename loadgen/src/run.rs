@@ -7,7 +7,6 @@
 //! workers do) or print anything but the progress line (the caller prints the report).
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -334,7 +333,7 @@ fn summary(cfg: &RunConfig, t: &Timings) -> RunSummary {
 /// otherwise (for logs).
 struct ProgressLine {
     every: Option<Duration>,
-    tty: bool,
+    out: crate::progress::StatusLine,
     start: Instant,
     last: Instant,
     last_delivered: u64,
@@ -342,7 +341,6 @@ struct ProgressLine {
     last_relay_cpu: Option<Duration>,
     subs: u64,
     pubs: u64,
-    printed: bool,
 }
 
 impl ProgressLine {
@@ -350,7 +348,7 @@ impl ProgressLine {
         let now = clock::now();
         ProgressLine {
             every: cfg.progress,
-            tty: std::io::stderr().is_terminal(),
+            out: crate::progress::StatusLine::default(),
             start: now,
             last: now,
             last_delivered: 0,
@@ -358,7 +356,6 @@ impl ProgressLine {
             last_relay_cpu: cfg.relay_pid.and_then(procstat::sample).map(|s| s.cpu),
             subs: cfg.total_subscribers(),
             pubs: u64::from(cfg.streams),
-            printed: false,
         }
     }
 
@@ -410,20 +407,11 @@ impl ProgressLine {
             rate,
             s.sub_retrans,
         );
-        let mut err = std::io::stderr().lock();
-        let _ = if self.tty {
-            write!(err, "\r\x1b[2K{line}")
-        } else {
-            writeln!(err, "{line}")
-        };
-        let _ = err.flush();
-        self.printed = true;
+        self.out.print(&line);
     }
 
     fn finish(&mut self) {
-        if self.tty && self.printed {
-            let _ = writeln!(std::io::stderr());
-        }
+        self.out.finish();
     }
 }
 

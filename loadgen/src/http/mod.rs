@@ -16,7 +16,6 @@ pub mod response;
 pub mod tscheck;
 pub mod worker;
 
-use std::io::{IsTerminal, Write as _};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -633,28 +632,26 @@ pub fn aggregate(
 
 struct Progress {
     every: Option<Duration>,
-    tty: bool,
+    out: crate::progress::StatusLine,
     start: Instant,
     last: Instant,
     last_bytes: u64,
     players: u32,
     pids: Vec<u32>,
     last_relay_cpu: Option<Duration>,
-    printed: bool,
 }
 
 impl Progress {
     fn new(cfg: &HttpConfig, start: Instant) -> Progress {
         Progress {
             every: cfg.progress,
-            tty: std::io::stderr().is_terminal(),
+            out: crate::progress::StatusLine::default(),
             start,
             last: start,
             last_bytes: 0,
             players: cfg.players,
             last_relay_cpu: sample_all(&cfg.relay_pids).map(|s| s.cpu),
             pids: cfg.relay_pids.clone(),
-            printed: false,
         }
     }
 
@@ -694,20 +691,11 @@ impl Progress {
             s[3],
             s[4],
         );
-        let mut err = std::io::stderr().lock();
-        let _ = if self.tty {
-            write!(err, "\r\x1b[2K{line}")
-        } else {
-            writeln!(err, "{line}")
-        };
-        let _ = err.flush();
-        self.printed = true;
+        self.out.print(&line);
     }
 
     fn finish(&mut self) {
-        if self.tty && self.printed {
-            let _ = writeln!(std::io::stderr());
-        }
+        self.out.finish();
     }
 }
 
