@@ -63,23 +63,9 @@ pub fn run(cfg: RunConfig) -> anyhow::Result<Report> {
     let result = lead(&cfg, &shared, &handles, &mut progress);
     // Whatever happened, every worker is told to close and is joined.
     shared.set_phase(Phase::Close);
-    let mut outputs = Vec::new();
-    let mut first_err = None;
-    for h in handles {
-        match h.join() {
-            Ok(Ok(o)) => outputs.push(o),
-            Ok(Err(e)) => {
-                first_err.get_or_insert(e);
-            }
-            Err(_) => {
-                first_err.get_or_insert(anyhow::anyhow!("a worker thread panicked"));
-            }
-        }
-    }
+    let joined = crate::run::join_workers(handles);
     progress.finish();
-    if let Some(e) = first_err {
-        return Err(e);
-    }
+    let outputs = joined?;
     let timings = result?;
     Ok(aggregate(&cfg, &outputs, &timings))
 }
@@ -412,6 +398,30 @@ impl ProgressLine {
 
     fn finish(&mut self) {
         self.out.finish();
+    }
+}
+
+/// Joins every worker (all of them, whatever one returned) and gives their outputs, or the
+/// first error: a worker's own, or its panic.
+pub(crate) fn join_workers<T>(
+    handles: Vec<std::thread::JoinHandle<anyhow::Result<T>>>,
+) -> anyhow::Result<Vec<T>> {
+    let mut outputs = Vec::new();
+    let mut first_err = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(o)) => outputs.push(o),
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(_) => {
+                first_err.get_or_insert(anyhow::anyhow!("a worker thread panicked"));
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(outputs),
     }
 }
 

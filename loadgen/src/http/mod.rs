@@ -340,23 +340,9 @@ pub fn run(cfg: HttpConfig) -> anyhow::Result<HttpReport> {
     let mut progress = Progress::new(&cfg, t0);
     let led = lead(&cfg, &shared, &handles, &mut progress);
     shared.close.store(true, Relaxed);
-    let mut outputs = Vec::new();
-    let mut first_err = None;
-    for h in handles {
-        match h.join() {
-            Ok(Ok(o)) => outputs.push(o),
-            Ok(Err(e)) => {
-                first_err.get_or_insert(e);
-            }
-            Err(_) => {
-                first_err.get_or_insert(anyhow::anyhow!("a worker thread panicked"));
-            }
-        }
-    }
+    let joined = crate::run::join_workers(handles);
     progress.finish();
-    if let Some(e) = first_err {
-        return Err(e);
-    }
+    let outputs = joined?;
     let t = led?;
     Ok(aggregate(&cfg, &outputs, &t, relay_idle))
 }
