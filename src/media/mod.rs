@@ -1,12 +1,14 @@
 //! Media formats the relay looks into without transcoding: MPEG-TS framing and keyframe
 //! detection (`ts`), TS packet header fields (`packet`), the current PAT/PMT (`psi`), PES
-//! timestamps and the PCR (`pes`), the HLS/LL-HLS segmenter and playlist (`hls`). Later: FLV
-//! to TS, a pacer.
+//! timestamps and the PCR (`pes`), the HLS/LL-HLS segmenter and playlist (`hls`), RTMP's FLV
+//! tag bodies (`flv`) and their remux into TS (`remux`). Later: a pacer.
 
+pub mod flv;
 pub mod hls;
 pub mod packet;
 pub mod pes;
 pub mod psi;
+pub mod remux;
 pub mod ts;
 
 #[cfg(test)]
