@@ -16,6 +16,8 @@ pub mod session;
 mod status;
 
 #[cfg(test)]
+mod interop_tests;
+#[cfg(test)]
 mod session_tests;
 
 use std::time::Duration;
