@@ -15,6 +15,7 @@ pub mod media;
 pub mod playback;
 pub mod relay;
 pub mod rng;
+pub mod rtmp;
 pub mod service;
 pub mod shard;
 pub mod srt;
