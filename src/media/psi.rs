@@ -149,6 +149,13 @@ impl PsiCache {
         self.video.is_some()
     }
 
+    /// `PCR_PID` of the first program whose PMT is known: the PID whose PCRs give the
+    /// program's time base (a splice marks the time-base change there). 0x1FFF (no PCR) is
+    /// returned as is.
+    pub fn pcr_pid(&self) -> Option<u16> {
+        self.programs.iter().find_map(|p| p.pcr_pid)
+    }
+
     /// Audio PIDs of every program, in PAT then ES-loop order.
     pub fn audio_pids(&self) -> &[u16] {
         &self.audio_pids
@@ -236,6 +243,7 @@ impl PsiCache {
                 pmt_pid,
                 pmt: None,
                 streams: Vec::new(),
+                pcr_pid: None,
             }));
         }
         self.programs = programs;
@@ -274,6 +282,8 @@ impl PsiCache {
             self.stats.ignored += 1;
         }
         prog.streams = streams;
+        // Bytes 8..10: 3 reserved bits, then the 13-bit PCR_PID.
+        prog.pcr_pid = Some(u16::from_be_bytes([s[8] & 0x1F, s[9]]));
         prog.pmt = Some(Table {
             section: c.section,
             packets: c.packets,
@@ -424,6 +434,8 @@ struct Program {
     pmt_pid: u16,
     pmt: Option<Table>,
     streams: Vec<EsInfo>,
+    /// `PCR_PID` of the current PMT (§2.4.4.9); 0x1FFF means the program has no PCR.
+    pcr_pid: Option<u16>,
 }
 
 /// A section just reassembled, with its packets.

@@ -39,6 +39,11 @@ fn ffmpeg_fixture_pat_and_pmt() {
     assert_eq!(cache.video_pid(), Some(0x100));
     assert_eq!(cache.video().map(|v| v.stream_type), Some(0x1B));
     assert_eq!(cache.audio_pids(), &[0x101]);
+    assert_eq!(
+        cache.pcr_pid(),
+        Some(0x100),
+        "ffmpeg carries the PCR on the video PID"
+    );
     assert!(cache.has_video());
     assert!(cache.is_psi_pid(0x1000) && cache.is_psi_pid(0) && !cache.is_psi_pid(0x100));
     // Repetitions (45 of each) are not changes: one PAT, one PMT.
