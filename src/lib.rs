@@ -10,6 +10,7 @@ pub mod config;
 pub mod driver;
 pub mod http;
 pub mod idhash;
+pub mod ingest;
 pub mod legs;
 pub mod media;
 pub mod playback;
