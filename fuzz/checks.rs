@@ -677,3 +677,45 @@ pub fn playback(data: &[u8]) {
     assert_eq!(taken, p.counters.bytes_out);
     let _ = offered;
 }
+
+/// `upstream`: any text into `Upstream::parse`. Parsing never panics; `Debug` is the display
+/// form; an upstream with nothing to mask displays as a URL that parses back to it; the display
+/// of an SRT upstream does not depend on its passphrase (so never shows it); and every
+/// `token=` an HTTP or SRT display shows is followed by the mask or by nothing.
+pub fn upstream(data: &[u8]) {
+    use srtrelay::ingest::upstream::Upstream;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(u) = Upstream::parse(text) else {
+        return;
+    };
+    let shown = u.to_string();
+    assert_eq!(format!("{u:?}"), format!("Upstream({shown})"));
+    if !u.has_secrets() {
+        assert_eq!(Upstream::parse(&shown).as_ref(), Ok(&u), "{shown}");
+    }
+    if let Upstream::Srt {
+        passphrase: Some(_),
+        ..
+    } = &u
+    {
+        let mut other = u.clone();
+        if let Upstream::Srt { passphrase, .. } = &mut other {
+            *passphrase = Some(Passphrase::new("quite another one").expect("19 bytes"));
+        }
+        assert_eq!(other.to_string(), shown, "the display shows the passphrase");
+    }
+    if matches!(u, Upstream::Http { .. } | Upstream::Srt { .. }) {
+        let lower = shown.to_ascii_lowercase();
+        for (i, _) in lower.match_indices("token=") {
+            let value = &shown[i + "token=".len()..];
+            assert!(
+                value.is_empty()
+                    || value.starts_with("***")
+                    || value.starts_with(['&', ',', ';', '#', '?', '%']),
+                "unmasked token in {shown}"
+            );
+        }
+    }
+}

@@ -431,3 +431,27 @@ mod seeds {
         ]
     }
 }
+
+#[test]
+fn upstream_corpus() {
+    // One URL of each kind at least (file and stdin twice, srt both ways of writing a Stream ID).
+    assert!(replay("upstream", checks::upstream) >= 8);
+}
+
+/// The seeds parse: the fuzzer starts from accepted URLs of every kind.
+#[test]
+fn upstream_seeds_parse_to_every_kind() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/upstream");
+    let mut kinds = std::collections::BTreeSet::new();
+    for entry in fs::read_dir(dir).expect("read corpus dir") {
+        let path = entry.expect("dir entry").path();
+        let text = fs::read_to_string(&path).expect("read seed");
+        if let Ok(u) = srtrelay::ingest::upstream::Upstream::parse(&text) {
+            kinds.insert(u.kind());
+        }
+    }
+    let all = [
+        "file", "http", "https", "srt", "stdin", "tcp", "udp", "unix",
+    ];
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), all);
+}

@@ -12,9 +12,11 @@
 mod access;
 mod encryption;
 mod host;
+mod inputs;
 mod model;
 mod playback;
 mod reload;
+mod rtmp;
 mod srt;
 #[cfg(test)]
 mod tests;
@@ -28,8 +30,10 @@ use std::time::Duration;
 pub use crate::access::AccessConfig;
 pub use encryption::{EncryptionRule, StreamPattern};
 pub use host::{Host, format_cpu_list, parse_cpu_list};
+pub use inputs::{InputConfig, MAX_UPSTREAMS};
 pub use playback::{HlsSettings, PlaybackConfig};
 pub use reload::{ReloadClass, ReloadPlan};
+pub use rtmp::RtmpSettings;
 
 /// The default configuration, shipped as `config.toml` and embedded in the binary. Parsing it
 /// gives the same [`Config`] as parsing an empty file (tested).
@@ -80,6 +84,10 @@ pub struct Config {
     pub encryption: Vec<EncryptionRule>,
     /// `[playback]`: the players' HTTP listener on the shards; `None` when disabled.
     pub playback: Option<PlaybackConfig>,
+    /// `[rtmp]`: the RTMP listener for encoders; `None` when disabled (restart only).
+    pub rtmp: Option<RtmpSettings>,
+    /// `[[inputs]]`, in file order: streams pulled from upstreams; empty by default.
+    pub inputs: Vec<InputConfig>,
 }
 
 /// `[srt]`: the SRT listener and per-connection parameters.

@@ -30,9 +30,11 @@ pub(super) struct FileModel {
     http: HttpModel,
     stats: StatsModel,
     playback: super::playback::PlaybackModel,
+    rtmp: super::rtmp::RtmpModel,
     log: LogModel,
     access: super::access::AccessModel,
     encryption: Vec<super::encryption::EncryptionModel>,
+    inputs: Vec<super::inputs::InputModel>,
 }
 
 /// A parsed file and the machine it is checked against.
@@ -197,17 +199,26 @@ impl TryFrom<Input<'_>> for Config {
     fn try_from(input: Input<'_>) -> Result<Config, ConfigError> {
         let m = input.file;
         let streams = streams(&m.streams)?;
+        let srt = super::srt::srt(&m.srt, streams.passthrough_non_ts)?;
+        let http = http(&m.http)?;
+        let playback = super::playback::playback(&m.playback)?;
+        let tcp_listeners = [
+            ("playback.listen", playback.as_ref().map(|p| p.listen)),
+            ("http.listen", http),
+        ];
         Ok(Config {
-            srt: super::srt::srt(&m.srt, streams.passthrough_non_ts)?,
             runtime: runtime(&m.runtime, input.host)?,
             streams,
             limits: limits(&m.limits)?,
-            http: http(&m.http)?,
+            http,
             http_settings: http_settings(&m.http, &m.stats)?,
             log: log_config(&m.log)?,
             access: super::access::access(&m.access)?,
             encryption: super::encryption::rules(&m.encryption)?,
-            playback: super::playback::playback(&m.playback)?,
+            rtmp: super::rtmp::rtmp(&m.rtmp, &tcp_listeners)?,
+            inputs: super::inputs::inputs(&m.inputs, &srt.listen)?,
+            playback,
+            srt,
         })
     }
 }

@@ -5,7 +5,8 @@
 //! shards take the plan's pieces and swap them in.
 //!
 //! Reloadable: everything that is consulted when a connection or stream is admitted (limits,
-//! the stream policies, the latency proposal and bounds, `[access]`) and the log level. Existing
+//! the stream policies, the latency proposal and bounds, `[access]`, `[[encryption]]`), the
+//! `[[inputs]]` list (the engine applies its diff) and the log level. Existing
 //! connections keep what they negotiated and are never dropped by a reload; lowering a limit
 //! only refuses newcomers. Restart-only: everything that shapes sockets, threads or memory laid
 //! out at start (listen addresses, cores, buffers, socket sizes, ring length, payload size, the
@@ -17,7 +18,8 @@ use std::fmt;
 use log::LevelFilter;
 
 use super::{
-    AccessConfig, Config, ConfigError, EncryptionRule, Host, LatencyBounds, Limits, StreamPolicy,
+    AccessConfig, Config, ConfigError, EncryptionRule, Host, InputConfig, LatencyBounds, Limits,
+    StreamPolicy,
 };
 
 /// Whether a changed key can be applied by a reload.
@@ -44,6 +46,9 @@ pub struct ReloadPlan {
     pub access: Option<AccessConfig>,
     /// `[[encryption]]` rules for callers admitted after the reload.
     pub encryption: Option<Vec<EncryptionRule>>,
+    /// The whole new `[[inputs]]` list when it differs: the engine diffs it by stream (starts
+    /// the new inputs, stops the removed ones, restarts the changed ones).
+    pub inputs: Option<Vec<InputConfig>>,
 }
 
 impl ReloadClass {
@@ -99,6 +104,11 @@ pub(super) fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ConfigError
     if encryption_changed {
         changed.push("encryption");
     }
+    // `[[inputs]]` likewise: a list, reloadable as a whole.
+    let inputs_changed = old.inputs != new.inputs;
+    if inputs_changed {
+        changed.push("inputs");
+    }
     Ok(ReloadPlan {
         changed,
         limits: (old.limits != new.limits).then_some(new.limits),
@@ -107,6 +117,7 @@ pub(super) fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ConfigError
         log_level: (old.log.level != new.log.level).then_some(new.log.level),
         access: (old.access != new.access).then(|| new.access.clone()),
         encryption: encryption_changed.then(|| new.encryption.clone()),
+        inputs: inputs_changed.then(|| new.inputs.clone()),
     })
 }
 
@@ -369,6 +380,37 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             Restart,
             hls_differs(a, b, |x, y| x.window_segments != y.window_segments),
         ),
+        // `[rtmp]`: bound once per shard at start-up, like `[playback]`.
+        (
+            "rtmp.enabled",
+            Restart,
+            a.rtmp.is_some() != b.rtmp.is_some(),
+        ),
+        (
+            "rtmp.listen",
+            Restart,
+            rtmp_differs(a, b, |x, y| x.listen != y.listen),
+        ),
+        (
+            "rtmp.max_connections",
+            Restart,
+            rtmp_differs(a, b, |x, y| x.max_connections != y.max_connections),
+        ),
+        (
+            "rtmp.handshake_timeout_ms",
+            Restart,
+            rtmp_differs(a, b, |x, y| x.handshake_timeout != y.handshake_timeout),
+        ),
+        (
+            "rtmp.idle_timeout_ms",
+            Restart,
+            rtmp_differs(a, b, |x, y| x.idle_timeout != y.idle_timeout),
+        ),
+        (
+            "rtmp.max_message_bytes",
+            Restart,
+            rtmp_differs(a, b, |x, y| x.max_message_bytes != y.max_message_bytes),
+        ),
         // Consulted when a session is issued or redeemed: a reload applies to the next one
         // (and revokes the sessions of removed tokens).
         (
@@ -414,6 +456,15 @@ fn playback_differs(
     differ: impl Fn(&crate::config::PlaybackConfig, &crate::config::PlaybackConfig) -> bool,
 ) -> bool {
     matches!((&a.playback, &b.playback), (Some(x), Some(y)) if differ(x, y))
+}
+
+/// Whether both configs have the RTMP listener on and `differ` says a field changed.
+fn rtmp_differs(
+    a: &Config,
+    b: &Config,
+    differ: impl Fn(&crate::config::RtmpSettings, &crate::config::RtmpSettings) -> bool,
+) -> bool {
+    matches!((&a.rtmp, &b.rtmp), (Some(x), Some(y)) if differ(x, y))
 }
 
 /// Whether both configs have HLS on and `differ` says a field changed.
