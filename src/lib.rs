@@ -11,6 +11,7 @@ pub mod driver;
 pub mod http;
 pub mod idhash;
 pub mod ingest;
+pub mod inputs;
 pub mod legs;
 pub mod media;
 pub mod playback;

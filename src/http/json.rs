@@ -8,17 +8,45 @@ use serde_json::{Value, json};
 use crate::srt::connection::Stats;
 use crate::telemetry::aggregate::{self, StreamView};
 use crate::telemetry::{
-    ConnRole, ConnectionSnapshot, HistogramKind, HistogramSet, HistogramSummary, ShardSnapshot,
+    ConnRole, ConnectionSnapshot, HistogramKind, HistogramSet, HistogramSummary, InputSnapshot,
+    ShardSnapshot,
 };
 
 /// `GET /v1/streams`: every stream, merged across shards.
 pub fn streams(shards: &[ShardSnapshot]) -> Value {
     let conns = aggregate::connections(shards);
+    let inputs: Vec<&InputSnapshot> = shards.iter().flat_map(|s| &s.inputs).collect();
     let list: Vec<Value> = aggregate::merge_streams(shards)
         .iter()
-        .map(|s| stream_json(s, &conns, false))
+        .map(|s| with_input(stream_json(s, &conns, false), &s.name, &inputs))
         .collect();
-    json!({ "streams": list })
+    let inputs: Vec<Value> = inputs.iter().map(|i| input_json(i)).collect();
+    json!({ "streams": list, "inputs": inputs })
+}
+
+/// A stream's entry with the input that feeds it, if any.
+fn with_input(mut v: Value, name: &str, inputs: &[&InputSnapshot]) -> Value {
+    if let Some(i) = inputs.iter().find(|i| i.stream == name) {
+        v["input"] = input_json(i);
+    }
+    v
+}
+
+fn input_json(i: &InputSnapshot) -> Value {
+    json!({
+        "stream": i.stream,
+        "state": i.state,
+        "upstream": i.upstream,
+        "upstreams": i.upstreams,
+        "connects": i.connects,
+        "reconnects": i.connects.saturating_sub(1),
+        "failures": i.failures,
+        "stalls": i.stalls,
+        "switches": i.switches,
+        "switch_dropped_packets": i.switch_dropped_packets,
+        "bytes": i.bytes,
+        "last_error": i.last_error,
+    })
 }
 
 /// `GET /v1/streams/{name}`: one stream with its publisher's statistics and its subscribers.
@@ -26,7 +54,8 @@ pub fn stream(shards: &[ShardSnapshot], name: &str) -> Option<Value> {
     let conns = aggregate::connections(shards);
     let merged = aggregate::merge_streams(shards);
     let s = merged.iter().find(|s| s.name == name)?;
-    Some(stream_json(s, &conns, true))
+    let inputs: Vec<&InputSnapshot> = shards.iter().flat_map(|s| &s.inputs).collect();
+    Some(with_input(stream_json(s, &conns, true), name, &inputs))
 }
 
 /// `GET /v1/connections`.
@@ -73,8 +102,13 @@ pub fn histograms(set: &HistogramSet, interval_seconds: f64, reset: bool) -> Val
 }
 
 fn stream_json(s: &StreamView, conns: &[&ConnectionSnapshot], detail: bool) -> Value {
+    let ingest = s.ingest.as_ref().map(|i| {
+        json!({ "id": s.publisher, "protocol": i.protocol, "peer": i.source,
+                "shard": s.publisher_shard, "age_seconds": round3(i.age.as_secs_f64()) })
+    });
     let publisher = s
         .publisher
+        .filter(|_| s.ingest.is_none())
         .and_then(|id| conns.iter().find(|c| c.id == id))
         .map(|c| {
             if detail {
@@ -86,7 +120,9 @@ fn stream_json(s: &StreamView, conns: &[&ConnectionSnapshot], detail: bool) -> V
         });
     // A publisher id with no connection behind it (closed between the two snapshots) is
     // still reported by id.
-    let publisher = publisher.or_else(|| s.publisher.map(|id| json!({ "id": id })));
+    let publisher = ingest
+        .or(publisher)
+        .or_else(|| s.publisher.map(|id| json!({ "id": id })));
     let mut v = json!({
         "name": s.name,
         "publisher": publisher,

@@ -466,6 +466,51 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
     ] {
         out.int("srt_playback_requests_total", &[("route", route)], v);
     }
+    let rtmp = |f: fn(&crate::telemetry::RtmpTotals) -> u64| -> u64 {
+        shards.iter().map(|s| f(&s.counters.rtmp)).sum()
+    };
+    out.head(
+        "srt_rtmp_connections_total",
+        "counter",
+        "RTMP connections by outcome: accepted, refused at the connection cap, closed for a protocol error or at a deadline.",
+    );
+    for (outcome, v) in [
+        ("accepted", rtmp(|r| r.accepted)),
+        ("refused_limit", rtmp(|r| r.refused_connections)),
+        ("protocol_error", rtmp(|r| r.protocol_errors)),
+        ("timeout", rtmp(|r| r.timeouts)),
+    ] {
+        out.int("srt_rtmp_connections_total", &[("outcome", outcome)], v);
+    }
+    out.head(
+        "srt_rtmp_publishes_total",
+        "counter",
+        "RTMP publish requests by outcome.",
+    );
+    for (outcome, v) in [
+        ("accepted", rtmp(|r| r.publishes)),
+        ("refused", rtmp(|r| r.publish_refused)),
+    ] {
+        out.int("srt_rtmp_publishes_total", &[("outcome", outcome)], v);
+    }
+    out.head(
+        "srt_rtmp_remux_errors_total",
+        "counter",
+        "RTMP media messages the FLV to TS remux refused (malformed, unsupported codec).",
+    );
+    out.int("srt_rtmp_remux_errors_total", &[], rtmp(|r| r.remux_errors));
+    out.head(
+        "srt_rtmp_bytes_in_total",
+        "counter",
+        "Bytes read from RTMP connections.",
+    );
+    out.int("srt_rtmp_bytes_in_total", &[], rtmp(|r| r.bytes_in));
+    out.head(
+        "srt_rtmp_connections",
+        "gauge",
+        "RTMP connections open now.",
+    );
+    out.int("srt_rtmp_connections", &[], rtmp(|r| r.open));
     let session_counters: [(&str, &str, CounterFn); 2] = [
         (
             "srt_shard_handoffs_unknown_total",

@@ -1,10 +1,11 @@
-//! The protocols' side of the relay core: each leg kind in its own folder (`srt/`, `http/`;
-//! later RTMP, pulled inputs), and the shard's leg table that the fan-out feeds, dispatching
+//! The protocols' side of the relay core: each leg kind in its own folder (`srt/`, `http/`,
+//! `ingest/` for RTMP and pulled inputs), and the shard's leg table that the fan-out feeds, dispatching
 //! by [`LegKind`]. A protocol maps the core's neutral answers (`relay::registry::Refusal`,
 //! `access::Denied`) to its own codes here, never in `relay/`.
 
 pub mod hls;
 pub mod http;
+pub mod ingest;
 pub mod srt;
 
 use std::cell::RefMut;
@@ -20,6 +21,7 @@ pub struct ShardLegs<'a> {
     pub http: &'a mut HttpLegs,
     /// `None` when `[playback.hls]` is off.
     pub hls: Option<&'a mut hls::HlsLegs>,
+    pub ingest: &'a mut ingest::IngestLegs,
 }
 
 /// One leg for one visit.
@@ -63,6 +65,8 @@ impl Sinks for ShardLegs<'_> {
                 .and_then(|p| p.try_borrow_mut().ok())
                 .map(LegSink::HttpTs),
             LegKind::Hls => self.hls.as_mut()?.sink(leg).map(LegSink::Hls),
+            // Publishers only: nothing is offered to them.
+            LegKind::Ingest => None,
             // Test legs live in the relay core's tests, never on a shard.
             LegKind::Test => None,
         }
@@ -76,6 +80,8 @@ impl ShardLegs<'_> {
         match leg.kind() {
             LegKind::Srt => self.srt.close(leg.local()),
             LegKind::HttpTs => self.http.close(leg),
+            // Its task ends the session (RTMP: the connection closes; input: it stops).
+            LegKind::Ingest => self.ingest.close(leg),
             // A segmenter ends with its publisher's session (`HlsLegs::end`).
             LegKind::Hls | LegKind::Test => {}
         }
@@ -87,6 +93,7 @@ impl ShardLegs<'_> {
             LegKind::Srt => self.srt.connection(leg.local()).is_some(),
             LegKind::HttpTs => self.http.get(leg).is_some(),
             LegKind::Hls => self.hls.as_ref().is_some_and(|h| h.contains(leg)),
+            LegKind::Ingest => self.ingest.get(leg).is_some(),
             LegKind::Test => false,
         }
     }

@@ -19,6 +19,9 @@ pub enum LegKind {
     HttpTs = 2,
     /// A stream's HLS segmenter on its publisher's shard; the local id is its number there.
     Hls = 3,
+    /// A publisher that is not SRT: an RTMP connection or a pulled input; the local id is the
+    /// shard's ingest number (unique across shards).
+    Ingest = 4,
     /// A leg of the relay core's own tests.
     Test = 0xFE,
 }
@@ -41,6 +44,7 @@ impl LegId {
             1 => LegKind::Srt,
             2 => LegKind::HttpTs,
             3 => LegKind::Hls,
+            4 => LegKind::Ingest,
             _ => LegKind::Test,
         }
     }

@@ -12,6 +12,7 @@
 mod amf_check;
 mod chunk_guard;
 pub mod name;
+pub mod server;
 pub mod session;
 mod status;
 

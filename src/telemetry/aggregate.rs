@@ -25,6 +25,8 @@ pub struct StreamView {
     pub subscribers: u32,
     pub http_ts_players: u32,
     pub hls_players: u32,
+    /// The publisher when it is not SRT.
+    pub ingest: Option<super::IngestPublisher>,
     /// Ingress from the publisher's shard; the rest summed over shards (every subscriber's
     /// hand-overs).
     pub traffic: StreamTraffic,
@@ -164,6 +166,9 @@ fn add_stream(v: &mut StreamView, s: &StreamSnapshot) {
         // Only the publisher's shard knows the publisher and the ingress.
         v.publisher = v.publisher.or(s.publisher);
         v.publisher_shard = v.publisher_shard.or(Some(s.shard));
+        if v.ingest.is_none() {
+            v.ingest = s.ingest.clone();
+        }
         sum.ingress_bps = sum.ingress_bps.saturating_add(t.ingress_bps);
         sum.ingress_packets = sum.ingress_packets.saturating_add(t.ingress_packets);
         sum.ingress_bytes = sum.ingress_bytes.saturating_add(t.ingress_bytes);

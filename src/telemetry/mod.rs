@@ -34,6 +34,34 @@ pub struct ShardSnapshot {
     /// What the shard recorded since its histograms were last reset (see
     /// [`RelayView::snapshot`]).
     pub histograms: HistogramSet,
+    /// The pulled inputs this shard runs (`[[inputs]]`), live or not.
+    pub inputs: Vec<InputSnapshot>,
+}
+
+/// A pulled input as `/v1/streams` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputSnapshot {
+    pub stream: String,
+    pub state: &'static str,
+    pub upstream: Option<String>,
+    pub upstreams: Vec<String>,
+    pub connects: u64,
+    pub failures: u64,
+    pub stalls: u64,
+    pub switches: u64,
+    pub switch_dropped_packets: u64,
+    pub bytes: u64,
+    pub last_error: Option<String>,
+}
+
+/// A publisher that is not SRT (RTMP, a pulled input), on its shard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestPublisher {
+    /// `rtmp` or `input`.
+    pub protocol: &'static str,
+    /// The peer's address (RTMP) or the upstream (secrets masked).
+    pub source: String,
+    pub age: Duration,
 }
 
 /// A shard's own counters, cumulative since it started. The loop counts most of them as it
@@ -117,6 +145,25 @@ pub struct ShardCounters {
     /// The players' HTTP listener, all shards together (the listener counts process-wide;
     /// shard 0's snapshot carries them, the others report 0, so sums stay right).
     pub playback: PlaybackTotals,
+    /// The RTMP listener, all shards together (carried by shard 0's snapshot like
+    /// `playback`).
+    pub rtmp: RtmpTotals,
+    /// Ingest publishers (RTMP, inputs) on this shard now.
+    pub ingest_publishers: u64,
+}
+
+/// The RTMP listener's own counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RtmpTotals {
+    pub accepted: u64,
+    pub refused_connections: u64,
+    pub publishes: u64,
+    pub publish_refused: u64,
+    pub protocol_errors: u64,
+    pub timeouts: u64,
+    pub remux_errors: u64,
+    pub bytes_in: u64,
+    pub open: u64,
 }
 
 /// The players' HTTP listener's own counters.
@@ -185,6 +232,8 @@ pub struct StreamSnapshot {
     /// Shards this one hands the stream's packets to (publisher's shard).
     pub forwarding_to: Vec<usize>,
     pub traffic: StreamTraffic,
+    /// Set when the publisher is not SRT (then `publisher` is its ingest number).
+    pub ingest: Option<IngestPublisher>,
 }
 
 /// What moved through a stream, on one shard ([`StreamSnapshot`]) or on all of them

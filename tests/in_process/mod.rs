@@ -35,6 +35,9 @@ impl InProcessRelay {
         if let Some(p) = &mut config.playback {
             p.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         }
+        if let Some(r) = &mut config.rtmp {
+            r.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        }
         tweak(&mut config);
         let engine = Engine::start(
             &config,
@@ -56,6 +59,11 @@ impl InProcessRelay {
     /// The players' HTTP address (a kernel-picked port on 127.0.0.1).
     pub fn playback_addr(&self) -> SocketAddr {
         self.engine().playback_addr().expect("[playback] is on")
+    }
+
+    /// The RTMP listener's address (a kernel-picked port on 127.0.0.1).
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        self.engine().rtmp_addr().expect("[rtmp] is on")
     }
 
     pub fn engine(&self) -> &Engine {

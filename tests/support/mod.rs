@@ -37,4 +37,5 @@ pub mod recipes;
 pub mod srt_url;
 pub mod static_http;
 pub mod tools;
+pub mod upstream;
 pub mod vlc;

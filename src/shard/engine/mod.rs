@@ -14,6 +14,7 @@
 //!   timers, control inbox, deadlines, forwarder retries;
 //! - the main task waits for the stop signal, then closes every connection and flushes.
 
+mod ingest;
 mod msg;
 mod playback;
 mod report;
@@ -83,6 +84,7 @@ pub enum EngineError {
 /// A running relay.
 pub struct Engine {
     playback_addr: Option<SocketAddr>,
+    rtmp_addr: Option<SocketAddr>,
     playback: Option<Arc<crate::playback::PlaybackShared>>,
     shards: Shards<()>,
     inboxes: Vec<Sender<ShardMsg>>,
@@ -119,6 +121,13 @@ impl Engine {
         // Bind first, so a bad address fails before any thread starts.
         let (per_shard, addrs) = bind_listeners(config, n)?;
         let (mut tcp, playback_addr) = bind_playback(config, n)?;
+        let (mut rtmp_tcp, rtmp_addr) = bind_rtmp(config, n)?;
+        let rtmp = config.rtmp.as_ref().map(|cfg| {
+            Arc::new(crate::rtmp::server::RtmpShared {
+                cfg: cfg.clone(),
+                counters: Default::default(),
+            })
+        });
         #[allow(clippy::disallowed_methods)] // the engine owns the clock
         let anchor = (Instant::now(), std::time::SystemTime::now());
         let playback = match &config.playback {
@@ -153,16 +162,15 @@ impl Engine {
         // Each shard's tick bumps its slot; the binary feeds systemd's watchdog from them.
         let heartbeats = Heartbeats::new(n, epoch);
         let policy = &config.streams.policy;
-        type Parts = (
-            ShardParts,
-            Vec<std::net::UdpSocket>,
-            Option<std::net::TcpListener>,
-        );
+        type Parts = (ShardParts, Vec<std::net::UdpSocket>, Listeners);
         let mut parts: Vec<Option<Parts>> = Vec::new();
         for (i, (sockets, inbox)) in per_shard.into_iter().zip(inbox_rx).enumerate() {
             let shard = ShardParts {
                 index: i,
                 playback: playback.clone(),
+                rtmp: rtmp.clone(),
+                input_seed: secrets.seed ^ (i as u64).wrapping_mul(0xA076_1D64_78BD_642F),
+                inputs: config.inputs.clone(),
                 endpoint: srt_endpoint(config, &secrets, i, n, epoch),
                 streams: ShardStreams::new(fanout_config(config)),
                 inbox,
@@ -175,8 +183,11 @@ impl Engine {
                 linger: config.streams.fanout_linger,
                 gso_segments: gso_segments(&sockets),
             };
-            let listener = tcp.get_mut(i).and_then(Option::take);
-            parts.push(Some((shard, sockets, listener)));
+            let listeners = Listeners {
+                playback: tcp.get_mut(i).and_then(Option::take),
+                rtmp: rtmp_tcp.get_mut(i).and_then(Option::take),
+            };
+            parts.push(Some((shard, sockets, listeners)));
         }
         let mut wiring: Vec<Option<HandoffWiring>> =
             handoff_mesh(n).into_iter().map(Some).collect();
@@ -199,7 +210,13 @@ impl Engine {
         if let Some(a) = playback_addr {
             info!("playback (HTTP-TS, HLS, player page) on http://{a}/");
         }
+        if let Some(a) = rtmp_addr {
+            info!(
+                "RTMP ingest on rtmp://{a}/ (stream key `cam1` in app `live` publishes live/cam1)"
+            );
+        }
         Ok(Engine {
+            rtmp_addr,
             playback_addr,
             playback,
             shards,
@@ -215,6 +232,11 @@ impl Engine {
     /// The bound SRT addresses (the actual ports when the config asked for port 0).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The RTMP listener's address (the actual port for port 0), when `[rtmp]` is on.
+    pub fn rtmp_addr(&self) -> Option<SocketAddr> {
+        self.rtmp_addr
     }
 
     /// The players' HTTP address (the actual port for port 0), when `[playback]` is on.
@@ -278,6 +300,11 @@ impl Engine {
                 });
             }
         }
+        if let Some(list) = &plan.inputs {
+            for inbox in &self.inboxes {
+                let _ = inbox.send(ShardMsg::Inputs(list.clone()));
+            }
+        }
         if let Some(p) = &plan.policy {
             let wait = wait_for_publisher(p.unknown_stream);
             for inbox in &self.inboxes {
@@ -325,6 +352,23 @@ fn bind_listeners(
 }
 
 /// The players' HTTP listener, one `SO_REUSEPORT` socket per shard (`None`s when it is off).
+/// The RTMP listener's socket per shard, when `[rtmp]` is on.
+fn bind_rtmp(
+    config: &Config,
+    n: usize,
+) -> Result<(Vec<Option<std::net::TcpListener>>, Option<SocketAddr>), EngineError> {
+    let Some(r) = &config.rtmp else {
+        return Ok((Vec::new(), None));
+    };
+    let group =
+        crate::shard::tcp::bind_tcp_group(r.listen, n).map_err(|source| EngineError::Bind {
+            addr: r.listen,
+            source,
+        })?;
+    let addr = group.first().and_then(|l| l.local_addr().ok());
+    Ok((group.into_iter().map(Some).collect(), addr))
+}
+
 fn bind_playback(
     config: &Config,
     n: usize,
@@ -453,7 +497,7 @@ type SharedState = Rc<RefCell<ShardState>>;
 async fn run_shard(
     ctx: ShardContext,
     parts: ShardParts,
-    (sockets, listener): (Vec<std::net::UdpSocket>, Option<std::net::TcpListener>),
+    (sockets, listeners): (Vec<std::net::UdpSocket>, Listeners),
     tx: Vec<Option<SharedSender<Handoff>>>,
     rx: Vec<SharedReceiver<Handoff>>,
     beats: Heartbeats,
@@ -468,18 +512,44 @@ async fn run_shard(
         }
     };
     let (handoff_tx, handoff_rx) = connect_handoffs(tx, rx).await;
+    let inputs = parts.inputs.clone();
     let state = Rc::new(RefCell::new(ShardState::new(
         parts,
         udps.clone(),
         handoff_tx,
         now(),
     )));
+    let host: Rc<dyn crate::legs::ingest::IngestHost> = Rc::new(ingest::ShardIngest {
+        state: Rc::downgrade(&state),
+    });
+    state.borrow_mut().ingest_host = Some(host.clone());
     spawn_receivers(&state, &udps, index);
     spawn_handoff_readers(&state, handoff_rx);
     spawn_tick(&state, beats, index);
-    spawn_playback(&state, listener);
+    spawn_playback(&state, listeners.playback);
+    spawn_rtmp(&state, listeners.rtmp, host);
+    state.borrow_mut().apply_inputs(&inputs);
     ctx.stop.wait().await;
     drain_on_shutdown(&state).await;
+}
+
+/// A shard's TCP listeners, bound before start-up.
+struct Listeners {
+    playback: Option<std::net::TcpListener>,
+    rtmp: Option<std::net::TcpListener>,
+}
+
+/// The RTMP listener on this shard, when `[rtmp]` is on.
+fn spawn_rtmp(
+    state: &SharedState,
+    listener: Option<std::net::TcpListener>,
+    host: Rc<dyn crate::legs::ingest::IngestHost>,
+) {
+    let (Some(l), Some(shared)) = (listener, state.borrow().rtmp.clone()) else {
+        return;
+    };
+    let listener = crate::shard::sys::glommio_listener(l);
+    glommio::spawn_local(crate::rtmp::server::serve(listener, host, shared)).detach();
 }
 
 /// The players' HTTP listener on this shard, when `[playback]` is on.

@@ -27,6 +27,8 @@ pub enum ShardMsg {
     },
     /// New latency proposal and ceiling for connections accepted from now on (reload).
     Latency { default: Duration, max: Duration },
+    /// The configured `[[inputs]]` (start, reload): the shard runs those that are its own.
+    Inputs(Vec<crate::config::InputConfig>),
     /// A snapshot of the shard for metrics and inspection.
     Report {
         reset_histograms: bool,

@@ -4,7 +4,7 @@
 
 use crate::relay::fanout::{Role, ShardStreams, StreamView};
 use crate::relay::leg::LegKind;
-use crate::telemetry::{ConnRole, ShardCounters, StreamSnapshot, StreamTraffic};
+use crate::telemetry::{ConnRole, IngestPublisher, ShardCounters, StreamSnapshot, StreamTraffic};
 
 use crate::legs::srt::admission::AdmissionCounters;
 
@@ -45,7 +45,12 @@ pub fn conn_role(role: Option<&Role>) -> (ConnRole, Option<String>) {
     }
 }
 
-pub fn stream(shard: usize, s: StreamView, hls_players: u32) -> StreamSnapshot {
+pub fn stream(
+    shard: usize,
+    s: StreamView,
+    hls_players: u32,
+    ingest: Option<IngestPublisher>,
+) -> StreamSnapshot {
     let c = s.counters;
     let kind = |k: LegKind| s.subscribers.iter().filter(|l| l.kind() == k).count() as u32;
     StreamSnapshot {
@@ -67,5 +72,6 @@ pub fn stream(shard: usize, s: StreamView, hls_players: u32) -> StreamSnapshot {
             handoffs_in: c.handoffs_in,
             ring_refused: c.ring_refused,
         },
+        ingest,
     }
 }

@@ -21,6 +21,7 @@ use crate::legs::hls::HlsLegs;
 use crate::legs::http::admission as http_admission;
 use crate::legs::http::ts_player::TsPlayer;
 use crate::legs::http::{Departures, HttpLegs, PlayerRef};
+use crate::legs::ingest::{self as ingest_legs, IngestLegs, IngestRef};
 use crate::legs::srt::admission::{Admission, GrantKind};
 use crate::legs::srt::encryption::EncryptionRules;
 use crate::legs::srt::{leg, serial};
@@ -30,7 +31,7 @@ use crate::relay::fanout::{Outgoing, Role, ShardStreams};
 use crate::relay::handoff::Handoff;
 use crate::relay::leg::ReadOrder;
 use crate::relay::leg::{LegId, LegKind};
-use crate::relay::registry::{PublisherActivity, Registry};
+use crate::relay::registry::{PublishGrant, PublisherActivity, Registry};
 use crate::service::events::{self, Departure};
 use crate::service::ratelimit::{PEER_WARNING_INTERVAL, PeerMisbehaviour};
 use crate::shard::batch::{RecvBatch, SendBatch};
@@ -66,6 +67,16 @@ pub struct ShardState {
     pub http: HttpLegs,
     /// The HLS segmenters of streams published here; `None` without `[playback.hls]`.
     pub hls: Option<HlsLegs>,
+    /// RTMP publishers and pulled inputs on this shard (`src/rtmp`, `src/ingest`).
+    pub ingest: IngestLegs,
+    /// The RTMP listener's shared state, when `[rtmp]` is on.
+    pub rtmp: Option<Arc<crate::rtmp::server::RtmpShared>>,
+    /// The `[[inputs]]` this shard runs, by stream.
+    pub inputs: HashMap<String, crate::inputs::runner::InputHandle>,
+    /// What input tasks publish through (set once the shard's state is shared).
+    pub ingest_host: Option<Rc<dyn crate::legs::ingest::IngestHost>>,
+    /// Seeds each input's upstream shuffle.
+    input_seed: u64,
     pub admission: Admission,
     pub streams: ShardStreams,
     pub sockets: Vec<Rc<ShardUdp>>,
@@ -106,6 +117,11 @@ pub struct ShardState {
 pub struct ShardParts {
     pub index: usize,
     pub playback: Option<Arc<PlaybackShared>>,
+    pub rtmp: Option<Arc<crate::rtmp::server::RtmpShared>>,
+    /// Seeds the upstream shuffle of this shard's inputs.
+    pub input_seed: u64,
+    /// Every `[[inputs]]` entry (the shard runs its own share).
+    pub inputs: Vec<crate::config::InputConfig>,
     pub endpoint: Endpoint,
     pub streams: ShardStreams,
     pub inbox: Receiver<ShardMsg>,
@@ -142,6 +158,11 @@ impl ShardState {
             playback: parts.playback.clone(),
             endpoint: parts.endpoint,
             http: HttpLegs::new(parts.index, parts.peers.len()),
+            ingest: IngestLegs::new(parts.index, parts.peers.len()),
+            rtmp: parts.rtmp,
+            inputs: HashMap::new(),
+            ingest_host: None,
+            input_seed: parts.input_seed,
             hls: parts.playback.as_ref().and_then(|p| {
                 p.cfg
                     .hls
@@ -456,6 +477,7 @@ impl ShardState {
             srt: &mut self.endpoint,
             http: &mut self.http,
             hls: self.hls.as_mut(),
+            ingest: &mut self.ingest,
         };
         let forwarded = self
             .streams
@@ -534,43 +556,7 @@ impl ShardState {
                     self.index, grant.name
                 );
                 self.activity.insert(id, g.activity.clone());
-                let mut out = Vec::new();
-                self.streams.publisher_accepted(
-                    self.index,
-                    &self.registry,
-                    &grant.name,
-                    g.key,
-                    leg(id),
-                    &mut out,
-                );
-                self.deliver(out);
-                self.start_segmenter(&grant.name, now);
-                if let Some(old) = g.displaced
-                    && let Some(conn) = old.conn
-                {
-                    match g.displaced_silent_for {
-                        Some(quiet) => info!(
-                            "publisher {id:#x} takes {:?} over from {conn:#x}, silent for {} ms",
-                            grant.name,
-                            quiet.as_millis()
-                        ),
-                        None => info!(
-                            "publisher {id:#x} takes {:?} over from {conn:#x}",
-                            grant.name
-                        ),
-                    }
-                    if old.shard == self.index {
-                        self.legs().close(conn);
-                    } else {
-                        self.send_to(
-                            old.shard,
-                            ShardMsg::Close {
-                                leg: conn,
-                                reply: None,
-                            },
-                        );
-                    }
-                }
+                self.publisher_started(&grant.name, &g, leg(id), now);
             }
             GrantKind::Subscribe(g) => {
                 info!(
@@ -598,6 +584,140 @@ impl ShardState {
                 self.deliver(out);
             }
         }
+    }
+
+    /// A publisher of any protocol is in: its session starts here, the HLS segmenter with it,
+    /// and the publisher it displaced (takeover) is asked to end.
+    fn publisher_started(&mut self, name: &str, g: &PublishGrant, id: LegId, now: Instant) {
+        let mut out = Vec::new();
+        self.streams
+            .publisher_accepted(self.index, &self.registry, name, g.key, id, &mut out);
+        self.deliver(out);
+        self.start_segmenter(name, now);
+        if let Some(old) = g.displaced
+            && let Some(conn) = old.conn
+        {
+            match g.displaced_silent_for {
+                Some(quiet) => info!(
+                    "publisher {id} takes {name:?} over from {conn}, silent for {} ms",
+                    quiet.as_millis()
+                ),
+                None => info!("publisher {id} takes {name:?} over from {conn}"),
+            }
+            if old.shard == self.index {
+                self.legs().close(conn);
+            } else {
+                self.send_to(
+                    old.shard,
+                    ShardMsg::Close {
+                        leg: conn,
+                        reply: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Admits a publisher that is not SRT (an RTMP connection, `check_access`; a configured
+    /// input, trusted) on `name`: `[access]` sessions first (a refused caller must not learn
+    /// whether the stream exists), then the registry, as for an SRT publisher.
+    pub fn open_ingest(
+        &mut self,
+        name: &str,
+        session: Option<&str>,
+        check_access: bool,
+        protocol: ingest_legs::Protocol,
+        source: String,
+        now: Instant,
+    ) -> Result<IngestRef, ingest_legs::Refused> {
+        if check_access {
+            let sessions = self.admission.sessions().clone();
+            if let Err(d) = sessions.redeem(name, crate::access::Mode::Publish, session, now) {
+                match d {
+                    crate::access::Denied::Unauthorized => {
+                        self.admission.counters.unauthorized += 1
+                    }
+                    crate::access::Denied::Forbidden => self.admission.counters.forbidden += 1,
+                }
+                info!(
+                    "shard {}: refused {} publisher for {name:?} from {source}: {d:?}",
+                    self.index,
+                    protocol.as_str()
+                );
+                return Err(ingest_legs::Refused::Denied(d));
+            }
+        }
+        let g = match self.registry.admit_publisher(name, self.index, now) {
+            Ok(g) => g,
+            Err(r) => {
+                self.admission.count(r);
+                info!(
+                    "shard {}: refused {} publisher for {name:?} from {source}: {r:?}",
+                    self.index,
+                    protocol.as_str()
+                );
+                return Err(ingest_legs::Refused::Registry(r));
+            }
+        };
+        let leg = self
+            .ingest
+            .insert(name, g.key, protocol, source, g.activity.clone(), now);
+        let id = leg.borrow().leg;
+        info!(
+            "shard {}: {} publisher {id} from {} on {name:?}",
+            self.index,
+            protocol.as_str(),
+            leg.borrow().source
+        );
+        self.publisher_started(name, &g, id, now);
+        Ok(leg)
+    }
+
+    /// One payload (1..=7 whole TS packets) from an ingest publisher, standing for `origin`.
+    /// Returns whether the ring took it; call [`ShardState::finish`] after a batch.
+    pub fn ingest_payload(
+        &mut self,
+        leg: &IngestRef,
+        payload: &[u8],
+        origin: Instant,
+        now: Instant,
+    ) -> bool {
+        let (id, serial) = {
+            let mut l = leg.borrow_mut();
+            (l.leg, l.next_serial(payload.len(), now))
+        };
+        self.streams
+            .on_publisher_data(id, serial, origin, payload, now)
+    }
+
+    /// An ingest publisher's session ended (`why` for the log): the relay forgets it like a
+    /// closed SRT publisher.
+    pub fn close_ingest(&mut self, leg: &IngestRef, why: &str, now: Instant) {
+        let id = leg.borrow().leg;
+        if self.ingest.remove(id).is_none() {
+            return;
+        }
+        let mut out = Vec::new();
+        let role = self
+            .streams
+            .connection_closed(self.index, &self.registry, id, now, &mut out);
+        self.deliver(out);
+        let l = leg.borrow();
+        info!(
+            "shard {}: {} publisher {id} from {} left {:?} after {} ms: {why}; {} payloads, {} bytes",
+            self.index,
+            l.protocol.as_str(),
+            l.source,
+            l.name,
+            now.saturating_duration_since(l.since).as_millis(),
+            l.payloads,
+            l.bytes
+        );
+        drop(l);
+        if let Some(Role::Publisher { name, .. }) = role {
+            self.end_segmenter(&name, now);
+        }
+        self.after_input(now);
     }
 
     fn on_closed(&mut self, id: ConnId, now: Instant) {
@@ -670,6 +790,7 @@ impl ShardState {
                 self.wait = wait;
                 self.grace = grace;
             }
+            ShardMsg::Inputs(list) => self.apply_inputs(&list),
             ShardMsg::Report {
                 reset_histograms,
                 reply,
@@ -705,6 +826,10 @@ impl ShardState {
         let streams = self.streams.views().into_iter();
         let mut counters = report::counters(self.counters, &self.streams, &self.admission.counters);
         counters.http_ts_players = self.http.len() as u64;
+        counters.ingest_publishers = self.ingest.len() as u64;
+        if let (0, Some(r)) = (self.index, &self.rtmp) {
+            counters.rtmp = r.counters.totals();
+        }
         if let (0, Some(p)) = (self.index, &self.playback) {
             counters.playback = p.counters.totals();
         }
@@ -730,10 +855,12 @@ impl ShardState {
             streams: streams
                 .map(|s| {
                     let hls = self.hls_clients(&s.name, now);
-                    report::stream(shard, s, hls)
+                    let ingest = self.ingest_publisher(s.publisher, now);
+                    report::stream(shard, s, hls, ingest)
                 })
                 .collect(),
             histograms: self.histograms.clone(),
+            inputs: self.inputs.values().map(|h| h.snapshot()).collect(),
         }
     }
 
@@ -795,6 +922,9 @@ impl ShardState {
     /// Shutdown: refuse newcomers, SHUTDOWN to every peer, flush.
     pub fn shutdown(&mut self, now: Instant) {
         self.registry.set_draining();
+        for h in self.inputs.values() {
+            h.stop();
+        }
         let ids: Vec<ConnId> = self.endpoint.connection_ids().collect();
         for id in &ids {
             self.endpoint.close(*id);
@@ -855,6 +985,59 @@ impl ShardState {
         &self.registry
     }
 
+    /// Runs the `[[inputs]]` of `list` that belong to this shard (`inputs::shard_of`): new ones
+    /// start, removed ones stop, changed ones restart; unchanged ones keep running.
+    pub fn apply_inputs(&mut self, list: &[crate::config::InputConfig]) {
+        let Some(host) = self.ingest_host.clone() else {
+            return;
+        };
+        let n = self.peers.len();
+        let mine: HashMap<&str, &crate::config::InputConfig> = list
+            .iter()
+            .filter(|c| crate::inputs::shard_of(&c.stream, n) == self.index)
+            .map(|c| (c.stream.as_str(), c))
+            .collect();
+        let gone: Vec<String> = self
+            .inputs
+            .iter()
+            .filter(|(name, h)| mine.get(name.as_str()).is_none_or(|c| **c != h.cfg))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            if let Some(h) = self.inputs.remove(&name) {
+                info!("shard {}: input {name:?} stops", self.index);
+                h.stop();
+            }
+        }
+        for (name, cfg) in mine {
+            if self.inputs.contains_key(name) {
+                continue;
+            }
+            info!(
+                "shard {}: input {name:?} starts with {} upstream(s)",
+                self.index,
+                cfg.upstreams.len()
+            );
+            self.input_seed = self.input_seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let h = crate::inputs::runner::spawn(cfg.clone(), host.clone(), self.input_seed);
+            self.inputs.insert(name.to_string(), h);
+        }
+    }
+
+    /// The stream's publisher as the snapshot shows it, when it is not SRT.
+    fn ingest_publisher(
+        &self,
+        publisher: Option<LegId>,
+        now: Instant,
+    ) -> Option<crate::telemetry::IngestPublisher> {
+        let l = self.ingest.get(publisher?)?.try_borrow().ok()?;
+        Some(crate::telemetry::IngestPublisher {
+            protocol: l.protocol.as_str(),
+            source: l.source.clone(),
+            age: now.saturating_duration_since(l.since),
+        })
+    }
+
     /// HLS clients of `name`, when its segmenter runs on this shard (one shard reports them).
     fn hls_clients(&self, name: &str, now: Instant) -> u32 {
         match (&self.hls, &self.playback) {
@@ -871,6 +1054,7 @@ impl ShardState {
             srt: &mut self.endpoint,
             http: &mut self.http,
             hls: self.hls.as_mut(),
+            ingest: &mut self.ingest,
         }
     }
 

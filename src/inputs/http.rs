@@ -1,0 +1,126 @@
+//! An `http://` upstream: one GET with hyper's HTTP/1.1 client on the shard's executor (the
+//! playback listener's `ShardIo` as its I/O), the body read as it arrives (chunked or not).
+//! Redirects are followed a few times; any status but 200 is an error naming it.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+
+use super::source::{Read, resolve, within};
+use crate::ingest::upstream::Upstream;
+use crate::playback::io::ShardIo;
+
+/// Redirects followed before the upstream counts as failed.
+const MAX_REDIRECTS: usize = 3;
+
+pub struct HttpSource {
+    body: Incoming,
+    /// The rest of the last frame, when it was larger than the caller's buffer.
+    left: Bytes,
+}
+
+impl HttpSource {
+    pub async fn get(up: &Upstream) -> io::Result<HttpSource> {
+        let Upstream::Http {
+            host,
+            port,
+            path_and_query,
+            tls,
+            ..
+        } = up
+        else {
+            return Err(io::Error::other("not an http upstream"));
+        };
+        if *tls {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "https upstreams are not supported yet",
+            ));
+        }
+        let (mut host, mut port, mut path) = (host.clone(), *port, path_and_query.clone());
+        for _ in 0..=MAX_REDIRECTS {
+            let addr = resolve(&host, port).await?;
+            let stream = glommio::net::TcpStream::connect(addr).await?;
+            let _ = stream.set_nodelay(true);
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(ShardIo(stream))
+                .await
+                .map_err(io::Error::other)?;
+            glommio::spawn_local(async move {
+                let _ = conn.await;
+            })
+            .detach();
+            let authority = if port == 80 {
+                host.clone()
+            } else {
+                format!("{host}:{port}")
+            };
+            let req = Request::get(path.as_str())
+                .header(hyper::header::HOST, authority)
+                .header(
+                    hyper::header::USER_AGENT,
+                    concat!("srtrelay/", env!("CARGO_PKG_VERSION")),
+                )
+                .body(http_body_util::Empty::<Bytes>::new())
+                .map_err(io::Error::other)?;
+            let resp = sender.send_request(req).await.map_err(io::Error::other)?;
+            let status = resp.status();
+            if status == StatusCode::OK {
+                return Ok(HttpSource {
+                    body: resp.into_body(),
+                    left: Bytes::new(),
+                });
+            }
+            if status.is_redirection()
+                && let Some(loc) = resp.headers().get(hyper::header::LOCATION)
+            {
+                let loc = loc.to_str().map_err(io::Error::other)?;
+                match Upstream::parse(loc) {
+                    Ok(Upstream::Http {
+                        host: h,
+                        port: p,
+                        path_and_query: q,
+                        tls: false,
+                        ..
+                    }) => (host, port, path) = (h, p, q),
+                    _ if loc.starts_with('/') => path = loc.to_string(),
+                    _ => {
+                        return Err(io::Error::other(format!(
+                            "HTTP {status} to {loc:?}, which is not an http:// URL"
+                        )));
+                    }
+                }
+                continue;
+            }
+            return Err(io::Error::other(format!("HTTP {status}")));
+        }
+        Err(io::Error::other("too many redirects"))
+    }
+
+    pub async fn read(&mut self, buf: &mut [u8], wait: Duration) -> io::Result<Read> {
+        if self.left.is_empty() {
+            loop {
+                match within(wait, self.body.frame()).await {
+                    None => return Ok(Read::Idle),
+                    Some(None) => return Ok(Read::End),
+                    Some(Some(Err(e))) => return Err(io::Error::other(e)),
+                    Some(Some(Ok(f))) => {
+                        if let Ok(d) = f.into_data()
+                            && !d.is_empty()
+                        {
+                            self.left = d;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let n = self.left.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.left[..n]);
+        self.left.advance(n);
+        Ok(Read::Data(n))
+    }
+}

@@ -1,0 +1,372 @@
+//! One pulled input's task on its shard: the failover schedule (`ingest::failover`) picks an
+//! upstream, `source.rs` reads it, `ingest::TsIngest` packs the bytes into ring payloads (and
+//! splices at each change of upstream: PAT/PMT, keyframe, continuity kept), and the shard
+//! stores them as one publisher session that lasts across upstream changes. Players see a
+//! failover as a jump to the new source's keyframe, never a reconnect.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+
+use super::source::{READ_CHUNK, Read, Source};
+use crate::config::InputConfig;
+use crate::ingest::failover::{Failover, Next};
+use crate::ingest::packetizer::{TsIngest, TsIngestConfig};
+use crate::legs::ingest::{CLOSE_POLL, IngestHost, IngestRef, PayloadBatch, Protocol};
+
+/// A partial payload waits at most this long for the rest of its packets.
+const MAX_HOLD: Duration = Duration::from_millis(10);
+
+fn new_ingest() -> TsIngest {
+    TsIngest::new(TsIngestConfig {
+        max_hold: MAX_HOLD,
+        ..TsIngestConfig::default()
+    })
+}
+
+/// What `/v1/streams` shows of an input.
+#[derive(Debug, Clone, Default)]
+pub struct InputStatus {
+    pub stream: String,
+    /// `connecting`, `live`, `waiting` (for the retry delay) or `offline`.
+    pub state: &'static str,
+    /// The upstream in use or being tried (secrets masked).
+    pub upstream: Option<String>,
+    /// Every upstream, in the order they are tried.
+    pub upstreams: Vec<String>,
+    /// Upstreams that delivered TS.
+    pub connects: u64,
+    /// Connection attempts that failed (refused, timed out, not TS, HTTP errors).
+    pub failures: u64,
+    /// Upstreams that went silent for `stall_timeout_ms`.
+    pub stalls: u64,
+    /// Splices between sources (failovers, reconnects, file loops).
+    pub switches: u64,
+    /// Packets dropped at splices while waiting for the new source's tables and keyframe.
+    pub switch_dropped_packets: u64,
+    pub bytes: u64,
+    pub last_error: Option<String>,
+}
+
+/// The shard's handle on a running input.
+pub struct InputHandle {
+    pub cfg: InputConfig,
+    pub status: Rc<RefCell<InputStatus>>,
+    stop: Rc<Cell<bool>>,
+}
+
+impl InputHandle {
+    /// Asks the task to end (reload removed or changed the input; shutdown).
+    pub fn stop(&self) {
+        self.stop.set(true);
+    }
+
+    pub fn snapshot(&self) -> crate::telemetry::InputSnapshot {
+        let s = self.status.borrow();
+        crate::telemetry::InputSnapshot {
+            stream: s.stream.clone(),
+            state: s.state,
+            upstream: s.upstream.clone(),
+            upstreams: s.upstreams.clone(),
+            connects: s.connects,
+            failures: s.failures,
+            stalls: s.stalls,
+            switches: s.switches,
+            switch_dropped_packets: s.switch_dropped_packets,
+            bytes: s.bytes,
+            last_error: s.last_error.clone(),
+        }
+    }
+}
+
+/// Starts `cfg` on the current shard.
+pub fn spawn(cfg: InputConfig, host: Rc<dyn IngestHost>, seed: u64) -> InputHandle {
+    let status = Rc::new(RefCell::new(InputStatus {
+        stream: cfg.stream.clone(),
+        state: "connecting",
+        ..InputStatus::default()
+    }));
+    let stop = Rc::new(Cell::new(false));
+    let run = Runner {
+        cfg: cfg.clone(),
+        host,
+        status: status.clone(),
+        stop: stop.clone(),
+        ingest: new_ingest(),
+        leg: None,
+        batch: PayloadBatch::default(),
+        spliced: false,
+    };
+    glommio::spawn_local(run.run(seed)).detach();
+    InputHandle { cfg, status, stop }
+}
+
+/// How one upstream's turn ended.
+enum Turn {
+    /// It never delivered TS (refused, timed out, not TS).
+    Failed(String),
+    Ended,
+    Stalled,
+    /// The relay closed the session (taken over by another publisher, the operator).
+    Closed,
+    Stopped,
+}
+
+struct Runner {
+    cfg: InputConfig,
+    host: Rc<dyn IngestHost>,
+    status: Rc<RefCell<InputStatus>>,
+    stop: Rc<Cell<bool>>,
+    ingest: TsIngest,
+    leg: Option<IngestRef>,
+    batch: PayloadBatch,
+    /// A source has fed the session: the next one is spliced.
+    spliced: bool,
+}
+
+impl Runner {
+    async fn run(mut self, seed: u64) {
+        let n = self.cfg.upstreams.len();
+        let mut fo = Failover::new(
+            n,
+            self.cfg.shuffle,
+            seed,
+            self.cfg.retry_delay,
+            self.host.now(),
+        );
+        self.status.borrow_mut().upstreams = fo
+            .order()
+            .iter()
+            .map(|&i| self.cfg.upstreams[i].to_string())
+            .collect();
+        let name = self.cfg.stream.clone();
+        loop {
+            let (index, at) = match fo.next() {
+                Next::Offline => break,
+                Next::Connect { index, at } => (index, at),
+                // Every attempt is awaited below, so none is under way here.
+                Next::Running { index } => (index, self.host.now()),
+            };
+            if at > self.host.now() {
+                self.status.borrow_mut().state = "waiting";
+                if !self.sleep_until(at).await {
+                    break;
+                }
+            }
+            let up = self.cfg.upstreams[index].clone();
+            {
+                let mut st = self.status.borrow_mut();
+                st.state = "connecting";
+                st.upstream = Some(up.to_string());
+            }
+            fo.connecting(index, self.host.now());
+            let turn = self.turn(&up, &mut fo).await;
+            let now = self.host.now();
+            match turn {
+                Turn::Failed(why) => {
+                    warn!("input {name:?}: upstream {up} failed: {why}");
+                    let mut st = self.status.borrow_mut();
+                    st.failures += 1;
+                    st.last_error = Some(why);
+                    drop(st);
+                    fo.connect_failed(now);
+                }
+                Turn::Ended => {
+                    info!("input {name:?}: upstream {up} ended");
+                    fo.ended(now, false);
+                }
+                Turn::Stalled => {
+                    warn!(
+                        "input {name:?}: upstream {up} sent nothing for {} ms",
+                        self.cfg.stall_timeout.as_millis()
+                    );
+                    self.status.borrow_mut().stalls += 1;
+                    fo.ended(now, true);
+                }
+                Turn::Closed => {
+                    info!("input {name:?}: the relay closed its session");
+                    if let Some(leg) = self.leg.take() {
+                        self.host.close(&leg, "closed by the relay");
+                    }
+                    fo.ended(now, false);
+                }
+                Turn::Stopped => break,
+            }
+        }
+        if let Some(leg) = self.leg.take() {
+            self.flush();
+            self.host.publish(&leg, &self.batch);
+            let why = if self.stop.get() {
+                "input stopped"
+            } else {
+                "every upstream is offline"
+            };
+            self.host.close(&leg, why);
+        }
+        let mut st = self.status.borrow_mut();
+        st.state = "offline";
+        if !self.stop.get() {
+            info!("input {name:?}: offline (retry_delay_ms = 0)");
+        }
+    }
+
+    /// Sleeps until `at`; false when the input was stopped meanwhile.
+    async fn sleep_until(&self, at: Instant) -> bool {
+        loop {
+            if self.stop.get() {
+                return false;
+            }
+            let now = self.host.now();
+            if now >= at {
+                return true;
+            }
+            glommio::timer::sleep(at.saturating_duration_since(now).min(CLOSE_POLL)).await;
+        }
+    }
+
+    /// One upstream from connect to its end.
+    async fn turn(&mut self, up: &crate::ingest::upstream::Upstream, fo: &mut Failover) -> Turn {
+        let mut src = match Source::open(up, self.cfg.looped, self.cfg.connect_timeout).await {
+            Ok(s) => s,
+            Err(e) => return Turn::Failed(e.to_string()),
+        };
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut delivered = false;
+        let mut last_data = self.host.now();
+        if self.spliced {
+            let batch = &mut self.batch;
+            self.ingest
+                .switch_source(last_data, &mut |p: &[u8], t: Instant| batch.push(p, t));
+        } else {
+            // Nothing went out yet (a failed upstream before): the next starts afresh, its
+            // sync search included.
+            self.ingest = new_ingest();
+        }
+        loop {
+            if self.stop.get() {
+                return Turn::Stopped;
+            }
+            if self
+                .leg
+                .as_ref()
+                .is_some_and(|l| l.borrow().close_requested())
+            {
+                return Turn::Closed;
+            }
+            let now = self.host.now();
+            let stall_at = last_data + self.cfg.stall_timeout;
+            if now >= stall_at {
+                return if delivered {
+                    Turn::Stalled
+                } else {
+                    Turn::Failed("no data".into())
+                };
+            }
+            let mut wake = stall_at.min(now + CLOSE_POLL);
+            if let Some(d) = self.ingest.deadline() {
+                wake = wake.min(d);
+            }
+            let wait = wake
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1));
+            let r = match src.read(&mut buf, wait).await {
+                Ok(r) => r,
+                Err(e) if delivered => {
+                    warn!("input {:?}: upstream {up}: {e}", self.cfg.stream);
+                    return Turn::Ended;
+                }
+                Err(e) => return Turn::Failed(e.to_string()),
+            };
+            let now = self.host.now();
+            match r {
+                Read::Data(n) => {
+                    last_data = now;
+                    self.status.borrow_mut().bytes += n as u64;
+                    let batch = &mut self.batch;
+                    let pushed = self
+                        .ingest
+                        .push(&buf[..n], now, &mut |p: &[u8], t: Instant| batch.push(p, t));
+                    if let Err(e) = pushed {
+                        self.batch.clear();
+                        return Turn::Failed(e.to_string());
+                    }
+                }
+                Read::Idle => {}
+                Read::End => {
+                    self.flush();
+                    self.publish_batch();
+                    return if delivered {
+                        Turn::Ended
+                    } else {
+                        Turn::Failed("ended before any TS".into())
+                    };
+                }
+                Read::Restarted => {
+                    let batch = &mut self.batch;
+                    self.ingest
+                        .switch_source(now, &mut |p: &[u8], t: Instant| batch.push(p, t));
+                }
+            }
+            {
+                let batch = &mut self.batch;
+                self.ingest
+                    .on_timeout(now, &mut |p: &[u8], t: Instant| batch.push(p, t));
+            }
+            if !self.batch.is_empty() {
+                if !delivered {
+                    delivered = true;
+                    fo.connected(now);
+                    if let Err(why) = self.first_data() {
+                        self.batch.clear();
+                        return Turn::Failed(why);
+                    }
+                }
+                self.publish_batch();
+            }
+        }
+    }
+
+    /// The upstream delivered its first payloads: the session starts now, unless it runs.
+    fn first_data(&mut self) -> Result<(), String> {
+        {
+            let mut st = self.status.borrow_mut();
+            st.connects += 1;
+            st.state = "live";
+        }
+        self.spliced = true;
+        if self.leg.is_some() {
+            return Ok(());
+        }
+        let source = self.status.borrow().upstream.clone().unwrap_or_default();
+        match self
+            .host
+            .open(&self.cfg.stream, None, false, Protocol::Input, source)
+        {
+            Ok(leg) => {
+                self.leg = Some(leg);
+                Ok(())
+            }
+            Err(r) => Err(format!("the relay refused the stream: {r:?}")),
+        }
+    }
+
+    fn publish_batch(&mut self) {
+        if let Some(leg) = &self.leg {
+            self.host.publish(leg, &self.batch);
+        }
+        self.batch.clear();
+        let s = self.ingest.stats();
+        let mut st = self.status.borrow_mut();
+        st.switches = s.switches;
+        st.switch_dropped_packets = s.switch_dropped_packets;
+    }
+
+    fn flush(&mut self) {
+        let now = self.host.now();
+        let batch = &mut self.batch;
+        self.ingest
+            .flush(now, &mut |p: &[u8], t: Instant| batch.push(p, t));
+    }
+}

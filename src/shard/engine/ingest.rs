@@ -1,0 +1,62 @@
+//! The shard's side of its ingest tasks (RTMP connections, pulled inputs):
+//! `legs::ingest::IngestHost` over the shard's state. Each call borrows the state once and
+//! never across an `.await`.
+
+use crate::legs::ingest::{IngestHost, IngestRef, PayloadBatch, Protocol, Refused};
+
+use std::cell::RefCell;
+use std::rc::Weak;
+
+use super::state::ShardState;
+
+/// Weak: the shard's state holds this host for the inputs it starts on reload.
+pub struct ShardIngest {
+    pub state: Weak<RefCell<ShardState>>,
+}
+
+impl ShardIngest {
+    fn state(&self) -> std::rc::Rc<RefCell<ShardState>> {
+        self.state
+            .upgrade()
+            .expect("ingest tasks run on a live shard")
+    }
+}
+
+impl IngestHost for ShardIngest {
+    fn open(
+        &self,
+        name: &str,
+        session: Option<&str>,
+        check_access: bool,
+        protocol: Protocol,
+        source: String,
+    ) -> Result<IngestRef, Refused> {
+        let now = super::clock();
+        self.state()
+            .borrow_mut()
+            .open_ingest(name, session, check_access, protocol, source, now)
+    }
+
+    fn publish(&self, leg: &IngestRef, batch: &PayloadBatch) {
+        if batch.is_empty() {
+            return;
+        }
+        let now = super::clock();
+        let state = self.state();
+        let mut s = state.borrow_mut();
+        for (p, origin) in batch.iter() {
+            s.ingest_payload(leg, p, origin, now);
+        }
+        s.finish(now);
+        s.counters.busy_ns += super::elapsed_ns(now);
+    }
+
+    fn close(&self, leg: &IngestRef, why: &str) {
+        let now = super::clock();
+        self.state().borrow_mut().close_ingest(leg, why, now);
+    }
+
+    fn now(&self) -> std::time::Instant {
+        super::clock()
+    }
+}

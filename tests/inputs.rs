@@ -1,0 +1,331 @@
+//! Pulled inputs end to end: the in-process engine pulls a TS file from upstreams the test
+//! runs (raw TCP, HTTP chunked and close-delimited, a unix socket, a file paced by its PCR),
+//! and SRT players (srt-live-transmit) must receive the upstream's bytes unchanged from their
+//! join keyframe. Failover: a killed upstream is replaced by the next after `retry_delay_ms`,
+//! and the players continue at the new source's keyframe with PAT/PMT and unbroken
+//! continuity counters. Bad upstreams (an HTTP error, an HTML page) are skipped with a reason.
+
+// A test drives real processes and sockets: it owns the clock.
+#![allow(clippy::disallowed_methods)]
+
+mod in_process;
+mod support;
+
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use in_process::InProcessRelay;
+use srtrelay::telemetry::InputSnapshot;
+use support::media::{self, TsSpec};
+use support::recipes::{self, Subscriber};
+use support::srt_url::SrtUrl;
+use support::upstream::{Framing, Upstream};
+
+const TS: usize = 188;
+const PAYLOAD: usize = 7 * TS;
+const T: Duration = Duration::from_secs(60);
+
+fn relay(inputs_toml: &str) -> InProcessRelay {
+    let toml = format!(
+        "[http]\nenabled = false\n[playback]\nenabled = false\n[rtmp]\nenabled = false\n{inputs_toml}"
+    );
+    InProcessRelay::start(&toml, |c| {
+        c.srt.latency.default = Duration::from_millis(300);
+    })
+}
+
+fn player(relay: &InProcessRelay, name: &str, out: &Path) -> Subscriber {
+    let url = SrtUrl::caller(relay.addr).with_streamid(&format!("#!::r={name},m=request"));
+    recipes::subscribe_with_srt_live_transmit_no_wait(&url, out)
+}
+
+fn inputs(relay: &InProcessRelay) -> Vec<InputSnapshot> {
+    relay.reports().into_iter().flat_map(|r| r.inputs).collect()
+}
+
+fn input(relay: &InProcessRelay, name: &str) -> InputSnapshot {
+    inputs(relay)
+        .into_iter()
+        .find(|i| i.stream == name)
+        .unwrap_or_else(|| panic!("input {name} is reported"))
+}
+
+/// Waits until `cond` holds for the input's snapshot.
+fn wait_input(
+    relay: &InProcessRelay,
+    name: &str,
+    what: &str,
+    cond: impl Fn(&InputSnapshot) -> bool,
+) {
+    let deadline = Instant::now() + T;
+    loop {
+        let i = input(relay, name);
+        if cond(&i) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "input {name}: {what}: {i:?}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_live(relay: &InProcessRelay, name: &str) {
+    let deadline = Instant::now() + T;
+    while relay.engine().registry().publisher_of(name).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "{name} never went live: {:?}",
+            inputs(relay)
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn pid(p: &[u8]) -> u16 {
+    (u16::from(p[1] & 0x1F) << 8) | u16::from(p[2])
+}
+
+fn cc(p: &[u8]) -> u8 {
+    p[3] & 0x0F
+}
+
+fn has_payload(p: &[u8]) -> bool {
+    p[3] & 0x10 != 0
+}
+
+fn is_keyframe(p: &[u8]) -> bool {
+    p[1] & 0x40 != 0 && p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x40 != 0 && pid(p) == 0x100
+}
+
+/// Where `out` starts in `file`: a payload boundary (the ingest packs 7 packets from the
+/// file's first sync) whose payload holds a keyframe, and `out` is the file from there.
+fn assert_byte_exact_from_keyframe(out: &[u8], file: &[u8], what: &str) -> usize {
+    assert!(out.len() >= PAYLOAD, "{what}: only {} bytes", out.len());
+    let at = file
+        .windows(PAYLOAD)
+        .step_by(PAYLOAD)
+        .position(|w| w == &out[..PAYLOAD])
+        .unwrap_or_else(|| panic!("{what}: the first payload is not one of the file's"))
+        * PAYLOAD;
+    assert!(
+        out[..PAYLOAD].chunks(TS).any(is_keyframe),
+        "{what}: the player's first payload holds a keyframe"
+    );
+    let want = &file[at..];
+    let n = want.len().min(out.len());
+    if let Err(m) = media::compare_bytes(&want[..n], &out[..n]) {
+        panic!("{what}: not byte-exact from offset {at}: {m:?}");
+    }
+    at
+}
+
+/// Waits for a player's output to hold the file from its join point to the end.
+fn wait_whole_rest(sub: &mut Subscriber, file: &[u8], what: &str) {
+    sub.wait_for_len(PAYLOAD as u64, T)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let first = std::fs::read(sub.output()).unwrap();
+    let at = assert_byte_exact_from_keyframe(&first, file, what);
+    sub.wait_for_len((file.len() - at) as u64, T)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = std::fs::read(sub.output()).unwrap();
+    assert_byte_exact_from_keyframe(&out, file, what);
+}
+
+/// A file of whole TS packets (ffmpeg's output, padded to payloads by the generator) and the
+/// rate that plays it in real time.
+fn source(seconds: u32) -> (std::path::PathBuf, Vec<u8>, u64) {
+    let path = media::test_ts(TsSpec::seconds(seconds));
+    let bytes = std::fs::read(&path).unwrap();
+    let rate = bytes.len() as u64 / u64::from(seconds);
+    (path, bytes, rate)
+}
+
+#[test]
+fn tcp_http_unix_and_file_inputs_feed_srt_players_the_upstream_bytes() {
+    let (path, file, rate) = source(6);
+    let dir = media::scratch_dir("inputs-kinds");
+    let tcp = Upstream::tcp(file.clone(), rate, Framing::Raw, false);
+    let chunked = Upstream::tcp(file.clone(), rate, Framing::HttpChunked, false);
+    let close = Upstream::tcp(file.clone(), rate, Framing::HttpClose, false);
+    let unix = Upstream::unix(&dir.join("feed.sock"), file.clone(), rate, false);
+    // A long retry delay: each upstream plays once, so the players' bytes end with the file.
+    let entry = |name: &str, url: String| {
+        format!("[[inputs]]\nstream = \"{name}\"\nurl = \"{url}\"\nretry_delay_ms = 600000\n")
+    };
+    let toml = [
+        entry("in/tcp", format!("tcp://{}", tcp.addr())),
+        entry("in/chunked", format!("http://{}/live.ts", chunked.addr())),
+        entry("in/close", format!("http://{}/live.ts", close.addr())),
+        entry("in/unix", format!("unix://{}", unix.path().display())),
+        entry("in/file", format!("file://{}", path.display())),
+    ]
+    .concat();
+    let relay = relay(&toml);
+    let names = ["in/tcp", "in/chunked", "in/close", "in/unix", "in/file"];
+    let mut subs: Vec<(&str, Subscriber)> = names
+        .iter()
+        .map(|n| {
+            wait_live(&relay, n);
+            let out = dir.join(format!("{}.ts", n.replace('/', "-")));
+            (*n, player(&relay, n, &out))
+        })
+        .collect();
+    for (name, sub) in &mut subs {
+        wait_whole_rest(sub, &file, name);
+    }
+    for name in names {
+        let i = input(&relay, name);
+        // The upstream played once and ended; the next try is far away.
+        assert!(matches!(i.state, "live" | "waiting"), "{name}: {i:?}");
+        assert_eq!(i.connects, 1, "{name}: one upstream session: {i:?}");
+        assert_eq!(i.failures, 0, "{name}: {i:?}");
+    }
+}
+
+#[test]
+fn a_killed_upstream_fails_over_to_the_next_at_its_keyframe_with_continuity() {
+    let (_path, file, rate) = source(10);
+    let dir = media::scratch_dir("inputs-failover");
+    let first = Upstream::tcp(file.clone(), rate, Framing::Raw, true);
+    let second = Upstream::tcp(file.clone(), rate, Framing::Raw, true);
+    let retry = Duration::from_millis(800);
+    let toml = format!(
+        "[[inputs]]\nstream = \"in/failover\"\nurls = [\"tcp://{}\", \"tcp://{}\"]\nshuffle = false\nretry_delay_ms = {}\nstall_timeout_ms = 2000\n",
+        first.addr(),
+        second.addr(),
+        retry.as_millis()
+    );
+    let relay = relay(&toml);
+    wait_live(&relay, "in/failover");
+    let out = dir.join("player.ts");
+    let mut sub = player(&relay, "in/failover", &out);
+    // Two seconds of the first upstream, then it dies.
+    sub.wait_for_len((2 * rate) as u64, T)
+        .expect("first upstream plays");
+    let before = std::fs::read(&out).unwrap();
+    let at = assert_byte_exact_from_keyframe(&before, &file, "before the failover");
+    first.kill();
+    let killed = Instant::now();
+    wait_input(
+        &relay,
+        "in/failover",
+        "the second upstream takes over",
+        |i| i.connects == 2,
+    );
+    let took = killed.elapsed();
+    assert_eq!(
+        second
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let second_at = second.connected_at.lock().unwrap()[0];
+    assert!(
+        second_at.duration_since(killed) >= retry.mul_f64(0.9),
+        "the next upstream is tried after retry_delay_ms ({:?} after the kill)",
+        second_at.duration_since(killed)
+    );
+    let i = input(&relay, "in/failover");
+    assert_eq!(
+        i.upstream.as_deref(),
+        Some(format!("tcp://{}", second.addr()).as_str())
+    );
+    assert_eq!(i.upstreams.len(), 2);
+    // Three more seconds from the second upstream.
+    let have = media::file_len(&out);
+    sub.wait_for_len(have + 3 * rate, T)
+        .expect("second upstream plays");
+    let out_bytes = std::fs::read(&out).unwrap();
+    assert!(out_bytes.len().is_multiple_of(TS));
+    // The first source's bytes run unbroken up to the splice...
+    let first_run = out_bytes
+        .chunks(PAYLOAD)
+        .zip(
+            file[at..]
+                .chunks(PAYLOAD)
+                .chain(file.chunks(PAYLOAD).cycle()),
+        )
+        .take_while(|(a, b)| a == b)
+        .count()
+        * PAYLOAD;
+    assert!(first_run >= before.len(), "unbroken up to the kill");
+    // ... then the second source starts at its tables and a keyframe.
+    let spliced = &out_bytes[first_run..];
+    let pkts: Vec<&[u8]> = spliced.chunks(TS).collect();
+    assert!(pkts.len() > 100, "the second source plays");
+    assert_eq!(pid(pkts[0]), 0, "PAT first after the splice");
+    assert_eq!(pid(pkts[1]), 0x1000, "then the PMT");
+    assert!(is_keyframe(pkts[2]), "then a keyframe");
+    // Continuity counters run on across the splice on every PID.
+    let mut last: std::collections::HashMap<u16, u8> = Default::default();
+    for (k, p) in out_bytes.chunks(TS).enumerate() {
+        let id = pid(p);
+        if id == 0x1FFF || !has_payload(p) {
+            continue;
+        }
+        if let Some(prev) = last.get(&id) {
+            assert_eq!(
+                cc(p),
+                (prev + 1) & 0x0F,
+                "pid {id:#x}: CC break at packet {k}"
+            );
+        }
+        last.insert(id, cc(p));
+    }
+    let i = input(&relay, "in/failover");
+    assert_eq!(i.switches, 1, "{i:?}");
+    // And the whole recording decodes.
+    let d = support::process::run_bounded(
+        "ffmpeg decode",
+        std::process::Command::new(support::tools::ffmpeg())
+            .args(["-v", "error", "-i"])
+            .arg(&out)
+            .args(["-f", "null", "-"]),
+        T,
+    );
+    assert!(
+        d.status.success() && d.stderr.trim().is_empty(),
+        "ffmpeg decodes across the failover: {}",
+        d.stderr
+    );
+    eprintln!("failover: second upstream live {took:?} after the kill");
+}
+
+#[test]
+fn bad_upstreams_are_skipped_with_a_reason_and_the_next_is_used() {
+    let (_path, file, rate) = source(4);
+    let missing = Upstream::tcp(Vec::new(), rate, Framing::HttpStatus(404), false);
+    let html = Upstream::tcp(
+        b"<!doctype html><html><body>this is not a video</body></html>".repeat(200),
+        rate,
+        Framing::HttpClose,
+        false,
+    );
+    let good = Upstream::tcp(file.clone(), rate, Framing::Raw, true);
+    let toml = format!(
+        "[[inputs]]\nstream = \"in/bad\"\nurls = [\"http://{}/x.ts\", \"http://{}/page\", \"tcp://{}\"]\nshuffle = false\nretry_delay_ms = 500\n",
+        missing.addr(),
+        html.addr(),
+        good.addr()
+    );
+    let relay = relay(&toml);
+    wait_input(&relay, "in/bad", "the third upstream is live", |i| {
+        i.state == "live" && i.connects == 1
+    });
+    let i = input(&relay, "in/bad");
+    assert_eq!(i.failures, 2, "{i:?}");
+    assert_eq!(
+        i.upstream.as_deref(),
+        Some(format!("tcp://{}", good.addr()).as_str())
+    );
+    let why = i.last_error.clone().unwrap_or_default();
+    assert!(
+        why.to_lowercase().contains("not mpeg-ts"),
+        "the HTML page's reason: {why}"
+    );
+    let dir = media::scratch_dir("inputs-bad");
+    let mut sub = player(&relay, "in/bad", &dir.join("player.ts"));
+    sub.wait_for_len(rate, T).expect("plays");
+    let out = std::fs::read(sub.output()).unwrap();
+    assert_byte_exact_from_keyframe(&out, &file, "after two bad upstreams");
+}
