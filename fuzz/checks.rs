@@ -719,3 +719,185 @@ pub fn upstream(data: &[u8]) {
         }
     }
 }
+
+/// One step of an `ingest` script.
+#[derive(Debug, Clone, Copy)]
+enum IngestOp<'a> {
+    Push(&'a [u8]),
+    Packets(&'a [u8]),
+    /// Advance virtual time by this many milliseconds, then `on_timeout`.
+    Wait(u64),
+    Switch,
+    Flush,
+}
+
+/// An `ingest` script: the first byte is the configuration (low nibble: `max_hold` in ms,
+/// high nibble: `sync_search_bytes` in packets, less one), then ops: `0x00..=0x7F` push the
+/// next op+1 bytes; `0x80..=0xBF` push the next (op & 0x3F) + 1 packets' worth of bytes;
+/// `0xC0..=0xDF` `push_packets` the next (op & 0x1F) + 1 packets' worth; `0xE0..=0xEF` wait
+/// op & 0x0F ms then `on_timeout`; `0xF0..=0xF7` `switch_source`; `0xF8..` `flush`. A
+/// short last chunk is pushed as it is.
+fn ingest_script(
+    data: &[u8],
+) -> Option<(
+    srtrelay::ingest::packetizer::TsIngestConfig,
+    Vec<IngestOp<'_>>,
+)> {
+    use srtrelay::ingest::packetizer::TsIngestConfig;
+    use std::time::Duration;
+    let (&cfg, mut rest) = data.split_first()?;
+    let cfg = TsIngestConfig {
+        max_hold: Duration::from_millis(u64::from(cfg & 0x0F)),
+        sync_search_bytes: 188 * (1 + usize::from(cfg >> 4)),
+    };
+    let mut ops = Vec::new();
+    fn take<'a>(rest: &mut &'a [u8], n: usize) -> &'a [u8] {
+        let (a, b) = rest.split_at(n.min(rest.len()));
+        *rest = b;
+        a
+    }
+    while let Some((&op, tail)) = rest.split_first() {
+        rest = tail;
+        ops.push(match op {
+            0x00..=0x7F => IngestOp::Push(take(&mut rest, usize::from(op) + 1)),
+            0x80..=0xBF => IngestOp::Push(take(&mut rest, 188 * (usize::from(op & 0x3F) + 1))),
+            0xC0..=0xDF => IngestOp::Packets(take(&mut rest, 188 * (usize::from(op & 0x1F) + 1))),
+            0xE0..=0xEF => IngestOp::Wait(u64::from(op & 0x0F)),
+            0xF0..=0xF7 => IngestOp::Switch,
+            _ => IngestOp::Flush,
+        });
+    }
+    Some((cfg, ops))
+}
+
+/// `TsIngest` driven by a script (see `ingest_script`) on virtual time. Checks: every
+/// payload is 1..=7 whole packets starting with 0x47, at a time neither in the future nor
+/// before the previous payload's; the buffer stays within `MAX_BUFFERED` and the hold
+/// deadline within `max_hold`, and a timeout leaves no overdue payload; after a switch with
+/// earlier output, the output resumes with the PAT and the first packet of every PID
+/// continues that PID's counter; the counters add up. And the bytes out do not depend on the
+/// chunking or on the timeouts and flushes: the same script with each run of pushes merged
+/// into one push, and no timeouts or flushes, gives the same bytes. Returns the counters.
+pub fn ingest(data: &[u8]) -> srtrelay::ingest::packetizer::TsIngestStats {
+    use srtrelay::ingest::packetizer::{MAX_BUFFERED, TsIngest};
+    use srtrelay::media::packet::{NULL_PID, continuity_counter, has_payload, pid};
+    use std::time::{Duration, Instant};
+
+    let Some((cfg, ops)) = ingest_script(data) else {
+        return Default::default();
+    };
+    // Fuzz targets may read the clock: it is only the origin of virtual time.
+    #[allow(clippy::disallowed_methods)]
+    let t0 = Instant::now();
+    let mut now = t0;
+    let mut ingest = TsIngest::new(cfg);
+    let mut out_bytes = Vec::new();
+    let mut last_at = t0;
+    let mut payloads = 0u64;
+    let mut last_cc = vec![None::<u8>; 8192];
+    let mut check_first = vec![false; 8192];
+    let mut expect_pat = false;
+    let mut bytes_in = 0u64;
+    for op in &ops {
+        if let IngestOp::Wait(ms) = op {
+            now += Duration::from_millis(*ms);
+        }
+        let mut collect = |p: &[u8], at: Instant| {
+            assert!(
+                !p.is_empty() && p.len() <= 7 * 188 && p.len().is_multiple_of(188),
+                "{}",
+                p.len()
+            );
+            assert!(at <= now && at >= last_at, "payload time out of order");
+            last_at = at;
+            payloads += 1;
+            for pkt in p.chunks_exact(188) {
+                let pkt: &[u8; 188] = pkt.try_into().expect("188 bytes");
+                assert_eq!(pkt[0], 0x47);
+                let id = pid(pkt);
+                if std::mem::take(&mut expect_pat) {
+                    assert_eq!(id, 0, "a splice starts with the PAT");
+                }
+                if id == NULL_PID {
+                    continue;
+                }
+                let i = usize::from(id);
+                let cc = continuity_counter(pkt);
+                if std::mem::take(&mut check_first[i]) {
+                    let prev = last_cc[i].expect("checked PIDs had output");
+                    let want = if has_payload(pkt) {
+                        (prev + 1) & 0x0F
+                    } else {
+                        prev
+                    };
+                    assert_eq!(cc, want, "PID {id:#x} breaks its counter at the splice");
+                }
+                last_cc[i] = Some(cc);
+            }
+            out_bytes.extend_from_slice(p);
+        };
+        match *op {
+            IngestOp::Push(b) => {
+                bytes_in += b.len() as u64;
+                let _ = ingest.push(b, now, &mut collect);
+            }
+            IngestOp::Packets(b) => {
+                bytes_in += b.len() as u64;
+                ingest.push_packets(b, now, &mut collect);
+            }
+            IngestOp::Wait(_) => {
+                ingest.on_timeout(now, &mut collect);
+                assert!(
+                    ingest.deadline().is_none_or(|d| d > now),
+                    "overdue after timeout"
+                );
+            }
+            IngestOp::Switch => {
+                ingest.switch_source(now, &mut collect);
+                if !out_bytes.is_empty() {
+                    expect_pat = true;
+                    for (c, l) in check_first.iter_mut().zip(&last_cc) {
+                        *c = l.is_some();
+                    }
+                }
+            }
+            IngestOp::Flush => ingest.flush(now, &mut collect),
+        }
+        assert!(ingest.buffered_bytes() <= MAX_BUFFERED);
+        if let Some(d) = ingest.deadline() {
+            assert!(d <= now + cfg.max_hold);
+        }
+    }
+    ingest.flush(now, &mut |p: &[u8], _| out_bytes.extend_from_slice(p));
+    let s = *ingest.stats();
+    assert_eq!(s.bytes_in, bytes_in);
+    assert_eq!(s.packets_out as usize * 188, out_bytes.len());
+    assert!(s.payloads_out >= payloads && s.payloads_out <= payloads + 1);
+    assert!(s.splices <= s.switches && s.discontinuities_marked <= s.splices);
+
+    // The reference: runs of pushes merged, no timeouts, no flushes until the end.
+    let mut reference = TsIngest::new(cfg);
+    let mut ref_bytes = Vec::new();
+    let mut merged = Vec::new();
+    let mut sink = |p: &[u8], _: Instant| ref_bytes.extend_from_slice(p);
+    for op in &ops {
+        if let IngestOp::Push(b) = op {
+            merged.extend_from_slice(b);
+            continue;
+        }
+        let _ = reference.push(&merged, t0, &mut sink);
+        merged.clear();
+        match *op {
+            IngestOp::Packets(b) => reference.push_packets(b, t0, &mut sink),
+            IngestOp::Switch => reference.switch_source(t0, &mut sink),
+            _ => {}
+        }
+    }
+    let _ = reference.push(&merged, t0, &mut sink);
+    reference.flush(t0, &mut sink);
+    assert!(
+        ref_bytes == out_bytes,
+        "the bytes out depend on chunking or timing"
+    );
+    s
+}

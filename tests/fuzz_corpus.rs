@@ -455,3 +455,34 @@ fn upstream_seeds_parse_to_every_kind() {
     ];
     assert_eq!(kinds.into_iter().collect::<Vec<_>>(), all);
 }
+
+#[test]
+fn ingest_corpus() {
+    assert!(
+        replay("ingest", |d| {
+            checks::ingest(d);
+        }) >= 5
+    );
+}
+
+/// The ingest seeds are the ffmpeg fixture cut into scripts (see `checks::ingest`): between
+/// them they splice, refuse a source that is not TS, and lose and regain sync.
+#[test]
+fn ingest_seeds_reach_splices_refusals_and_resyncs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ingest");
+    let run = |name: &str| checks::ingest(&fs::read(dir.join(name)).expect("read seed"));
+    let splice = run("ffmpeg_splice");
+    assert!(
+        splice.splices == 1
+            && splice.discontinuities_marked == 1
+            && splice.packets_out == 20 + 2 + 11,
+        "{splice:?}"
+    );
+    let html = run("html_then_ffmpeg");
+    assert!(html.not_ts == 1 && html.packets_out > 0, "{html:?}");
+    let loss = run("ffmpeg_sync_loss");
+    assert!(
+        loss.sync_losses >= 1 && loss.short_payloads >= 1,
+        "{loss:?}"
+    );
+}
