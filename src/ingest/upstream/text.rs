@@ -81,9 +81,13 @@ const DELIMITERS: [char; 5] = ['?', '&', ',', ';', '#'];
 fn mask_pair(pair: &str) -> String {
     for (i, _) in pair.match_indices('=') {
         let before = &pair[..i];
+        // The key is the run of word characters before the `=` (after a multi-byte character
+        // too: its index is where it starts, not where it ends).
         let key_start = before
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .map_or(0, |j| j + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+            .map_or(0, |(j, c)| j + c.len_utf8());
         let value = &pair[i + 1..];
         if is_secret_key(&before[key_start..]) && !value.is_empty() {
             return format!("{before}={MASK}");
@@ -137,5 +141,7 @@ mod tests {
         );
         assert_eq!(m("live/cam"), "live/cam");
         assert_eq!(m("a#password=é€"), "a#password=***");
+        // A key after a multi-byte character (found by the fuzzer: a slice inside `я`).
+        assert_eq!(m("яtoken=x,€=y"), "яtoken=***,€=y");
     }
 }
