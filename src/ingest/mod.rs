@@ -3,7 +3,7 @@
 //!
 //! Owns, sans-IO: finding and keeping TS packet sync in an arbitrary byte stream, cutting it
 //! into ring payloads of 1..=7 whole packets (`packetizer`), the splice when the bytes start
-//! coming from another source (`splice`), real-time pacing of file inputs by their PCR
+//! coming from another source (`splice`, with its timestamps continued by `restamp`), real-time pacing of file inputs by their PCR
 //! (`pace`), the inputs' upstream URLs (`upstream`) and the failover schedule over them
 //! (`failover`).
 //! Must not: open sockets or files, read the clock, spawn threads, or know which protocol
@@ -13,5 +13,6 @@
 pub mod failover;
 pub mod pace;
 pub mod packetizer;
+pub mod restamp;
 pub mod splice;
 pub mod upstream;

@@ -4,7 +4,8 @@
 //! Owns: the continuity counter this ingest last emitted on each PID, the wait for the new
 //! source's PAT/PMT and first random-access point, the constant per-PID counter offset that
 //! makes every PID continue across the splice (ISO/IEC 13818-1 §2.4.3.3), and the
-//! `discontinuity_indicator` that tells players the PCR time base changed (§2.4.3.5).
+//! `discontinuity_indicator` that tells players the PCR time base changed (§2.4.3.5); the
+//! new source's timestamps are shifted to continue the old timeline (`restamp.rs`).
 //! Must not: hold packets back (what precedes the random-access point is dropped, counted),
 //! read the clock, or change a byte of the first source: with no earlier output every offset
 //! is zero and nothing is marked.
@@ -12,6 +13,7 @@
 #![deny(clippy::disallowed_methods)]
 
 use super::packetizer::TsIngestStats;
+use super::restamp::Restamp;
 use crate::media::packet::{self, NULL_PID, TsPacket};
 use crate::media::pes;
 use crate::media::psi::PsiCache;
@@ -56,6 +58,10 @@ pub struct Splice {
     mark_pid: Option<u16>,
     /// The table packets to emit at the splice, renumbered.
     header: Vec<u8>,
+    /// The timeline across sources (`restamp.rs`).
+    restamp: Restamp,
+    /// The first source's tables, to name its reference PID for `restamp`.
+    first_psi: Option<PsiCache>,
 }
 
 impl Default for Splice {
@@ -75,6 +81,8 @@ impl Splice {
             psi: PsiCache::new(),
             mark_pid: None,
             header: Vec::new(),
+            restamp: Restamp::new(),
+            first_psi: Some(PsiCache::new()),
         }
     }
 
@@ -99,6 +107,14 @@ impl Splice {
     /// its discontinuity flag) in place.
     pub fn process(&mut self, pkt: &mut TsPacket, stats: &mut TsIngestStats) -> Step {
         if !self.waiting {
+            if let Some(psi) = &mut self.first_psi {
+                psi.observe(pkt);
+                let reference = psi.video_pid().or(psi.audio_pids().first().copied());
+                if reference.is_some() {
+                    self.restamp.set_reference(reference);
+                    self.first_psi = None;
+                }
+            }
             self.rewrite(pkt, stats);
             return Step::Emit;
         }
@@ -114,6 +130,12 @@ impl Splice {
         stats.splices += 1;
         // A program without PCR says 0x1FFF (§2.4.4.9): then no time base to mark.
         self.mark_pid = self.psi.pcr_pid().filter(|&p| p != NULL_PID);
+        let reference = self
+            .psi
+            .video_pid()
+            .or(self.psi.audio_pids().first().copied());
+        self.restamp.splice(pkt, reference);
+        self.first_psi = None;
         self.build_header(stats);
         self.rewrite(pkt, stats);
         Step::Start
@@ -201,6 +223,7 @@ impl Splice {
         let out = (cc + self.offset[i]) & 0x0F;
         pkt[3] = (pkt[3] & 0xF0) | out;
         self.last_cc[i] = out;
+        self.restamp.apply(pkt);
         // §2.4.3.5: discontinuity_indicator on the PCR PID: the next PCR is of a new time
         // base. The flag lives in the adaptation field's first byte, so it needs a field of
         // at least one byte; a packet without one waits for the next.
