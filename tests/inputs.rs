@@ -355,3 +355,43 @@ fn bad_upstreams_are_skipped_with_a_reason_and_the_next_is_used() {
     let out = std::fs::read(sub.output()).unwrap();
     assert_byte_exact_from_keyframe(&out, &file, "after two bad upstreams");
 }
+
+#[test]
+fn srt_inputs_pull_from_a_libsrt_listener_and_from_another_relay() {
+    let (path, file, _rate) = source(6);
+    let dir = media::scratch_dir("inputs-srt");
+    // A libsrt listener that sends the file to whoever calls it.
+    let listen = SrtUrl::listener(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let sender = recipes::publish_with_srt_live_transmit(
+        &path,
+        &listen,
+        support::feeder::Pace::realtime(&path, 6, 1.0),
+    );
+    // Another relay with a publisher on "up/cam", pulled by its Stream ID.
+    let origin = relay("");
+    let url = SrtUrl::caller(origin.addr).with_streamid("#!::r=up/cam,m=publish");
+    let _publisher = recipes::publish_with_srt_live_transmit(
+        &path,
+        &url,
+        support::feeder::Pace::realtime(&path, 6, 1.0),
+    );
+    wait_live(&origin, "up/cam");
+    let toml = format!(
+        "[[inputs]]\nstream = \"in/libsrt\"\nurl = \"srt://{}\"\nretry_delay_ms = 600000\n\
+         [[inputs]]\nstream = \"in/relay\"\nurl = \"srt://{}?streamid=%23%21%3A%3Ar%3Dup%2Fcam%2Cm%3Drequest\"\nretry_delay_ms = 600000\n",
+        sender.addr(),
+        origin.addr
+    );
+    let relay = relay(&toml);
+    for name in ["in/libsrt", "in/relay"] {
+        wait_live(&relay, name);
+        let out = dir.join(format!("{}.ts", name.replace('/', "-")));
+        let mut sub = player(&relay, name, &out);
+        sub.wait_for_len((file.len() / 3) as u64, T)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got = std::fs::read(&out).unwrap();
+        assert_byte_exact_from_keyframe(&got, &file, name);
+        let i = input(&relay, name);
+        assert_eq!((i.connects, i.failures), (1, 0), "{name}: {i:?}");
+    }
+}

@@ -99,7 +99,13 @@ pub fn spawn(cfg: InputConfig, host: Rc<dyn IngestHost>, seed: u64) -> InputHand
         batch: PayloadBatch::default(),
         spliced: false,
     };
-    glommio::spawn_local(run.run(seed)).detach();
+    // glommio runs a new task at once (`spawn_local` polls it before returning), and the shard
+    // starts inputs from inside a borrow of its state: the task's first step is a yield.
+    glommio::spawn_local(async move {
+        futures_lite::future::yield_now().await;
+        run.run(seed).await
+    })
+    .detach();
     InputHandle { cfg, status, stop }
 }
 
@@ -228,7 +234,8 @@ impl Runner {
 
     /// One upstream from connect to its end.
     async fn turn(&mut self, up: &crate::ingest::upstream::Upstream, fo: &mut Failover) -> Turn {
-        let mut src = match Source::open(up, self.cfg.looped, self.cfg.connect_timeout).await {
+        let opened = Source::open(up, self.cfg.looped, self.cfg.connect_timeout, &self.host).await;
+        let mut src = match opened {
             Ok(s) => s,
             Err(e) => return Turn::Failed(e.to_string()),
         };

@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
 
+use std::rc::Rc;
+
 use super::http::HttpSource;
 use crate::ingest::pace::PcrPacer;
 use crate::ingest::upstream::Upstream;
+use crate::legs::ingest::{IngestHost, PullState, SrtCall};
 
 /// Bytes asked of the socket per read.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -39,6 +42,24 @@ pub enum Source {
     Http(Box<HttpSource>),
     File(Box<FileSource>),
     Stdin(StdinSource),
+    Srt(SrtSource),
+}
+
+/// An `srt://` input: a call from the shard's own SRT endpoint, read in order (TSBPD) through
+/// the host. Dropping it hangs up.
+pub struct SrtSource {
+    host: Rc<dyn IngestHost>,
+    id: u32,
+    /// Delivered, not yet handed to the runner.
+    pending: Vec<u8>,
+    /// What the runner has taken of `pending`.
+    taken: usize,
+}
+
+impl Drop for SrtSource {
+    fn drop(&mut self) {
+        self.host.srt_hangup(self.id);
+    }
 }
 
 pub struct FileSource {
@@ -77,7 +98,12 @@ pub async fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
 
 impl Source {
     /// Connects to `up` within `timeout`.
-    pub async fn open(up: &Upstream, looped: bool, timeout: Duration) -> io::Result<Source> {
+    pub async fn open(
+        up: &Upstream,
+        looped: bool,
+        timeout: Duration,
+        host: &Rc<dyn IngestHost>,
+    ) -> io::Result<Source> {
         let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
         match up {
             Upstream::Tcp(hp) => {
@@ -117,10 +143,55 @@ impl Source {
                 })))
             }
             Upstream::Stdin => Ok(Source::Stdin(StdinSource { pending: None })),
-            Upstream::Srt { .. } => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "srt:// inputs are run by the shard's SRT endpoint",
-            )),
+            Upstream::Srt {
+                host: name,
+                port,
+                stream_id,
+                passphrase,
+                latency,
+                pbkeylen,
+            } => {
+                let remote = resolve(name, *port).await?;
+                let id = host
+                    .srt_call(SrtCall {
+                        remote,
+                        stream_id: stream_id.clone(),
+                        passphrase: passphrase.clone(),
+                        pbkeylen: *pbkeylen,
+                        latency: *latency,
+                        timeout,
+                    })
+                    .map_err(io::Error::other)?;
+                let src = SrtSource {
+                    host: host.clone(),
+                    id,
+                    pending: Vec::new(),
+                    taken: 0,
+                };
+                // The endpoint gives up at `timeout` and says so; the margin covers a busy shard.
+                let deadline = clock() + timeout + Duration::from_secs(1);
+                loop {
+                    let mut none = Vec::new();
+                    match src.host.srt_pull(id, &mut none) {
+                        PullState::Connected { .. } => return Ok(Source::Srt(src)),
+                        PullState::Connecting if clock() < deadline => {
+                            glommio::timer::sleep(Duration::from_millis(5)).await;
+                        }
+                        PullState::Connecting => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "SRT call timed out",
+                            ));
+                        }
+                        PullState::Failed(why) | PullState::Closed(why) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::ConnectionRefused,
+                                format!("SRT call failed: {why}"),
+                            ));
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -153,6 +224,7 @@ impl Source {
             Source::Http(h) => return h.read(buf, wait).await,
             Source::File(f) => return f.read(buf, wait).await,
             Source::Stdin(s) => s.read(buf, wait).await,
+            Source::Srt(s) => return s.read(buf, wait).await,
         };
         match got {
             None => Ok(Read::Idle),
@@ -233,6 +305,46 @@ fn udp_socket(
         _ => s.bind(&addr.into())?,
     }
     Ok(glommio::net::UdpSocket::from(s))
+}
+
+impl SrtSource {
+    async fn read(&mut self, buf: &mut [u8], wait: Duration) -> io::Result<Read> {
+        let deadline = clock() + wait;
+        loop {
+            if self.taken < self.pending.len() {
+                let n = (self.pending.len() - self.taken).min(buf.len());
+                buf[..n].copy_from_slice(&self.pending[self.taken..self.taken + n]);
+                self.taken += n;
+                if self.taken == self.pending.len() {
+                    self.pending.clear();
+                    self.taken = 0;
+                }
+                return Ok(Read::Data(n));
+            }
+            let now = clock();
+            match self.host.srt_pull(self.id, &mut self.pending) {
+                PullState::Connected { next } => {
+                    if !self.pending.is_empty() {
+                        continue;
+                    }
+                    if now >= deadline {
+                        return Ok(Read::Idle);
+                    }
+                    // Until the next packet's play time, or a little while when none is
+                    // buffered yet (arrivals do not wake this task).
+                    let until = next
+                        .unwrap_or(now + Duration::from_millis(5))
+                        .min(deadline)
+                        .max(now + Duration::from_millis(1));
+                    glommio::timer::sleep(until - now).await;
+                }
+                PullState::Connecting => glommio::timer::sleep(Duration::from_millis(5)).await,
+                PullState::Closed(_) if !self.pending.is_empty() => continue,
+                PullState::Closed(_) => return Ok(Read::End),
+                PullState::Failed(why) => return Err(io::Error::other(why)),
+            }
+        }
+    }
 }
 
 impl FileSource {

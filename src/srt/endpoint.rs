@@ -149,6 +149,10 @@ pub struct EndpointConfig {
     /// it from `AccessControl`). A load generator's players use `CutThrough` to timestamp
     /// arrivals without a second copy.
     pub caller_delivery: Delivery,
+    /// The driver's socket that connections this endpoint calls out use: a relay's shard
+    /// calls from a socket of its own, outside the `SO_REUSEPORT` group, so the answers
+    /// come back to the shard that called.
+    pub caller_socket: usize,
     /// How late the coarse timers (keepalive, idle, unresponsive, rate sample:
     /// `Connection::poll_timeouts`) may be served: their deadlines are rounded up to a grid
     /// of this step, so many idle connections share one wake-up. Zero (the default) keeps
@@ -169,6 +173,7 @@ impl Default for EndpointConfig {
             seed: 0x5EED,
             id_space: (0, 1),
             caller_delivery: Delivery::Tsbpd,
+            caller_socket: 0,
             timer_slack: Duration::ZERO,
         }
     }
@@ -630,7 +635,7 @@ impl Endpoint {
                     Entry {
                         conn,
                         peer: pending.peer,
-                        local_socket: 0,
+                        local_socket: self.cfg.caller_socket,
                     },
                 );
                 self.touch(id);
@@ -740,7 +745,8 @@ impl Endpoint {
                 if let Some(t) = p.caller.poll_transmit(now) {
                     let (to, origin) = (p.peer, p.start);
                     self.schedule.mark_dirty(id);
-                    return self.emit_handshake(now, origin, to, 0, t, buf);
+                    let sock = self.cfg.caller_socket;
+                    return self.emit_handshake(now, origin, to, sock, t, buf);
                 }
                 self.schedule.pop_ready();
                 self.poll_caller(now, id); // poll_transmit may have timed it out: report it now

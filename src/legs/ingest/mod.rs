@@ -210,4 +210,34 @@ pub trait IngestHost {
     /// Ends the session.
     fn close(&self, leg: &IngestRef, why: &str);
     fn now(&self) -> Instant;
+    /// Calls an SRT server to pull a stream (an `srt://` input) from the shard's endpoint.
+    fn srt_call(&self, call: SrtCall) -> Result<u32, String>;
+    /// What call `id` delivered since the last look (appended to `out`) and its state.
+    fn srt_pull(&self, id: u32, out: &mut Vec<u8>) -> PullState;
+    /// Ends call `id` (SHUTDOWN to the peer).
+    fn srt_hangup(&self, id: u32);
+}
+
+/// An `srt://` input's call: caller mode, receiving.
+#[derive(Debug, Clone)]
+pub struct SrtCall {
+    pub remote: std::net::SocketAddr,
+    pub stream_id: Option<String>,
+    pub passphrase: Option<crate::srt::crypto::Passphrase>,
+    pub pbkeylen: Option<crate::srt::crypto::KeyLen>,
+    /// `None`: `srt.latency.default`.
+    pub latency: Option<Duration>,
+    pub timeout: Duration,
+}
+
+/// Where an SRT call stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullState {
+    Connecting,
+    /// Connected; the next packet is due for delivery then (TSBPD), if one is buffered.
+    Connected {
+        next: Option<Instant>,
+    },
+    Failed(String),
+    Closed(String),
 }

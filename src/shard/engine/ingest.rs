@@ -2,7 +2,9 @@
 //! `legs::ingest::IngestHost` over the shard's state. Each call borrows the state once and
 //! never across an `.await`.
 
-use crate::legs::ingest::{IngestHost, IngestRef, PayloadBatch, Protocol, Refused};
+use crate::legs::ingest::{
+    IngestHost, IngestRef, PayloadBatch, Protocol, PullState, Refused, SrtCall,
+};
 
 use std::cell::RefCell;
 use std::rc::Weak;
@@ -58,5 +60,20 @@ impl IngestHost for ShardIngest {
 
     fn now(&self) -> std::time::Instant {
         super::clock()
+    }
+
+    fn srt_call(&self, call: SrtCall) -> Result<u32, String> {
+        let now = super::clock();
+        self.state().borrow_mut().srt_call(call, now)
+    }
+
+    fn srt_pull(&self, id: u32, out: &mut Vec<u8>) -> PullState {
+        let now = super::clock();
+        self.state().borrow_mut().srt_pull(id, out, now)
+    }
+
+    fn srt_hangup(&self, id: u32) {
+        let now = super::clock();
+        self.state().borrow_mut().srt_hangup(id, now);
     }
 }

@@ -171,6 +171,8 @@ impl Engine {
                 rtmp: rtmp.clone(),
                 input_seed: secrets.seed ^ (i as u64).wrapping_mul(0xA076_1D64_78BD_642F),
                 inputs: config.inputs.clone(),
+                default_latency: config.srt.latency.default,
+                can_call: calls_out(config),
                 endpoint: srt_endpoint(config, &secrets, i, n, epoch),
                 streams: ShardStreams::new(fanout_config(config)),
                 inbox,
@@ -348,7 +350,38 @@ fn bind_listeners(
             per_shard[i].push(b.socket);
         }
     }
+    // A call's answers must come back to the shard that called, which a socket of the
+    // reuseport group cannot promise (the kernel hashes each datagram to any member): each
+    // shard calls from a socket of its own on an ephemeral port. Only when an input calls out,
+    // so a relay without one keeps the single-socket send path.
+    if calls_out(config) {
+        let any: SocketAddr = match config.srt.listen.first() {
+            Some(a) if a.is_ipv6() => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            _ => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        };
+        for sockets in &mut per_shard {
+            let cfg = UdpSocketConfig {
+                addr: any,
+                recv_buffer_bytes: rt.socket_recv_buffer_bytes.map_or(0, |v| v.get()),
+                send_buffer_bytes: rt.socket_send_buffer_bytes.map_or(0, |v| v.get()),
+                reuse_port: false,
+            };
+            let b = crate::shard::socket::bind_udp(&cfg)
+                .map_err(|source| EngineError::Bind { addr: any, source })?;
+            sockets.push(b.socket);
+        }
+    }
     Ok((per_shard, addrs))
+}
+
+/// Whether an `[[inputs]]` entry pulls over SRT (the shards then need a caller socket; an
+/// input of that kind added by a reload needs a restart).
+fn calls_out(config: &Config) -> bool {
+    config
+        .inputs
+        .iter()
+        .flat_map(|i| &i.upstreams)
+        .any(|u| matches!(u, crate::ingest::upstream::Upstream::Srt { .. }))
 }
 
 /// The players' HTTP listener, one `SO_REUSEPORT` socket per shard (`None`s when it is off).
@@ -453,6 +486,12 @@ fn srt_endpoint(
         seed: secrets.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         id_space: (i as u32, n as u32),
         caller_delivery: crate::srt::connection::Delivery::Tsbpd,
+        // `bind_listeners` puts the shard's caller socket after the listen sockets.
+        caller_socket: if calls_out(config) {
+            srt.listen.len()
+        } else {
+            0
+        },
         timer_slack: TIMER_SLACK,
     };
     let listener_cfg = ListenerConfig {

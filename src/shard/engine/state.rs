@@ -77,6 +77,13 @@ pub struct ShardState {
     pub ingest_host: Option<Rc<dyn crate::legs::ingest::IngestHost>>,
     /// Seeds each input's upstream shuffle.
     input_seed: u64,
+    /// `srt://` inputs' calls from this shard's endpoint, by connection.
+    srt_pulls: HashMap<ConnId, ingest_legs::PullState>,
+    /// `srt.latency.default`, for calls that name none.
+    default_latency: Duration,
+    /// Scratch for deliveries to `srt://` inputs.
+    pull_buf: Vec<u8>,
+    can_call: bool,
     pub admission: Admission,
     pub streams: ShardStreams,
     pub sockets: Vec<Rc<ShardUdp>>,
@@ -122,6 +129,10 @@ pub struct ShardParts {
     pub input_seed: u64,
     /// Every `[[inputs]]` entry (the shard runs its own share).
     pub inputs: Vec<crate::config::InputConfig>,
+    /// `srt.latency.default`: the latency of `srt://` input calls that name none.
+    pub default_latency: Duration,
+    /// The shard has a caller socket (an `srt://` input was configured at start).
+    pub can_call: bool,
     pub endpoint: Endpoint,
     pub streams: ShardStreams,
     pub inbox: Receiver<ShardMsg>,
@@ -163,6 +174,10 @@ impl ShardState {
             inputs: HashMap::new(),
             ingest_host: None,
             input_seed: parts.input_seed,
+            srt_pulls: HashMap::new(),
+            default_latency: parts.default_latency,
+            can_call: parts.can_call,
+            pull_buf: vec![0; MAX_DATAGRAM],
             hls: parts.playback.as_ref().and_then(|p| {
                 p.cfg
                     .hls
@@ -507,6 +522,11 @@ impl ShardState {
                     );
                 }
                 EndpointEvent::Closed { id, reason, stats } => {
+                    if let Some(p) = self.srt_pulls.get_mut(&id) {
+                        // An input's call: its runner reports the end.
+                        *p = ingest_legs::PullState::Closed(reason.to_string());
+                        continue;
+                    }
                     let known = self.conns.remove(&id);
                     self.closed_since_trim += 1;
                     let (peer, since) = (known.map(|k| k.0), known.map(|k| k.1));
@@ -523,7 +543,16 @@ impl ShardState {
                     debug!("shard {}: {id:#x} closed: {reason}", self.index);
                     self.on_closed(id, now);
                 }
-                EndpointEvent::Connected { .. } | EndpointEvent::ConnectFailed { .. } => {}
+                EndpointEvent::Connected { id } => {
+                    if let Some(p) = self.srt_pulls.get_mut(&id) {
+                        *p = ingest_legs::PullState::Connected { next: None };
+                    }
+                }
+                EndpointEvent::ConnectFailed { id, reason } => {
+                    if let Some(p) = self.srt_pulls.get_mut(&id) {
+                        *p = ingest_legs::PullState::Failed(reason.to_string());
+                    }
+                }
             }
         }
     }
@@ -688,6 +717,71 @@ impl ShardState {
         };
         self.streams
             .on_publisher_data(id, serial, origin, payload, now)
+    }
+
+    /// Starts an `srt://` input's call (caller mode, receiving with TSBPD: the runner reads
+    /// the stream in order, as a byte stream, through `srt_pull`).
+    pub fn srt_call(&mut self, call: ingest_legs::SrtCall, now: Instant) -> Result<ConnId, String> {
+        use crate::srt::handshake::CallerConfig;
+        if !self.can_call {
+            return Err(
+                "srt:// inputs added by a reload need a restart (the shards open their \
+                 caller sockets at start)"
+                    .into(),
+            );
+        }
+        let mut cfg = CallerConfig::new(0, crate::srt::seq::SeqNo::new(0), call.remote);
+        cfg.stream_id = call.stream_id;
+        let latency = call.latency.unwrap_or(self.default_latency);
+        cfg.recv_latency = latency;
+        cfg.peer_latency = latency;
+        cfg.connect_timeout = call.timeout;
+        if let Some(p) = call.passphrase {
+            cfg.encryption = crate::srt::crypto::Encryption::with_passphrase(p);
+            cfg.pbkeylen = call.pbkeylen.map_or(0, |k| k as u8);
+        }
+        let id = self.endpoint.connect(now, cfg).map_err(|e| e.to_string())?;
+        self.srt_pulls
+            .insert(id, ingest_legs::PullState::Connecting);
+        self.transmit(now);
+        Ok(id)
+    }
+
+    /// Delivers what call `id` has due (appended to `out`) and says where it stands.
+    pub fn srt_pull(
+        &mut self,
+        id: ConnId,
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> ingest_legs::PullState {
+        let Some(state) = self.srt_pulls.get(&id).cloned() else {
+            return ingest_legs::PullState::Closed("unknown call".into());
+        };
+        match state {
+            ingest_legs::PullState::Connected { .. } => {
+                while let Some(d) = self.endpoint.recv(id, now, &mut self.pull_buf) {
+                    out.extend_from_slice(&self.pull_buf[..d.len]);
+                }
+                let next = self
+                    .endpoint
+                    .connection(id)
+                    .and_then(|c| c.next_delivery_time());
+                self.transmit(now);
+                ingest_legs::PullState::Connected { next }
+            }
+            ingest_legs::PullState::Failed(_) | ingest_legs::PullState::Closed(_) => {
+                self.srt_pulls.remove(&id);
+                state
+            }
+            ingest_legs::PullState::Connecting => state,
+        }
+    }
+
+    pub fn srt_hangup(&mut self, id: ConnId, now: Instant) {
+        if self.srt_pulls.remove(&id).is_some() {
+            self.endpoint.close(id);
+            self.transmit(now);
+        }
     }
 
     /// An ingest publisher's session ended (`why` for the log): the relay forgets it like a
