@@ -395,3 +395,32 @@ fn srt_inputs_pull_from_a_libsrt_listener_and_from_another_relay() {
         assert_eq!((i.connects, i.failures), (1, 0), "{name}: {i:?}");
     }
 }
+
+#[test]
+fn an_on_demand_input_starts_for_its_first_player_and_stops_after_the_last() {
+    let (_path, file, rate) = source(4);
+    let up = Upstream::tcp(file.clone(), rate, Framing::Raw, true);
+    let toml = format!(
+        "[[inputs]]\nstream = \"in/demand\"\nurl = \"tcp://{}\"\non_demand = true\nidle_stop_ms = 1000\n",
+        up.addr()
+    );
+    let relay = relay(&toml);
+    // Nobody asks: nothing is pulled.
+    wait_input(&relay, "in/demand", "parked", |i| i.state == "idle");
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(up.connections.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert!(relay.engine().registry().publisher_of("in/demand").is_none());
+    // A player waits for it: the input starts and the player gets the stream.
+    let dir = media::scratch_dir("inputs-demand");
+    let mut sub = player(&relay, "in/demand", &dir.join("player.ts"));
+    sub.wait_for_len(rate, T).expect("the on-demand input plays");
+    let out = std::fs::read(sub.output()).unwrap();
+    assert_byte_exact_from_keyframe(&out, &file, "on demand");
+    // The player leaves: after idle_stop_ms the input stops pulling.
+    sub.finish();
+    wait_input(&relay, "in/demand", "stopped after its last player", |i| {
+        i.state == "idle"
+    });
+    assert!(relay.engine().registry().publisher_of("in/demand").is_none());
+    assert_eq!(up.connections.load(std::sync::atomic::Ordering::Relaxed), 1);
+}

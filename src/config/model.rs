@@ -206,6 +206,20 @@ impl TryFrom<Input<'_>> for Config {
             ("playback.listen", playback.as_ref().map(|p| p.listen)),
             ("http.listen", http),
         ];
+        let inputs = super::inputs::inputs(&m.inputs, &srt.listen)?;
+        // An on-demand input starts for players that wait for it; refused players
+        // (1404, HTTP 404) never would.
+        if let Some(i) = inputs.iter().find(|i| i.on_demand)
+            && !matches!(streams.policy.unknown_stream, super::UnknownStream::Wait(_))
+        {
+            return Err(invalid(
+                "inputs.on_demand",
+                format!(
+                    "input {:?} starts on its first player, which needs streams.unknown_stream = \"wait\" (players of a stream without publisher are refused otherwise)",
+                    i.stream
+                ),
+            ));
+        }
         Ok(Config {
             runtime: runtime(&m.runtime, input.host)?,
             streams,
@@ -216,7 +230,7 @@ impl TryFrom<Input<'_>> for Config {
             access: super::access::access(&m.access)?,
             encryption: super::encryption::rules(&m.encryption)?,
             rtmp: super::rtmp::rtmp(&m.rtmp, &tcp_listeners)?,
-            inputs: super::inputs::inputs(&m.inputs, &srt.listen)?,
+            inputs,
             playback,
             srt,
         })

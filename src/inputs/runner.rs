@@ -117,6 +117,8 @@ enum Turn {
     Stalled,
     /// The relay closed the session (taken over by another publisher, the operator).
     Closed,
+    /// An on-demand input's last player left `idle_stop` ago.
+    Idle,
     Stopped,
 }
 
@@ -149,7 +151,24 @@ impl Runner {
             .collect();
         let name = self.cfg.stream.clone();
         loop {
+            if self.cfg.on_demand && self.leg.is_none() {
+                fo.stop(self.host.now());
+                if !self.wait_for_players().await {
+                    break;
+                }
+                info!("input {name:?}: a player asks for it: starting");
+                fo.start(self.host.now());
+            }
             let (index, at) = match fo.next() {
+                Next::Offline if self.cfg.on_demand => {
+                    // Every upstream failed (no retry delay): parked until a player asks.
+                    if let Some(leg) = self.leg.take() {
+                        self.host.close(&leg, "every upstream is offline");
+                    }
+                    self.spliced = false;
+                    glommio::timer::sleep(CLOSE_POLL).await;
+                    continue;
+                }
                 Next::Offline => break,
                 Next::Connect { index, at } => (index, at),
                 // Every attempt is awaited below, so none is under way here.
@@ -198,6 +217,20 @@ impl Runner {
                     }
                     fo.ended(now, false);
                 }
+                Turn::Idle => {
+                    info!(
+                        "input {name:?}: no player for {} ms: stopping until the next",
+                        self.cfg.idle_stop.as_millis()
+                    );
+                    if let Some(leg) = self.leg.take() {
+                        self.flush();
+                        self.host.publish(&leg, &self.batch);
+                        self.batch.clear();
+                        self.host.close(&leg, "no players (on_demand)");
+                    }
+                    // The next session starts afresh: nothing to splice onto.
+                    self.spliced = false;
+                }
                 Turn::Stopped => break,
             }
         }
@@ -215,6 +248,21 @@ impl Runner {
         st.state = "offline";
         if !self.stop.get() {
             info!("input {name:?}: offline (retry_delay_ms = 0)");
+        }
+    }
+
+    /// An on-demand input between sessions: parks until a player waits for its stream; false
+    /// when the input was stopped meanwhile.
+    async fn wait_for_players(&self) -> bool {
+        self.status.borrow_mut().state = "idle";
+        loop {
+            if self.stop.get() {
+                return false;
+            }
+            if self.host.players(&self.cfg.stream) > 0 {
+                return true;
+            }
+            glommio::timer::sleep(CLOSE_POLL).await;
         }
     }
 
@@ -242,6 +290,8 @@ impl Runner {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut delivered = false;
         let mut last_data = self.host.now();
+        // On demand: when the last player was seen.
+        let mut last_player = last_data;
         if self.spliced {
             let batch = &mut self.batch;
             self.ingest
@@ -263,6 +313,13 @@ impl Runner {
                 return Turn::Closed;
             }
             let now = self.host.now();
+            if self.cfg.on_demand {
+                if self.host.players(&self.cfg.stream) > 0 {
+                    last_player = now;
+                } else if now.saturating_duration_since(last_player) >= self.cfg.idle_stop {
+                    return Turn::Idle;
+                }
+            }
             let stall_at = last_data + self.cfg.stall_timeout;
             if now >= stall_at {
                 return if delivered {

@@ -228,6 +228,15 @@ impl Registry {
         self.lock().streams.get(name).and_then(|e| e.publisher)
     }
 
+    /// Players of `name` on every shard, waiting or playing (an on-demand input starts for
+    /// them and stops when none is left).
+    pub fn subscribers_of(&self, name: &str) -> usize {
+        self.lock()
+            .streams
+            .get(name)
+            .map_or(0, Entry::subscriber_total)
+    }
+
     /// Admits a publisher for `name` on `shard` at `now` and reserves the stream for it
     /// (confirm with [`Registry::publisher_accepted`], or give back with
     /// [`Registry::publisher_left`]). Under `second_publisher = "reject"` a current publisher

@@ -210,6 +210,8 @@ pub trait IngestHost {
     /// Ends the session.
     fn close(&self, leg: &IngestRef, why: &str);
     fn now(&self) -> Instant;
+    /// Players of `name`, all shards (SRT and HTTP-TS; HLS clients are not counted).
+    fn players(&self, name: &str) -> usize;
     /// Calls an SRT server to pull a stream (an `srt://` input) from the shard's endpoint.
     fn srt_call(&self, call: SrtCall) -> Result<u32, String>;
     /// What call `id` delivered since the last look (appended to `out`) and its state.

@@ -62,6 +62,10 @@ impl IngestHost for ShardIngest {
         super::clock()
     }
 
+    fn players(&self, name: &str) -> usize {
+        self.state().borrow().registry().subscribers_of(name)
+    }
+
     fn srt_call(&self, call: SrtCall) -> Result<u32, String> {
         let now = super::clock();
         self.state().borrow_mut().srt_call(call, now)
