@@ -409,11 +409,18 @@ fn an_on_demand_input_starts_for_its_first_player_and_stops_after_the_last() {
     wait_input(&relay, "in/demand", "parked", |i| i.state == "idle");
     thread::sleep(Duration::from_millis(500));
     assert_eq!(up.connections.load(std::sync::atomic::Ordering::Relaxed), 0);
-    assert!(relay.engine().registry().publisher_of("in/demand").is_none());
+    assert!(
+        relay
+            .engine()
+            .registry()
+            .publisher_of("in/demand")
+            .is_none()
+    );
     // A player waits for it: the input starts and the player gets the stream.
     let dir = media::scratch_dir("inputs-demand");
     let mut sub = player(&relay, "in/demand", &dir.join("player.ts"));
-    sub.wait_for_len(rate, T).expect("the on-demand input plays");
+    sub.wait_for_len(rate, T)
+        .expect("the on-demand input plays");
     let out = std::fs::read(sub.output()).unwrap();
     assert_byte_exact_from_keyframe(&out, &file, "on demand");
     // The player leaves: after idle_stop_ms the input stops pulling.
@@ -421,6 +428,171 @@ fn an_on_demand_input_starts_for_its_first_player_and_stops_after_the_last() {
     wait_input(&relay, "in/demand", "stopped after its last player", |i| {
         i.state == "idle"
     });
-    assert!(relay.engine().registry().publisher_of("in/demand").is_none());
+    assert!(
+        relay
+            .engine()
+            .registry()
+            .publisher_of("in/demand")
+            .is_none()
+    );
     assert_eq!(up.connections.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+/// Sends `file` to each group as 1316-byte datagrams from 127.0.0.1, paced at `rate`, looping
+/// until `stop` (the calling thread must be in the namespace).
+fn multicast_sender(
+    groups: Vec<std::net::SocketAddr>,
+    file: Vec<u8>,
+    rate: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind sender");
+    s.set_multicast_ttl_v4(1).unwrap();
+    socket2::SockRef::from(&s)
+        .set_multicast_if_v4(&std::net::Ipv4Addr::LOCALHOST)
+        .unwrap();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        for chunk in file.chunks(PAYLOAD) {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let due = start + Duration::from_secs_f64(sent as f64 / rate as f64);
+            if let Some(d) = due.checked_duration_since(Instant::now()) {
+                thread::sleep(d);
+            }
+            for g in &groups {
+                let _ = s.send_to(chunk, g);
+            }
+            sent += chunk.len() as u64;
+        }
+    }
+}
+
+#[test]
+fn udp_multicast_inputs_inside_a_network_namespace() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (_path, file, rate) = source(6);
+    let ns = Arc::new(support::netns::NetNs::new("mcast"));
+    let asm: std::net::SocketAddr = "239.255.42.1:5601".parse().unwrap();
+    let ssm: std::net::SocketAddr = "232.1.2.3:5602".parse().unwrap();
+    let toml = format!(
+        "[[inputs]]\nstream = \"in/asm\"\nurl = \"udp://{asm}\"\n\
+         [[inputs]]\nstream = \"in/ssm\"\nurl = \"udp://{ssm}?source=127.0.0.1\"\n"
+    );
+    // The engine's shard threads are made by the thread that starts it: they live in the
+    // namespace, and so do their sockets.
+    let relay = {
+        let ns = ns.clone();
+        thread::spawn(move || {
+            ns.enter();
+            relay(&toml)
+        })
+        .join()
+        .expect("relay starts in the namespace")
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (ns, stop, file) = (ns.clone(), stop.clone(), file.clone());
+        thread::spawn(move || {
+            ns.enter();
+            multicast_sender(vec![asm, ssm], file, rate, stop);
+        })
+    };
+    let dir = media::scratch_dir("inputs-mcast");
+    for name in ["in/asm", "in/ssm"] {
+        // Joined mid-stream: the ring holds a keyframe (GOP 1 s) after two seconds.
+        wait_input(&relay, name, "two seconds in", |i| i.bytes >= 2 * rate);
+        let out = dir.join(format!("{}.ts", name.replace('/', "-")));
+        let url = SrtUrl::caller(relay.addr).with_streamid(&format!("#!::r={name},m=request"));
+        let mut cmd = ns.command(&support::tools::require("stdbuf"));
+        cmd.args(["-o0"])
+            .arg(support::tools::srt_live_transmit())
+            .args(["-a", "no", &url.for_srt_live_transmit(), "file://con"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap());
+        let mut p = support::process::Proc::spawn("srt-live-transmit in netns", &mut cmd);
+        let deadline = Instant::now() + T;
+        while media::file_len(&out) < 2 * rate {
+            assert!(
+                Instant::now() < deadline && p.try_wait().is_none(),
+                "{name}: {} bytes\n{}",
+                media::file_len(&out),
+                p.diagnostics()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        let got = std::fs::read(&out).unwrap();
+        // The sender loops the file: compare what the player got against the file repeated.
+        let twice = [file.as_slice(), file.as_slice()].concat();
+        let at = assert_byte_exact_from_keyframe(&got, &twice, name);
+        assert!(got.len() <= twice.len() - at, "{name}: within two passes");
+        let i = input(&relay, name);
+        assert_eq!(
+            (i.state, i.connects, i.failures),
+            ("live", 1, 0),
+            "{name}: {i:?}"
+        );
+        p.kill();
+    }
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    drop(relay);
+}
+
+#[test]
+fn the_relay_binary_reads_an_input_from_its_stdin() {
+    use std::io::Write;
+    let (_path, file, rate) = source(6);
+    let dir = media::scratch_dir("inputs-stdin");
+    let port = support::net::free_udp_port();
+    let config = dir.join("relay.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[srt]\nlisten = [\"127.0.0.1:{port}\"]\n[http]\nenabled = false\n[playback]\nenabled = false\n\
+             [rtmp]\nenabled = false\n[log]\nlevel = \"info\"\n\
+             [[inputs]]\nstream = \"in/stdin\"\nurl = \"stdin\"\nretry_delay_ms = 600000\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_srtrelay"));
+    cmd.arg("--config")
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped());
+    let mut relay = support::process::Proc::spawn("srtrelay", &mut cmd);
+    relay
+        .wait_for_stderr("listening on", T)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stdin = relay.take_stdin();
+    let feed = {
+        let file = file.clone();
+        thread::spawn(move || {
+            let start = Instant::now();
+            for (k, chunk) in file.chunks(PAYLOAD).enumerate() {
+                let due = start + Duration::from_secs_f64((k * PAYLOAD) as f64 / rate as f64);
+                if let Some(d) = due.checked_duration_since(Instant::now()) {
+                    thread::sleep(d);
+                }
+                if stdin.write_all(chunk).is_err() {
+                    return;
+                }
+            }
+            // Kept open: the input then waits instead of ending.
+            thread::sleep(Duration::from_secs(30));
+        })
+    };
+    relay
+        .wait_for_stderr("input publisher", T)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = SrtUrl::caller(format!("127.0.0.1:{port}").parse().unwrap())
+        .with_streamid("#!::r=in/stdin,m=request");
+    let mut sub = recipes::subscribe_with_srt_live_transmit_no_wait(&url, &dir.join("player.ts"));
+    wait_whole_rest(&mut sub, &file, "stdin");
+    relay.terminate(Duration::from_secs(10));
+    drop(feed);
 }

@@ -204,10 +204,11 @@ impl Source {
                 // glommio's own timeout, not a race: a dropped receive could lose the datagram
                 // io_uring completed into it.
                 let _ = s.set_read_timeout(Some(wait.max(Duration::from_millis(1))));
-                return match s.recv(buf).await {
+                // Unconnected (any sender of the group): `recv_from`, not `recv`.
+                return match s.recv_from(buf).await {
                     // A datagram of zero bytes is not the end of a UDP feed.
-                    Ok(0) => Ok(Read::Idle),
-                    Ok(n) => Ok(Read::Data(n)),
+                    Ok((0, _)) => Ok(Read::Idle),
+                    Ok((n, _)) => Ok(Read::Data(n)),
                     Err(e) => {
                         let e = io::Error::from(e);
                         if matches!(

@@ -31,6 +31,7 @@ pub mod image;
 pub mod lossy_proxy;
 pub mod media;
 pub mod net;
+pub mod netns;
 pub mod pgroup;
 pub mod process;
 pub mod recipes;
