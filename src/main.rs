@@ -26,12 +26,26 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// The signal loop's wake-up period (signals, shard liveness, watchdog pings).
 const WAKE: Duration = Duration::from_millis(20);
 
-/// SRT live relay: publishers push MPEG-TS over SRT, any number of players pull it.
+/// SRT live relay: publishers push MPEG-TS over SRT or H.264/AAC over RTMP, or the relay pulls
+/// MPEG-TS; any number of players get it over SRT, HTTP-TS and HLS.
 #[derive(Parser, Debug)]
 #[command(
     version,
     about,
-    after_help = "Exit codes: 0 ok, 1 run-time failure, 2 bad command line or configuration \
+    after_help = "Publish:\n  \
+  SRT:   ffmpeg -re -i in.ts -c copy -f mpegts 'srt://HOST:9999?streamid=#!::r=live/cam1,m=publish'\n  \
+  RTMP:  ffmpeg -re -i in.mp4 -c copy -f flv rtmp://HOST/live/cam1\n  \
+         (OBS: Service Custom, Server rtmp://HOST/live, Stream Key cam1 -> stream live/cam1;\n  \
+          with [access] tokens the key takes a session: cam1?s=SESSION)\n  \
+  Pulled by the relay ([[inputs]] in the config; each entry: stream = \"NAME\", url or urls):\n  \
+         http://host/path.ts  tcp://host:port  udp://239.1.1.1:5000[?source=IP&interface=IP]\n  \
+         unix:///run/feed.sock  file:///srv/slate.ts (loop = true)  stdin\n  \
+         srt://host:9999?streamid=...&passphrase=...&latency=MS\n  \
+         e.g. ffmpeg -re -i in.mp4 -c copy -f mpegts - | srtrelay --config with-a-stdin-input.toml\n\
+Play:\n  \
+  ffplay 'srt://HOST:9999?streamid=#!::r=live/cam1,m=request'\n  \
+  ffplay http://HOST:8080/live/cam1.ts      (HLS: http://HOST:8080/live/cam1/index.m3u8)\n\n\
+Exit codes: 0 ok, 1 run-time failure, 2 bad command line or configuration \
                   (or a listen port another process holds).\n\
                   RUST_LOG, when set, overrides `log.level`."
 )]
