@@ -80,18 +80,19 @@ impl Restamp {
             shift_pcr(pkt, self.offset);
             shift_pes(pkt, self.offset);
         }
-        if self.reference.is_some() && self.reference == Some(packet::pid(pkt)) {
-            if let Some(t) = pes_times(pkt) {
-                if let Some(last) = self.last {
-                    let d = (t.decode + WRAP - last) % WRAP;
-                    if d > 0 && d <= MAX_STEP {
-                        self.step = d;
-                    }
+        if self.reference.is_some()
+            && self.reference == Some(packet::pid(pkt))
+            && let Some(t) = pes_times(pkt)
+        {
+            if let Some(last) = self.last {
+                let d = (t.decode + WRAP - last) % WRAP;
+                if d > 0 && d <= MAX_STEP {
+                    self.step = d;
                 }
-                self.last = Some(t.decode);
-                if self.max_pts.is_none_or(|m| later(t.present, m)) {
-                    self.max_pts = Some(t.present);
-                }
+            }
+            self.last = Some(t.decode);
+            if self.max_pts.is_none_or(|m| later(t.present, m)) {
+                self.max_pts = Some(t.present);
             }
         }
     }

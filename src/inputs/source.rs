@@ -240,8 +240,10 @@ impl Source {
 /// through io_uring readiness portably). The read in flight is kept across waits: dropping it
 /// would lose what it reads.
 pub struct StdinSource {
-    pending: Option<std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<Vec<u8>>>>>>,
+    pending: Option<StdinRead>,
 }
+
+type StdinRead = std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<Vec<u8>>>>>;
 
 impl StdinSource {
     async fn read(&mut self, buf: &mut [u8], wait: Duration) -> Option<io::Result<usize>> {

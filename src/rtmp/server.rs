@@ -268,10 +268,10 @@ impl Conn {
             self.batch.clear();
             out.clear();
             self.session.take_output(&mut out);
-            if !out.is_empty() {
-                if let Err(e) = stream.write_all(&out).await {
-                    return End::Io(e);
-                }
+            if !out.is_empty()
+                && let Err(e) = stream.write_all(&out).await
+            {
+                return End::Io(e);
             }
         }
     }
