@@ -715,6 +715,7 @@ pub fn rtmp(data: &[u8]) -> RtmpRun {
         max_message_bytes: 1 << 20,
         ..RtmpConfig::default()
     };
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
     let t0 = Instant::now();
     let mut now = t0;
     let mut s = RtmpSession::new(cfg, now);
@@ -739,15 +740,24 @@ pub fn rtmp(data: &[u8]) -> RtmpRun {
                 }
                 RtmpEvent::Metadata { .. } => assert!(run.accepted && !run.finished),
                 RtmpEvent::Video { .. } => {
-                    assert!(run.accepted && !run.finished, "video before accept/after end");
+                    assert!(
+                        run.accepted && !run.finished,
+                        "video before accept/after end"
+                    );
                     run.video += 1;
                 }
                 RtmpEvent::Audio { .. } => {
-                    assert!(run.accepted && !run.finished, "audio before accept/after end");
+                    assert!(
+                        run.accepted && !run.finished,
+                        "audio before accept/after end"
+                    );
                     run.audio += 1;
                 }
                 RtmpEvent::Finished => {
-                    assert!(run.accepted && !run.finished, "Finished twice or unpublished");
+                    assert!(
+                        run.accepted && !run.finished,
+                        "Finished twice or unpublished"
+                    );
                     run.finished = true;
                 }
             }
@@ -771,7 +781,10 @@ pub fn rtmp(data: &[u8]) -> RtmpRun {
         }
     }
     let st = s.stats();
-    assert_eq!((st.video_messages, st.audio_messages), (run.video, run.audio));
+    assert_eq!(
+        (st.video_messages, st.audio_messages),
+        (run.video, run.audio)
+    );
     // Past every deadline the session ends with a timeout or has already ended.
     if let Some(d) = s.deadline() {
         assert!(s.on_timeout(d).is_err());

@@ -434,9 +434,11 @@ mod seeds {
 
 #[test]
 fn rtmp_corpus() {
-    assert!(replay("rtmp", |d| {
-        checks::rtmp(d);
-    }) >= 4);
+    assert!(
+        replay("rtmp", |d| {
+            checks::rtmp(d);
+        }) >= 4
+    );
 }
 
 /// The ffmpeg seeds (recorded by `src/rtmp/interop_tests.rs` with `RTMP_WRITE_SEEDS=1`) go deep:
@@ -453,6 +455,9 @@ fn rtmp_seeds_reach_media_and_refusal() {
     let split = run("ffmpeg_chunks_split");
     assert!(split.accepted && split.video > 0, "{split:?}");
     let refused = run("ffmpeg_publish_refused");
-    assert!(refused.publish_requested && !refused.accepted, "{refused:?}");
+    assert!(
+        refused.publish_requested && !refused.accepted,
+        "{refused:?}"
+    );
     assert!(!run("ffmpeg_handshake").publish_requested);
 }

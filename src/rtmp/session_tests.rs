@@ -198,7 +198,8 @@ fn publish_metadata_media_and_unpublish() {
     }];
     for (i, ts) in [0u32, 40, 80].into_iter().enumerate() {
         // A 10 KB frame: several 4096-byte chunks.
-        let frame = Bytes::from(vec![0x17 ^ (i as u8 & 1) * 0x10; 10_000]);
+        let frame_type = if i == 0 { 0x17 } else { 0x27 }; // keyframe, then inter frames
+        let frame = Bytes::from(vec![frame_type; 10_000]);
         let v = p
             .client
             .publish_video_data(frame.clone(), RtmpTimestamp::new(ts), false)
@@ -475,7 +476,10 @@ fn media_sent_before_the_answer_waits_for_it() {
     p.server.accept_publish(p.now).expect("accept");
     assert!(matches!(
         p.server.poll_event(),
-        Some(RtmpEvent::Video { timestamp_ms: 0, .. })
+        Some(RtmpEvent::Video {
+            timestamp_ms: 0,
+            ..
+        })
     ));
     // Refused: never delivered, and the hold is capped like a message.
     let mut p = Pair::publish_requested("cam1");
