@@ -734,8 +734,9 @@ pub fn rtmp(data: &[u8]) -> RtmpRun {
                         s.refuse_publish(Refusal::Busy, now);
                         refused = true;
                     } else if r.is_ok() {
+                        // What was held behind the publish flows now, up to an error if any.
+                        run.accepted = true;
                         r = s.accept_publish(now);
-                        run.accepted = r.is_ok();
                     }
                 }
                 RtmpEvent::Metadata { .. } => assert!(run.accepted && !run.finished),

@@ -329,6 +329,10 @@ impl RtmpSession {
                 self.out.extend_from_slice(&status);
                 return Err(RtmpError::PlayNotSupported);
             }
+            // After FCUnpublish rml_rtmp still takes the stream as publishing; we do not.
+            ServerSessionEvent::StreamMetadataChanged { .. } if self.stage != Stage::Publishing => {
+                self.stats.messages_dropped += 1
+            }
             ServerSessionEvent::StreamMetadataChanged { metadata, .. } => {
                 self.stats.metadata_messages += 1;
                 self.events.push_back(RtmpEvent::Metadata {
