@@ -901,3 +901,126 @@ pub fn ingest(data: &[u8]) -> srtrelay::ingest::packetizer::TsIngestStats {
     );
     s
 }
+
+/// What an `rtmp` run reached, for the seed test.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RtmpRun {
+    pub publish_requested: bool,
+    pub accepted: bool,
+    pub video: u64,
+    pub audio: u64,
+    pub finished: bool,
+    pub ended_with_error: bool,
+}
+
+/// `RtmpSession` on arbitrary peer bytes. Byte 0 is flags: bit 0 refuses the publish instead of
+/// accepting it; bit 1 means the bytes carry their own handshake (a raw capture), else a
+/// C0+C1+C2 of our own goes first; bits 2..=4 pick the piece size the bytes are fed in.
+/// Checks: no panic; output at most 8x the input plus the handshake and a few replies; events
+/// in order (one PublishRequested, media and metadata only once accepted, nothing after
+/// Finished, Finished once) and counted as the stats say; after an error the session stays
+/// closed; deadlines are honoured on virtual time.
+pub fn rtmp(data: &[u8]) -> RtmpRun {
+    use srtrelay::rtmp::{Refusal, RtmpConfig, RtmpEvent, RtmpSession};
+    const PIECES: [usize; 8] = [usize::MAX, 1, 3, 17, 128, 1460, 4096, 65536];
+    let mut run = RtmpRun::default();
+    let Some((&flags, rest)) = data.split_first() else {
+        return run;
+    };
+    let refuse = flags & 1 != 0;
+    let mut input = Vec::new();
+    if flags & 2 == 0 {
+        input.push(3);
+        input.extend(std::iter::repeat_n(0u8, 2 * 1536));
+    }
+    input.extend_from_slice(rest);
+    let piece = PIECES[usize::from(flags >> 2) & 7];
+    let cfg = RtmpConfig {
+        max_message_bytes: 1 << 20,
+        ..RtmpConfig::default()
+    };
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
+    let t0 = Instant::now();
+    let mut now = t0;
+    let mut s = RtmpSession::new(cfg, now);
+    let (mut out, mut fed) = (Vec::new(), 0usize);
+    let mut refused = false;
+    for chunk in input.chunks(piece.min(input.len().max(1))) {
+        now += Duration::from_millis(1);
+        fed += chunk.len();
+        let mut r = s.on_bytes(chunk, now);
+        while let Some(e) = s.poll_event() {
+            match e {
+                RtmpEvent::PublishRequested { .. } => {
+                    assert!(!run.publish_requested, "two PublishRequested");
+                    run.publish_requested = true;
+                    if refuse {
+                        s.refuse_publish(Refusal::Busy, now);
+                        refused = true;
+                    } else if r.is_ok() {
+                        // What was held behind the publish flows now, up to an error if any.
+                        run.accepted = true;
+                        r = s.accept_publish(now);
+                    }
+                }
+                RtmpEvent::Metadata { .. } => assert!(run.accepted && !run.finished),
+                RtmpEvent::Video { .. } => {
+                    assert!(
+                        run.accepted && !run.finished,
+                        "video before accept/after end"
+                    );
+                    run.video += 1;
+                }
+                RtmpEvent::Audio { .. } => {
+                    assert!(
+                        run.accepted && !run.finished,
+                        "audio before accept/after end"
+                    );
+                    run.audio += 1;
+                }
+                RtmpEvent::Finished => {
+                    assert!(
+                        run.accepted && !run.finished,
+                        "Finished twice or unpublished"
+                    );
+                    run.finished = true;
+                }
+            }
+        }
+        s.take_output(&mut out);
+        // The handshake (S0 S1 S2), the session start, connect's and publish's answers, and
+        // one status are constant; the rest (acks, pings, createStream) is at most 8x input.
+        assert!(
+            out.len() <= 8 * fed + 3073 + 4096,
+            "{} bytes out for {fed} in",
+            out.len()
+        );
+        if r.is_err() || refused {
+            run.ended_with_error = r.is_err();
+            assert!(s.on_bytes(b"\x03", now).is_err(), "input after the end");
+            assert!(s.on_bytes(b"\x03", now).is_err());
+            break;
+        }
+        match s.deadline() {
+            // Virtual time runs 1 ms a piece: a long input fed bytewise outlives the handshake.
+            Some(d) if d <= now => {
+                assert!(s.on_timeout(now).is_err(), "due deadline not honoured");
+                assert_eq!(s.deadline(), None);
+                break;
+            }
+            Some(_) => assert_eq!(s.on_timeout(now), Ok(())),
+            None => {}
+        }
+    }
+    let st = s.stats();
+    assert_eq!(
+        (st.video_messages, st.audio_messages),
+        (run.video, run.audio)
+    );
+    // Past every deadline the session ends with a timeout or has already ended.
+    if let Some(d) = s.deadline() {
+        assert!(s.on_timeout(d).is_err());
+        assert_eq!(s.deadline(), None);
+    }
+    run
+}

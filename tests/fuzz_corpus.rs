@@ -486,3 +486,33 @@ fn ingest_seeds_reach_splices_refusals_and_resyncs() {
         "{loss:?}"
     );
 }
+
+#[test]
+fn rtmp_corpus() {
+    assert!(
+        replay("rtmp", |d| {
+            checks::rtmp(d);
+        }) >= 4
+    );
+}
+
+/// The ffmpeg seeds (recorded by `src/rtmp/interop_tests.rs` with `RTMP_WRITE_SEEDS=1`) go deep:
+/// publish granted and media flowing, a refusal, and a chunk stream fed in pieces.
+#[test]
+fn rtmp_seeds_reach_media_and_refusal() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/rtmp");
+    let run = |name: &str| checks::rtmp(&fs::read(dir.join(name)).expect("read seed"));
+    let publish = run("ffmpeg_publish");
+    assert!(
+        publish.accepted && publish.video > 0 && publish.audio > 0 && !publish.ended_with_error,
+        "{publish:?}"
+    );
+    let split = run("ffmpeg_chunks_split");
+    assert!(split.accepted && split.video > 0, "{split:?}");
+    let refused = run("ffmpeg_publish_refused");
+    assert!(
+        refused.publish_requested && !refused.accepted,
+        "{refused:?}"
+    );
+    assert!(!run("ffmpeg_handshake").publish_requested);
+}

@@ -140,7 +140,7 @@ impl ChunkGuard {
     /// A message's chunks plus headers: at worst `length` one-byte chunks with 8-byte headers
     /// (3-byte id, 4-byte extended timestamp) at chunk size 1. We hold the honest case (headers
     /// of at most 1/8 of a message at chunk sizes over 64) and refuse the rest.
-    fn check_buffered(&self) -> Result<(), GuardError> {
+    pub fn check_buffered(&self) -> Result<(), GuardError> {
         let limit = self.max_message + self.max_message / 8 + MAX_CONTROL_BYTES;
         if self.buf.len() > limit {
             return Err(GuardError::TooLarge {

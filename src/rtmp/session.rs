@@ -129,7 +129,10 @@ impl RtmpSession {
             .map_err(|e| RtmpError::Protocol(e.to_string()));
         self.stage = Stage::Publishing;
         self.last_input = now;
-        let result = results.and_then(|r| self.handle_results(r));
+        // Then whatever the peer sent after its publish, held until now.
+        let result = results
+            .and_then(|r| self.handle_results(r))
+            .and_then(|()| self.drain_guard());
         if result.is_err() {
             self.stage = Stage::Failed;
         }
@@ -208,6 +211,10 @@ impl RtmpSession {
         } else {
             self.guard.push(data);
         }
+        if let Stage::PublishPending { .. } = self.stage {
+            // Held until the driver decides; as much as one message may take.
+            self.guard.check_buffered().map_err(guard_error)?;
+        }
         self.drain_guard()
     }
 
@@ -228,9 +235,13 @@ impl RtmpSession {
     }
 
     /// Hands each checked message to rml_rtmp, one at a time, so that what a message may do can
-    /// depend on what the ones before it did (media only once publishing).
+    /// depend on what the ones before it did (media only once publishing). While a publish
+    /// waits for the driver, what follows it stays in the guard: media a peer sends without
+    /// waiting for `NetStream.Publish.Start` reaches nobody unless the publish is accepted.
     fn drain_guard(&mut self) -> Result<(), RtmpError> {
-        while let Some(m) = self.guard.next_message().map_err(guard_error)? {
+        while !matches!(self.stage, Stage::PublishPending { .. })
+            && let Some(m) = self.guard.next_message().map_err(guard_error)?
+        {
             self.stats.messages_in += 1;
             match &m.kind {
                 Kind::Media if self.stage == Stage::Finished => {
@@ -317,6 +328,10 @@ impl RtmpSession {
                 );
                 self.out.extend_from_slice(&status);
                 return Err(RtmpError::PlayNotSupported);
+            }
+            // After FCUnpublish rml_rtmp still takes the stream as publishing; we do not.
+            ServerSessionEvent::StreamMetadataChanged { .. } if self.stage != Stage::Publishing => {
+                self.stats.messages_dropped += 1
             }
             ServerSessionEvent::StreamMetadataChanged { metadata, .. } => {
                 self.stats.metadata_messages += 1;

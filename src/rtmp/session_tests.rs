@@ -198,7 +198,8 @@ fn publish_metadata_media_and_unpublish() {
     }];
     for (i, ts) in [0u32, 40, 80].into_iter().enumerate() {
         // A 10 KB frame: several 4096-byte chunks.
-        let frame = Bytes::from(vec![0x17 ^ (i as u8 & 1) * 0x10; 10_000]);
+        let frame_type = if i == 0 { 0x17 } else { 0x27 }; // keyframe, then inter frames
+        let frame = Bytes::from(vec![frame_type; 10_000]);
         let v = p
             .client
             .publish_video_data(frame.clone(), RtmpTimestamp::new(ts), false)
@@ -458,10 +459,37 @@ fn bodies_rml_rtmp_would_panic_or_recurse_on_are_refused() {
 }
 
 #[test]
-fn media_before_the_publish_is_accepted_is_an_error() {
-    let mut p = Pair::publish_requested("cam1");
+fn media_before_a_publish_is_an_error() {
+    let mut p = Pair::connected(RtmpConfig::default());
     let r = p.server.on_bytes(&message(6, 9, 1, &[0x17, 0], 128), p.now);
     assert_eq!(r, Err(RtmpError::MediaBeforePublish));
+}
+
+#[test]
+fn media_sent_before_the_answer_waits_for_it() {
+    // A peer that does not wait for NetStream.Publish.Start: its media is held, not delivered.
+    let mut p = Pair::publish_requested("cam1");
+    let frame = message(6, 9, 1, &[0x17, 0, 0, 0, 0, 1], 4096);
+    p.server.on_bytes(&frame, p.now).expect("held");
+    assert_eq!(p.server.poll_event(), None);
+    assert_eq!(p.server.stats().video_messages, 0);
+    p.server.accept_publish(p.now).expect("accept");
+    assert!(matches!(
+        p.server.poll_event(),
+        Some(RtmpEvent::Video {
+            timestamp_ms: 0,
+            ..
+        })
+    ));
+    // Refused: never delivered, and the hold is capped like a message.
+    let mut p = Pair::publish_requested("cam1");
+    p.server.on_bytes(&frame, p.now).expect("held");
+    p.server.refuse_publish(Refusal::Busy, p.now);
+    assert_eq!(p.server.poll_event(), None);
+    let mut p = Pair::publish_requested("cam1");
+    let big = message(6, 9, 1, &vec![0x27; 4 << 20], 4096);
+    let r = (0..3).try_for_each(|_| p.server.on_bytes(&big, p.now));
+    assert!(matches!(r, Err(RtmpError::MessageTooLarge { .. })), "{r:?}");
 }
 
 #[test]
