@@ -126,6 +126,9 @@ pub struct FlvRemux {
     last_psi: i64,
     max_dts: Option<i64>,
     last_pcr: Option<i64>,
+    /// The last audio PES's PTS (90 kHz, unwrapped): the step to the next one is guessed
+    /// from it.
+    last_audio: Option<i64>,
     /// One PES being built; reused across messages.
     pes: Vec<u8>,
 }
@@ -319,16 +322,20 @@ impl FlvRemux {
             Some(self.next_pcr())
         } else {
             // The PCR is on video: keep it flowing between video frames (low frame rates, a
-            // stalled or not yet started video track).
+            // stalled, ended or not yet started video track). Without knowing when the next
+            // video frame comes, the next chance after this one is the next audio frame, so a
+            // PCR goes out now if that one would be too late.
+            let step = self.last_audio.map_or(0, |last| (pts - last).max(0));
             let due = self
                 .last_pcr
-                .is_none_or(|last| self.pcr_base() - last >= PCR_INTERVAL_MS * 90);
+                .is_none_or(|last| self.pcr_base() - last + step > PCR_INTERVAL_MS * 90);
             if due {
                 let pcr = self.next_pcr();
                 self.stats.ts_packets_out += self.ts.pcr_only(VIDEO_PID, pcr, out);
             }
             None
         };
+        self.last_audio = Some(pts);
         let pes = &mut self.pes;
         let es_len = header.len() + raw.len();
         tsmux::pes_header(STREAM_ID_AUDIO, wrap(pts), wrap(pts), Some(es_len), pes);
