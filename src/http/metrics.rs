@@ -515,15 +515,48 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
         shards.iter().flat_map(|s| &s.inputs).collect();
     type InputFn = fn(&crate::telemetry::InputSnapshot) -> u64;
     let input_series: [(&str, &str, &str, InputFn); 7] = [
-        ("srt_input_live", "gauge", "1 while the input's upstream delivers TS.", |i| {
-            u64::from(i.state == "live")
-        }),
-        ("srt_input_connects_total", "counter", "Upstreams of the input that delivered TS.", |i| i.connects),
-        ("srt_input_failures_total", "counter", "Upstream attempts that failed (refused, timed out, not TS, HTTP errors).", |i| i.failures),
-        ("srt_input_stalls_total", "counter", "Upstreams silent for stall_timeout_ms.", |i| i.stalls),
-        ("srt_input_switches_total", "counter", "Splices from one source to the next (failovers, reconnects, file loops).", |i| i.switches),
-        ("srt_input_switch_dropped_packets_total", "counter", "TS packets dropped at splices while waiting for the new source's tables and keyframe.", |i| i.switch_dropped_packets),
-        ("srt_input_bytes_total", "counter", "Bytes read from the input's upstreams.", |i| i.bytes),
+        (
+            "srt_input_live",
+            "gauge",
+            "1 while the input's upstream delivers TS.",
+            |i| u64::from(i.state == "live"),
+        ),
+        (
+            "srt_input_connects_total",
+            "counter",
+            "Upstreams of the input that delivered TS.",
+            |i| i.connects,
+        ),
+        (
+            "srt_input_failures_total",
+            "counter",
+            "Upstream attempts that failed (refused, timed out, not TS, HTTP errors).",
+            |i| i.failures,
+        ),
+        (
+            "srt_input_stalls_total",
+            "counter",
+            "Upstreams silent for stall_timeout_ms.",
+            |i| i.stalls,
+        ),
+        (
+            "srt_input_switches_total",
+            "counter",
+            "Splices from one source to the next (failovers, reconnects, file loops).",
+            |i| i.switches,
+        ),
+        (
+            "srt_input_switch_dropped_packets_total",
+            "counter",
+            "TS packets dropped at splices while waiting for the new source's tables and keyframe.",
+            |i| i.switch_dropped_packets,
+        ),
+        (
+            "srt_input_bytes_total",
+            "counter",
+            "Bytes read from the input's upstreams.",
+            |i| i.bytes,
+        ),
     ];
     for (name, kind, help, f) in input_series {
         out.head(name, kind, help);

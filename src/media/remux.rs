@@ -47,6 +47,8 @@ pub const AUDIO_ONLY_PSI_INTERVAL_MS: i64 = 500;
 /// Counters of [`FlvRemux`]: plain numbers for the metrics scrape.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RemuxStats {
+    /// Empty AAC sequence headers (placeholders before the real one), ignored.
+    pub empty_audio_configs: u64,
     /// Video and audio messages handed in.
     pub video_tags_in: u64,
     pub audio_tags_in: u64,
@@ -194,6 +196,13 @@ impl FlvRemux {
     ) -> Result<(), RemuxError> {
         self.stats.audio_tags_in += 1;
         match flv::parse_audio(body).map_err(|e| self.malformed(e.into()))? {
+            // ffmpeg's FLV muxer sends an empty AAC sequence header when it starts before the
+            // encoder's config is known (`-c copy` from TS), then the real one: a placeholder,
+            // not an error.
+            AudioTag::AacConfig([]) => {
+                self.stats.empty_audio_configs += 1;
+                Ok(())
+            }
             AudioTag::AacConfig(asc) => match AdtsConfig::parse(asc) {
                 Ok(c) => {
                     self.stats.audio_configs += 1;

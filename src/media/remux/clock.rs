@@ -73,9 +73,9 @@ impl Clock {
         let mut jumped = false;
         if let Some(last) = t.last_ms {
             let d = ms - last;
-            if d < 0 || d > MAX_FORWARD_MS {
+            if !(0..=MAX_FORWARD_MS).contains(&d) {
                 jumped = true;
-                if d < -MAX_BACKWARD_MS || d > MAX_FORWARD_MS {
+                if !(-MAX_BACKWARD_MS..=MAX_FORWARD_MS).contains(&d) {
                     self.shift += last - ms;
                 }
                 ms = last;

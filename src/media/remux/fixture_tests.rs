@@ -165,7 +165,11 @@ fn fixture_tags_are_what_ffmpeg_wrote() {
     let video: Vec<_> = tags.iter().filter(|t| t.kind == 9).collect();
     assert_eq!(video.len(), 122, "config, 120 frames, end of sequence");
     assert_eq!(video[121].body, [0x17, 2, 0, 0, 0]);
-    assert_eq!(tags.iter().filter(|t| t.kind == 8).count(), 190, "config + 189");
+    assert_eq!(
+        tags.iter().filter(|t| t.kind == 8).count(),
+        190,
+        "config + 189"
+    );
     assert_eq!(
         tags[1].body[5..],
         *crate::media::flv::config::tests::X264_AVCC
@@ -187,7 +191,10 @@ fn fixture_remux_decodes_like_the_source() {
     // non-monotonic in decode order, which checks the composition times).
     let (a, b) = (video_pts(src), video_pts(&file.0));
     assert_eq!(a.len(), b.len());
-    assert!(a.windows(2).any(|w| w[1] < w[0]), "the fixture has B-frames");
+    assert!(
+        a.windows(2).any(|w| w[1] < w[0]),
+        "the fixture has B-frames"
+    );
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         let d = ((y - b[0]) - (x - a[0])).abs();
         assert!(d <= 0.001, "packet {i}: source {x}, remux {y}");
@@ -200,7 +207,10 @@ fn fixture_remux_decodes_like_the_source() {
         ),
         (4, 120, 189)
     );
-    assert_eq!(stats.parameter_sets_inserted, 4, "ffmpeg's FLV keeps them out of band");
+    assert_eq!(
+        stats.parameter_sets_inserted, 4,
+        "ffmpeg's FLV keeps them out of band"
+    );
     assert_eq!(stats.control_tags, 1, "the end of sequence");
     assert_eq!(
         stats.dropped_before_config
@@ -220,7 +230,11 @@ fn fixture_remux_keyframes_psi_and_counters() {
     let d = Demux::read(&out);
     assert_eq!(d.packets as u64, stats.ts_packets_out);
     // Both tracks from the first PMT on (onMetaData named both).
-    assert!(d.pmts.iter().all(|p| p.version == 0 && p.streams.len() == 2));
+    assert!(
+        d.pmts
+            .iter()
+            .all(|p| p.version == 0 && p.streams.len() == 2)
+    );
     assert_eq!(d.pmts.len() as u64, stats.psi_out);
     // Every keyframe passes the relay's keyframe test, right after a PAT and PMT; nothing
     // else does.
@@ -258,7 +272,11 @@ fn fixture_remux_keyframes_psi_and_counters() {
 fn a_late_player_starting_at_the_second_keyframe_decodes() {
     let (out, _) = remux(FLV_FIXTURE);
     let d = Demux::read(&out);
-    let second = d.video().filter(|v| v.video_rai).nth(1).expect("two keyframes");
+    let second = d
+        .video()
+        .filter(|v| v.video_rai)
+        .nth(1)
+        .expect("two keyframes");
     let pat = second.index - 2;
     assert!(d.pat_indices.contains(&pat));
     let file = TempTs::new("late", &out[pat * 188..]);
@@ -289,4 +307,3 @@ fn fixture_in_arbitrary_pieces_writes_the_same_stream() {
     }
     assert_eq!(joined, remux(FLV_FIXTURE).0);
 }
-
