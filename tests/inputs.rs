@@ -200,8 +200,7 @@ fn a_killed_upstream_fails_over_to_the_next_at_its_keyframe_with_continuity() {
     let out = dir.join("player.ts");
     let mut sub = player(&relay, "in/failover", &out);
     // Two seconds of the first upstream, then it dies.
-    sub.wait_for_len((2 * rate) as u64, T)
-        .expect("first upstream plays");
+    sub.wait_for_len(2 * rate, T).expect("first upstream plays");
     let before = std::fs::read(&out).unwrap();
     let at = assert_byte_exact_from_keyframe(&before, &file, "before the failover");
     first.kill();
