@@ -41,6 +41,8 @@ declare -A PACKAGE_OF=(
     [prlimit]=util-linux
     # tests/playback.rs fetches the HTTP-TS stream with curl, as an operator would.
     [curl]=curl
+    # tests/inputs.rs sends UDP multicast inside a network namespace it creates.
+    [ip]=iproute2
     # Playback clients (tests/support/browser.rs, vlc.rs): Chromium driven over WebDriver,
     # VLC (run as nobody through setpriv: it refuses root), GStreamer as a second opinion.
     [chromium]=chromium

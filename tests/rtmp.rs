@@ -277,7 +277,7 @@ fn garbage_and_a_stalled_handshake_are_closed_and_counted() {
         }
         got += n;
     }
-    assert!(got >= 1 + 1536, "S0+S1 came back: {got} bytes");
+    assert!(got > 1536, "S0+S1 came back: {got} bytes");
     assert!(
         started.elapsed() >= Duration::from_millis(1000),
         "closed at the deadline, not before"
