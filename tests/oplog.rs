@@ -24,7 +24,8 @@ const LOG_WAIT: Duration = Duration::from_secs(20);
 
 fn start(name: &str, extra: &str) -> (Proc, std::net::SocketAddr) {
     let addr = free_udp_addr();
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oplog");
+    // Not "oplog": the other test's `scratch_dir("oplog")` empties that one while this runs.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oplog-configs");
     std::fs::create_dir_all(&dir).expect("scratch directory");
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(
