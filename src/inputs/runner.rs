@@ -26,29 +26,9 @@ fn new_ingest() -> TsIngest {
     })
 }
 
-/// What `/v1/streams` shows of an input.
-#[derive(Debug, Clone, Default)]
-pub struct InputStatus {
-    pub stream: String,
-    /// `connecting`, `live`, `waiting` (for the retry delay) or `offline`.
-    pub state: &'static str,
-    /// The upstream in use or being tried (secrets masked).
-    pub upstream: Option<String>,
-    /// Every upstream, in the order they are tried.
-    pub upstreams: Vec<String>,
-    /// Upstreams that delivered TS.
-    pub connects: u64,
-    /// Connection attempts that failed (refused, timed out, not TS, HTTP errors).
-    pub failures: u64,
-    /// Upstreams that went silent for `stall_timeout_ms`.
-    pub stalls: u64,
-    /// Splices between sources (failovers, reconnects, file loops).
-    pub switches: u64,
-    /// Packets dropped at splices while waiting for the new source's tables and keyframe.
-    pub switch_dropped_packets: u64,
-    pub bytes: u64,
-    pub last_error: Option<String>,
-}
+/// What `/v1/streams` shows of an input, kept up to date by its task (`state`: `connecting`,
+/// `live`, `waiting` for the retry delay, `idle` (on demand, no player) or `offline`).
+pub type InputStatus = crate::telemetry::InputSnapshot;
 
 /// The shard's handle on a running input.
 pub struct InputHandle {
@@ -64,20 +44,7 @@ impl InputHandle {
     }
 
     pub fn snapshot(&self) -> crate::telemetry::InputSnapshot {
-        let s = self.status.borrow();
-        crate::telemetry::InputSnapshot {
-            stream: s.stream.clone(),
-            state: s.state,
-            upstream: s.upstream.clone(),
-            upstreams: s.upstreams.clone(),
-            connects: s.connects,
-            failures: s.failures,
-            stalls: s.stalls,
-            switches: s.switches,
-            switch_dropped_packets: s.switch_dropped_packets,
-            bytes: s.bytes,
-            last_error: s.last_error.clone(),
-        }
+        self.status.borrow().clone()
     }
 }
 
