@@ -50,8 +50,9 @@ trap cleanup EXIT
 stop() { local p; for p in "$@"; do kill "$p" 2>/dev/null || true; done; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-[ -x "$loadgen" ] || (cd "$root" && cargo build --release -p loadgen --bin loadgen)
-[ -x "$relay" ] || (cd "$root" && cargo build --release --bin srtrelay)
+# Always built (a no-op when fresh): a stale binary from before [rtmp] refuses the config.
+[ -n "${LOADGEN:-}" ] || (cd "$root" && cargo build --release -p loadgen --bin loadgen)
+[ -n "${RELAY:-}" ] || (cd "$root" && cargo build --release -p srtrelay --bin srtrelay)
 if [ ! -e /usr/lib/nginx/modules/ngx_rtmp_module.so ]; then
   if [ "$(id -u)" = 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light libnginx-mod-rtmp >&2
