@@ -188,15 +188,10 @@ fn shift_pcr(pkt: &mut TsPacket, offset: u64) {
     b[4] = (b[4] & 0x7F) | (((v & 1) as u8) << 7);
 }
 
-/// §2.4.3.7: 4-bit prefix, then 3 + 15 + 15 bits each followed by a marker bit.
-fn read_ts(f: &[u8]) -> u64 {
-    (u64::from(f[0] >> 1) & 0x07) << 30
-        | u64::from(f[1]) << 22
-        | (u64::from(f[2]) >> 1) << 15
-        | u64::from(f[3]) << 7
-        | u64::from(f[4]) >> 1
-}
+/// §2.4.3.7: read as the PES parser reads it.
+use crate::media::pes::timestamp as read_ts;
 
+/// §2.4.3.7: 4-bit prefix (kept), then 3 + 15 + 15 bits each followed by a marker bit.
 fn write_ts(f: &mut [u8], v: u64) {
     f[0] = (f[0] & 0xF0) | (((v >> 30) as u8 & 0x07) << 1) | 1;
     f[1] = (v >> 22) as u8;

@@ -165,7 +165,7 @@ pub fn video_random_access(stream_type: u8, es: &[u8]) -> RandomAccess {
 
 /// The 5-byte PTS/DTS field: 3 + 15 + 15 bits with marker bits between (§2.4.3.7). The
 /// marker and prefix bits are not checked: some muxers get them wrong and players ignore them.
-fn timestamp(b: &[u8]) -> u64 {
+pub fn timestamp(b: &[u8]) -> u64 {
     ((b[0] as u64 >> 1) & 0x07) << 30
         | (b[1] as u64) << 22
         | ((b[2] as u64) >> 1) << 15
