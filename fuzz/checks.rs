@@ -1024,3 +1024,115 @@ pub fn rtmp(data: &[u8]) -> RtmpRun {
     }
     run
 }
+
+/// The `remux` script: messages of `kind(8) delta_ms(i8) len(16 BE) body`, the delta added to
+/// the running timestamp (so it can step back and wrap). Kind `& 3`: 0 video, 1 audio, 2 the
+/// onMetaData hint (`body[0]` bit 0 video, bit 1 audio), 3 a 32-bit timestamp jump taken
+/// from the body.
+pub fn remux(data: &[u8]) -> srtrelay::media::remux::RemuxStats {
+    use srtrelay::media::packet::{continuity_counter, has_payload, pid};
+    use srtrelay::media::pes::{TIMESTAMP_WRAP, pes_start};
+    use srtrelay::media::remux::{AUDIO_PID, FlvRemux, VIDEO_PID};
+    use srtrelay::media::ts;
+
+    let mut r = FlvRemux::new();
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut ts_ms = 0u32;
+    let mut errors = 0u64;
+    let mut largest_record = 0usize;
+    let mut cc = vec![None::<u8>; 8192];
+    let mut last_dts = [None::<u64>; 2];
+    let mut read = 0;
+    while at + 4 <= data.len() {
+        let kind = data[at] & 3;
+        let delta = data[at + 1] as i8;
+        let len = usize::from(u16::from_be_bytes([data[at + 2], data[at + 3]]));
+        let body = &data[at + 4..(at + 4 + len).min(data.len())];
+        at += 4 + len;
+        ts_ms = ts_ms.wrapping_add_signed(i32::from(delta));
+        let before = out.len();
+        let result = match kind {
+            0 => {
+                // A sequence start (AVC packet type 0 or an enhanced header) may become the
+                // parameter sets put before every keyframe.
+                largest_record = largest_record.max(body.len());
+                r.video(ts_ms, body, &mut out)
+            }
+            1 => r.audio(ts_ms, body, &mut out),
+            2 => {
+                let bits = body.first().copied().unwrap_or(0);
+                r.expect_tracks(bits & 1 != 0, bits & 2 != 0);
+                Ok(())
+            }
+            _ => {
+                let mut b = [0u8; 4];
+                for (d, s) in b.iter_mut().zip(body) {
+                    *d = *s;
+                }
+                ts_ms = u32::from_be_bytes(b);
+                Ok(())
+            }
+        };
+        errors += u64::from(result.is_err());
+        let written = out.len() - before;
+        assert!(
+            result.is_ok() || written == 0,
+            "a refused message wrote {written} bytes"
+        );
+        // No amplification beyond the frame, the parameter sets (start codes can double a
+        // record of tiny NAL units), PES/TS overhead and one PAT/PMT/PCR set.
+        let bound = 2 * (body.len() + 2 * largest_record) + 188 * 16;
+        assert!(
+            written <= bound,
+            "{written} bytes out of a {}-byte message",
+            body.len()
+        );
+        // Every packet written so far is whole, in sequence on its PID, and carries PES
+        // timestamps that make sense.
+        if written > 0 {
+            assert_eq!(ts::validate(&out[read..]).map(|n| n * 188), Ok(written));
+        }
+        for p in ts::packets(&out[read..]) {
+            let id = pid(p);
+            let c = continuity_counter(p);
+            if let Some(prev) = cc[usize::from(id)] {
+                let want = if has_payload(p) {
+                    (prev + 1) & 0x0F
+                } else {
+                    prev
+                };
+                assert_eq!(c, want, "continuity on PID {id:#x}");
+            }
+            cc[usize::from(id)] = Some(c);
+            if id != VIDEO_PID && id != AUDIO_PID {
+                continue;
+            }
+            let Some(start) = pes_start(p) else { continue };
+            let pts = start.pts.expect("every media PES has a PTS");
+            assert!(pts < TIMESTAMP_WRAP);
+            let dts = start.decode_time().expect("and so a decode time");
+            // PTS >= DTS on the 33-bit circle: the difference is a small forward step.
+            assert!(
+                (pts.wrapping_sub(dts) & (TIMESTAMP_WRAP - 1)) < TIMESTAMP_WRAP / 2,
+                "PTS {pts} before DTS {dts}"
+            );
+            // Decode times never go back on a track (jumps are held or rebased).
+            let track = usize::from(id == AUDIO_PID);
+            if let Some(prev) = last_dts[track] {
+                let step = dts.wrapping_sub(prev) & (TIMESTAMP_WRAP - 1);
+                assert!(
+                    step < TIMESTAMP_WRAP / 2,
+                    "DTS {prev} -> {dts} on PID {id:#x}"
+                );
+            }
+            last_dts[track] = Some(dts);
+        }
+        read = out.len();
+    }
+    let s = *r.stats();
+    assert_eq!(s.malformed, errors, "every refusal is counted");
+    assert_eq!(s.ts_packets_out as usize * 188, out.len());
+    assert!(s.keyframes <= s.video_frames_out);
+    s
+}

@@ -516,3 +516,45 @@ fn rtmp_seeds_reach_media_and_refusal() {
     );
     assert!(!run("ffmpeg_handshake").publish_requested);
 }
+
+#[test]
+fn remux_corpus() {
+    assert!(
+        replay("remux", |d| {
+            checks::remux(d);
+        }) >= 5
+    );
+}
+
+/// The remux seeds are the ffmpeg FLV fixture's tags as scripts (see `checks::remux`):
+/// between them they remux cleanly, drop frames before any configuration, rebase a
+/// timestamp that went back, refuse truncated messages, and carry audio alone.
+#[test]
+fn remux_seeds_reach_frames_drops_jumps_and_refusals() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/remux");
+    let run = |name: &str| checks::remux(&fs::read(dir.join(name)).expect("read seed"));
+    let start = run("ffmpeg_start");
+    assert!(
+        start.malformed == 0
+            && start.sequence_headers == 1
+            && start.audio_configs == 1
+            && start.keyframes >= 1
+            && start.video_frames_out > 10
+            && start.audio_frames_out > 10,
+        "{start:?}"
+    );
+    let bare = run("ffmpeg_no_sequence_header");
+    assert!(
+        bare.dropped_before_config > 0 && bare.video_frames_out == 0,
+        "{bare:?}"
+    );
+    let back = run("ffmpeg_time_backwards");
+    assert!(back.timestamp_jumps >= 1, "{back:?}");
+    let cut = run("ffmpeg_truncated");
+    assert!(cut.malformed > 0, "{cut:?}");
+    let audio = run("ffmpeg_audio_only");
+    assert!(
+        audio.audio_frames_out > 20 && audio.video_frames_out == 0,
+        "{audio:?}"
+    );
+}
