@@ -38,7 +38,7 @@ const WAKE: Duration = Duration::from_millis(20);
          (OBS: Service Custom, Server rtmp://HOST/live, Stream Key cam1 -> stream live/cam1;\n  \
           with [access] tokens the key takes a session: cam1?s=SESSION)\n  \
   Pulled by the relay ([[inputs]] in the config; each entry: stream = \"NAME\", url or urls):\n  \
-         http://host/path.ts  tcp://host:port  udp://239.1.1.1:5000[?source=IP&interface=IP]\n  \
+         http(s)://host/path.ts  tcp://host:port  udp://239.1.1.1:5000[?source=IP&interface=IP]\n  \
          unix:///run/feed.sock  file:///srv/slate.ts (loop = true)  stdin\n  \
          srt://host:9999?streamid=...&passphrase=...&latency=MS\n  \
          e.g. ffmpeg -re -i in.mp4 -c copy -f mpegts - | srtrelay --config with-a-stdin-input.toml\n\

@@ -20,6 +20,7 @@ use srtrelay::telemetry::InputSnapshot;
 use support::media::{self, TsSpec};
 use support::recipes::{self, Subscriber};
 use support::srt_url::SrtUrl;
+use support::tls::TestCa;
 use support::upstream::{Framing, Upstream};
 
 const TS: usize = 188;
@@ -353,6 +354,48 @@ fn bad_upstreams_are_skipped_with_a_reason_and_the_next_is_used() {
     sub.wait_for_len(rate, T).expect("plays");
     let out = std::fs::read(sub.output()).unwrap();
     assert_byte_exact_from_keyframe(&out, &file, "after two bad upstreams");
+}
+
+/// https:// upstreams: the relay verifies the server's certificate against the input's
+/// `tls_ca_file`. A server whose certificate another CA signed is refused with the reason
+/// and the next upstream, signed by the configured CA, plays byte-exact.
+#[test]
+fn https_upstreams_are_verified_against_the_configured_ca() {
+    let (_path, file, rate) = source(4);
+    let dir = media::scratch_dir("inputs-https");
+    let ours = TestCa::new(&dir, "ours");
+    let theirs = TestCa::new(&dir, "theirs");
+    let forged = Upstream::tls(
+        file.clone(),
+        rate,
+        Framing::HttpChunked,
+        theirs.server_config(),
+    );
+    let good = Upstream::tls(file.clone(), rate, Framing::HttpClose, ours.server_config());
+    let toml = format!(
+        "[[inputs]]\nstream = \"in/https\"\nurls = [\"https://{}/live.ts\", \"https://{}/live.ts\"]\n\
+         shuffle = false\nretry_delay_ms = 300\ntls_ca_file = \"{}\"\n",
+        forged.addr(),
+        good.addr(),
+        ours.pem_path.display()
+    );
+    let relay = relay(&toml);
+    wait_input(&relay, "in/https", "the second upstream is live", |i| {
+        i.state == "live" && i.connects == 1
+    });
+    let i = input(&relay, "in/https");
+    assert_eq!(i.failures, 1, "{i:?}");
+    let why = i.last_error.clone().unwrap_or_default();
+    assert!(
+        why.contains("certificate") && why.contains("UnknownIssuer"),
+        "the forged server's reason: {why}"
+    );
+    assert_eq!(
+        good.connections.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let mut sub = player(&relay, "in/https", &dir.join("player.ts"));
+    wait_whole_rest(&mut sub, &file, "over https");
 }
 
 #[test]

@@ -3,11 +3,12 @@
 //!
 //! Owns: the model, each input's checks (errors name the key and the input), the checks
 //! across inputs (one input per stream, one stdin per process, no UDP port of `srt.listen`),
-//! and that every `file://` upstream exists. That check reads the file system, once per load,
+//! that every `file://` upstream exists and a `tls_ca_file` holds certificates. Those checks read the file system, once per load,
 //! so `--check-config`, start-up and a SIGHUP refuse a missing file with its path instead of
 //! an input failing later in a log line. Must not: open, resolve or connect anything.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -40,6 +41,8 @@ pub struct InputConfig {
     pub idle_stop: Duration,
     /// `loop`: `file://` upstreams start over at their end.
     pub looped: bool,
+    /// CA certificates (PEM) an `https://` upstream must chain to, instead of the system's.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// The file's form of one input. By-hand `Debug`: URLs may carry tokens.
@@ -57,6 +60,7 @@ pub(super) struct InputModel {
     idle_stop_ms: i64,
     #[serde(rename = "loop")]
     looped: bool,
+    tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for InputModel {
@@ -72,6 +76,7 @@ impl Default for InputModel {
             on_demand: false,
             idle_stop_ms: 30_000,
             looped: false,
+            tls_ca_file: None,
         }
     }
 }
@@ -89,6 +94,7 @@ impl std::fmt::Debug for InputModel {
             .field("on_demand", &self.on_demand)
             .field("idle_stop_ms", &self.idle_stop_ms)
             .field("loop", &self.looped)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -180,6 +186,19 @@ fn input(m: &InputModel, srt_listen: &[SocketAddr]) -> Result<InputConfig, Refus
         }
         upstreams.push(u);
     }
+    if let Some(path) = &m.tls_ca_file {
+        if !upstreams
+            .iter()
+            .any(|u| matches!(u, Upstream::Http { tls: true, .. }))
+        {
+            return Err((
+                "inputs.tls_ca_file",
+                "only https:// upstreams use it, and this input has none".into(),
+            ));
+        }
+        // Read now so a bad path or a file without certificates is refused at load.
+        crate::inputs::tls::load_pem(path).map_err(|e| ("inputs.tls_ca_file", e.to_string()))?;
+    }
     Ok(InputConfig {
         stream: m.stream.clone(),
         upstreams,
@@ -191,6 +210,7 @@ fn input(m: &InputModel, srt_listen: &[SocketAddr]) -> Result<InputConfig, Refus
         on_demand: m.on_demand,
         idle_stop: ms("inputs.idle_stop_ms", m.idle_stop_ms, 0)?,
         looped: m.looped,
+        tls_ca_file: m.tls_ca_file.clone(),
     })
 }
 

@@ -186,6 +186,23 @@ fn every_refusal_names_its_key_and_input() {
             "inputs.idle_stop_ms",
             "at most 86400000",
         ),
+        (
+            one("url = \"http://h/x.ts\"\ntls_ca_file = \"/etc/hostname\""),
+            "inputs.tls_ca_file",
+            "only https:// upstreams use it",
+        ),
+        (
+            one("url = \"https://h/x.ts\"\ntls_ca_file = \"/nonexistent/ca.pem\""),
+            "inputs.tls_ca_file",
+            "/nonexistent/ca.pem: ",
+        ),
+        (
+            one(&format!(
+                "url = \"https://h/x.ts\"\ntls_ca_file = \"{file}\""
+            )),
+            "inputs.tls_ca_file",
+            "no PEM certificate in it",
+        ),
     ];
     for (text, want_key, says) in cases {
         let (key, reason) = refusal(&text);

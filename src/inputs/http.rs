@@ -1,8 +1,10 @@
 //! An `http://` upstream: one GET with hyper's HTTP/1.1 client on the shard's executor (the
 //! playback listener's `ShardIo` as its I/O), the body read as it arrives (chunked or not).
-//! Redirects are followed a few times; any status but 200 is an error naming it.
+//! `https://` runs the same over TLS (`tls.rs`). Redirects are followed a few times, between
+//! http and https too; any status but 200 is an error naming it.
 
 use std::io;
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
@@ -24,7 +26,9 @@ pub struct HttpSource {
 }
 
 impl HttpSource {
-    pub async fn get(up: &Upstream) -> io::Result<HttpSource> {
+    /// `tls_ca_file`: the CA certificates an https server must chain to, instead of the
+    /// system's.
+    pub async fn get(up: &Upstream, tls_ca_file: Option<&Path>) -> io::Result<HttpSource> {
         let Upstream::Http {
             host,
             port,
@@ -35,25 +39,44 @@ impl HttpSource {
         else {
             return Err(io::Error::other("not an http upstream"));
         };
-        if *tls {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "https upstreams are not supported yet",
-            ));
-        }
-        let (mut host, mut port, mut path) = (host.clone(), *port, path_and_query.clone());
+        let (mut host, mut port, mut path, mut tls) =
+            (host.clone(), *port, path_and_query.clone(), *tls);
+        let mut tls_config = None;
         for _ in 0..=MAX_REDIRECTS {
             let addr = resolve(&host, port).await?;
             let stream = glommio::net::TcpStream::connect(addr).await?;
             let _ = stream.set_nodelay(true);
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(ShardIo(stream))
-                .await
-                .map_err(io::Error::other)?;
-            glommio::spawn_local(async move {
-                let _ = conn.await;
-            })
-            .detach();
-            let authority = if port == 80 {
+            let mut sender = if tls {
+                let cfg = match &tls_config {
+                    Some(c) => std::sync::Arc::clone(c),
+                    None => tls_config
+                        .insert(
+                            super::tls::client_config_off_shard(tls_ca_file.map(Path::to_path_buf))
+                                .await?,
+                        )
+                        .clone(),
+                };
+                let io = super::tls::connect(stream, &host, cfg).await?;
+                let (sender, conn) = hyper::client::conn::http1::handshake(io)
+                    .await
+                    .map_err(io::Error::other)?;
+                glommio::spawn_local(async move {
+                    let _ = conn.await;
+                })
+                .detach();
+                sender
+            } else {
+                let (sender, conn) = hyper::client::conn::http1::handshake(ShardIo(stream))
+                    .await
+                    .map_err(io::Error::other)?;
+                glommio::spawn_local(async move {
+                    let _ = conn.await;
+                })
+                .detach();
+                sender
+            };
+            let default_port = if tls { 443 } else { 80 };
+            let authority = if port == default_port {
                 host.clone()
             } else {
                 format!("{host}:{port}")
@@ -83,13 +106,13 @@ impl HttpSource {
                         host: h,
                         port: p,
                         path_and_query: q,
-                        tls: false,
+                        tls: t,
                         ..
-                    }) => (host, port, path) = (h, p, q),
+                    }) => (host, port, path, tls) = (h, p, q, t),
                     _ if loc.starts_with('/') => path = loc.to_string(),
                     _ => {
                         return Err(io::Error::other(format!(
-                            "HTTP {status} to {loc:?}, which is not an http:// URL"
+                            "HTTP {status} to {loc:?}, which is not an http:// or https:// URL"
                         )));
                     }
                 }

@@ -6,6 +6,7 @@
 pub mod http;
 pub mod runner;
 pub mod source;
+pub mod tls;
 
 /// The shard that runs input `stream` of a relay with `shards` shards: stable across reloads,
 /// so a reload restarts only what changed, on the shard that ran it.

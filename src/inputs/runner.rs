@@ -249,7 +249,7 @@ impl Runner {
 
     /// One upstream from connect to its end.
     async fn turn(&mut self, up: &crate::ingest::upstream::Upstream, fo: &mut Failover) -> Turn {
-        let opened = Source::open(up, self.cfg.looped, self.cfg.connect_timeout, &self.host).await;
+        let opened = Source::open(up, &self.cfg, &self.host).await;
         let mut src = match opened {
             Ok(s) => s,
             Err(e) => return Turn::Failed(e.to_string()),

@@ -14,6 +14,7 @@ use futures_lite::AsyncReadExt;
 use std::rc::Rc;
 
 use super::http::HttpSource;
+use crate::config::InputConfig;
 use crate::ingest::pace::PcrPacer;
 use crate::ingest::upstream::Upstream;
 use crate::legs::ingest::{IngestHost, PullState, SrtCall};
@@ -100,10 +101,10 @@ impl Source {
     /// Connects to `up` within `timeout`.
     pub async fn open(
         up: &Upstream,
-        looped: bool,
-        timeout: Duration,
+        cfg: &InputConfig,
         host: &Rc<dyn IngestHost>,
     ) -> io::Result<Source> {
+        let (looped, timeout) = (cfg.looped, cfg.connect_timeout);
         let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
         match up {
             Upstream::Tcp(hp) => {
@@ -124,7 +125,7 @@ impl Source {
                 interface,
             } => Ok(Source::Udp(udp_socket(*addr, *source, *interface)?)),
             Upstream::Http { .. } => Ok(Source::Http(Box::new(
-                within(timeout, HttpSource::get(up))
+                within(timeout, HttpSource::get(up, cfg.tls_ca_file.as_deref()))
                     .await
                     .ok_or_else(timed_out)??,
             ))),

@@ -37,6 +37,7 @@ pub mod process;
 pub mod recipes;
 pub mod srt_url;
 pub mod static_http;
+pub mod tls;
 pub mod tools;
 pub mod upstream;
 pub mod vlc;

@@ -1,6 +1,6 @@
 //! Upstreams for the pulled-input tests: a server that plays a TS file to whoever connects,
-//! paced like a live source, over raw TCP, HTTP/1.1 (chunked or with a length) or a unix
-//! socket, and that can be killed mid-stream like a crashed encoder.
+//! paced like a live source, over raw TCP, HTTP/1.1 (chunked or with a length, in TLS or not)
+//! or a unix socket, and that can be killed mid-stream like a crashed encoder.
 //!
 //! Owns: a listener on a kernel-chosen loopback port (or a socket path), one thread per
 //! client, the pacing, and a log of connections. Must not: block without a deadline or outlive
@@ -66,6 +66,34 @@ impl Upstream {
         };
         u.spawn_accept(
             move || l.accept().map(|(s, _)| Box::new(s) as Box<dyn Client>),
+            plan,
+        );
+        u
+    }
+
+    /// As [`Upstream::tcp`], inside TLS with `tls`'s certificate (an `https://` upstream).
+    pub fn tls(
+        bytes: Vec<u8>,
+        rate: u64,
+        framing: Framing,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> Upstream {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.set_nonblocking(true).expect("nonblocking");
+        let addr = l.local_addr().expect("addr");
+        let mut u = Upstream::new(Some(addr), None);
+        let plan = Plan {
+            bytes: Arc::new(bytes),
+            rate,
+            framing,
+            looped: false,
+        };
+        u.spawn_accept(
+            move || {
+                let (s, _) = l.accept()?;
+                let conn = rustls::ServerConnection::new(tls.clone()).map_err(io::Error::other)?;
+                Ok(Box::new(rustls::StreamOwned::new(conn, s)) as Box<dyn Client>)
+            },
             plan,
         );
         u
@@ -159,6 +187,13 @@ impl Client for std::net::TcpStream {
         self.set_nodelay(true)?;
         self.set_read_timeout(Some(Duration::from_secs(5)))?;
         self.set_write_timeout(Some(Duration::from_secs(5)))
+    }
+}
+
+/// The TLS handshake runs inside the first read or write, on the prepared socket.
+impl Client for rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream> {
+    fn prepare(&mut self) -> io::Result<()> {
+        self.sock.prepare()
     }
 }
 
