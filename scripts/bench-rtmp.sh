@@ -10,6 +10,7 @@
 #   fanout srt   : the same with ffmpeg ... -f mpegts srt://relay?streamid=#!::r=live/cam1,m=publish
 #   ingest rtmp  : the RTMP publish alone, no players: relay CPU per Mbit/s of input
 #   ingest srt   : the SRT publish alone
+#   ingest idle  : the relay with no publisher: its baseline (timers, ticks)
 #   ingest nginx : the same RTMP publish into nginx-rtmp (Debian libnginx-mod-rtmp, no players,
 #                  no recording): its CPU per Mbit/s
 # loadgen's own publisher runs too (its stream has no players, 0.1 Mbit/s): the same cost on
@@ -77,7 +78,20 @@ src_mbps=$(python3 -c "import os; print('%.2f' % (os.path.getsize('$src') * 8 / 
 cpu_of() { local s=0 p; for p in "$@"; do s=$(( s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done; echo "$s"; }
 ticks=$(getconf CLK_TCK)
 
+# Waits until nothing holds UDP $srt_port or TCP $rtmp_port (the last point's relay): a relay
+# that finds its port taken refuses to start, and a point would measure nothing.
+ports_free() {
+  local end=$(( $(date +%s) + 15 ))
+  while ss -Huanl "sport = :$srt_port" | grep -q . || ss -Htanl "sport = :$rtmp_port" | grep -q .; do
+    if (( $(date +%s) >= end )); then
+      echo "bench-rtmp: ports $srt_port/$rtmp_port still taken:" >&2; ss -uanp "sport = :$srt_port" >&2; exit 1
+    fi
+    sleep 0.2
+  done
+}
+
 start_relay() { # LOG
+  ports_free
   cat > "$work/relay.toml" <<C
 [srt]
 listen = ["127.0.0.1:$srt_port"]
@@ -127,14 +141,17 @@ j = json.load(open(sys.argv[1]))
 s, rel = j["subscribers"], j["relay"] or {}
 pkts = s["foreign"]
 us = rel.get("cpu_s", 0) * 1e6 / pkts if pkts else float("nan")
-print(f"fanout\t{sys.argv[2]}\t{sys.argv[3]}\t{s['connected']}\t{pkts}\t{rel.get('cpu_s', 0):.2f}\t{us:.3f}")
+print(f"fanout\t{sys.argv[2]}\t{sys.argv[3]}\t{s['connected']}\t{pkts}\t{rel.get('cpu_s', 0):.2f}\t{us:.3f}\t{s.get('retransmissions', 0)}")
 P
   stop "$pub_pid" "$relay_pid"
 }
 
 ingest_point() { # ROUND rtmp|srt|nginx
   local r=$1 how=$2 name=ingest-$2-r$1 target
-  if [ "$how" = nginx ]; then
+  if [ "$how" = idle ]; then
+    start_relay "$out/$name-relay.log"
+    target=$relay_pid
+  elif [ "$how" = nginx ]; then
     mkdir -p "$work/nginx"
     cat > "$work/nginx/nginx.conf" <<C
 load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
@@ -151,7 +168,7 @@ C
     start_relay "$out/$name-relay.log"
     target=$relay_pid
   fi
-  publish "$how" "$out/$name-ffmpeg.log"
+  [ "$how" = idle ] || publish "$how" "$out/$name-ffmpeg.log"
   sleep "$warmup"
   local all=$target
   [ "$how" = nginx ] && all="$target $(pgrep -P "$target" | tr '\n' ' ')"
@@ -168,12 +185,12 @@ wall = (int(t1) - int(t0)) / 1e9
 pct = cpu * 100 / wall
 print(f"ingest\t{how}\t{r}\t-\t-\t{cpu:.2f}\t{pct / float(mb):.3f}")
 P
-  stop "$pub_pid" "$target"
+  if [ "$how" = idle ]; then stop "$target"; else stop "$pub_pid" "$target"; fi
 }
 
 for r in $(seq 1 "$rounds"); do
   for how in rtmp srt; do fanout_point "$r" "$how"; done
-  for how in rtmp srt nginx; do ingest_point "$r" "$how"; done
+  for how in idle rtmp srt nginx; do ingest_point "$r" "$how"; done
 done
 
 python3 - "$results" "$players" "$src_mbps" <<'P' | tee "$out/table.md"
@@ -187,10 +204,14 @@ print("| point | per round | median |")
 print("|---|---|---|")
 for kind, how, unit in [("fanout", "rtmp", "us/delivered pkt"), ("fanout", "srt", "us/delivered pkt"),
                         ("ingest", "rtmp", "% core per Mbit/s"), ("ingest", "srt", "% core per Mbit/s"),
-                        ("ingest", "nginx", "% core per Mbit/s")]:
+                        ("ingest", "nginx", "% core per Mbit/s"), ("ingest", "idle", "% core per source Mbit/s, no publisher")]:
     m, v = med(kind, how)
     print(f"| {kind} {how} ({unit}) | {', '.join('%.3f' % x for x in v)} | {m:.3f} |")
 fr, fs = med("fanout", "rtmp")[0], med("fanout", "srt")[0]
 ir, is_, ing = med("ingest", "rtmp")[0], med("ingest", "srt")[0], med("ingest", "nginx")[0]
+idle = med("ingest", "idle")[0]
 print(f"\nfan-out RTMP/SRT: {fr / fs:.2f}x; ingest RTMP/SRT: {ir / is_:.2f}x; ingest srtrelay/nginx-rtmp: {ir / ing:.2f}x")
+print(f"above the idle relay: ingest RTMP/SRT {(ir - idle) / (is_ - idle):.2f}x; srtrelay/nginx-rtmp {(ir - idle) / ing:.2f}x")
+rx = {h: [int(r[7]) for r in rows if r[0] == "fanout" and r[1] == h and len(r) > 7] for h in ("rtmp", "srt")}
+print(f"retransmissions the players received per round: rtmp {rx['rtmp']}, srt {rx['srt']}")
 P
