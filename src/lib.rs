@@ -22,3 +22,4 @@ pub mod service;
 pub mod shard;
 pub mod srt;
 pub mod telemetry;
+pub mod webhooks;

@@ -20,6 +20,7 @@ mod rtmp;
 mod srt;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -34,6 +35,7 @@ pub use inputs::{InputConfig, MAX_UPSTREAMS};
 pub use playback::{HlsSettings, PlaybackConfig};
 pub use reload::{ReloadClass, ReloadPlan};
 pub use rtmp::RtmpSettings;
+pub use webhooks::{HookUrl, WebhookSettings};
 
 /// The default configuration, shipped as `config.toml` and embedded in the binary. Parsing it
 /// gives the same [`Config`] as parsing an empty file (tested).
@@ -88,6 +90,8 @@ pub struct Config {
     pub rtmp: Option<RtmpSettings>,
     /// `[[inputs]]`, in file order: streams pulled from upstreams; empty by default.
     pub inputs: Vec<InputConfig>,
+    /// `[webhooks]`: admission and departure callbacks (restart only).
+    pub webhooks: WebhookSettings,
 }
 
 /// `[srt]`: the SRT listener and per-connection parameters.

@@ -35,6 +35,7 @@ pub(super) struct FileModel {
     access: super::access::AccessModel,
     encryption: Vec<super::encryption::EncryptionModel>,
     inputs: Vec<super::inputs::InputModel>,
+    webhooks: super::webhooks::WebhooksModel,
 }
 
 /// A parsed file and the machine it is checked against.
@@ -232,6 +233,7 @@ impl TryFrom<Input<'_>> for Config {
             rtmp: super::rtmp::rtmp(&m.rtmp, &tcp_listeners)?,
             inputs,
             playback,
+            webhooks: super::webhooks::webhooks(&m.webhooks)?,
             srt,
         })
     }

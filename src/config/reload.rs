@@ -411,6 +411,62 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             Restart,
             rtmp_differs(a, b, |x, y| x.max_message_bytes != y.max_message_bytes),
         ),
+        // `[webhooks]`: the callback thread and the shards' caches are set up at start-up.
+        (
+            "webhooks.on_publish",
+            Restart,
+            a.webhooks.on_publish != b.webhooks.on_publish,
+        ),
+        (
+            "webhooks.on_play",
+            Restart,
+            a.webhooks.on_play != b.webhooks.on_play,
+        ),
+        (
+            "webhooks.on_publish_done",
+            Restart,
+            a.webhooks.on_publish_done != b.webhooks.on_publish_done,
+        ),
+        (
+            "webhooks.on_play_done",
+            Restart,
+            a.webhooks.on_play_done != b.webhooks.on_play_done,
+        ),
+        (
+            "webhooks.on_record_done",
+            Restart,
+            a.webhooks.on_record_done != b.webhooks.on_record_done,
+        ),
+        (
+            "webhooks.timeout_ms",
+            Restart,
+            a.webhooks.timeout != b.webhooks.timeout,
+        ),
+        (
+            "webhooks.cache_ms",
+            Restart,
+            a.webhooks.allow_cache != b.webhooks.allow_cache,
+        ),
+        (
+            "webhooks.deny_cache_ms",
+            Restart,
+            a.webhooks.deny_cache != b.webhooks.deny_cache,
+        ),
+        (
+            "webhooks.max_pending",
+            Restart,
+            a.webhooks.max_pending != b.webhooks.max_pending,
+        ),
+        (
+            "webhooks.notify_retries",
+            Restart,
+            a.webhooks.notify_retries != b.webhooks.notify_retries,
+        ),
+        (
+            "webhooks.retry_delay_ms",
+            Restart,
+            a.webhooks.retry_delay != b.webhooks.retry_delay,
+        ),
         // Consulted when a session is issued or redeemed: a reload applies to the next one
         // (and revokes the sessions of removed tokens).
         (

@@ -165,7 +165,57 @@ pub fn render(shards: &[ShardSnapshot], access: &AccessCounters, hist: &Histogra
     stream_metrics(&mut out, shards);
     histogram_metrics(&mut out, hist);
     admission_metrics(&mut out, shards);
+    webhook_metrics(&mut out, shards);
     out.0
+}
+
+/// `[webhooks]`: calls by callback and outcome, the shards' answer caches, and SRT
+/// handshakes left waiting for an answer.
+fn webhook_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
+    let sum = |f: &dyn Fn(&ShardSnapshot) -> u64| shards.iter().map(f).sum::<u64>();
+    let name = "srt_webhook_calls_total";
+    out.head(
+        name,
+        "counter",
+        "Webhook calls by callback and outcome: ok (2xx), denied (another status), timeout, \
+         failed (connect or protocol error), busy (refused at hand-over: max_pending), retried \
+         and given_up (notifications).",
+    );
+    for (h, hook) in crate::webhooks::Hook::ALL.iter().enumerate() {
+        for (o, outcome) in crate::telemetry::WEBHOOK_OUTCOMES.iter().enumerate() {
+            let n = sum(&|s| s.counters.webhooks.calls[h][o]);
+            out.int(name, &[("hook", hook.as_str()), ("outcome", outcome)], n);
+        }
+    }
+    let name = "srt_webhook_cache_total";
+    out.head(
+        name,
+        "counter",
+        "Admission answers served from the shards' caches (hit), lookups that waited for a \
+         call on its way (joined), entries dropped to stay within the cache's bound (evicted).",
+    );
+    for (what, n) in [
+        ("hit", sum(&|s| s.counters.webhooks.cache_hits)),
+        ("joined", sum(&|s| s.counters.webhooks.joined)),
+        ("evicted", sum(&|s| s.counters.webhooks.evicted)),
+    ] {
+        out.int(name, &[("result", what)], n);
+    }
+    let name = "srt_webhook_srt_refusals_total";
+    out.head(
+        name,
+        "counter",
+        "SRT callers refused because an admission callback said no, timed out or failed.",
+    );
+    out.int(name, &[], sum(&|s| s.counters.webhooks.srt_denied));
+    let name = "srt_handshakes_deferred_total";
+    out.head(
+        name,
+        "counter",
+        "SRT conclusions left unanswered while their admission callback ran (the caller \
+         repeats them every 250 ms).",
+    );
+    out.int(name, &[], sum(&|s| s.endpoint.deferred_conclusions));
 }
 
 /// Admission outcomes beyond the reject codes: which limit or rule refused, and takeovers of

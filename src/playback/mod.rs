@@ -55,6 +55,10 @@ pub trait PlaybackHost {
 
     /// Whether `name` has a publisher now (anywhere).
     fn is_live(&self, name: &str) -> bool;
+
+    /// The `on_play` callback's verdict on `ask` (an unconfigured one allows), or `None`
+    /// while it runs: ask again a little later.
+    fn authorize(&self, ask: crate::webhooks::Ask) -> Option<crate::webhooks::Verdict>;
 }
 
 /// Counters for metrics, all shards together (relaxed atomics: one add per request or frame).

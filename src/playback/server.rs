@@ -239,6 +239,9 @@ async fn handle(
                     PlaybackCounters::add(&c.not_found, 1);
                     status(StatusCode::NOT_FOUND, "no such stream\n")
                 }
+            } else if let Some(denied) = play_hook(host, "http", name, peer, req.uri()).await {
+                PlaybackCounters::add(&c.ts_refused, 1);
+                denied
             } else {
                 match host.open_ts(name, session, peer) {
                     Ok(body) => {
@@ -254,7 +257,10 @@ async fn handle(
         }
         Route::Playlist(name) => {
             PlaybackCounters::add(&c.playlist_requests, 1);
-            hls_routes::playlist(name, query, shared, peer).await
+            match play_hook(host, "hls", name, peer, req.uri()).await {
+                Some(denied) => denied,
+                None => hls_routes::playlist(name, query, shared, peer).await,
+            }
         }
         Route::Segment(name, msn) => {
             PlaybackCounters::add(&c.segment_requests, 1);
@@ -380,4 +386,50 @@ fn refused(r: Refused, shared: &PlaybackShared) -> Response<PlayBody> {
             r
         }
     }
+}
+
+/// How often a request waiting for its `on_play` callback looks for the answer, and how long
+/// it waits at most (the callback thread answers within `webhooks.timeout_ms`, at most 30 s).
+const HOOK_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+const HOOK_WAIT: std::time::Duration = std::time::Duration::from_secs(35);
+
+/// Asks the `on_play` callback about a player; `Some` is the refusal to answer with. Waits
+/// in this connection's task only: the shard serves everyone else meanwhile.
+async fn play_hook(
+    host: &dyn PlaybackHost,
+    protocol: &'static str,
+    name: &str,
+    peer: SocketAddr,
+    uri: &hyper::Uri,
+) -> Option<Response<PlayBody>> {
+    use crate::webhooks::{Ask, Deny, Hook, Verdict};
+    let mut ask = Ask::new(Hook::Play, protocol, name, Some(peer)).with("path", uri.path());
+    if let Some(q) = uri.query() {
+        ask = ask.with("query", q);
+    }
+    let mut verdict = Verdict::Deny(Deny::Timeout);
+    for _ in 0..=HOOK_WAIT.as_millis() / HOOK_POLL.as_millis() {
+        if let Some(v) = host.authorize(ask.clone()) {
+            verdict = v;
+            break;
+        }
+        glommio::timer::sleep(HOOK_POLL).await;
+    }
+    let d = match verdict {
+        Verdict::Allow => return None,
+        Verdict::Deny(d) => d,
+    };
+    log::info!("playback: webhook refused {protocol} player of {name:?} from {peer}: {d:?}");
+    Some(match d {
+        Deny::Status(401) => status(StatusCode::UNAUTHORIZED, "refused by on_play\n"),
+        Deny::Status(404) => status(StatusCode::NOT_FOUND, "no such stream\n"),
+        Deny::Status(500..) | Deny::Timeout | Deny::Failed => {
+            status(StatusCode::BAD_GATEWAY, "on_play callback failed\n")
+        }
+        Deny::Busy => status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many pending callbacks\n",
+        ),
+        Deny::Status(_) => status(StatusCode::FORBIDDEN, "refused by on_play\n"),
+    })
 }

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use log::{debug, info, warn};
 
-use super::name::publish_target;
+use super::name::{PublishTarget, publish_target};
 use super::{Refusal, RtmpConfig, RtmpError, RtmpEvent, RtmpSession};
 use crate::config::RtmpSettings;
 use crate::ingest::packetizer::{TsIngest, TsIngestConfig};
 use crate::legs::ingest::{CLOSE_POLL, IngestHost, IngestRef, PayloadBatch, Protocol, Refused};
 use crate::media::remux::FlvRemux;
 use crate::relay::registry::Refusal as RegistryRefusal;
+use crate::webhooks::{Ask, Deny, Hook, Verdict};
 
 /// Accept errors (EMFILE) are retried after this, so a full fd table does not spin the shard.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -26,6 +27,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 const READ_CHUNK: usize = 64 * 1024;
 /// A partial ring payload (audio between video frames) waits at most this long.
 const MAX_HOLD: Duration = Duration::from_millis(10);
+/// How often a publish waiting for its `on_publish` callback looks for the answer.
+const HOOK_POLL: Duration = Duration::from_millis(20);
+/// The callback thread answers within `webhooks.timeout_ms` (at most 30 s); past this the
+/// answer was lost and the publish is refused.
+const HOOK_WAIT: Duration = Duration::from_secs(35);
 
 /// The listener's counters, all shards together (exported by shard 0's snapshot).
 #[derive(Debug, Default)]
@@ -186,6 +192,8 @@ struct Conn {
     ts: Vec<u8>,
     batch: PayloadBatch,
     remux_warned: bool,
+    /// A publish waiting for the `on_publish` callback, and until when.
+    awaiting: Option<(PublishTarget, Ask, Instant)>,
 }
 
 impl Conn {
@@ -212,6 +220,7 @@ impl Conn {
             ts: Vec::new(),
             batch: PayloadBatch::default(),
             remux_warned: false,
+            awaiting: None,
         }
     }
 
@@ -219,6 +228,26 @@ impl Conn {
         let mut buf = vec![0u8; READ_CHUNK];
         let mut out = Vec::new();
         loop {
+            if self.awaiting.is_some() {
+                // The publisher waits for our answer and sends nothing meanwhile; its bytes
+                // stay in the socket until the callback decided.
+                glommio::timer::sleep(HOOK_POLL).await;
+                let now = self.host.now();
+                if let Some(end) = self.awaited(c, now) {
+                    return end;
+                }
+                if let Some(end) = self.events(c, now) {
+                    return end;
+                }
+                out.clear();
+                self.session.take_output(&mut out);
+                if !out.is_empty()
+                    && let Err(e) = stream.write_all(&out).await
+                {
+                    return End::Io(e);
+                }
+                continue;
+            }
             let now = self.host.now();
             if self
                 .leg
@@ -276,9 +305,69 @@ impl Conn {
         }
     }
 
-    /// Handles what the session produced; `Some` ends the connection.
+    /// The `on_publish` callback's answer, once there (or its deadline).
+    fn awaited(&mut self, c: &RtmpCounters, now: Instant) -> Option<End> {
+        let (target, ask, until) = self.awaiting.take()?;
+        match self.host.authorize(ask.clone()) {
+            Some(Verdict::Allow) => self.admit(&target, c, now),
+            Some(Verdict::Deny(d)) => self.hook_refused(&target, d, c, now),
+            None if now >= until => self.hook_refused(&target, Deny::Timeout, c, now),
+            None => {
+                self.awaiting = Some((target, ask, until));
+                None
+            }
+        }
+    }
+
+    fn hook_refused(
+        &mut self,
+        target: &PublishTarget,
+        d: Deny,
+        c: &RtmpCounters,
+        now: Instant,
+    ) -> Option<End> {
+        info!(
+            "rtmp: webhook refused publish of {:?} from {}: {d:?}",
+            target.stream, self.peer
+        );
+        RtmpCounters::add(&c.publish_refused, 1);
+        self.session.refuse_publish(Refusal::Unauthorized, now);
+        Some(End::Refused)
+    }
+
+    /// Admits the publish of `target` (the callback, if any, agreed).
+    fn admit(&mut self, target: &PublishTarget, c: &RtmpCounters, now: Instant) -> Option<End> {
+        let opened = self.host.open(
+            &target.stream,
+            target.session.as_deref(),
+            true,
+            Protocol::Rtmp,
+            self.peer.to_string(),
+        );
+        match opened {
+            Ok(leg) => {
+                if let Err(e) = self.session.accept_publish(now) {
+                    self.host.close(&leg, "publish could not be accepted");
+                    return Some(End::Error(e));
+                }
+                RtmpCounters::add(&c.publishes, 1);
+                self.leg = Some(leg);
+                None
+            }
+            Err(r) => {
+                RtmpCounters::add(&c.publish_refused, 1);
+                self.session.refuse_publish(refusal(r), now);
+                Some(End::Refused)
+            }
+        }
+    }
+
+    /// Handles what the session produced; `Some` ends the connection. Stops early while a
+    /// publish waits for its callback (the rest stays queued in the session).
     fn events(&mut self, c: &RtmpCounters, now: Instant) -> Option<End> {
-        while let Some(ev) = self.session.poll_event() {
+        while self.awaiting.is_none()
+            && let Some(ev) = self.session.poll_event()
+        {
             match ev {
                 RtmpEvent::PublishRequested { app, key } => {
                     if self.leg.is_some() {
@@ -296,27 +385,23 @@ impl Conn {
                             return Some(End::Refused);
                         }
                     };
-                    let opened = self.host.open(
-                        &target.stream,
-                        target.session.as_deref(),
-                        true,
-                        Protocol::Rtmp,
-                        self.peer.to_string(),
-                    );
-                    match opened {
-                        Ok(leg) => {
-                            if let Err(e) = self.session.accept_publish(now) {
-                                self.host.close(&leg, "publish could not be accepted");
-                                return Some(End::Error(e));
-                            }
-                            RtmpCounters::add(&c.publishes, 1);
-                            self.leg = Some(leg);
+                    let mut ask = Ask::new(Hook::Publish, "rtmp", &target.stream, Some(self.peer))
+                        .with("app", app.as_str())
+                        .with("key", key.as_str());
+                    if let Some((_, q)) = key.split_once('?') {
+                        ask = ask.with("query", q);
+                    }
+                    let end = match self.host.authorize(ask.clone()) {
+                        Some(Verdict::Allow) => self.admit(&target, c, now),
+                        Some(Verdict::Deny(d)) => self.hook_refused(&target, d, c, now),
+                        None => {
+                            let until = now + HOOK_WAIT;
+                            self.awaiting = Some((target, ask, until));
+                            None
                         }
-                        Err(r) => {
-                            RtmpCounters::add(&c.publish_refused, 1);
-                            self.session.refuse_publish(refusal(r), now);
-                            return Some(End::Refused);
-                        }
+                    };
+                    if end.is_some() {
+                        return end;
                     }
                 }
                 RtmpEvent::Metadata { video, audio } => self.remux.expect_tracks(video, audio),

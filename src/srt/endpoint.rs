@@ -51,6 +51,13 @@ pub trait AccessControl {
     /// `Ok` accepts, with how the new connection delivers what it receives; `Err` rejects
     /// with that reason (e.g. 1403, 1404, 1409).
     fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason>;
+
+    /// Whether the answer is not known yet (an admission callback is on its way): the
+    /// conclusion is then left unanswered, and the caller's repetition of it (libsrt repeats
+    /// every 250 ms until its connect timeout) asks again. Called before `check`.
+    fn pending(&mut self, _req: &ConclusionRequest) -> bool {
+        false
+    }
 }
 
 /// Terms of an accepted connection.
@@ -196,6 +203,8 @@ pub struct EndpointStats {
     pub rejections: HashMap<u32, u64>,
     /// Conclusions refused (1400, in `rejections`) for a Stream ID over 512 bytes.
     pub stream_id_too_long: u64,
+    /// Conclusions left unanswered while the application's decision was pending.
+    pub deferred_conclusions: u64,
     pub accepted: u64,
     pub connected: u64,
     pub connect_failures: u64,
@@ -548,6 +557,10 @@ impl Endpoint {
                         Err(RejectReason::BadRequest)
                     }
                     Err(_) => Err(RejectReason::BadRequest),
+                    Ok(_) if access.pending(&req) => {
+                        self.stats.deferred_conclusions += 1;
+                        return;
+                    }
                     Ok(_) => access.check(&req),
                 };
                 // Then encryption (libsrt checks KMREQ in `interpretSrtHandshake`, after the

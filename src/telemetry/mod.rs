@@ -150,7 +150,26 @@ pub struct ShardCounters {
     pub rtmp: RtmpTotals,
     /// Ingest publishers (RTMP, inputs) on this shard now.
     pub ingest_publishers: u64,
+    /// `[webhooks]`: calls (process-wide, carried by shard 0) and this shard's cache.
+    pub webhooks: WebhookTotals,
 }
+
+/// Webhook counters: `calls[hook][outcome]` in `webhooks::Hook::ALL` order and
+/// [`WEBHOOK_OUTCOMES`] order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebhookTotals {
+    pub calls: [[u64; 7]; 5],
+    pub cache_hits: u64,
+    /// Lookups that waited for a call already on its way.
+    pub joined: u64,
+    pub evicted: u64,
+    /// SRT callers refused by a callback.
+    pub srt_denied: u64,
+}
+
+pub const WEBHOOK_OUTCOMES: [&str; 7] = [
+    "ok", "denied", "timeout", "failed", "busy", "retried", "given_up",
+];
 
 /// The RTMP listener's own counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -41,3 +41,4 @@ pub mod tls;
 pub mod tools;
 pub mod upstream;
 pub mod vlc;
+pub mod webhook_server;

@@ -205,6 +205,9 @@ pub trait IngestHost {
         protocol: Protocol,
         source: String,
     ) -> Result<IngestRef, Refused>;
+    /// The `[webhooks]` admission callback's verdict on `ask` (an unconfigured one allows),
+    /// or `None` while it runs: ask again a little later.
+    fn authorize(&self, ask: crate::webhooks::Ask) -> Option<crate::webhooks::Verdict>;
     /// Stores the batch's payloads in the stream's ring and fans them out.
     fn publish(&self, leg: &IngestRef, batch: &PayloadBatch);
     /// Ends the session.

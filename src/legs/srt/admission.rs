@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use log::info;
+
 use super::encryption::EncryptionRules;
 use super::resolve::resolve;
 use crate::access::{Denied, Mode, SessionStore};
@@ -15,7 +17,8 @@ use crate::relay::registry::{PublishGrant, Refusal, Registry, SubscribeGrant};
 use crate::service::events::{self, Asked};
 use crate::srt::connection::Delivery;
 use crate::srt::endpoint::{AccessControl, Admit};
-use crate::srt::handshake::{ConclusionRequest, RejectReason, StreamMode};
+use crate::srt::handshake::{ConclusionRequest, RejectReason, StreamId, StreamMode};
+use crate::webhooks::{Ask, Hook, ShardHooks, Verdict};
 
 /// The SRT code for a registry refusal (libsrt `docs/API/rejection-codes.md`).
 pub fn reject_reason(r: Refusal) -> RejectReason {
@@ -82,6 +85,8 @@ pub struct AdmissionCounters {
     pub silent_takeovers: u64,
     /// Grants whose connection never came up (given back to the registry).
     pub abandoned: u64,
+    /// Refused by an `on_publish` / `on_play` webhook (its status, a timeout, or overload).
+    pub hook_denied: u64,
 }
 
 pub struct Admission {
@@ -94,6 +99,10 @@ pub struct Admission {
     /// Set by the shard before each `handle_datagram` (the hook gets no time).
     pub now: Instant,
     pub counters: AdmissionCounters,
+    /// `[webhooks]` on_publish / on_play, when configured (RTMP and HTTP players use it too).
+    pub hooks: Option<ShardHooks>,
+    /// The callback's answer `pending` found for the conclusion `check` is about to see.
+    decided: Option<Verdict>,
 }
 
 /// How long an admission may wait for its connection (it follows within the same datagram;
@@ -116,6 +125,8 @@ impl Admission {
             grants: HashMap::new(),
             now,
             counters: AdmissionCounters::default(),
+            hooks: None,
+            decided: None,
         }
     }
 
@@ -177,7 +188,71 @@ impl Admission {
     }
 }
 
+/// The callback's question about an SRT caller: the stream, and the Stream ID as sent
+/// (`raw`) and by key.
+pub fn srt_ask(
+    hook: Hook,
+    name: &str,
+    peer: SocketAddr,
+    raw: Option<&[u8]>,
+    sid: Option<&StreamId>,
+) -> Ask {
+    let mut ask = Ask::new(hook, "srt", name, Some(peer));
+    if let Some(sid) = sid {
+        let text = raw.map_or_else(
+            || sid.to_string(),
+            |r| String::from_utf8_lossy(r).into_owned(),
+        );
+        ask = ask.with("stream_id", text);
+        for (k, v) in [
+            ("user", &sid.user),
+            ("session", &sid.session),
+            ("host", &sid.host),
+        ] {
+            if let Some(v) = v {
+                ask = ask.with(k, v.clone());
+            }
+        }
+        for (k, v) in &sid.extra {
+            ask = ask.with(k, v.clone());
+        }
+    }
+    ask
+}
+
 impl AccessControl for Admission {
+    /// Asks the admission callback, if one is configured for the caller's mode, before
+    /// anything else is decided (a session is redeemed only once the callback agreed).
+    fn pending(&mut self, req: &ConclusionRequest) -> bool {
+        self.decided = None;
+        let Some(hooks) = self.hooks.as_mut() else {
+            return false;
+        };
+        let Ok(sid) = req.stream_id() else {
+            return false;
+        };
+        let policy = self.registry.policy();
+        let Ok((name, mode)) = resolve(sid.as_ref(), &policy.default_stream) else {
+            return false;
+        };
+        let hook = match mode {
+            StreamMode::Publish => Hook::Publish,
+            StreamMode::Request => Hook::Play,
+            StreamMode::Bidirectional => return false,
+        };
+        let raw = req.handshake().stream_id();
+        match hooks.ask(
+            srt_ask(hook, &name, req.peer(), raw, sid.as_ref()),
+            self.now,
+        ) {
+            Some(v) => {
+                self.decided = Some(v);
+                false
+            }
+            None => true,
+        }
+    }
+
     fn check(&mut self, req: &ConclusionRequest) -> Result<Admit, RejectReason> {
         let sid = match req.stream_id() {
             Ok(sid) => sid,
@@ -218,6 +293,22 @@ impl AccessControl for Admission {
                 mode == StreamMode::Publish,
                 &name,
             );
+        }
+        if let Some(Verdict::Deny(d)) = self.decided.take() {
+            self.counters.hook_denied += 1;
+            let code = d.srt_reason();
+            info!(
+                "shard {}: webhook refused {} for {name:?} from {}: {d:?}",
+                self.shard,
+                if mode == StreamMode::Publish {
+                    "publish"
+                } else {
+                    "play"
+                },
+                req.peer()
+            );
+            events::rejected(self.now, self.shard, req.peer(), asked(mode, &name), code);
+            return Err(code);
         }
         // Credentials first: a refused caller must not learn whether the stream exists.
         if let Some(m) = access_mode(mode) {

@@ -39,6 +39,16 @@ impl IngestHost for ShardIngest {
             .open_ingest(name, session, check_access, protocol, source, now)
     }
 
+    fn authorize(&self, ask: crate::webhooks::Ask) -> Option<crate::webhooks::Verdict> {
+        let now = super::clock();
+        let state = self.state();
+        let mut s = state.borrow_mut();
+        match s.admission.hooks.as_mut() {
+            Some(h) => h.ask(ask, now),
+            None => Some(crate::webhooks::Verdict::Allow),
+        }
+    }
+
     fn publish(&self, leg: &IngestRef, batch: &PayloadBatch) {
         if batch.is_empty() {
             return;

@@ -77,6 +77,8 @@ pub enum EngineError {
         path: std::path::PathBuf,
         source: io::Error,
     },
+    #[error("cannot start the webhook thread: {0}")]
+    Webhooks(io::Error),
     #[error(transparent)]
     Shards(#[from] ShardError),
 }
@@ -161,6 +163,14 @@ impl Engine {
         let epoch = Instant::now();
         // Each shard's tick bumps its slot; the binary feeds systemd's watchdog from them.
         let heartbeats = Heartbeats::new(n, epoch);
+        let webhooks = if config.webhooks.any() {
+            Some(
+                crate::webhooks::WebhookClient::start(config.webhooks.clone())
+                    .map_err(EngineError::Webhooks)?,
+            )
+        } else {
+            None
+        };
         let policy = &config.streams.policy;
         type Parts = (ShardParts, Vec<std::net::UdpSocket>, Listeners);
         let mut parts: Vec<Option<Parts>> = Vec::new();
@@ -184,6 +194,7 @@ impl Engine {
                 grace: policy.publisher_grace,
                 linger: config.streams.fanout_linger,
                 gso_segments: gso_segments(&sockets),
+                webhooks: webhooks.clone(),
             };
             let listeners = Listeners {
                 playback: tcp.get_mut(i).and_then(Option::take),

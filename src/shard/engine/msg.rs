@@ -29,6 +29,11 @@ pub enum ShardMsg {
     Latency { default: Duration, max: Duration },
     /// The configured `[[inputs]]` (start, reload): the shard runs those that are its own.
     Inputs(Vec<crate::config::InputConfig>),
+    /// An admission callback's answer for this shard's cache (`webhooks::ShardHooks`).
+    Hook {
+        key: String,
+        verdict: crate::webhooks::Verdict,
+    },
     /// A snapshot of the shard for metrics and inspection.
     Report {
         reset_histograms: bool,

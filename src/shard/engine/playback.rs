@@ -32,4 +32,13 @@ impl PlaybackHost for ShardPlayback {
     fn is_live(&self, name: &str) -> bool {
         self.state.borrow().registry().publisher_of(name).is_some()
     }
+
+    fn authorize(&self, ask: crate::webhooks::Ask) -> Option<crate::webhooks::Verdict> {
+        let now = super::clock();
+        let mut s = self.state.borrow_mut();
+        match s.admission.hooks.as_mut() {
+            Some(h) => h.ask(ask, now),
+            None => Some(crate::webhooks::Verdict::Allow),
+        }
+    }
 }

@@ -145,6 +145,8 @@ pub struct ShardParts {
     /// `streams.fanout_linger_ms`.
     pub linger: Duration,
     pub gso_segments: Vec<usize>,
+    /// The `[webhooks]` callback thread, when any callback is configured.
+    pub webhooks: Option<Arc<crate::webhooks::WebhookClient>>,
 }
 
 /// Datagrams per send batch: a flush per wake-up carries at most this many before the
@@ -164,6 +166,28 @@ impl ShardState {
             .iter()
             .map(|&gso| SendBatch::new(SEND_BATCH, MAX_DATAGRAM, gso))
             .collect();
+        let hooks = parts.webhooks.clone().map(|client| {
+            // Every shard learns every answer: a caller's next attempt may come from another
+            // port, which the kernel hashes to another shard.
+            let inboxes = parts.peers.clone();
+            let deliver: crate::webhooks::shard::Deliver = Arc::new(move |key, verdict| {
+                for inbox in &inboxes {
+                    let _ = inbox.send(ShardMsg::Hook {
+                        key: key.clone(),
+                        verdict,
+                    });
+                }
+            });
+            crate::webhooks::ShardHooks::new(client, deliver)
+        });
+        let mut admission = Admission::new(
+            parts.index,
+            parts.registry.clone(),
+            parts.sessions,
+            parts.encryption,
+            now,
+        );
+        admission.hooks = hooks;
         ShardState {
             index: parts.index,
             playback: parts.playback.clone(),
@@ -183,13 +207,7 @@ impl ShardState {
                     .hls
                     .map(|h| HlsLegs::new(h, p.anchor, parts.index, parts.peers.len()))
             }),
-            admission: Admission::new(
-                parts.index,
-                parts.registry.clone(),
-                parts.sessions,
-                parts.encryption,
-                now,
-            ),
+            admission,
             streams: parts.streams,
             sockets,
             tx,
@@ -384,6 +402,14 @@ impl ShardState {
             self.counters.http_ts_lag_closed += u64::from(c.lag_closed);
             self.counters.http_ts_bytes_out += c.bytes_out;
             let role = self.streams.role(leg).cloned();
+            if let Some(r) = &role {
+                let why = if c.lag_closed {
+                    "fell behind"
+                } else {
+                    "closed"
+                };
+                self.notify_departure("http", r, None, None, why);
+            }
             let mut out = Vec::new();
             self.streams
                 .connection_closed(self.index, &self.registry, leg, now, &mut out);
@@ -539,6 +565,10 @@ impl ShardState {
                         reason,
                         stats: &stats,
                     };
+                    if let Some(role) = role {
+                        let age = since.map(|t| now.saturating_duration_since(t));
+                        self.notify_departure("srt", role, peer, age, &reason.to_string());
+                    }
                     events::departed(now, self.index, d);
                     debug!("shard {}: {id:#x} closed: {reason}", self.index);
                     self.on_closed(id, now);
@@ -807,11 +837,39 @@ impl ShardState {
             l.payloads,
             l.bytes
         );
+        let (protocol, age) = (l.protocol.as_str(), now.saturating_duration_since(l.since));
+        let peer = l.source.parse().ok();
         drop(l);
+        if let Some(role) = &role {
+            self.notify_departure(protocol, role, peer, Some(age), why);
+        }
         if let Some(Role::Publisher { name, .. }) = role {
             self.end_segmenter(&name, now);
         }
         self.after_input(now);
+    }
+
+    /// `on_publish_done` / `on_play_done`, if configured (sent by the callback thread).
+    fn notify_departure(
+        &self,
+        protocol: &'static str,
+        role: &Role,
+        peer: Option<SocketAddr>,
+        age: Option<Duration>,
+        why: &str,
+    ) {
+        let Some(hooks) = &self.admission.hooks else {
+            return;
+        };
+        let (hook, name) = match role {
+            Role::Publisher { name, .. } => (crate::webhooks::Hook::PublishDone, name),
+            Role::Subscriber { name } => (crate::webhooks::Hook::PlayDone, name),
+        };
+        let mut ask = crate::webhooks::Ask::new(hook, protocol, name, peer).with("reason", why);
+        if let Some(age) = age {
+            ask = ask.with("duration_ms", age.as_millis().to_string());
+        }
+        hooks.notify(ask);
     }
 
     fn on_closed(&mut self, id: ConnId, now: Instant) {
@@ -885,6 +943,11 @@ impl ShardState {
                 self.grace = grace;
             }
             ShardMsg::Inputs(list) => self.apply_inputs(&list),
+            ShardMsg::Hook { key, verdict } => {
+                if let Some(h) = self.admission.hooks.as_mut() {
+                    h.gate.resolve(&key, verdict, now);
+                }
+            }
             ShardMsg::Report {
                 reset_histograms,
                 reply,
@@ -923,6 +986,15 @@ impl ShardState {
         counters.ingest_publishers = self.ingest.len() as u64;
         if let (0, Some(r)) = (self.index, &self.rtmp) {
             counters.rtmp = r.counters.totals();
+        }
+        if let Some(h) = &self.admission.hooks {
+            let g = h.gate.counters;
+            let w = &mut counters.webhooks;
+            (w.cache_hits, w.joined, w.evicted) = (g.cache_hits, g.joined, g.evicted);
+            w.srt_denied = self.admission.counters.hook_denied;
+            if self.index == 0 {
+                w.calls = h.client.counters.totals();
+            }
         }
         if let (0, Some(p)) = (self.index, &self.playback) {
             counters.playback = p.counters.totals();
