@@ -208,3 +208,58 @@ fn rtmp_publishers_and_http_players_get_the_webhooks_answer() {
     assert_eq!(done[0]["protocol"], "rtmp");
     assert_eq!(done[0]["stream"], "live/cam1");
 }
+
+/// `max_pending` bounds what callers can make the relay hold: with two calls hanging, a third
+/// caller is refused at once with 1402 (and counted), not queued; once the hanging ones time
+/// out, callers are served again.
+#[test]
+fn callbacks_beyond_max_pending_are_refused_at_once_as_overload() {
+    let hooks = WebhookServer::start();
+    let toml = format!(
+        "[http]\nenabled = false\n[webhooks]\non_play = \"{}\"\ntimeout_ms = 2500\n\
+         max_pending = 2\n",
+        hooks.url("/hook/play"),
+    );
+    let relay = InProcessRelay::start(&toml, |_| {});
+    let caller = |sid: &str| {
+        SrtUrl::caller(relay.addr)
+            .with_streamid(sid)
+            .with_connect_timeout(Duration::from_secs(4))
+    };
+    let hanging: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let url = caller(&format!("#!::r=live/slow-{n},m=request"));
+            thread::spawn(move || recipes::rejected_srt_live_transmit(&url))
+        })
+        .collect();
+    hooks.wait_calls("on_play", T, |c| c.len() == 2);
+    let started = Instant::now();
+    let log = recipes::rejected_srt_live_transmit(&caller("#!::r=live/third,m=request"));
+    assert!(log.contains("REJECT"), "{log}");
+    assert_eq!(rejections(&relay, 1402), 1, "refused as overload");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refused at once, not after the hanging calls"
+    );
+    assert_eq!(
+        hooks.calls("on_play").len(),
+        2,
+        "the third call was never made"
+    );
+    for h in hanging {
+        let log = h.join().expect("hanging caller");
+        assert!(log.contains("REJECT"), "{log}");
+    }
+    assert_eq!(rejections(&relay, 1502), 2);
+    let busy: u64 = relay
+        .reports()
+        .iter()
+        .map(|r| r.counters.webhooks.calls[1][4])
+        .sum();
+    assert_eq!(busy, 1, "counted as busy");
+    // The permits are back: the next caller's call is made (and refused only by its answer).
+    let log = recipes::rejected_srt_live_transmit(&caller("#!::r=live/gone,m=request"));
+    assert!(log.contains("REJECT"), "{log}");
+    assert_eq!(rejections(&relay, 1404), 1);
+}
