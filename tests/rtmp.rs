@@ -12,7 +12,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -39,20 +39,7 @@ fn relay(extra: &str) -> InProcessRelay {
 
 /// `ffmpeg -re -i FILE -c copy -f flv rtmp://...`: the README's command.
 fn publish(relay: &InProcessRelay, file: &std::path::Path, app_key: &str) -> Proc {
-    let url = format!("rtmp://{}/{app_key}", relay.rtmp_addr());
-    let mut cmd = Command::new(tools::ffmpeg());
-    cmd.args([
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "warning",
-        "-re",
-        "-i",
-    ])
-    .arg(file)
-    .args(["-c", "copy", "-f", "flv", &url])
-    .stdin(Stdio::null());
-    Proc::spawn_capturing_stdout("ffmpeg rtmp publisher", &mut cmd)
+    recipes::publish_flv_with_ffmpeg(file, &format!("rtmp://{}/{app_key}", relay.rtmp_addr()))
 }
 
 fn rtmp_totals(relay: &InProcessRelay) -> RtmpTotals {

@@ -8,7 +8,6 @@
 mod in_process;
 mod support;
 
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,6 @@ use support::media::{self, TsSpec};
 use support::process::Proc;
 use support::recipes;
 use support::srt_url::SrtUrl;
-use support::tools;
 use support::webhook_server::WebhookServer;
 
 const T: Duration = Duration::from_secs(60);
@@ -150,22 +148,8 @@ fn srt_callers_get_the_webhooks_answer_and_a_hanging_one_delays_nobody() {
     });
 }
 
-/// `ffmpeg -re -i FILE -c copy -f flv rtmp://...`.
 fn publish_rtmp(relay: &InProcessRelay, file: &std::path::Path, app_key: &str) -> Proc {
-    let url = format!("rtmp://{}/{app_key}", relay.rtmp_addr());
-    let mut cmd = Command::new(tools::ffmpeg());
-    cmd.args([
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "warning",
-        "-re",
-        "-i",
-    ])
-    .arg(file)
-    .args(["-c", "copy", "-f", "flv", &url])
-    .stdin(Stdio::null());
-    Proc::spawn_capturing_stdout("ffmpeg rtmp publisher", &mut cmd)
+    recipes::publish_flv_with_ffmpeg(file, &format!("rtmp://{}/{app_key}", relay.rtmp_addr()))
 }
 
 #[test]

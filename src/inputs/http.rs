@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
@@ -56,24 +56,9 @@ impl HttpSource {
                         )
                         .clone(),
                 };
-                let io = super::tls::connect(stream, &host, cfg).await?;
-                let (sender, conn) = hyper::client::conn::http1::handshake(io)
-                    .await
-                    .map_err(io::Error::other)?;
-                glommio::spawn_local(async move {
-                    let _ = conn.await;
-                })
-                .detach();
-                sender
+                handshake(super::tls::connect(stream, &host, cfg).await?).await?
             } else {
-                let (sender, conn) = hyper::client::conn::http1::handshake(ShardIo(stream))
-                    .await
-                    .map_err(io::Error::other)?;
-                glommio::spawn_local(async move {
-                    let _ = conn.await;
-                })
-                .detach();
-                sender
+                handshake(ShardIo(stream)).await?
             };
             let default_port = if tls { 443 } else { 80 };
             let authority = if port == default_port {
@@ -87,7 +72,7 @@ impl HttpSource {
                     hyper::header::USER_AGENT,
                     concat!("srtrelay/", env!("CARGO_PKG_VERSION")),
                 )
-                .body(http_body_util::Empty::<Bytes>::new())
+                .body(Empty::<Bytes>::new())
                 .map_err(io::Error::other)?;
             let resp = sender.send_request(req).await.map_err(io::Error::other)?;
             let status = resp.status();
@@ -146,4 +131,19 @@ impl HttpSource {
         self.left.advance(n);
         Ok(Read::Data(n))
     }
+}
+
+/// An HTTP/1 client connection over `io`, its driver task on the shard's executor.
+async fn handshake<T>(io: T) -> io::Result<hyper::client::conn::http1::SendRequest<Empty<Bytes>>>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(io::Error::other)?;
+    glommio::spawn_local(async move {
+        let _ = conn.await;
+    })
+    .detach();
+    Ok(sender)
 }

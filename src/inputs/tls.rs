@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_lite::io::AsyncWrite;
 use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
 use glommio::net::TcpStream;
@@ -106,18 +106,9 @@ impl hyper::rt::Read for TlsIo {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut buf: hyper::rt::ReadBufCursor<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut tmp = [0u8; READ_CHUNK];
-        let want = buf.remaining().min(READ_CHUNK);
-        match Pin::new(&mut *self.get_mut().0).poll_read(cx, &mut tmp[..want]) {
-            Poll::Ready(Ok(n)) => {
-                buf.put_slice(&tmp[..n]);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+        crate::playback::io::poll_read_into::<READ_CHUNK>(Pin::new(&mut *self.get_mut().0), cx, buf)
     }
 }
 

@@ -18,18 +18,27 @@ impl hyper::rt::Read for ShardIo {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut buf: hyper::rt::ReadBufCursor<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut tmp = [0u8; READ_CHUNK];
-        let want = buf.remaining().min(READ_CHUNK);
-        match Pin::new(&mut self.get_mut().0).poll_read(cx, &mut tmp[..want]) {
-            Poll::Ready(Ok(n)) => {
-                buf.put_slice(&tmp[..n]);
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
+        poll_read_into::<READ_CHUNK>(Pin::new(&mut self.get_mut().0), cx, buf)
+    }
+}
+
+/// A futures-io read into hyper's cursor through a `N`-byte stack buffer.
+pub fn poll_read_into<const N: usize>(
+    r: Pin<&mut impl AsyncRead>,
+    cx: &mut Context<'_>,
+    mut buf: hyper::rt::ReadBufCursor<'_>,
+) -> Poll<io::Result<()>> {
+    let mut tmp = [0u8; N];
+    let want = buf.remaining().min(N);
+    match r.poll_read(cx, &mut tmp[..want]) {
+        Poll::Ready(Ok(n)) => {
+            buf.put_slice(&tmp[..n]);
+            Poll::Ready(Ok(()))
         }
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
     }
 }
 

@@ -440,3 +440,20 @@ fn spawn_srt_live_transmit(
     }
     panic!("{name}: could not bind a listener after 5 ports");
 }
+
+/// `ffmpeg -re -i FILE -c copy -f flv rtmp://...`: the README's RTMP publish command.
+pub fn publish_flv_with_ffmpeg(file: &Path, url: &str) -> Proc {
+    let mut cmd = Command::new(tools::ffmpeg());
+    cmd.args([
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "warning",
+        "-re",
+        "-i",
+    ])
+    .arg(file)
+    .args(["-c", "copy", "-f", "flv", url])
+    .stdin(Stdio::null());
+    Proc::spawn_capturing_stdout("ffmpeg rtmp publisher", &mut cmd)
+}
