@@ -15,6 +15,7 @@ mod host;
 mod inputs;
 mod model;
 mod playback;
+mod record;
 mod reload;
 mod rtmp;
 mod srt;
@@ -32,6 +33,7 @@ pub use encryption::{EncryptionRule, StreamPattern};
 pub use host::{Host, format_cpu_list, parse_cpu_list};
 pub use inputs::{InputConfig, MAX_UPSTREAMS};
 pub use playback::{HlsSettings, PlaybackConfig};
+pub use record::RecordRule;
 pub use reload::{ReloadClass, ReloadPlan};
 pub use rtmp::RtmpSettings;
 
@@ -88,6 +90,8 @@ pub struct Config {
     pub rtmp: Option<RtmpSettings>,
     /// `[[inputs]]`, in file order: streams pulled from upstreams; empty by default.
     pub inputs: Vec<InputConfig>,
+    /// `[[record]]`, in file order: recordings by stream pattern; empty by default.
+    pub record: Vec<RecordRule>,
 }
 
 /// `[srt]`: the SRT listener and per-connection parameters.

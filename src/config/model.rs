@@ -35,6 +35,7 @@ pub(super) struct FileModel {
     access: super::access::AccessModel,
     encryption: Vec<super::encryption::EncryptionModel>,
     inputs: Vec<super::inputs::InputModel>,
+    record: Vec<super::record::RecordModel>,
 }
 
 /// A parsed file and the machine it is checked against.
@@ -231,6 +232,7 @@ impl TryFrom<Input<'_>> for Config {
             encryption: super::encryption::rules(&m.encryption)?,
             rtmp: super::rtmp::rtmp(&m.rtmp, &tcp_listeners)?,
             inputs,
+            record: super::record::rules(&m.record)?,
             playback,
             srt,
         })

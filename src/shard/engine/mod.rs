@@ -91,6 +91,7 @@ pub struct Engine {
     registry: Arc<Registry>,
     sessions: Arc<SessionStore>,
     encryption: Arc<EncryptionRules>,
+    record: Arc<crate::record::RecordShared>,
     addrs: Vec<SocketAddr>,
     heartbeats: Heartbeats,
 }
@@ -155,6 +156,10 @@ impl Engine {
             sessions,
             encryption,
         } = relay_state(config, n, &secrets);
+        let record = Arc::new(crate::record::RecordShared::new(
+            config.record.clone(),
+            anchor,
+        ));
         let (inboxes, inbox_rx): (Vec<Sender<ShardMsg>>, Vec<Receiver<ShardMsg>>) =
             (0..n).map(|_| crossbeam_channel::unbounded()).unzip();
         #[allow(clippy::disallowed_methods)] // the engine owns the clock
@@ -180,6 +185,7 @@ impl Engine {
                 registry: registry.clone(),
                 sessions: sessions.clone(),
                 encryption: encryption.clone(),
+                record: record.clone(),
                 wait: wait_for_publisher(policy.unknown_stream),
                 grace: policy.publisher_grace,
                 linger: config.streams.fanout_linger,
@@ -226,6 +232,7 @@ impl Engine {
             registry,
             sessions,
             encryption,
+            record,
             addrs,
             heartbeats,
         })
@@ -265,6 +272,12 @@ impl Engine {
         Arc::new(EngineView::new(self.inboxes.clone(), self.registry.clone()))
     }
 
+    /// Finished recording segments and recordings (`[[record]]`), for a notifier on its own
+    /// thread; events nobody takes are dropped beyond a bounded queue (counted).
+    pub fn record_events(&self) -> crossbeam_channel::Receiver<crate::record::RecordEvent> {
+        self.record.events()
+    }
+
     /// When each shard last ran its tick: a shard has started once its slot is set, and is
     /// alive while it stays fresh (see `service::Supervisor`).
     pub fn heartbeats(&self) -> &Heartbeats {
@@ -293,6 +306,9 @@ impl Engine {
         }
         if let Some(e) = &plan.encryption {
             self.encryption.set(e.clone());
+        }
+        if let Some(r) = &plan.record {
+            self.record.set_rules(r.clone());
         }
         if let Some(l) = plan.latency {
             for inbox in &self.inboxes {
