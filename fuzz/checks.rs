@@ -1136,3 +1136,79 @@ pub fn remux(data: &[u8]) -> srtrelay::media::remux::RemuxStats {
     assert!(s.keyframes <= s.video_frames_out);
     s
 }
+
+/// `record`: the first byte picks the segment length (1..=8 s of arrival time); the rest is
+/// cut into payloads of 1 to 7 TS packets (a length byte, then the packets), each 0.5 s after
+/// the last, offered with or without tables to `record::cut::Cutter`. Segments must open and
+/// close in turn, every range must lie inside its payload, and from the first segment on every
+/// byte must be written once, in order (no interruption happens here). The same bytes as a
+/// `path` template: whatever parses renders to a path it recognises again.
+pub fn record(data: &[u8]) {
+    use srtrelay::media::ts::TS_PACKET_LEN;
+    use srtrelay::record::cut::{Cut, Cutter};
+    use srtrelay::record::path::PathTemplate;
+    use srtrelay::relay::leg::StreamHeader;
+
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(t) = PathTemplate::parse(text)
+    {
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(u64::from(data.len() as u32) * 7919);
+        for (stream, seq) in [("a/b", 0), ("..", 3), ("", 1)] {
+            let p = t.render(stream, at, seq);
+            assert!(t.matches(stream, &p), "{text:?} renders {p:?}");
+            let (root, _) = t.root(stream);
+            assert!(p.starts_with(&root), "{p:?} under {root:?}");
+        }
+    }
+    let Some((&first, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut cutter = Cutter::new(Duration::from_millis(1000 * u64::from(first % 8 + 1)));
+    // Only the origin of virtual time.
+    #[allow(clippy::disallowed_methods)]
+    let t0 = Instant::now();
+    let header = [0x47u8; TS_PACKET_LEN];
+    let (mut open, mut wrote, mut want) = (false, Vec::new(), Vec::new());
+    let mut out = Vec::new();
+    let mut i = 0u32;
+    while let Some((&len, tail)) = rest.split_first() {
+        let n = (usize::from(len % 7) + 1) * TS_PACKET_LEN;
+        let Some((payload, tail)) = tail.split_at_checked(n) else {
+            break;
+        };
+        rest = tail;
+        i += 1;
+        let at = t0 + Duration::from_millis(500 * u64::from(i));
+        let psi = (len & 0x80 != 0).then_some(StreamHeader {
+            header: &header,
+            has_video: len & 0x40 != 0,
+        });
+        cutter.push(payload, at, psi, &mut out);
+        let mut started_here = None;
+        for c in out.drain(..) {
+            match c {
+                Cut::Start { .. } => {
+                    assert!(!open, "a segment opens while one is open");
+                    open = true;
+                }
+                Cut::End { .. } => {
+                    assert!(open, "a segment closes while none is open");
+                    open = false;
+                }
+                Cut::Bytes(r) => {
+                    assert!(open, "bytes outside a segment");
+                    assert!(r.start <= r.end && r.end <= payload.len(), "{r:?}");
+                    started_here.get_or_insert(r.start);
+                    wrote.extend_from_slice(&payload[r]);
+                }
+            }
+        }
+        if !want.is_empty() || started_here.is_some() {
+            want.extend_from_slice(&payload[started_here.unwrap_or(0)..]);
+        }
+    }
+    assert_eq!(
+        wrote, want,
+        "every byte from the first keyframe, once, in order"
+    );
+}

@@ -15,6 +15,7 @@ pub mod inputs;
 pub mod legs;
 pub mod media;
 pub mod playback;
+pub mod record;
 pub mod relay;
 pub mod rng;
 pub mod rtmp;

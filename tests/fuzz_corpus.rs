@@ -558,3 +558,8 @@ fn remux_seeds_reach_frames_drops_jumps_and_refusals() {
         "{audio:?}"
     );
 }
+
+#[test]
+fn record_corpus() {
+    assert!(replay("record", checks::record) >= 4);
+}

@@ -247,3 +247,32 @@ fn callbacks_beyond_max_pending_are_refused_at_once_as_overload() {
     assert!(log.contains("REJECT"), "{log}");
     assert_eq!(rejections(&relay, 1404), 1);
 }
+
+/// `on_record_done`: every finished segment of a `[[record]]` rule is reported with its path
+/// and size, which match the file on disk.
+#[test]
+fn finished_recording_segments_are_notified() {
+    let hooks = WebhookServer::start();
+    let dir = media::scratch_dir("webhooks-record");
+    let file = media::test_ts(TsSpec::seconds(8));
+    let toml = format!(
+        "[http]\nenabled = false\n[playback]\nenabled = false\n[rtmp]\nenabled = false\n\
+         [webhooks]\non_record_done = \"{}\"\n\
+         [[inputs]]\nstream = \"rec/hook\"\nurl = \"file://{}\"\nretry_delay_ms = 600000\n\
+         [[record]]\nstreams = \"rec/hook\"\npath = \"{}/{{stream}}-{{time}}.ts\"\nsegment_s = 2\n",
+        hooks.url("/hook/record"),
+        file.display(),
+        dir.display()
+    );
+    let _relay = InProcessRelay::start(&toml, |_| {});
+    let done = hooks.wait_calls("on_record_done", T, |c| c.len() >= 2);
+    for d in &done {
+        assert_eq!(d["stream"], "rec/hook");
+        assert_eq!(d["protocol"], "record");
+        assert_eq!(d["kind"], "segment");
+        let path = d["path"].as_str().expect("a path");
+        let len = std::fs::metadata(path).expect("the segment exists").len();
+        assert_eq!(d["bytes"], len.to_string(), "{d}");
+        assert!(len > 0 && len % 188 == 0, "{path}: {len}");
+    }
+}

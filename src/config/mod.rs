@@ -15,6 +15,7 @@ mod host;
 mod inputs;
 mod model;
 mod playback;
+mod record;
 mod reload;
 mod rtmp;
 mod srt;
@@ -33,6 +34,7 @@ pub use encryption::{EncryptionRule, StreamPattern};
 pub use host::{Host, format_cpu_list, parse_cpu_list};
 pub use inputs::{InputConfig, MAX_UPSTREAMS};
 pub use playback::{HlsSettings, PlaybackConfig};
+pub use record::RecordRule;
 pub use reload::{ReloadClass, ReloadPlan};
 pub use rtmp::RtmpSettings;
 pub use webhooks::{HookUrl, WebhookSettings};
@@ -92,6 +94,8 @@ pub struct Config {
     pub inputs: Vec<InputConfig>,
     /// `[webhooks]`: admission and departure callbacks (restart only).
     pub webhooks: WebhookSettings,
+    /// `[[record]]`, in file order: recordings by stream pattern; empty by default.
+    pub record: Vec<RecordRule>,
 }
 
 /// `[srt]`: the SRT listener and per-connection parameters.

@@ -36,6 +36,7 @@ pub(super) struct FileModel {
     encryption: Vec<super::encryption::EncryptionModel>,
     inputs: Vec<super::inputs::InputModel>,
     webhooks: super::webhooks::WebhooksModel,
+    record: Vec<super::record::RecordModel>,
 }
 
 /// A parsed file and the machine it is checked against.
@@ -232,6 +233,7 @@ impl TryFrom<Input<'_>> for Config {
             encryption: super::encryption::rules(&m.encryption)?,
             rtmp: super::rtmp::rtmp(&m.rtmp, &tcp_listeners)?,
             inputs,
+            record: super::record::rules(&m.record)?,
             playback,
             webhooks: super::webhooks::webhooks(&m.webhooks)?,
             srt,

@@ -6,7 +6,8 @@
 //!
 //! Reloadable: everything that is consulted when a connection or stream is admitted (limits,
 //! the stream policies, the latency proposal and bounds, `[access]`, `[[encryption]]`), the
-//! `[[inputs]]` list (the engine applies its diff) and the log level. Existing
+//! `[[inputs]]` list (the engine applies its diff), the `[[record]]` rules (for sessions that
+//! start later) and the log level. Existing
 //! connections keep what they negotiated and are never dropped by a reload; lowering a limit
 //! only refuses newcomers. Restart-only: everything that shapes sockets, threads or memory laid
 //! out at start (listen addresses, cores, buffers, socket sizes, ring length, payload size, the
@@ -19,7 +20,7 @@ use log::LevelFilter;
 
 use super::{
     AccessConfig, Config, ConfigError, EncryptionRule, Host, InputConfig, LatencyBounds, Limits,
-    StreamPolicy,
+    RecordRule, StreamPolicy,
 };
 
 /// Whether a changed key can be applied by a reload.
@@ -49,6 +50,8 @@ pub struct ReloadPlan {
     /// The whole new `[[inputs]]` list when it differs: the engine diffs it by stream (starts
     /// the new inputs, stops the removed ones, restarts the changed ones).
     pub inputs: Option<Vec<InputConfig>>,
+    /// `[[record]]` rules for publisher sessions that start after the reload.
+    pub record: Option<Vec<RecordRule>>,
 }
 
 impl ReloadClass {
@@ -109,6 +112,11 @@ pub(super) fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ConfigError
     if inputs_changed {
         changed.push("inputs");
     }
+    // `[[record]]` likewise: read when a session starts; running recordings keep theirs.
+    let record_changed = old.record != new.record;
+    if record_changed {
+        changed.push("record");
+    }
     Ok(ReloadPlan {
         changed,
         limits: (old.limits != new.limits).then_some(new.limits),
@@ -118,6 +126,7 @@ pub(super) fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ConfigError
         access: (old.access != new.access).then(|| new.access.clone()),
         encryption: encryption_changed.then(|| new.encryption.clone()),
         inputs: inputs_changed.then(|| new.inputs.clone()),
+        record: record_changed.then(|| new.record.clone()),
     })
 }
 

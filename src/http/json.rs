@@ -142,6 +142,10 @@ fn stream_json(s: &StreamView, conns: &[&ConnectionSnapshot], detail: bool) -> V
             "handoffs_in": s.traffic.handoffs_in,
         },
     });
+    // Only while recording: the shape stays as it was for streams without `[[record]]`.
+    if !s.recordings.is_empty() {
+        v["recordings"] = json!(s.recordings);
+    }
     if detail {
         let subs: Vec<Value> = conns
             .iter()

@@ -561,6 +561,7 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
         "RTMP connections open now.",
     );
     out.int("srt_rtmp_connections", &[], rtmp(|r| r.open));
+    record_series(out, shards);
     let inputs: Vec<&crate::telemetry::InputSnapshot> =
         shards.iter().flat_map(|s| &s.inputs).collect();
     type InputFn = fn(&crate::telemetry::InputSnapshot) -> u64;
@@ -961,5 +962,65 @@ fn per_shard_counters(out: &mut Out, shards: &[ShardSnapshot], rows: &[(&str, &s
             let shard = s.shard.to_string();
             out.int(name, &[("shard", &shard)], get(&s.counters));
         }
+    }
+}
+
+/// `[[record]]`: one series each, summed over shards (recorders run on their publisher's).
+fn record_series(out: &mut Out, shards: &[ShardSnapshot]) {
+    type RecordFn = fn(&crate::telemetry::RecordTotals) -> u64;
+    let sum = |f: RecordFn| -> u64 { shards.iter().map(|s| f(&s.counters.record)).sum() };
+    let rows: [(&str, &str, &str, RecordFn); 6] = [
+        (
+            "srt_record_active",
+            "gauge",
+            "Recordings being written now.",
+            |r| r.active,
+        ),
+        (
+            "srt_record_segments_total",
+            "counter",
+            "Recording segment files finished.",
+            |r| r.segments,
+        ),
+        (
+            "srt_record_bytes_total",
+            "counter",
+            "Bytes written to recording files.",
+            |r| r.bytes,
+        ),
+        (
+            "srt_record_skipped_payloads_total",
+            "counter",
+            "Payloads not recorded because a recorder fell behind (its disk could not keep up); it resumes at the next keyframe in a new segment.",
+            |r| r.skipped,
+        ),
+        (
+            "srt_record_retention_removed_total",
+            "counter",
+            "Recording files deleted by retention (max_age_s, max_total_bytes).",
+            |r| r.retention_removed,
+        ),
+        (
+            "srt_record_events_dropped_total",
+            "counter",
+            "Finished-segment and finished-recording events dropped because nobody took them.",
+            |r| r.events_dropped,
+        ),
+    ];
+    for (name, kind, help, f) in rows {
+        out.head(name, kind, help);
+        out.int(name, &[], sum(f));
+    }
+    out.head(
+        "srt_record_errors_total",
+        "counter",
+        "Recordings stopped by a disk error, by reason (the stream went on).",
+    );
+    for (i, reason) in crate::telemetry::RecordTotals::ERROR_REASONS
+        .iter()
+        .enumerate()
+    {
+        let v = shards.iter().map(|s| s.counters.record.errors[i]).sum();
+        out.int("srt_record_errors_total", &[("reason", reason)], v);
     }
 }

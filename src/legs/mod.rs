@@ -22,6 +22,7 @@ pub struct ShardLegs<'a> {
     /// `None` when `[playback.hls]` is off.
     pub hls: Option<&'a mut hls::HlsLegs>,
     pub ingest: &'a mut ingest::IngestLegs,
+    pub record: &'a mut crate::record::leg::RecordLegs,
 }
 
 /// One leg for one visit.
@@ -29,6 +30,7 @@ pub enum LegSink<'a> {
     Srt(srt::SrtSink<'a>),
     HttpTs(RefMut<'a, TsPlayer>),
     Hls(&'a mut hls::SegmenterLeg),
+    Record(RefMut<'a, crate::record::leg::Recorder>),
 }
 
 impl Sink for LegSink<'_> {
@@ -37,6 +39,7 @@ impl Sink for LegSink<'_> {
             LegSink::Srt(s) => s.base(),
             LegSink::HttpTs(p) => p.base(),
             LegSink::Hls(h) => h.base(),
+            LegSink::Record(r) => r.base(),
         }
     }
 
@@ -45,6 +48,7 @@ impl Sink for LegSink<'_> {
             LegSink::Srt(s) => s.offer(offer),
             LegSink::HttpTs(p) => p.offer(offer),
             LegSink::Hls(h) => h.offer(offer),
+            LegSink::Record(r) => r.offer(offer),
         }
     }
 }
@@ -65,6 +69,7 @@ impl Sinks for ShardLegs<'_> {
                 .and_then(|p| p.try_borrow_mut().ok())
                 .map(LegSink::HttpTs),
             LegKind::Hls => self.hls.as_mut()?.sink(leg).map(LegSink::Hls),
+            LegKind::Record => self.record.sink(leg).map(LegSink::Record),
             // Publishers only: nothing is offered to them.
             LegKind::Ingest => None,
             // Test legs live in the relay core's tests, never on a shard.
@@ -83,7 +88,8 @@ impl ShardLegs<'_> {
             // Its task ends the session (RTMP: the connection closes; input: it stops).
             LegKind::Ingest => self.ingest.close(leg),
             // A segmenter ends with its publisher's session (`HlsLegs::end`).
-            LegKind::Hls | LegKind::Test => {}
+            // A recorder ends with its publisher's session or its disk.
+            LegKind::Hls | LegKind::Record | LegKind::Test => {}
         }
     }
 
@@ -94,6 +100,7 @@ impl ShardLegs<'_> {
             LegKind::HttpTs => self.http.get(leg).is_some(),
             LegKind::Hls => self.hls.as_ref().is_some_and(|h| h.contains(leg)),
             LegKind::Ingest => self.ingest.get(leg).is_some(),
+            LegKind::Record => self.record.contains(leg),
             LegKind::Test => false,
         }
     }

@@ -22,6 +22,8 @@ pub enum LegKind {
     /// A publisher that is not SRT: an RTMP connection or a pulled input; the local id is the
     /// shard's ingest number (unique across shards).
     Ingest = 4,
+    /// A `[[record]]` recorder on its publisher's shard; the local id is its number there.
+    Record = 5,
     /// A leg of the relay core's own tests.
     Test = 0xFE,
 }
@@ -45,6 +47,7 @@ impl LegId {
             2 => LegKind::HttpTs,
             3 => LegKind::Hls,
             4 => LegKind::Ingest,
+            5 => LegKind::Record,
             _ => LegKind::Test,
         }
     }

@@ -27,6 +27,8 @@ pub struct StreamView {
     pub hls_players: u32,
     /// The publisher when it is not SRT.
     pub ingest: Option<super::IngestPublisher>,
+    /// Files being recorded (`[[record]]`), from the publisher's shard.
+    pub recordings: Vec<String>,
     /// Ingress from the publisher's shard; the rest summed over shards (every subscriber's
     /// hand-overs).
     pub traffic: StreamTraffic,
@@ -169,6 +171,7 @@ fn add_stream(v: &mut StreamView, s: &StreamSnapshot) {
         if v.ingest.is_none() {
             v.ingest = s.ingest.clone();
         }
+        v.recordings.extend(s.recordings.iter().cloned());
         sum.ingress_bps = sum.ingress_bps.saturating_add(t.ingress_bps);
         sum.ingress_packets = sum.ingress_packets.saturating_add(t.ingress_packets);
         sum.ingress_bytes = sum.ingress_bytes.saturating_add(t.ingress_bytes);

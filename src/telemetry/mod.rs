@@ -152,6 +152,31 @@ pub struct ShardCounters {
     pub ingest_publishers: u64,
     /// `[webhooks]`: calls (process-wide, carried by shard 0) and this shard's cache.
     pub webhooks: WebhookTotals,
+    /// `[[record]]` recorders on this shard.
+    pub record: RecordTotals,
+}
+
+/// Recorders' counters on one shard, ended ones included (`active` is now).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordTotals {
+    pub active: u64,
+    pub segments: u64,
+    pub bytes: u64,
+    /// Payloads not recorded because a recorder's queue was full (a slow disk).
+    pub skipped: u64,
+    /// Files deleted by retention.
+    pub retention_removed: u64,
+    /// Recordings stopped by a disk error, by [`RecordTotals::ERROR_REASONS`].
+    pub errors: [u64; 4],
+    /// Finished-segment and finished-recording events nobody took in time (process-wide,
+    /// carried by shard 0's snapshot like `playback`).
+    pub events_dropped: u64,
+}
+
+impl RecordTotals {
+    /// The `reason` label of each `errors` slot (`record::ErrorReason` order).
+    pub const ERROR_REASONS: [&'static str; 4] =
+        ["no_space", "permission", "not_a_directory", "io"];
 }
 
 /// Webhook counters: `calls[hook][outcome]` in `webhooks::Hook::ALL` order and
@@ -253,6 +278,8 @@ pub struct StreamSnapshot {
     pub traffic: StreamTraffic,
     /// Set when the publisher is not SRT (then `publisher` is its ingest number).
     pub ingest: Option<IngestPublisher>,
+    /// Files `[[record]]` recorders write for it now (publisher's shard).
+    pub recordings: Vec<String>,
 }
 
 /// What moved through a stream, on one shard ([`StreamSnapshot`]) or on all of them

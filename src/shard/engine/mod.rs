@@ -93,6 +93,7 @@ pub struct Engine {
     registry: Arc<Registry>,
     sessions: Arc<SessionStore>,
     encryption: Arc<EncryptionRules>,
+    record: Arc<crate::record::RecordShared>,
     addrs: Vec<SocketAddr>,
     heartbeats: Heartbeats,
 }
@@ -157,6 +158,10 @@ impl Engine {
             sessions,
             encryption,
         } = relay_state(config, n, &secrets);
+        let record = Arc::new(crate::record::RecordShared::new(
+            config.record.clone(),
+            anchor,
+        ));
         let (inboxes, inbox_rx): (Vec<Sender<ShardMsg>>, Vec<Receiver<ShardMsg>>) =
             (0..n).map(|_| crossbeam_channel::unbounded()).unzip();
         #[allow(clippy::disallowed_methods)] // the engine owns the clock
@@ -171,6 +176,13 @@ impl Engine {
         } else {
             None
         };
+        if let Some(client) = webhooks
+            .as_ref()
+            .filter(|c| c.has(crate::webhooks::Hook::RecordDone))
+        {
+            forward_record_events(record.events(), client.clone())
+                .map_err(EngineError::Webhooks)?;
+        }
         let policy = &config.streams.policy;
         type Parts = (ShardParts, Vec<std::net::UdpSocket>, Listeners);
         let mut parts: Vec<Option<Parts>> = Vec::new();
@@ -190,6 +202,7 @@ impl Engine {
                 registry: registry.clone(),
                 sessions: sessions.clone(),
                 encryption: encryption.clone(),
+                record: record.clone(),
                 wait: wait_for_publisher(policy.unknown_stream),
                 grace: policy.publisher_grace,
                 linger: config.streams.fanout_linger,
@@ -237,6 +250,7 @@ impl Engine {
             registry,
             sessions,
             encryption,
+            record,
             addrs,
             heartbeats,
         })
@@ -276,6 +290,12 @@ impl Engine {
         Arc::new(EngineView::new(self.inboxes.clone(), self.registry.clone()))
     }
 
+    /// Finished recording segments and recordings (`[[record]]`), for a notifier on its own
+    /// thread; events nobody takes are dropped beyond a bounded queue (counted).
+    pub fn record_events(&self) -> crossbeam_channel::Receiver<crate::record::RecordEvent> {
+        self.record.events()
+    }
+
     /// When each shard last ran its tick: a shard has started once its slot is set, and is
     /// alive while it stays fresh (see `service::Supervisor`).
     pub fn heartbeats(&self) -> &Heartbeats {
@@ -304,6 +324,9 @@ impl Engine {
         }
         if let Some(e) = &plan.encryption {
             self.encryption.set(e.clone());
+        }
+        if let Some(r) = &plan.record {
+            self.record.set_rules(r.clone());
         }
         if let Some(l) = plan.latency {
             for inbox in &self.inboxes {
@@ -659,6 +682,55 @@ async fn connect_handoffs(
         handoff_rx.push(t.await);
     }
     (handoff_tx, handoff_rx)
+}
+
+/// `on_record_done`: a small thread turns finished segments and recordings into
+/// notifications (the callback thread sends them). Ends when the recorders' queue closes.
+fn forward_record_events(
+    events: crossbeam_channel::Receiver<crate::record::RecordEvent>,
+    client: Arc<crate::webhooks::WebhookClient>,
+) -> io::Result<()> {
+    use crate::record::RecordEvent;
+    use crate::webhooks::{Ask, Hook};
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            .to_string()
+    };
+    std::thread::Builder::new()
+        .name("record-events".into())
+        .spawn(move || {
+            for ev in events {
+                let ask = match ev {
+                    RecordEvent::SegmentFinished(s) => {
+                        Ask::new(Hook::RecordDone, "record", &s.stream, None)
+                            .with("kind", "segment")
+                            .with("path", s.path.display().to_string())
+                            .with("started", secs(s.started))
+                            .with("duration_ms", s.duration.as_millis().to_string())
+                            .with("bytes", s.bytes.to_string())
+                    }
+                    RecordEvent::RecordingFinished(r) => {
+                        let mut a = Ask::new(Hook::RecordDone, "record", &r.stream, None)
+                            .with("kind", "recording")
+                            .with("template", r.template.clone())
+                            .with("started", secs(r.started))
+                            .with("duration_ms", r.duration.as_millis().to_string())
+                            .with("bytes", r.bytes.to_string())
+                            .with("segments", r.segments.to_string());
+                        if let Some(p) = &r.last_path {
+                            a = a.with("path", p.display().to_string());
+                        }
+                        if let Some(e) = &r.error {
+                            a = a.with("error", format!("{e:?}"));
+                        }
+                        a
+                    }
+                };
+                client.notify(ask);
+            }
+        })
+        .map(|_| ())
 }
 
 /// One receive task per socket.

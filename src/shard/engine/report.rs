@@ -73,5 +73,6 @@ pub fn stream(
             ring_refused: c.ring_refused,
         },
         ingest,
+        recordings: Vec::new(),
     }
 }

@@ -55,6 +55,8 @@ const HOUSEKEEPING: Duration = Duration::from_millis(50);
 const TRIM_AFTER_CLOSED: u64 = 64;
 /// At most one heap trim per this interval per shard: it walks the allocator's free lists.
 const TRIM_INTERVAL: Duration = Duration::from_secs(2);
+/// Recorders read in position order, holding a gap this long (as HTTP players by default).
+const RECORD_HOLD: Duration = Duration::from_millis(250);
 /// How often each connection's RTT and each subscriber's lag are sampled into the histograms.
 const SAMPLING: Duration = Duration::from_secs(1);
 
@@ -69,6 +71,8 @@ pub struct ShardState {
     pub hls: Option<HlsLegs>,
     /// RTMP publishers and pulled inputs on this shard (`src/rtmp`, `src/ingest`).
     pub ingest: IngestLegs,
+    /// `[[record]]` recorders of streams published here.
+    pub record: crate::record::leg::RecordLegs,
     /// The RTMP listener's shared state, when `[rtmp]` is on.
     pub rtmp: Option<Arc<crate::rtmp::server::RtmpShared>>,
     /// The `[[inputs]]` this shard runs, by stream.
@@ -140,6 +144,8 @@ pub struct ShardParts {
     pub registry: Arc<Registry>,
     pub sessions: Arc<SessionStore>,
     pub encryption: Arc<EncryptionRules>,
+    /// `[[record]]` rules and the recordings' event queue.
+    pub record: Arc<crate::record::RecordShared>,
     pub wait: Option<Duration>,
     pub grace: Duration,
     /// `streams.fanout_linger_ms`.
@@ -194,6 +200,11 @@ impl ShardState {
             endpoint: parts.endpoint,
             http: HttpLegs::new(parts.index, parts.peers.len()),
             ingest: IngestLegs::new(parts.index, parts.peers.len()),
+            record: crate::record::leg::RecordLegs::new(
+                parts.record.clone(),
+                parts.index,
+                parts.peers.len(),
+            ),
             rtmp: parts.rtmp,
             inputs: HashMap::new(),
             ingest_host: None,
@@ -301,6 +312,9 @@ impl ShardState {
         if now >= self.next_housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING;
             self.admission.expire(now);
+            for leg in self.record.reap() {
+                self.streams.remove_connection(leg, now);
+            }
             for l in self.streams.expired(now, self.grace) {
                 events::wait_timeout(now, self.index, l, self.streams.role(l));
                 self.legs().close(l);
@@ -519,6 +533,7 @@ impl ShardState {
             http: &mut self.http,
             hls: self.hls.as_mut(),
             ingest: &mut self.ingest,
+            record: &mut self.record,
         };
         let forwarded = self
             .streams
@@ -885,8 +900,18 @@ impl ShardState {
         }
     }
 
-    /// A publisher session of `name` began here: its HLS segmenter reads the ring in order.
+    /// A publisher session of `name` began here: its HLS segmenter and recorders read the
+    /// ring in order.
     fn start_segmenter(&mut self, name: &str, now: Instant) {
+        for leg in self.record.start(name, now) {
+            self.streams.add_subscriber(
+                name,
+                leg,
+                ReadOrder::Ordered { hold: RECORD_HOLD },
+                now,
+                None,
+            );
+        }
         let (Some(h), Some(p)) = (self.hls.as_mut(), self.playback.as_ref()) else {
             return;
         };
@@ -902,6 +927,9 @@ impl ShardState {
     fn end_segmenter(&mut self, name: &str, now: Instant) {
         if self.streams.live_key(name).is_some() {
             return;
+        }
+        for leg in self.record.end(name) {
+            self.streams.remove_connection(leg, now);
         }
         if let Some(leg) = self.hls.as_mut().and_then(|h| h.end(name, now)) {
             self.streams.remove_connection(leg, now);
@@ -984,6 +1012,10 @@ impl ShardState {
         let mut counters = report::counters(self.counters, &self.streams, &self.admission.counters);
         counters.http_ts_players = self.http.len() as u64;
         counters.ingest_publishers = self.ingest.len() as u64;
+        counters.record = self.record.totals();
+        if self.index == 0 {
+            counters.record.events_dropped = self.record.events_dropped();
+        }
         if let (0, Some(r)) = (self.index, &self.rtmp) {
             counters.rtmp = r.counters.totals();
         }
@@ -1022,7 +1054,9 @@ impl ShardState {
                 .map(|s| {
                     let hls = self.hls_clients(&s.name, now);
                     let ingest = self.ingest_publisher(s.publisher, now);
-                    report::stream(shard, s, hls, ingest)
+                    let mut snap = report::stream(shard, s, hls, ingest);
+                    snap.recordings = self.record.recordings(&snap.name);
+                    snap
                 })
                 .collect(),
             histograms: self.histograms.clone(),
@@ -1221,6 +1255,7 @@ impl ShardState {
             http: &mut self.http,
             hls: self.hls.as_mut(),
             ingest: &mut self.ingest,
+            record: &mut self.record,
         }
     }
 
