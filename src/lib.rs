@@ -5,6 +5,7 @@
 #![deny(unsafe_code)]
 
 pub mod access;
+pub mod backup;
 pub mod buf;
 pub mod config;
 pub mod driver;

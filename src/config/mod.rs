@@ -180,6 +180,12 @@ pub struct StreamPolicy {
     /// either `second_publisher` policy) when the current one has sent no data for this long,
     /// e.g. a killed encoder whose connection has not timed out yet. `None` (0) turns it off.
     pub publisher_silence_takeover: Option<Duration>,
+    /// `streams.backup_publisher`: each stream takes a main and a backup publisher
+    /// (`src/backup`).
+    pub backup_publisher: bool,
+    /// `streams.backup_switch_ms`: the main's silence after which the backup is carried (and
+    /// the main's freshness before it is carried again).
+    pub backup_switch: Duration,
 }
 
 /// What happens when a publisher arrives for a stream that already has one.

@@ -76,6 +76,8 @@ struct StreamsModel {
     passthrough_non_ts: bool,
     publisher_silence_takeover_ms: i64,
     fanout_linger_ms: i64,
+    backup_publisher: bool,
+    backup_switch_ms: i64,
 }
 
 impl Default for StreamsModel {
@@ -90,6 +92,8 @@ impl Default for StreamsModel {
             passthrough_non_ts: false,
             publisher_silence_takeover_ms: 1500,
             fanout_linger_ms: 0,
+            backup_publisher: false,
+            backup_switch_ms: 1000,
         }
     }
 }
@@ -389,6 +393,13 @@ fn streams(m: &StreamsModel) -> Result<StreamsConfig, ConfigError> {
                 0,
             )?)
             .filter(|d| !d.is_zero()),
+            backup_publisher: m.backup_publisher,
+            backup_switch: Duration::from_millis(in_range(
+                "streams.backup_switch_ms",
+                m.backup_switch_ms,
+                50,
+                60_000,
+            )?),
         },
     })
 }

@@ -235,6 +235,16 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             pa.publisher_silence_takeover != pb.publisher_silence_takeover,
         ),
         (
+            "streams.backup_publisher",
+            Live,
+            pa.backup_publisher != pb.backup_publisher,
+        ),
+        (
+            "streams.backup_switch_ms",
+            Live,
+            pa.backup_switch != pb.backup_switch,
+        ),
+        (
             "streams.passthrough_non_ts",
             Restart,
             a.streams.passthrough_non_ts != b.streams.passthrough_non_ts,

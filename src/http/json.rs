@@ -18,7 +18,10 @@ pub fn streams(shards: &[ShardSnapshot]) -> Value {
     let inputs: Vec<&InputSnapshot> = shards.iter().flat_map(|s| &s.inputs).collect();
     let list: Vec<Value> = aggregate::merge_streams(shards)
         .iter()
-        .map(|s| with_input(stream_json(s, &conns, false), &s.name, &inputs))
+        .map(|s| {
+            let v = with_input(stream_json(s, &conns, false), &s.name, &inputs);
+            with_backup(v, &s.name, shards)
+        })
         .collect();
     let inputs: Vec<Value> = inputs.iter().map(|i| input_json(i)).collect();
     json!({ "streams": list, "inputs": inputs })
@@ -55,7 +58,28 @@ pub fn stream(shards: &[ShardSnapshot], name: &str) -> Option<Value> {
     let merged = aggregate::merge_streams(shards);
     let s = merged.iter().find(|s| s.name == name)?;
     let inputs: Vec<&InputSnapshot> = shards.iter().flat_map(|s| &s.inputs).collect();
-    Some(with_input(stream_json(s, &conns, true), name, &inputs))
+    let v = with_input(stream_json(s, &conns, true), name, &inputs);
+    Some(with_backup(v, name, shards))
+}
+
+/// A stream's entry with its main/backup switch, or, for a feed, what it feeds.
+fn with_backup(mut v: Value, name: &str, shards: &[ShardSnapshot]) -> Value {
+    if let Some((stream, role)) = crate::backup::parse_feed(name) {
+        v["feed"] = json!({ "stream": stream, "role": role.as_str() });
+    }
+    if let Some(b) = shards
+        .iter()
+        .flat_map(|s| &s.backups)
+        .find(|b| b.stream == name)
+    {
+        v["backup"] = json!({
+            "active": b.active,
+            "switches_to_backup": b.to_backup,
+            "switches_to_main": b.to_main,
+            "switch_dropped_packets": b.switch_dropped_packets,
+        });
+    }
+    v
 }
 
 /// `GET /v1/connections`.

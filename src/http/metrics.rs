@@ -562,6 +562,7 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
     );
     out.int("srt_rtmp_connections", &[], rtmp(|r| r.open));
     record_series(out, shards);
+    backup_series(out, shards);
     let inputs: Vec<&crate::telemetry::InputSnapshot> =
         shards.iter().flat_map(|s| &s.inputs).collect();
     type InputFn = fn(&crate::telemetry::InputSnapshot) -> u64;
@@ -1022,5 +1023,47 @@ fn record_series(out: &mut Out, shards: &[ShardSnapshot]) {
     {
         let v = shards.iter().map(|s| s.counters.record.errors[i]).sum();
         out.int("srt_record_errors_total", &[("reason", reason)], v);
+    }
+}
+
+/// `streams.backup_publisher`: each running switch's feed and switches.
+fn backup_series(out: &mut Out, shards: &[ShardSnapshot]) {
+    let backups: Vec<&crate::telemetry::BackupSnapshot> =
+        shards.iter().flat_map(|s| &s.backups).collect();
+    let name = "srt_backup_on_backup";
+    out.head(
+        name,
+        "gauge",
+        "1 while the stream's players get its backup publisher.",
+    );
+    for b in &backups {
+        out.int(
+            name,
+            &[("stream", &b.stream)],
+            u64::from(b.active == "backup"),
+        );
+    }
+    let name = "srt_backup_switches_total";
+    out.head(
+        name,
+        "counter",
+        "Switches of a stream between its main and backup publisher, by the feed switched to.",
+    );
+    for b in &backups {
+        out.int(
+            name,
+            &[("stream", &b.stream), ("to", "backup")],
+            b.to_backup,
+        );
+        out.int(name, &[("stream", &b.stream), ("to", "main")], b.to_main);
+    }
+    let name = "srt_backup_switch_dropped_packets_total";
+    out.head(
+        name,
+        "counter",
+        "TS packets dropped at switches while waiting for the new feed's tables and keyframe.",
+    );
+    for b in &backups {
+        out.int(name, &[("stream", &b.stream)], b.switch_dropped_packets);
     }
 }

@@ -5,8 +5,16 @@
 //! DTS, players hold or drop pictures until their clock catches up, and an HLS segment would
 //! span the jump. The discontinuity indicator the splice sets stays: the PCR still steps.
 //!
-//! Owns: the reference PID's last decode time and frame step on the output timeline, the
-//! current source's offset, rewriting the timestamp fields in place (marker bits kept).
+//! One offset keeps the reference PID (video) in step, but two encoders do not start their
+//! audio at the same distance from a keyframe: the new source's first audio frame can land
+//! at or before the last one emitted, which muxers refuse ("non monotonically increasing
+//! dts"). Each other PID's first PES after a splice is therefore checked, and moved to one of
+//! its own PES steps past its last one when it would start inside it (a few milliseconds of
+//! A/V offset for that source, instead of frames players drop or a muxer refuses).
+//!
+//! Owns: the reference PID's last decode time and frame step on the output timeline, each
+//! PID's last decode time and step and its extra shift for the current source, the current
+//! source's offset, rewriting the timestamp fields in place (marker bits kept).
 //! Must not: change the length or layout of a packet, or touch the first source (offset 0).
 
 #![deny(clippy::disallowed_methods)]
@@ -33,6 +41,21 @@ pub struct Restamp {
     max_pts: Option<u64>,
     /// Added to every timestamp of the current source, mod 2^33.
     offset: u64,
+    /// Every PID's own decode clock (a handful of PIDs: a linear search).
+    pids: Vec<PidClock>,
+}
+
+/// One PID's decode times on the output timeline.
+#[derive(Debug, Clone, Copy)]
+struct PidClock {
+    pid: u16,
+    last: u64,
+    step: u64,
+    /// Added to this PID's PES timestamps (not the PCR) of the current source on top of
+    /// `offset`.
+    extra: u64,
+    /// Its first frame of the current source was checked against `last`.
+    checked: bool,
 }
 
 impl Default for Restamp {
@@ -49,6 +72,7 @@ impl Restamp {
             step: DEFAULT_STEP,
             max_pts: None,
             offset: 0,
+            pids: Vec::new(),
         }
     }
 
@@ -57,6 +81,10 @@ impl Restamp {
     /// source's reference PID.
     pub fn splice(&mut self, pkt: &TsPacket, reference: Option<u16>) {
         self.reference = reference;
+        for c in &mut self.pids {
+            c.extra = 0;
+            c.checked = false;
+        }
         let (Some(last), Some(t)) = (self.last, pes_times(pkt)) else {
             self.offset = 0;
             return;
@@ -80,6 +108,7 @@ impl Restamp {
             shift_pcr(pkt, self.offset);
             shift_pes(pkt, self.offset);
         }
+        self.follow_pid(pkt);
         if self.reference.is_some()
             && self.reference == Some(packet::pid(pkt))
             && let Some(t) = pes_times(pkt)
@@ -95,6 +124,47 @@ impl Restamp {
                 self.max_pts = Some(t.present);
             }
         }
+    }
+
+    /// Keeps each PID's decode times going forward across splices (see the module doc).
+    fn follow_pid(&mut self, pkt: &mut TsPacket) {
+        let Some(t) = pes_times(pkt) else {
+            return;
+        };
+        let pid = packet::pid(pkt);
+        let Some(c) = self.pids.iter_mut().find(|c| c.pid == pid) else {
+            // Bounded by the 8192 PIDs a stream can have; a real one has a handful.
+            if self.pids.len() < 64 {
+                self.pids.push(PidClock {
+                    pid,
+                    last: t.decode,
+                    step: 0,
+                    extra: 0,
+                    checked: true,
+                });
+            }
+            return;
+        };
+        if !c.checked {
+            c.checked = true;
+            // The last PES may hold several frames (ffmpeg packs audio): it lasts about one
+            // step, and the new source's first PES must not start inside it.
+            let due = (c.last + c.step.max(1)) % WRAP;
+            if Some(pid) != self.reference && later(due, t.decode) {
+                c.extra = (due + WRAP - t.decode) % WRAP;
+            }
+        }
+        let decode = if c.extra != 0 {
+            shift_pes(pkt, c.extra);
+            (t.decode + c.extra) % WRAP
+        } else {
+            t.decode
+        };
+        let d = (decode + WRAP - c.last) % WRAP;
+        if d > 0 && d <= MAX_STEP {
+            c.step = d;
+        }
+        c.last = decode;
     }
 
     /// Names the reference PID of the first source once its PMT is known.
@@ -329,6 +399,46 @@ mod tests {
             2_000,
             "(2^33 - 1000 + 3000) mod 2^33"
         );
+    }
+
+    #[test]
+    fn another_pid_whose_first_frame_would_go_back_moves_one_of_its_steps_past_its_last() {
+        let mut r = Restamp::new();
+        r.set_reference(Some(0x100));
+        // Video every 3000, audio every 1920, audio ending a little after the video.
+        for k in 0..3 {
+            r.apply(&mut pes_packet(0x100, 10_000 + 3_000 * k, None, None));
+        }
+        for k in 0..5 {
+            r.apply(&mut pes_packet(0x101, 10_500 + 1_920 * k, None, None));
+        }
+        // Last video 16 000, last audio 18 180. The new source's keyframe lands at 19 000 and
+        // its first audio 2000 ticks before its keyframe: 17 000, behind the last audio.
+        let mut key = pes_packet(0x100, 50_000, None, None);
+        r.splice(&key, Some(0x100));
+        r.apply(&mut key);
+        assert_eq!(pes_times(&key).unwrap().decode, 19_000);
+        let mut a = pes_packet(0x101, 48_000, None, None);
+        r.apply(&mut a);
+        assert_eq!(
+            pes_times(&a).unwrap().decode,
+            18_180 + 1_920,
+            "one audio step on"
+        );
+        // The rest of the source's audio keeps that shift; the video is not moved by it.
+        let mut a2 = pes_packet(0x101, 49_920, None, None);
+        r.apply(&mut a2);
+        assert_eq!(pes_times(&a2).unwrap().decode, 18_180 + 2 * 1_920);
+        let mut v = pes_packet(0x100, 53_000, None, None);
+        r.apply(&mut v);
+        assert_eq!(pes_times(&v).unwrap().decode, 22_000);
+        // An audio frame that lands after the last one is left where the offset puts it.
+        let mut key = pes_packet(0x100, 100_000, None, None);
+        r.splice(&key, Some(0x100));
+        r.apply(&mut key);
+        let mut a3 = pes_packet(0x101, 100_500, None, None);
+        r.apply(&mut a3);
+        assert_eq!(pes_times(&a3).unwrap().decode, 25_000 + 500);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::source::{READ_CHUNK, Read, Source};
 use crate::config::InputConfig;
 use crate::ingest::failover::{Failover, Next};
 use crate::ingest::packetizer::{TsIngest, TsIngestConfig};
-use crate::legs::ingest::{CLOSE_POLL, IngestHost, IngestRef, PayloadBatch, Protocol};
+use crate::legs::ingest::{CLOSE_POLL, IngestAsk, IngestHost, IngestRef, PayloadBatch, Protocol};
 
 /// A partial payload waits at most this long for the rest of its packets.
 const MAX_HOLD: Duration = Duration::from_millis(10);
@@ -371,10 +371,14 @@ impl Runner {
             return Ok(());
         }
         let source = self.status.borrow().upstream.clone().unwrap_or_default();
-        match self
-            .host
-            .open(&self.cfg.stream, None, false, Protocol::Input, source)
-        {
+        match self.host.open(IngestAsk {
+            name: &self.cfg.stream,
+            session: None,
+            check_access: false,
+            protocol: Protocol::Input,
+            source,
+            role: None,
+        }) {
             Ok(leg) => {
                 self.leg = Some(leg);
                 Ok(())

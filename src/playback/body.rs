@@ -171,6 +171,14 @@ impl TsBody {
     }
 }
 
+impl TsBody {
+    /// Takes what is queued (at most `max` chunks) or registers `waker` for the next offer;
+    /// true once the stream is over for this reader.
+    pub fn take(&self, max: usize, waker: &std::task::Waker, out: &mut VecDeque<Chunk>) -> bool {
+        self.player.borrow_mut().take(max, waker, out)
+    }
+}
+
 impl Drop for TsBody {
     fn drop(&mut self) {
         self.player.borrow_mut().close();

@@ -228,6 +228,14 @@ impl Registry {
         self.lock().streams.get(name).and_then(|e| e.publisher)
     }
 
+    /// How long `name`'s publisher has sent nothing; `None` without a publisher.
+    pub fn publisher_silence(&self, name: &str, now: Instant) -> Option<Duration> {
+        let g = self.lock();
+        let e = g.streams.get(name)?;
+        e.publisher?;
+        e.activity.as_ref().map(|a| a.silent_for(now))
+    }
+
     /// Players of `name` on every shard, waiting or playing (an on-demand input starts for
     /// them and stops when none is left).
     pub fn subscribers_of(&self, name: &str) -> usize {
@@ -424,6 +432,8 @@ mod tests {
             unknown_stream: unknown,
             publisher_grace: Duration::from_secs(5),
             publisher_silence_takeover: None,
+            backup_publisher: false,
+            backup_switch: Duration::from_secs(1),
         }
     }
 

@@ -16,7 +16,9 @@ use super::name::{PublishTarget, publish_target};
 use super::{Refusal, RtmpConfig, RtmpError, RtmpEvent, RtmpSession};
 use crate::config::RtmpSettings;
 use crate::ingest::packetizer::{TsIngest, TsIngestConfig};
-use crate::legs::ingest::{CLOSE_POLL, IngestHost, IngestRef, PayloadBatch, Protocol, Refused};
+use crate::legs::ingest::{
+    CLOSE_POLL, IngestAsk, IngestHost, IngestRef, PayloadBatch, Protocol, Refused,
+};
 use crate::media::remux::FlvRemux;
 use crate::relay::registry::Refusal as RegistryRefusal;
 use crate::webhooks::{Ask, Deny, Hook, Verdict};
@@ -337,13 +339,17 @@ impl Conn {
 
     /// Admits the publish of `target` (the callback, if any, agreed).
     fn admit(&mut self, target: &PublishTarget, c: &RtmpCounters, now: Instant) -> Option<End> {
-        let opened = self.host.open(
-            &target.stream,
-            target.session.as_deref(),
-            true,
-            Protocol::Rtmp,
-            self.peer.to_string(),
-        );
+        let user = target.query.iter().find(|(k, _)| k == "u");
+        let opened = self.host.open(IngestAsk {
+            name: &target.stream,
+            session: target.session.as_deref(),
+            check_access: true,
+            protocol: Protocol::Rtmp,
+            source: self.peer.to_string(),
+            role: Some(crate::backup::Role::from_user(
+                user.map(|(_, v)| v.as_str()),
+            )),
+        });
         match opened {
             Ok(leg) => {
                 if let Err(e) = self.session.accept_publish(now) {

@@ -36,6 +36,8 @@ pub struct ShardSnapshot {
     pub histograms: HistogramSet,
     /// The pulled inputs this shard runs (`[[inputs]]`), live or not.
     pub inputs: Vec<InputSnapshot>,
+    /// The main/backup switches this shard runs.
+    pub backups: Vec<BackupSnapshot>,
 }
 
 /// A pulled input as `/v1/streams` shows it.
@@ -52,6 +54,18 @@ pub struct InputSnapshot {
     pub switch_dropped_packets: u64,
     pub bytes: u64,
     pub last_error: Option<String>,
+}
+
+/// A stream's main/backup switch as `/v1/streams` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupSnapshot {
+    pub stream: String,
+    /// `main`, `backup` or `none`.
+    pub active: &'static str,
+    pub to_backup: u64,
+    pub to_main: u64,
+    /// TS packets dropped at switches while waiting for the new feed's tables and keyframe.
+    pub switch_dropped_packets: u64,
 }
 
 /// A publisher that is not SRT (RTMP, a pulled input), on its shard.

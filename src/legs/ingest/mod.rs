@@ -28,6 +28,8 @@ pub enum Refused {
 pub enum Protocol {
     Rtmp,
     Input,
+    /// A stream's main/backup switch (`src/backup`).
+    Switch,
 }
 
 impl Protocol {
@@ -35,6 +37,7 @@ impl Protocol {
         match self {
             Protocol::Rtmp => "rtmp",
             Protocol::Input => "input",
+            Protocol::Switch => "switch",
         }
     }
 }
@@ -196,15 +199,8 @@ impl PayloadBatch {
 /// The shard as an ingest task sees it (`shard::engine` implements it over its state), so the
 /// RTMP listener and the input runners do not reach into the shard's internals.
 pub trait IngestHost {
-    /// Admits a publisher of `name` (see `ShardState::open_ingest`).
-    fn open(
-        &self,
-        name: &str,
-        session: Option<&str>,
-        check_access: bool,
-        protocol: Protocol,
-        source: String,
-    ) -> Result<IngestRef, Refused>;
+    /// Admits a publisher (see `ShardState::open_ingest`).
+    fn open(&self, ask: IngestAsk<'_>) -> Result<IngestRef, Refused>;
     /// The `[webhooks]` admission callback's verdict on `ask` (an unconfigured one allows),
     /// or `None` while it runs: ask again a little later.
     fn authorize(&self, ask: crate::webhooks::Ask) -> Option<crate::webhooks::Verdict>;
@@ -221,6 +217,29 @@ pub trait IngestHost {
     fn srt_pull(&self, id: u32, out: &mut Vec<u8>) -> PullState;
     /// Ends call `id` (SHUTDOWN to the peer).
     fn srt_hangup(&self, id: u32);
+    /// Reads stream `name` from its last keyframe as a byte stream (a main/backup switch
+    /// reading a feed): trusted, no access check; `None` if the registry refuses.
+    fn open_feed(&self, name: &str) -> Option<crate::playback::body::TsBody>;
+    /// How long `name`'s publisher has sent nothing; `None` without one.
+    fn feed_silence(&self, name: &str) -> Option<Duration>;
+    /// `streams.backup_switch_ms`.
+    fn backup_switch(&self) -> Duration;
+}
+
+/// A publisher asking [`IngestHost::open`] for a stream.
+#[derive(Debug, Clone)]
+pub struct IngestAsk<'a> {
+    pub name: &'a str,
+    /// An `[access]` session (RTMP `cam1?s=...`).
+    pub session: Option<&'a str>,
+    /// Whether `[access]` applies (RTMP); configured inputs and switches are trusted.
+    pub check_access: bool,
+    pub protocol: Protocol,
+    /// The peer's address or the upstream (secrets masked), for logs and `/v1/streams`.
+    pub source: String,
+    /// An encoder's role under `streams.backup_publisher`; `None` for a publisher that never
+    /// feeds a switch (inputs, the switch itself).
+    pub role: Option<crate::backup::Role>,
 }
 
 /// An `srt://` input's call: caller mode, receiving.

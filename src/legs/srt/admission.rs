@@ -329,9 +329,18 @@ impl AccessControl for Admission {
         if let Some(old) = self.grants.remove(&key) {
             self.release(&old);
         }
+        // Under `streams.backup_publisher` a publisher feeds its role's hidden stream and the
+        // stream's switch publishes the public one (`src/backup`).
+        let stream = match mode {
+            StreamMode::Publish if policy.backup_publisher => {
+                let user = sid.as_ref().and_then(|s| s.user.as_deref());
+                crate::backup::feed_name(&name, crate::backup::Role::from_user(user))
+            }
+            _ => name.clone(),
+        };
         let (kind, delivery) = match mode {
             StreamMode::Publish => {
-                match self.registry.admit_publisher(&name, self.shard, self.now) {
+                match self.registry.admit_publisher(&stream, self.shard, self.now) {
                     // The relay forwards a publisher's packets as they arrive (cut-through).
                     Ok(g) => {
                         if g.displaced_silent_for.is_some() {
@@ -366,7 +375,7 @@ impl AccessControl for Admission {
         self.grants.insert(
             key,
             Grant {
-                name,
+                name: stream,
                 kind,
                 at: self.now,
             },

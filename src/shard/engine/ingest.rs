@@ -3,7 +3,7 @@
 //! never across an `.await`.
 
 use crate::legs::ingest::{
-    IngestHost, IngestRef, PayloadBatch, Protocol, PullState, Refused, SrtCall,
+    IngestAsk, IngestHost, IngestRef, PayloadBatch, PullState, Refused, SrtCall,
 };
 
 use std::cell::RefCell;
@@ -25,18 +25,9 @@ impl ShardIngest {
 }
 
 impl IngestHost for ShardIngest {
-    fn open(
-        &self,
-        name: &str,
-        session: Option<&str>,
-        check_access: bool,
-        protocol: Protocol,
-        source: String,
-    ) -> Result<IngestRef, Refused> {
+    fn open(&self, ask: IngestAsk<'_>) -> Result<IngestRef, Refused> {
         let now = super::clock();
-        self.state()
-            .borrow_mut()
-            .open_ingest(name, session, check_access, protocol, source, now)
+        self.state().borrow_mut().open_ingest(ask, now)
     }
 
     fn authorize(&self, ask: crate::webhooks::Ask) -> Option<crate::webhooks::Verdict> {
@@ -89,5 +80,20 @@ impl IngestHost for ShardIngest {
     fn srt_hangup(&self, id: u32) {
         let now = super::clock();
         self.state().borrow_mut().srt_hangup(id, now);
+    }
+
+    fn open_feed(&self, name: &str) -> Option<crate::playback::body::TsBody> {
+        let now = super::clock();
+        self.state().borrow_mut().open_feed(name, now)
+    }
+
+    fn feed_silence(&self, name: &str) -> Option<std::time::Duration> {
+        let state = self.state();
+        let s = state.borrow();
+        s.registry().publisher_silence(name, super::clock())
+    }
+
+    fn backup_switch(&self) -> std::time::Duration {
+        self.state().borrow().registry().policy().backup_switch
     }
 }

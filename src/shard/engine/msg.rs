@@ -29,6 +29,9 @@ pub enum ShardMsg {
     Latency { default: Duration, max: Duration },
     /// The configured `[[inputs]]` (start, reload): the shard runs those that are its own.
     Inputs(Vec<crate::config::InputConfig>),
+    /// A feed of a main/backup stream has a publisher: run the stream's switch (sent to the
+    /// stream's shard, `inputs::shard_of`).
+    Feed { stream: String },
     /// An admission callback's answer for this shard's cache (`webhooks::ShardHooks`).
     Hook {
         key: String,

@@ -57,6 +57,12 @@ const TRIM_AFTER_CLOSED: u64 = 64;
 const TRIM_INTERVAL: Duration = Duration::from_secs(2);
 /// Recorders read in position order, holding a gap this long (as HTTP players by default).
 const RECORD_HOLD: Duration = Duration::from_millis(250);
+/// A switch's feed reader: queue cap, lag limit (it reads as data comes, so only a stuck
+/// shard gets there) and reorder hold (as an HTTP-TS player's default).
+const FEED_QUEUE_BYTES: usize = 8 << 20;
+const FEED_MAX_LAG: Duration = Duration::from_secs(10);
+const FEED_HOLD: Duration = Duration::from_millis(250);
+
 /// How often each connection's RTT and each subscriber's lag are sampled into the histograms.
 const SAMPLING: Duration = Duration::from_secs(1);
 
@@ -77,6 +83,8 @@ pub struct ShardState {
     pub rtmp: Option<Arc<crate::rtmp::server::RtmpShared>>,
     /// The `[[inputs]]` this shard runs, by stream.
     pub inputs: HashMap<String, crate::inputs::runner::InputHandle>,
+    /// The main/backup switches of streams whose shard (`inputs::shard_of`) this is.
+    pub switches: HashMap<String, crate::backup::runner::SwitchHandle>,
     /// What input tasks publish through (set once the shard's state is shared).
     pub ingest_host: Option<Rc<dyn crate::legs::ingest::IngestHost>>,
     /// Seeds each input's upstream shuffle.
@@ -207,6 +215,7 @@ impl ShardState {
             ),
             rtmp: parts.rtmp,
             inputs: HashMap::new(),
+            switches: HashMap::new(),
             ingest_host: None,
             input_seed: parts.input_seed,
             srt_pulls: HashMap::new(),
@@ -455,7 +464,13 @@ impl ShardState {
             return;
         };
         let mut m = HashMap::new();
-        for v in self.streams.views() {
+        // A backup stream's feeds are not for players: the page lists the public stream.
+        for v in self
+            .streams
+            .views()
+            .into_iter()
+            .filter(|v| crate::backup::parse_feed(&v.name).is_none())
+        {
             let count = |k: LegKind| v.subscribers.iter().filter(|l| l.kind() == k).count() as u32;
             let info = ShardStreamInfo {
                 publishing: v.publisher.and(v.key).map(|k| (k.0, v.ingress_bps)),
@@ -663,6 +678,19 @@ impl ShardState {
     /// A publisher of any protocol is in: its session starts here, the HLS segmenter with it,
     /// and the publisher it displaced (takeover) is asked to end.
     fn publisher_started(&mut self, name: &str, g: &PublishGrant, id: LegId, now: Instant) {
+        if let Some((stream, _)) = crate::backup::parse_feed(name) {
+            let home = crate::inputs::shard_of(stream, self.peers.len());
+            if home == self.index {
+                self.ensure_switch(stream);
+            } else {
+                self.send_to(
+                    home,
+                    ShardMsg::Feed {
+                        stream: stream.to_string(),
+                    },
+                );
+            }
+        }
         let mut out = Vec::new();
         self.streams
             .publisher_accepted(self.index, &self.registry, name, g.key, id, &mut out);
@@ -697,13 +725,17 @@ impl ShardState {
     /// whether the stream exists), then the registry, as for an SRT publisher.
     pub fn open_ingest(
         &mut self,
-        name: &str,
-        session: Option<&str>,
-        check_access: bool,
-        protocol: ingest_legs::Protocol,
-        source: String,
+        ask: ingest_legs::IngestAsk<'_>,
         now: Instant,
     ) -> Result<IngestRef, ingest_legs::Refused> {
+        let ingest_legs::IngestAsk {
+            name,
+            session,
+            check_access,
+            protocol,
+            source,
+            role,
+        } = ask;
         if check_access {
             let sessions = self.admission.sessions().clone();
             if let Err(d) = sessions.redeem(name, crate::access::Mode::Publish, session, now) {
@@ -721,6 +753,14 @@ impl ShardState {
                 return Err(ingest_legs::Refused::Denied(d));
             }
         }
+        let feed;
+        let name = match role {
+            Some(role) if self.registry.policy().backup_publisher => {
+                feed = crate::backup::feed_name(name, role);
+                feed.as_str()
+            }
+            _ => name,
+        };
         let g = match self.registry.admit_publisher(name, self.index, now) {
             Ok(g) => g,
             Err(r) => {
@@ -880,7 +920,19 @@ impl ShardState {
             Role::Publisher { name, .. } => (crate::webhooks::Hook::PublishDone, name),
             Role::Subscriber { name } => (crate::webhooks::Hook::PlayDone, name),
         };
+        // A backup stream's switch and its readers are the relay's own; its encoders are
+        // reported on the public stream with their role.
+        let feed = crate::backup::parse_feed(name);
+        if protocol == ingest_legs::Protocol::Switch.as_str()
+            || (feed.is_some() && hook == crate::webhooks::Hook::PlayDone)
+        {
+            return;
+        }
+        let name = feed.map_or(name.as_str(), |(stream, _)| stream);
         let mut ask = crate::webhooks::Ask::new(hook, protocol, name, peer).with("reason", why);
+        if let Some((_, r)) = feed {
+            ask = ask.with("role", r.as_str());
+        }
         if let Some(age) = age {
             ask = ask.with("duration_ms", age.as_millis().to_string());
         }
@@ -903,6 +955,11 @@ impl ShardState {
     /// A publisher session of `name` began here: its HLS segmenter and recorders read the
     /// ring in order.
     fn start_segmenter(&mut self, name: &str, now: Instant) {
+        // A backup stream's feeds are recorded and segmented as the public stream, which
+        // carries them.
+        if crate::backup::parse_feed(name).is_some() {
+            return;
+        }
         for leg in self.record.start(name, now) {
             self.streams.add_subscriber(
                 name,
@@ -971,6 +1028,7 @@ impl ShardState {
                 self.grace = grace;
             }
             ShardMsg::Inputs(list) => self.apply_inputs(&list),
+            ShardMsg::Feed { stream } => self.ensure_switch(&stream),
             ShardMsg::Hook { key, verdict } => {
                 if let Some(h) = self.admission.hooks.as_mut() {
                     h.gate.resolve(&key, verdict, now);
@@ -1061,6 +1119,11 @@ impl ShardState {
                 .collect(),
             histograms: self.histograms.clone(),
             inputs: self.inputs.values().map(|h| h.snapshot()).collect(),
+            backups: self
+                .switches
+                .values()
+                .map(|h| h.status.borrow().clone())
+                .collect(),
         }
     }
 
@@ -1123,6 +1186,9 @@ impl ShardState {
     pub fn shutdown(&mut self, now: Instant) {
         self.registry.set_draining();
         for h in self.inputs.values() {
+            h.stop();
+        }
+        for h in self.switches.values() {
             h.stop();
         }
         let ids: Vec<ConnId> = self.endpoint.connection_ids().collect();
@@ -1222,6 +1288,53 @@ impl ShardState {
             let h = crate::inputs::runner::spawn(cfg.clone(), host.clone(), self.input_seed);
             self.inputs.insert(name.to_string(), h);
         }
+    }
+
+    /// A feed of `stream` has a publisher: its switch runs here (started unless it does).
+    fn ensure_switch(&mut self, stream: &str) {
+        let Some(host) = self.ingest_host.clone() else {
+            return;
+        };
+        if self.switches.get(stream).is_some_and(|h| !h.is_done()) {
+            return;
+        }
+        self.switches.retain(|_, h| !h.is_done());
+        let h = crate::backup::runner::spawn(stream.to_string(), host);
+        self.switches.insert(stream.to_string(), h);
+    }
+
+    /// A trusted reader of stream `name` from its last keyframe (a switch reading a feed),
+    /// as an HTTP-TS leg: the registry's limits apply, `[access]` does not.
+    pub fn open_feed(&mut self, name: &str, now: Instant) -> Option<crate::playback::body::TsBody> {
+        if let Err(r) = self.registry.admit_subscriber(name, self.index) {
+            self.admission.count(r);
+            warn!(
+                "shard {}: the registry refused the switch's reader of {}: {r:?}",
+                self.index,
+                crate::backup::display_name(name)
+            );
+            return None;
+        }
+        let leg = self.http.allocate();
+        let player = Rc::new(RefCell::new(TsPlayer::new(FEED_QUEUE_BYTES, FEED_MAX_LAG)));
+        self.http.insert(leg, player.clone());
+        let mut out = Vec::new();
+        self.streams.subscriber_accepted(
+            self.index,
+            &self.registry,
+            name,
+            leg,
+            ReadOrder::Ordered { hold: FEED_HOLD },
+            now,
+            self.wait,
+            &mut out,
+        );
+        self.deliver(out);
+        Some(crate::playback::body::TsBody::new(
+            player,
+            leg,
+            self.http.departures(),
+        ))
     }
 
     /// The stream's publisher as the snapshot shows it, when it is not SRT.
