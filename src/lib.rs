@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod inputs;
 pub mod legs;
 pub mod media;
+pub mod outputs;
 pub mod playback;
 pub mod record;
 pub mod relay;

@@ -14,6 +14,7 @@ mod encryption;
 mod host;
 mod inputs;
 mod model;
+mod outputs;
 mod playback;
 mod record;
 mod reload;
@@ -33,6 +34,7 @@ pub use crate::access::AccessConfig;
 pub use encryption::{EncryptionRule, StreamPattern};
 pub use host::{Host, format_cpu_list, parse_cpu_list};
 pub use inputs::{InputConfig, MAX_UPSTREAMS};
+pub use outputs::{MAX_OUTPUTS, OutputConfig, OutputTarget};
 pub use playback::{HlsSettings, PlaybackConfig};
 pub use record::RecordRule;
 pub use reload::{ReloadClass, ReloadPlan};
@@ -92,6 +94,9 @@ pub struct Config {
     pub rtmp: Option<RtmpSettings>,
     /// `[[inputs]]`, in file order: streams pulled from upstreams; empty by default.
     pub inputs: Vec<InputConfig>,
+    /// `[[outputs]]`, in file order: streams pushed to other servers while live; empty by
+    /// default.
+    pub outputs: Vec<OutputConfig>,
     /// `[webhooks]`: admission and departure callbacks (restart only).
     pub webhooks: WebhookSettings,
     /// `[[record]]`, in file order: recordings by stream pattern; empty by default.

@@ -35,6 +35,7 @@ pub(super) struct FileModel {
     access: super::access::AccessModel,
     encryption: Vec<super::encryption::EncryptionModel>,
     inputs: Vec<super::inputs::InputModel>,
+    outputs: Vec<super::outputs::OutputModel>,
     webhooks: super::webhooks::WebhooksModel,
     record: Vec<super::record::RecordModel>,
 }
@@ -237,6 +238,7 @@ impl TryFrom<Input<'_>> for Config {
             encryption: super::encryption::rules(&m.encryption)?,
             rtmp: super::rtmp::rtmp(&m.rtmp, &tcp_listeners)?,
             inputs,
+            outputs: super::outputs::outputs(&m.outputs)?,
             record: super::record::rules(&m.record)?,
             playback,
             webhooks: super::webhooks::webhooks(&m.webhooks)?,

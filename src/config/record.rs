@@ -129,7 +129,7 @@ mod tests {
             .find("\n# [[record]]\n")
             .expect("config.toml shows [[record]]");
         let end = text[start..]
-            .find("\n# [[inputs]]:")
+            .find("\n# [[outputs]]:")
             .map_or(text.len(), |e| start + e);
         text[start..end]
             .lines()

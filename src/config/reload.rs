@@ -47,6 +47,9 @@ pub struct ReloadPlan {
     pub access: Option<AccessConfig>,
     /// `[[encryption]]` rules for callers admitted after the reload.
     pub encryption: Option<Vec<EncryptionRule>>,
+    /// The whole new `[[outputs]]` list when it differs: the engine diffs it (starts the new
+    /// outputs, stops the removed ones, restarts the changed ones).
+    pub outputs: Option<Vec<super::OutputConfig>>,
     /// The whole new `[[inputs]]` list when it differs: the engine diffs it by stream (starts
     /// the new inputs, stops the removed ones, restarts the changed ones).
     pub inputs: Option<Vec<InputConfig>>,
@@ -112,6 +115,10 @@ pub(super) fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ConfigError
     if inputs_changed {
         changed.push("inputs");
     }
+    let outputs_changed = old.outputs != new.outputs;
+    if outputs_changed {
+        changed.push("outputs");
+    }
     // `[[record]]` likewise: read when a session starts; running recordings keep theirs.
     let record_changed = old.record != new.record;
     if record_changed {
@@ -126,6 +133,7 @@ pub(super) fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ConfigError
         access: (old.access != new.access).then(|| new.access.clone()),
         encryption: encryption_changed.then(|| new.encryption.clone()),
         inputs: inputs_changed.then(|| new.inputs.clone()),
+        outputs: outputs_changed.then(|| new.outputs.clone()),
         record: record_changed.then(|| new.record.clone()),
     })
 }

@@ -24,7 +24,12 @@ pub fn streams(shards: &[ShardSnapshot]) -> Value {
         })
         .collect();
     let inputs: Vec<Value> = inputs.iter().map(|i| input_json(i)).collect();
-    json!({ "streams": list, "inputs": inputs })
+    let outputs: Vec<Value> = shards
+        .iter()
+        .flat_map(|s| &s.outputs)
+        .map(output_json)
+        .collect();
+    json!({ "streams": list, "inputs": inputs, "outputs": outputs })
 }
 
 /// A stream's entry with the input that feeds it, if any.
@@ -33,6 +38,21 @@ fn with_input(mut v: Value, name: &str, inputs: &[&InputSnapshot]) -> Value {
         v["input"] = input_json(i);
     }
     v
+}
+
+fn output_json(o: &crate::telemetry::OutputSnapshot) -> Value {
+    json!({
+        "stream": o.stream,
+        "target": o.target,
+        "state": o.state,
+        "connects": o.connects,
+        "reconnects": o.connects.saturating_sub(1),
+        "failures": o.failures,
+        "packets": o.packets,
+        "bytes": o.bytes,
+        "dropped_packets": o.dropped_packets,
+        "last_error": o.last_error,
+    })
 }
 
 fn input_json(i: &InputSnapshot) -> Value {
@@ -62,8 +82,18 @@ pub fn stream(shards: &[ShardSnapshot], name: &str) -> Option<Value> {
     Some(with_backup(v, name, shards))
 }
 
-/// A stream's entry with its main/backup switch, or, for a feed, what it feeds.
+/// A stream's entry with its main/backup switch (or, for a feed, what it feeds) and its push
+/// outputs.
 fn with_backup(mut v: Value, name: &str, shards: &[ShardSnapshot]) -> Value {
+    let outputs: Vec<Value> = shards
+        .iter()
+        .flat_map(|s| &s.outputs)
+        .filter(|o| o.stream == name)
+        .map(output_json)
+        .collect();
+    if !outputs.is_empty() {
+        v["outputs"] = Value::Array(outputs);
+    }
     if let Some((stream, role)) = crate::backup::parse_feed(name) {
         v["feed"] = json!({ "stream": stream, "role": role.as_str() });
     }

@@ -563,6 +563,7 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
     out.int("srt_rtmp_connections", &[], rtmp(|r| r.open));
     record_series(out, shards);
     backup_series(out, shards);
+    output_series(out, shards);
     let inputs: Vec<&crate::telemetry::InputSnapshot> =
         shards.iter().flat_map(|s| &s.inputs).collect();
     type InputFn = fn(&crate::telemetry::InputSnapshot) -> u64;
@@ -1065,5 +1066,56 @@ fn backup_series(out: &mut Out, shards: &[ShardSnapshot]) {
     );
     for b in &backups {
         out.int(name, &[("stream", &b.stream)], b.switch_dropped_packets);
+    }
+}
+
+/// `[[outputs]]`: each push output's connection and what it sent.
+fn output_series(out: &mut Out, shards: &[ShardSnapshot]) {
+    let outputs: Vec<&crate::telemetry::OutputSnapshot> =
+        shards.iter().flat_map(|s| &s.outputs).collect();
+    type OutputFn = fn(&crate::telemetry::OutputSnapshot) -> u64;
+    let series: [(&str, &str, &str, OutputFn); 6] = [
+        (
+            "srt_output_connected",
+            "gauge",
+            "1 while the output's call is up and sending.",
+            |o| u64::from(o.state == "live"),
+        ),
+        (
+            "srt_output_connects_total",
+            "counter",
+            "Calls of the output's target that were answered.",
+            |o| o.connects,
+        ),
+        (
+            "srt_output_failures_total",
+            "counter",
+            "Calls that failed or were lost (each followed by the backoff).",
+            |o| o.failures,
+        ),
+        (
+            "srt_output_packets_total",
+            "counter",
+            "SRT messages handed to the output's connection.",
+            |o| o.packets,
+        ),
+        (
+            "srt_output_bytes_total",
+            "counter",
+            "Bytes handed to the output's connection.",
+            |o| o.bytes,
+        ),
+        (
+            "srt_output_dropped_packets_total",
+            "counter",
+            "Messages dropped because the output's send buffer was full (a target slower than the stream).",
+            |o| o.dropped_packets,
+        ),
+    ];
+    for (name, kind, help, f) in series {
+        out.head(name, kind, help);
+        for o in &outputs {
+            out.int(name, &[("stream", &o.stream), ("target", &o.target)], f(o));
+        }
     }
 }

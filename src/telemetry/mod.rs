@@ -38,6 +38,8 @@ pub struct ShardSnapshot {
     pub inputs: Vec<InputSnapshot>,
     /// The main/backup switches this shard runs.
     pub backups: Vec<BackupSnapshot>,
+    /// The push outputs this shard runs.
+    pub outputs: Vec<OutputSnapshot>,
 }
 
 /// A pulled input as `/v1/streams` shows it.
@@ -53,6 +55,25 @@ pub struct InputSnapshot {
     pub switches: u64,
     pub switch_dropped_packets: u64,
     pub bytes: u64,
+    pub last_error: Option<String>,
+}
+
+/// A push output as `/v1/streams` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputSnapshot {
+    pub stream: String,
+    /// The target URL, secrets masked.
+    pub target: String,
+    /// `idle` (the stream is not live), `connecting`, `live`, `waiting` (backoff), `stopped`.
+    pub state: &'static str,
+    pub connects: u64,
+    pub failures: u64,
+    /// SRT messages handed to the connection, and their bytes.
+    pub packets: u64,
+    pub bytes: u64,
+    /// Messages the connection's send buffer had no room for (a target slower than the
+    /// stream).
+    pub dropped_packets: u64,
     pub last_error: Option<String>,
 }
 

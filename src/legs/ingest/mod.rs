@@ -217,6 +217,8 @@ pub trait IngestHost {
     fn srt_pull(&self, id: u32, out: &mut Vec<u8>) -> PullState;
     /// Ends call `id` (SHUTDOWN to the peer).
     fn srt_hangup(&self, id: u32);
+    /// Sends `payload` (at most one SRT message) on call `id` (a push output).
+    fn srt_push(&self, id: u32, payload: &[u8]) -> PushOutcome;
     /// Reads stream `name` from its last keyframe as a byte stream (a main/backup switch
     /// reading a feed): trusted, no access check; `None` if the registry refuses.
     fn open_feed(&self, name: &str) -> Option<crate::playback::body::TsBody>;
@@ -252,6 +254,16 @@ pub struct SrtCall {
     /// `None`: `srt.latency.default`.
     pub latency: Option<Duration>,
     pub timeout: Duration,
+}
+
+/// What [`IngestHost::srt_push`] did with a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushOutcome {
+    pub sent: u64,
+    /// No room in the send buffer (or larger than the connection takes): dropped.
+    pub dropped: u64,
+    /// The call is gone.
+    pub closed: bool,
 }
 
 /// Where an SRT call stands.

@@ -82,6 +82,11 @@ impl IngestHost for ShardIngest {
         self.state().borrow_mut().srt_hangup(id, now);
     }
 
+    fn srt_push(&self, id: u32, payload: &[u8]) -> crate::legs::ingest::PushOutcome {
+        let now = super::clock();
+        self.state().borrow_mut().srt_push(id, payload, now)
+    }
+
     fn open_feed(&self, name: &str) -> Option<crate::playback::body::TsBody> {
         let now = super::clock();
         self.state().borrow_mut().open_feed(name, now)

@@ -193,6 +193,7 @@ impl Engine {
                 rtmp: rtmp.clone(),
                 input_seed: secrets.seed ^ (i as u64).wrapping_mul(0xA076_1D64_78BD_642F),
                 inputs: config.inputs.clone(),
+                outputs: config.outputs.clone(),
                 default_latency: config.srt.latency.default,
                 can_call: calls_out(config),
                 endpoint: srt_endpoint(config, &secrets, i, n, epoch),
@@ -341,6 +342,11 @@ impl Engine {
                 let _ = inbox.send(ShardMsg::Inputs(list.clone()));
             }
         }
+        if let Some(list) = &plan.outputs {
+            for inbox in &self.inboxes {
+                let _ = inbox.send(ShardMsg::Outputs(list.clone()));
+            }
+        }
         if let Some(p) = &plan.policy {
             let wait = wait_for_publisher(p.unknown_stream);
             for inbox in &self.inboxes {
@@ -408,14 +414,15 @@ fn bind_listeners(
     Ok((per_shard, addrs))
 }
 
-/// Whether an `[[inputs]]` entry pulls over SRT (the shards then need a caller socket; an
-/// input of that kind added by a reload needs a restart).
+/// Whether an `[[inputs]]` entry pulls over SRT or an `[[outputs]]` entry pushes (the shards
+/// then need a caller socket; one of those added by a reload needs a restart).
 fn calls_out(config: &Config) -> bool {
     config
         .inputs
         .iter()
         .flat_map(|i| &i.upstreams)
         .any(|u| matches!(u, crate::ingest::upstream::Upstream::Srt { .. }))
+        || !config.outputs.is_empty()
 }
 
 /// The players' HTTP listener, one `SO_REUSEPORT` socket per shard (`None`s when it is off).
@@ -586,6 +593,7 @@ async fn run_shard(
     };
     let (handoff_tx, handoff_rx) = connect_handoffs(tx, rx).await;
     let inputs = parts.inputs.clone();
+    let outputs = parts.outputs.clone();
     let state = Rc::new(RefCell::new(ShardState::new(
         parts,
         udps.clone(),
@@ -602,6 +610,7 @@ async fn run_shard(
     spawn_playback(&state, listeners.playback);
     spawn_rtmp(&state, listeners.rtmp, host);
     state.borrow_mut().apply_inputs(&inputs);
+    state.borrow_mut().apply_outputs(&outputs);
     ctx.stop.wait().await;
     drain_on_shutdown(&state).await;
 }

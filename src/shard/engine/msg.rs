@@ -29,6 +29,8 @@ pub enum ShardMsg {
     Latency { default: Duration, max: Duration },
     /// The configured `[[inputs]]` (start, reload): the shard runs those that are its own.
     Inputs(Vec<crate::config::InputConfig>),
+    /// The configured `[[outputs]]` (start, reload): the shard runs those that are its own.
+    Outputs(Vec<crate::config::OutputConfig>),
     /// A feed of a main/backup stream has a publisher: run the stream's switch (sent to the
     /// stream's shard, `inputs::shard_of`).
     Feed { stream: String },

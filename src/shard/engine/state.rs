@@ -83,6 +83,8 @@ pub struct ShardState {
     pub rtmp: Option<Arc<crate::rtmp::server::RtmpShared>>,
     /// The `[[inputs]]` this shard runs, by stream.
     pub inputs: HashMap<String, crate::inputs::runner::InputHandle>,
+    /// The `[[outputs]]` this shard runs, by position in the list and target.
+    pub outputs: HashMap<(String, String), crate::outputs::runner::OutputHandle>,
     /// The main/backup switches of streams whose shard (`inputs::shard_of`) this is.
     pub switches: HashMap<String, crate::backup::runner::SwitchHandle>,
     /// What input tasks publish through (set once the shard's state is shared).
@@ -141,6 +143,8 @@ pub struct ShardParts {
     pub input_seed: u64,
     /// Every `[[inputs]]` entry (the shard runs its own share).
     pub inputs: Vec<crate::config::InputConfig>,
+    /// Every `[[outputs]]` entry (likewise).
+    pub outputs: Vec<crate::config::OutputConfig>,
     /// `srt.latency.default`: the latency of `srt://` input calls that name none.
     pub default_latency: Duration,
     /// The shard has a caller socket (an `srt://` input was configured at start).
@@ -216,6 +220,7 @@ impl ShardState {
             rtmp: parts.rtmp,
             inputs: HashMap::new(),
             switches: HashMap::new(),
+            outputs: HashMap::new(),
             ingest_host: None,
             input_seed: parts.input_seed,
             srt_pulls: HashMap::new(),
@@ -810,7 +815,7 @@ impl ShardState {
         use crate::srt::handshake::CallerConfig;
         if !self.can_call {
             return Err(
-                "srt:// inputs added by a reload need a restart (the shards open their \
+                "srt:// inputs and [[outputs]] added by a reload need a restart (the shards open their \
                  caller sockets at start)"
                     .into(),
             );
@@ -860,6 +865,27 @@ impl ShardState {
             }
             ingest_legs::PullState::Connecting => state,
         }
+    }
+
+    /// One message on a push output's call.
+    pub fn srt_push(
+        &mut self,
+        id: ConnId,
+        payload: &[u8],
+        now: Instant,
+    ) -> ingest_legs::PushOutcome {
+        let mut r = ingest_legs::PushOutcome::default();
+        if !self.srt_pulls.contains_key(&id) {
+            r.closed = true;
+            return r;
+        }
+        match self.endpoint.send(id, now, payload) {
+            Ok(_) => r.sent = 1,
+            Err(crate::srt::connection::SendError::Closed) => r.closed = true,
+            Err(_) => r.dropped = 1,
+        }
+        self.transmit(now);
+        r
     }
 
     pub fn srt_hangup(&mut self, id: ConnId, now: Instant) {
@@ -1028,6 +1054,7 @@ impl ShardState {
                 self.grace = grace;
             }
             ShardMsg::Inputs(list) => self.apply_inputs(&list),
+            ShardMsg::Outputs(list) => self.apply_outputs(&list),
             ShardMsg::Feed { stream } => self.ensure_switch(&stream),
             ShardMsg::Hook { key, verdict } => {
                 if let Some(h) = self.admission.hooks.as_mut() {
@@ -1119,6 +1146,7 @@ impl ShardState {
                 .collect(),
             histograms: self.histograms.clone(),
             inputs: self.inputs.values().map(|h| h.snapshot()).collect(),
+            outputs: self.outputs.values().map(|h| h.snapshot()).collect(),
             backups: self
                 .switches
                 .values()
@@ -1189,6 +1217,9 @@ impl ShardState {
             h.stop();
         }
         for h in self.switches.values() {
+            h.stop();
+        }
+        for h in self.outputs.values() {
             h.stop();
         }
         let ids: Vec<ConnId> = self.endpoint.connection_ids().collect();
@@ -1287,6 +1318,41 @@ impl ShardState {
             self.input_seed = self.input_seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let h = crate::inputs::runner::spawn(cfg.clone(), host.clone(), self.input_seed);
             self.inputs.insert(name.to_string(), h);
+        }
+    }
+
+    /// Runs the `[[outputs]]` of `list` that belong to this shard (their stream's,
+    /// `inputs::shard_of`): new ones start, removed ones stop, changed ones restart.
+    pub fn apply_outputs(&mut self, list: &[crate::config::OutputConfig]) {
+        let Some(host) = self.ingest_host.clone() else {
+            return;
+        };
+        let n = self.peers.len();
+        let key = |c: &crate::config::OutputConfig| (c.stream.clone(), c.target.to_string());
+        let mine: HashMap<(String, String), &crate::config::OutputConfig> = list
+            .iter()
+            .filter(|c| crate::inputs::shard_of(&c.stream, n) == self.index)
+            .map(|c| (key(c), c))
+            .collect();
+        let gone: Vec<(String, String)> = self
+            .outputs
+            .iter()
+            .filter(|(k, h)| mine.get(*k).is_none_or(|c| **c != h.cfg))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            if let Some(h) = self.outputs.remove(&k) {
+                info!("shard {}: output {:?} -> {} stops", self.index, k.0, k.1);
+                h.stop();
+            }
+        }
+        for (k, cfg) in mine {
+            if self.outputs.contains_key(&k) {
+                continue;
+            }
+            info!("shard {}: output {:?} -> {} starts", self.index, k.0, k.1);
+            let h = crate::outputs::runner::spawn(cfg.clone(), host.clone());
+            self.outputs.insert(k, h);
         }
     }
 
