@@ -54,6 +54,8 @@ declare -A PACKAGE_OF=(
     [kill]=procps
     # hls.js for the player page comes from the npm registry (install_hlsjs below).
     [npm]=npm
+    # tests/cluster.rs starts its own etcd on loopback (the package's service is not used).
+    [etcd]=etcd-server
 )
 
 # Packages without a command of their own that the playback tests need: VLC's demuxers and

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod backup;
 pub mod buf;
+pub mod cluster;
 pub mod config;
 pub mod driver;
 pub mod http;

@@ -43,6 +43,9 @@ pub struct InputConfig {
     pub looped: bool,
     /// CA certificates (PEM) an `https://` upstream must chain to, instead of the system's.
     pub tls_ca_file: Option<PathBuf>,
+    /// Started by `[cluster]` (an edge pulling a stream another node serves), not the file:
+    /// its publisher is a replica the directory does not claim.
+    pub edge: bool,
 }
 
 /// The file's form of one input. By-hand `Debug`: URLs may carry tokens.
@@ -211,6 +214,7 @@ fn input(m: &InputModel, srt_listen: &[SocketAddr]) -> Result<InputConfig, Refus
         idle_stop: ms("inputs.idle_stop_ms", m.idle_stop_ms, 0)?,
         looped: m.looped,
         tls_ca_file: m.tls_ca_file.clone(),
+        edge: false,
     })
 }
 

@@ -10,6 +10,7 @@
 //! reload may change are their own [`StreamPolicy`] so a reload hands them over in one piece.
 
 mod access;
+mod cluster;
 mod encryption;
 mod host;
 mod inputs;
@@ -31,6 +32,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use crate::access::AccessConfig;
+pub use cluster::ClusterConfig;
 pub use encryption::{EncryptionRule, StreamPattern};
 pub use host::{Host, format_cpu_list, parse_cpu_list};
 pub use inputs::{InputConfig, MAX_UPSTREAMS};
@@ -97,6 +99,8 @@ pub struct Config {
     /// `[[outputs]]`, in file order: streams pushed to other servers while live; empty by
     /// default.
     pub outputs: Vec<OutputConfig>,
+    /// `[cluster]` (off by default).
+    pub cluster: ClusterConfig,
     /// `[webhooks]`: admission and departure callbacks (restart only).
     pub webhooks: WebhookSettings,
     /// `[[record]]`, in file order: recordings by stream pattern; empty by default.

@@ -36,6 +36,7 @@ pub(super) struct FileModel {
     encryption: Vec<super::encryption::EncryptionModel>,
     inputs: Vec<super::inputs::InputModel>,
     outputs: Vec<super::outputs::OutputModel>,
+    cluster: super::cluster::ClusterModel,
     webhooks: super::webhooks::WebhooksModel,
     record: Vec<super::record::RecordModel>,
 }
@@ -239,6 +240,7 @@ impl TryFrom<Input<'_>> for Config {
             rtmp: super::rtmp::rtmp(&m.rtmp, &tcp_listeners)?,
             inputs,
             outputs: super::outputs::outputs(&m.outputs)?,
+            cluster: super::cluster::cluster(&m.cluster, srt.listen[0].port())?,
             record: super::record::rules(&m.record)?,
             playback,
             webhooks: super::webhooks::webhooks(&m.webhooks)?,

@@ -494,6 +494,42 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             Restart,
             a.webhooks.retry_delay != b.webhooks.retry_delay,
         ),
+        (
+            "cluster.enabled",
+            Restart,
+            a.cluster.enabled != b.cluster.enabled,
+        ),
+        (
+            "cluster.node_id",
+            Restart,
+            a.cluster.node_id_setting != b.cluster.node_id_setting,
+        ),
+        (
+            "cluster.advertise",
+            Restart,
+            a.cluster.advertise_setting != b.cluster.advertise_setting,
+        ),
+        ("cluster.etcd", Restart, a.cluster.etcd != b.cluster.etcd),
+        (
+            "cluster.prefix",
+            Restart,
+            a.cluster.prefix != b.cluster.prefix,
+        ),
+        (
+            "cluster.lease_ttl_ms",
+            Restart,
+            a.cluster.lease_ttl != b.cluster.lease_ttl,
+        ),
+        (
+            "cluster.edge_idle_ms",
+            Restart,
+            a.cluster.edge_idle != b.cluster.edge_idle,
+        ),
+        (
+            "cluster.secret",
+            Restart,
+            a.cluster.secret != b.cluster.secret,
+        ),
         // Consulted when a session is issued or redeemed: a reload applies to the next one
         // (and revokes the sessions of removed tokens).
         (

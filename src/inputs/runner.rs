@@ -375,7 +375,11 @@ impl Runner {
             name: &self.cfg.stream,
             session: None,
             check_access: false,
-            protocol: Protocol::Input,
+            protocol: if self.cfg.edge {
+                Protocol::Edge
+            } else {
+                Protocol::Input
+            },
             source,
             role: None,
         }) {

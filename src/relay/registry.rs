@@ -154,6 +154,20 @@ struct Inner {
 pub struct Registry {
     shards: usize,
     inner: Mutex<Inner>,
+    /// The cluster's directory, when `[cluster]` is on: set once at start.
+    cluster: std::sync::OnceLock<Arc<dyn ClusterHooks>>,
+}
+
+/// What the registry and the shards need of the cluster (`src/cluster`), kept neutral here.
+pub trait ClusterHooks: Send + Sync + std::fmt::Debug {
+    /// Another node serves `name` (as last read from the directory).
+    fn owned_elsewhere(&self, name: &str) -> bool;
+    /// `secret` is the cluster's: an edge node pulling a stream from this one.
+    fn is_edge_secret(&self, secret: &str) -> bool;
+    /// A publisher of `name` started on this node (not an edge's pull).
+    fn publisher_up(&self, name: &str);
+    /// A publisher of `name` on this node left (another one may have taken over).
+    fn publisher_down(&self, name: &str);
 }
 
 /// Counts for health checks and metrics.
@@ -182,7 +196,28 @@ impl Registry {
                 accepted_total: 0,
                 draining: false,
             }),
+            cluster: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Joins the cluster's directory (at start; later calls are ignored).
+    pub fn set_cluster(&self, hooks: Arc<dyn ClusterHooks>) {
+        let _ = self.cluster.set(hooks);
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<dyn ClusterHooks>> {
+        self.cluster.get()
+    }
+
+    /// Admits a publisher of `name` that is an edge's pull of a stream another node serves:
+    /// as [`Registry::admit_publisher`] without the directory check.
+    pub fn admit_replica(
+        &self,
+        name: &str,
+        shard: usize,
+        now: Instant,
+    ) -> Result<PublishGrant, Refusal> {
+        self.admit(name, shard, now, false)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -255,6 +290,20 @@ impl Registry {
         shard: usize,
         now: Instant,
     ) -> Result<PublishGrant, Refusal> {
+        self.admit(name, shard, now, true)
+    }
+
+    fn admit(
+        &self,
+        name: &str,
+        shard: usize,
+        now: Instant,
+        check_cluster: bool,
+    ) -> Result<PublishGrant, Refusal> {
+        // Another node serves it: a second publisher anywhere in the cluster is a conflict.
+        if check_cluster && self.cluster().is_some_and(|c| c.owned_elsewhere(name)) {
+            return Err(Refusal::PublisherConflict);
+        }
         let mut g = self.lock();
         let g = &mut *g;
         check_connection_limit(g)?;

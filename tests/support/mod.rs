@@ -25,6 +25,7 @@
 
 pub mod browser;
 pub mod clockbar;
+pub mod etcd;
 pub mod feeder;
 pub mod http_client;
 pub mod image;

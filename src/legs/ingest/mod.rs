@@ -30,6 +30,8 @@ pub enum Protocol {
     Input,
     /// A stream's main/backup switch (`src/backup`).
     Switch,
+    /// An edge's pull of a stream another cluster node serves (`src/cluster`).
+    Edge,
 }
 
 impl Protocol {
@@ -38,6 +40,7 @@ impl Protocol {
             Protocol::Rtmp => "rtmp",
             Protocol::Input => "input",
             Protocol::Switch => "switch",
+            Protocol::Edge => "edge",
         }
     }
 }

@@ -311,17 +311,22 @@ impl AccessControl for Admission {
             return Err(code);
         }
         // Credentials first: a refused caller must not learn whether the stream exists.
-        if let Some(m) = access_mode(mode) {
-            let session = sid.as_ref().and_then(|s| s.session.as_deref());
-            if let Err(d) = self.sessions.redeem(&name, m, session, self.now) {
-                match d {
-                    Denied::Unauthorized => self.counters.unauthorized += 1,
-                    Denied::Forbidden => self.counters.forbidden += 1,
-                }
-                let code = denied_reason(d);
-                events::rejected(self.now, self.shard, req.peer(), asked(mode, &name), code);
-                return Err(code);
+        let session = sid.as_ref().and_then(|s| s.session.as_deref());
+        // An edge node of this cluster pulling a stream shows the cluster's secret instead.
+        let edge = mode == StreamMode::Request
+            && sid.as_ref().and_then(|s| s.user.as_deref()) == Some(crate::cluster::EDGE_USER)
+            && session
+                .is_some_and(|s| self.registry.cluster().is_some_and(|c| c.is_edge_secret(s)));
+        if let Some(m) = access_mode(mode).filter(|_| !edge)
+            && let Err(d) = self.sessions.redeem(&name, m, session, self.now)
+        {
+            match d {
+                Denied::Unauthorized => self.counters.unauthorized += 1,
+                Denied::Forbidden => self.counters.forbidden += 1,
             }
+            let code = denied_reason(d);
+            events::rejected(self.now, self.shard, req.peer(), asked(mode, &name), code);
+            return Err(code);
         }
         // A caller repeating its conclusion before the answer reached it is answered by the
         // endpoint; a grant left from an earlier attempt of this caller is replaced.

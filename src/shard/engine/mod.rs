@@ -79,6 +79,8 @@ pub enum EngineError {
     },
     #[error("cannot start the webhook thread: {0}")]
     Webhooks(io::Error),
+    #[error("cannot start the cluster thread: {0}")]
+    Cluster(io::Error),
     #[error(transparent)]
     Shards(#[from] ShardError),
 }
@@ -96,6 +98,7 @@ pub struct Engine {
     record: Arc<crate::record::RecordShared>,
     addrs: Vec<SocketAddr>,
     heartbeats: Heartbeats,
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Randomness the engine needs (cookie secret, socket-id and ISN seed, session-id key):
@@ -242,7 +245,15 @@ impl Engine {
                 "RTMP ingest on rtmp://{a}/ (stream key `cam1` in app `live` publishes live/cam1)"
             );
         }
+        let cluster = match &config.cluster {
+            c if c.enabled => Some(
+                crate::cluster::Cluster::start(c.clone(), registry.clone(), inboxes.clone())
+                    .map_err(EngineError::Cluster)?,
+            ),
+            _ => None,
+        };
         Ok(Engine {
+            cluster,
             rtmp_addr,
             playback_addr,
             playback,
@@ -255,6 +266,11 @@ impl Engine {
             addrs,
             heartbeats,
         })
+    }
+
+    /// The cluster's directory, when `[cluster]` is on.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// The bound SRT addresses (the actual ports when the config asked for port 0).
@@ -423,6 +439,7 @@ fn calls_out(config: &Config) -> bool {
         .flat_map(|i| &i.upstreams)
         .any(|u| matches!(u, crate::ingest::upstream::Upstream::Srt { .. }))
         || !config.outputs.is_empty()
+        || config.cluster.enabled
 }
 
 /// The players' HTTP listener, one `SO_REUSEPORT` socket per shard (`None`s when it is off).

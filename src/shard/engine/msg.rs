@@ -29,6 +29,9 @@ pub enum ShardMsg {
     Latency { default: Duration, max: Duration },
     /// The configured `[[inputs]]` (start, reload): the shard runs those that are its own.
     Inputs(Vec<crate::config::InputConfig>),
+    /// The edge pulls `[cluster]` wants (streams other nodes serve, for local players): the
+    /// shard runs those that are its own, like `[[inputs]]`.
+    EdgeInputs(Vec<crate::config::InputConfig>),
     /// The configured `[[outputs]]` (start, reload): the shard runs those that are its own.
     Outputs(Vec<crate::config::OutputConfig>),
     /// A feed of a main/backup stream has a publisher: run the stream's switch (sent to the

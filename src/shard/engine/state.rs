@@ -83,6 +83,8 @@ pub struct ShardState {
     pub rtmp: Option<Arc<crate::rtmp::server::RtmpShared>>,
     /// The `[[inputs]]` this shard runs, by stream.
     pub inputs: HashMap<String, crate::inputs::runner::InputHandle>,
+    /// The edge pulls `[cluster]` runs here, by stream.
+    pub edge_inputs: HashMap<String, crate::inputs::runner::InputHandle>,
     /// The `[[outputs]]` this shard runs, by position in the list and target.
     pub outputs: HashMap<(String, String), crate::outputs::runner::OutputHandle>,
     /// The main/backup switches of streams whose shard (`inputs::shard_of`) this is.
@@ -219,6 +221,7 @@ impl ShardState {
             ),
             rtmp: parts.rtmp,
             inputs: HashMap::new(),
+            edge_inputs: HashMap::new(),
             switches: HashMap::new(),
             outputs: HashMap::new(),
             ingest_host: None,
@@ -683,6 +686,17 @@ impl ShardState {
     /// A publisher of any protocol is in: its session starts here, the HLS segmenter with it,
     /// and the publisher it displaced (takeover) is asked to end.
     fn publisher_started(&mut self, name: &str, g: &PublishGrant, id: LegId, now: Instant) {
+        // The directory claims what is published here: not an edge's pull, not a feed.
+        let edge = self
+            .ingest
+            .get(id)
+            .is_some_and(|l| l.borrow().protocol == ingest_legs::Protocol::Edge);
+        if let Some(c) = self.registry.cluster()
+            && !edge
+            && crate::backup::parse_feed(name).is_none()
+        {
+            c.publisher_up(name);
+        }
         if let Some((stream, _)) = crate::backup::parse_feed(name) {
             let home = crate::inputs::shard_of(stream, self.peers.len());
             if home == self.index {
@@ -766,7 +780,12 @@ impl ShardState {
             }
             _ => name,
         };
-        let g = match self.registry.admit_publisher(name, self.index, now) {
+        let admitted = if protocol == ingest_legs::Protocol::Edge {
+            self.registry.admit_replica(name, self.index, now)
+        } else {
+            self.registry.admit_publisher(name, self.index, now)
+        };
+        let g = match admitted {
             Ok(g) => g,
             Err(r) => {
                 self.admission.count(r);
@@ -1011,6 +1030,9 @@ impl ShardState {
         if self.streams.live_key(name).is_some() {
             return;
         }
+        if let Some(c) = self.registry.cluster() {
+            c.publisher_down(name);
+        }
         for leg in self.record.end(name) {
             self.streams.remove_connection(leg, now);
         }
@@ -1054,6 +1076,7 @@ impl ShardState {
                 self.grace = grace;
             }
             ShardMsg::Inputs(list) => self.apply_inputs(&list),
+            ShardMsg::EdgeInputs(list) => self.apply_edge_inputs(&list),
             ShardMsg::Outputs(list) => self.apply_outputs(&list),
             ShardMsg::Feed { stream } => self.ensure_switch(&stream),
             ShardMsg::Hook { key, verdict } => {
@@ -1145,7 +1168,12 @@ impl ShardState {
                 })
                 .collect(),
             histograms: self.histograms.clone(),
-            inputs: self.inputs.values().map(|h| h.snapshot()).collect(),
+            inputs: self
+                .inputs
+                .values()
+                .chain(self.edge_inputs.values())
+                .map(|h| h.snapshot())
+                .collect(),
             outputs: self.outputs.values().map(|h| h.snapshot()).collect(),
             backups: self
                 .switches
@@ -1213,7 +1241,7 @@ impl ShardState {
     /// Shutdown: refuse newcomers, SHUTDOWN to every peer, flush.
     pub fn shutdown(&mut self, now: Instant) {
         self.registry.set_draining();
-        for h in self.inputs.values() {
+        for h in self.inputs.values().chain(self.edge_inputs.values()) {
             h.stop();
         }
         for h in self.switches.values() {
@@ -1285,6 +1313,24 @@ impl ShardState {
     /// Runs the `[[inputs]]` of `list` that belong to this shard (`inputs::shard_of`): new ones
     /// start, removed ones stop, changed ones restart; unchanged ones keep running.
     pub fn apply_inputs(&mut self, list: &[crate::config::InputConfig]) {
+        let mut map = std::mem::take(&mut self.inputs);
+        self.apply_input_list(&mut map, list, "input");
+        self.inputs = map;
+    }
+
+    /// The edge pulls `[cluster]` wants (see [`ShardState::apply_inputs`]).
+    pub fn apply_edge_inputs(&mut self, list: &[crate::config::InputConfig]) {
+        let mut map = std::mem::take(&mut self.edge_inputs);
+        self.apply_input_list(&mut map, list, "edge pull");
+        self.edge_inputs = map;
+    }
+
+    fn apply_input_list(
+        &mut self,
+        running: &mut HashMap<String, crate::inputs::runner::InputHandle>,
+        list: &[crate::config::InputConfig],
+        what: &str,
+    ) {
         let Some(host) = self.ingest_host.clone() else {
             return;
         };
@@ -1294,30 +1340,29 @@ impl ShardState {
             .filter(|c| crate::inputs::shard_of(&c.stream, n) == self.index)
             .map(|c| (c.stream.as_str(), c))
             .collect();
-        let gone: Vec<String> = self
-            .inputs
+        let gone: Vec<String> = running
             .iter()
             .filter(|(name, h)| mine.get(name.as_str()).is_none_or(|c| **c != h.cfg))
             .map(|(name, _)| name.clone())
             .collect();
         for name in gone {
-            if let Some(h) = self.inputs.remove(&name) {
-                info!("shard {}: input {name:?} stops", self.index);
+            if let Some(h) = running.remove(&name) {
+                info!("shard {}: {what} {name:?} stops", self.index);
                 h.stop();
             }
         }
         for (name, cfg) in mine {
-            if self.inputs.contains_key(name) {
+            if running.contains_key(name) {
                 continue;
             }
             info!(
-                "shard {}: input {name:?} starts with {} upstream(s)",
+                "shard {}: {what} {name:?} starts with {} upstream(s)",
                 self.index,
                 cfg.upstreams.len()
             );
             self.input_seed = self.input_seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let h = crate::inputs::runner::spawn(cfg.clone(), host.clone(), self.input_seed);
-            self.inputs.insert(name.to_string(), h);
+            running.insert(name.to_string(), h);
         }
     }
 

@@ -1,0 +1,182 @@
+//! `[cluster]`: this node's place in a cluster of relays sharing a stream directory in etcd.
+//! Off by default: a single node needs nothing. Restart-only.
+//!
+//! Owns: the model and its checks. Must not: resolve or connect anything.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use super::model::in_range;
+use crate::cluster::etcd::Endpoint;
+
+/// `[cluster]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub enabled: bool,
+    /// `cluster.node_id` and `cluster.advertise` as written (maybe empty).
+    pub node_id_setting: String,
+    pub advertise_setting: String,
+    /// This node's name: `node_id`, the machine's host name when not given.
+    pub node_id: String,
+    /// `host:port` other nodes pull this node's streams from (its SRT listener as they reach
+    /// it): `advertise`, the node id and the first `srt.listen` port when not given.
+    pub advertise: String,
+    pub etcd: Vec<Endpoint>,
+    /// Ends with `/`.
+    pub prefix: String,
+    pub lease_ttl: Duration,
+    /// An edge pull stops this long after its last local player left.
+    pub edge_idle: Duration,
+    /// Shared by every node: edges present it when they pull (Stream ID
+    /// `#!::r=STREAM,m=request,u=srtrelay-edge,s=SECRET`), origins admit it past `[access]`.
+    pub secret: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct ClusterModel {
+    enabled: bool,
+    node_id: String,
+    advertise: String,
+    etcd: Vec<String>,
+    prefix: String,
+    lease_ttl_ms: i64,
+    edge_idle_ms: i64,
+    secret: String,
+}
+
+impl Default for ClusterModel {
+    fn default() -> Self {
+        ClusterModel {
+            enabled: false,
+            node_id: String::new(),
+            advertise: String::new(),
+            etcd: vec!["http://127.0.0.1:2379".into()],
+            prefix: "/srtrelay".into(),
+            lease_ttl_ms: 5000,
+            edge_idle_ms: 30_000,
+            secret: String::new(),
+        }
+    }
+}
+
+// By hand: the secret stays out of logs.
+impl std::fmt::Debug for ClusterModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterModel")
+            .field("enabled", &self.enabled)
+            .field("node_id", &self.node_id)
+            .field("advertise", &self.advertise)
+            .field("etcd", &self.etcd)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+/// The machine's host name, the default node id.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `srt_port`: the first `srt.listen` port, for the default `advertise`.
+pub(super) fn cluster(m: &ClusterModel, srt_port: u16) -> Result<ClusterConfig, ConfigError> {
+    let lease_ttl = Duration::from_millis(in_range(
+        "cluster.lease_ttl_ms",
+        m.lease_ttl_ms,
+        2000,
+        60_000,
+    )?);
+    let edge_idle = Duration::from_millis(in_range(
+        "cluster.edge_idle_ms",
+        m.edge_idle_ms,
+        0,
+        86_400_000,
+    )?);
+    let node_id = match m.node_id.as_str() {
+        "" if m.enabled => host_name(),
+        id => id.to_string(),
+    };
+    let advertise = match m.advertise.as_str() {
+        "" if m.enabled => format!("{node_id}:{srt_port}"),
+        a => a.to_string(),
+    };
+    let id_ok = node_id.len() <= 64
+        && node_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && !(m.enabled && node_id.is_empty());
+    if !id_ok {
+        return Err(invalid(
+            "cluster.node_id",
+            "needs 1 to 64 letters, digits, '-', '_' or '.', unique in the cluster",
+        ));
+    }
+    let port_ok = advertise
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    let advertise_ok = advertise.is_empty() && !m.enabled
+        || port_ok && !advertise.chars().any(|c| c.is_whitespace() || c == '/');
+    if !advertise_ok {
+        return Err(invalid(
+            "cluster.advertise",
+            "needs host:port, the SRT address other nodes reach this one at",
+        ));
+    }
+    if m.etcd.is_empty() || m.etcd.len() > 16 {
+        return Err(invalid(
+            "cluster.etcd",
+            "needs 1 to 16 http://host:port endpoints",
+        ));
+    }
+    let etcd = m
+        .etcd
+        .iter()
+        .map(|u| Endpoint::parse(u))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("cluster.etcd", e))?;
+    if !m.prefix.starts_with('/') || m.prefix.len() > 128 || m.prefix.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            "cluster.prefix",
+            "needs a key prefix starting with '/'",
+        ));
+    }
+    let secret = match m.secret.as_str() {
+        "" => None,
+        s if s.len() >= 16
+            && s.len() <= 128
+            && s.bytes().all(|b| b.is_ascii_graphic() && b != b',') =>
+        {
+            Some(s.to_string())
+        }
+        _ => {
+            return Err(invalid(
+                "cluster.secret",
+                "needs 16 to 128 printable characters without spaces or commas",
+            ));
+        }
+    };
+    Ok(ClusterConfig {
+        enabled: m.enabled,
+        node_id_setting: m.node_id.clone(),
+        advertise_setting: m.advertise.clone(),
+        node_id,
+        advertise,
+        etcd,
+        prefix: format!("{}/", m.prefix.trim_end_matches('/')),
+        lease_ttl,
+        edge_idle,
+        secret,
+    })
+}

@@ -1,0 +1,301 @@
+//! `[cluster]`: relays on loopback sharing one etcd (started by the test). A stream published
+//! on one node plays on the others through one pull per node, byte-exact; a second publisher
+//! anywhere is refused with 1409; the origin killed, the publisher moves to another node and an
+//! edge's players go on without reconnecting; etcd stopped and restarted, local players do not
+//! notice and the directory comes back.
+
+// A test drives real processes and sockets: it owns the clock.
+#![allow(clippy::disallowed_methods)]
+
+mod in_process;
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use in_process::InProcessRelay;
+use srtrelay::cluster::ClusterStatus;
+use support::etcd::Etcd;
+use support::media::{self, TsSpec};
+use support::process::Proc;
+use support::recipes::{self, Pace, Publisher, Subscriber};
+use support::srt_url::SrtUrl;
+
+const TS: usize = 188;
+const PAYLOAD: usize = 7 * TS;
+const T: Duration = Duration::from_secs(60);
+const SECRET: &str = "cluster-test-secret-0123";
+
+fn cluster_toml(etcd: &Etcd, node: &str, advertise: SocketAddr, prefix: &str) -> String {
+    format!(
+        "[http]\nenabled = false\n[rtmp]\nenabled = false\n[playback]\nenabled = false\n\
+         [streams]\npublisher_grace_ms = 20000\nunknown_stream_wait_ms = 20000\n\
+         [srt]\npeer_idle_timeout_ms = 2000\n\
+         [cluster]\nenabled = true\nnode_id = \"{node}\"\nadvertise = \"{advertise}\"\n\
+         etcd = [\"{}\"]\nprefix = \"{prefix}\"\nlease_ttl_ms = 2000\nedge_idle_ms = 2000\nsecret = \"{SECRET}\"\n",
+        etcd.url()
+    )
+}
+
+fn node(etcd: &Etcd, name: &str, prefix: &str) -> InProcessRelay {
+    let addr = support::net::free_udp_addr();
+    InProcessRelay::start(&cluster_toml(etcd, name, addr, prefix), |c| {
+        c.srt.listen = vec![addr];
+        c.srt.latency.default = Duration::from_millis(300);
+    })
+}
+
+fn status(r: &InProcessRelay) -> ClusterStatus {
+    r.engine().cluster().expect("cluster on").status()
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < T, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+fn publish(addr: SocketAddr, file: &Path, seconds: u32) -> Publisher {
+    let url = SrtUrl::caller(addr).with_streamid("#!::r=live/c,m=publish");
+    recipes::publish_with_srt_live_transmit(file, &url, Pace::realtime(file, seconds, 1.0))
+}
+
+fn player(addr: SocketAddr, out: &Path) -> Subscriber {
+    let url = SrtUrl::caller(addr).with_streamid("#!::r=live/c,m=request");
+    recipes::subscribe_with_srt_live_transmit_no_wait(&url, out)
+}
+
+fn is_keyframe(p: &[u8]) -> bool {
+    let pid = (u16::from(p[1] & 0x1F) << 8) | u16::from(p[2]);
+    p[1] & 0x40 != 0 && p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x40 != 0 && pid == 0x100
+}
+
+/// A player's bytes are the file from a payload boundary whose payload holds a keyframe.
+fn assert_file_from_keyframe(out: &[u8], file: &[u8], what: &str) {
+    assert!(out.len() >= PAYLOAD, "{what}: only {} bytes", out.len());
+    let at = file
+        .chunks(PAYLOAD)
+        .position(|w| w == &out[..PAYLOAD])
+        .unwrap_or_else(|| panic!("{what}: the first payload is not one of the file's"))
+        * PAYLOAD;
+    assert!(
+        out[..PAYLOAD].chunks(TS).any(is_keyframe),
+        "{what}: keyframe first"
+    );
+    let n = (file.len() - at).min(out.len());
+    if let Err(m) = media::compare_bytes(&file[at..at + n], &out[..n]) {
+        panic!("{what}: not byte-exact from offset {at}: {m:?}");
+    }
+}
+
+/// SRT subscribers of `live/c` on a node (an edge's pull is one).
+fn subscribers(r: &InProcessRelay) -> usize {
+    r.reports()
+        .iter()
+        .flat_map(|s| &s.streams)
+        .filter(|s| s.name == "live/c" && !s.replica)
+        .map(|s| s.subscribers as usize)
+        .sum()
+}
+
+#[test]
+fn a_stream_plays_on_every_node_through_one_pull_each_and_a_second_publisher_is_refused() {
+    let etcd = Etcd::start(media::scratch_dir("cluster-etcd-1"));
+    let (a, b, c) = (
+        node(&etcd, "a", "/t1"),
+        node(&etcd, "b", "/t1"),
+        node(&etcd, "c", "/t1"),
+    );
+    let path = media::test_ts(TsSpec::seconds(12));
+    let file = std::fs::read(&path).unwrap();
+    let rate = file.len() as u64 / 12;
+    let _publisher = publish(a.addr, &path, 12);
+    wait_for("b and c see a serve live/c", || {
+        [&b, &c].iter().all(|n| {
+            status(n)
+                .owners
+                .get("live/c")
+                .is_some_and(|o| o.node == "a")
+        })
+    });
+    assert_eq!(status(&a).held, ["live/c"]);
+    let dir = media::scratch_dir("cluster-players");
+    let mut players: Vec<Subscriber> = [(&b, "b1"), (&b, "b2"), (&c, "c1")]
+        .iter()
+        .map(|(n, p)| player(n.addr, &dir.join(format!("{p}.ts"))))
+        .collect();
+    for p in &mut players {
+        p.wait_for_len(2 * rate, T).expect("the edge player plays");
+    }
+    for (p, what) in players.iter().zip(["b1", "b2", "c1"]) {
+        assert_file_from_keyframe(&std::fs::read(p.output()).unwrap(), &file, what);
+    }
+    // One pull per edge node, however many players it has: a has two subscribers.
+    assert_eq!(subscribers(&a), 2, "one pull from b, one from c");
+    for n in [&b, &c] {
+        let s = status(n);
+        assert_eq!(s.pulls.len(), 1, "{s:?}");
+        assert_eq!(s.edge_pulls_started, 1, "{s:?}");
+    }
+    // A second publisher on c: refused as a conflict, as on one relay.
+    let url = SrtUrl::caller(c.addr).with_streamid("#!::r=live/c,m=publish");
+    let _ = recipes::rejected_srt_live_transmit(&url);
+    let conflicts: u64 = c
+        .reports()
+        .iter()
+        .map(|r| r.counters.refused_publisher_conflict)
+        .sum();
+    assert_eq!(conflicts, 1);
+}
+
+fn relay_process(etcd: &Etcd, name: &str, advertise: SocketAddr, prefix: &str) -> Proc {
+    let dir = media::scratch_dir(&format!("cluster-node-{name}"));
+    let path = dir.join("relay.toml");
+    let toml = format!(
+        "{}\n",
+        cluster_toml(etcd, name, advertise, prefix).replacen(
+            "[srt]\n",
+            &format!("[srt]\nlisten = [\"{advertise}\"]\nlatency_ms = 300\n"),
+            1
+        )
+    );
+    std::fs::write(&path, toml).unwrap();
+    Proc::start_relay(
+        Path::new(env!("CARGO_BIN_EXE_srtrelay")),
+        &path,
+        "listening on",
+        Duration::from_secs(20),
+    )
+}
+
+#[test]
+fn the_origin_killed_the_publisher_moves_and_edge_players_go_on_without_reconnecting() {
+    let etcd = Etcd::start(media::scratch_dir("cluster-etcd-2"));
+    let a_addr = support::net::free_udp_addr();
+    let mut a = relay_process(&etcd, "a", a_addr, "/t2");
+    let (b, c) = (node(&etcd, "b", "/t2"), node(&etcd, "c", "/t2"));
+    let path = media::test_ts(TsSpec::seconds(30));
+    let file = std::fs::read(&path).unwrap();
+    let rate = file.len() as u64 / 30;
+    let first = publish(a_addr, &path, 30);
+    wait_for("c sees a serve live/c", || {
+        status(&c)
+            .owners
+            .get("live/c")
+            .is_some_and(|o| o.node == "a")
+    });
+    let out = media::scratch_dir("cluster-failover").join("c.ts");
+    let mut p = player(c.addr, &out);
+    p.wait_for_len(2 * rate, T).expect("c's player plays");
+    assert_file_from_keyframe(&std::fs::read(&out).unwrap(), &file, "before the kill");
+
+    a.kill();
+    drop(first);
+    let killed = Instant::now();
+    // The encoder reconnects to b, which admits it once a's lease has expired.
+    let moved = wait_for("b sees no owner of live/c", || {
+        !status(&b).owners.contains_key("live/c")
+    });
+    let _second = publish(b.addr, &path, 30);
+    let have = media::file_len(&out);
+    p.wait_for_len(have + 2 * rate, T)
+        .expect("c's player goes on with b's stream");
+    let failover = killed.elapsed();
+    assert!(
+        p.wait_exit(Duration::ZERO).is_none(),
+        "c's player never reconnected"
+    );
+    assert_eq!(
+        status(&c).owners.get("live/c").map(|o| o.node.as_str()),
+        Some("b")
+    );
+    // What c's player got after the switch decodes cleanly from b's keyframe.
+    let bytes = std::fs::read(&out).unwrap();
+    let cut = have as usize / TS * TS;
+    let from = cut
+        + bytes[cut..]
+            .chunks(TS)
+            .position(is_keyframe)
+            .expect("a keyframe after the switch")
+            * TS;
+    let end = from + (bytes.len() - from) / TS * TS - TS;
+    let after = media::scratch_dir("cluster-failover").join("after.ts");
+    std::fs::write(&after, &bytes[from..end]).unwrap();
+    let d = support::process::run_bounded(
+        "ffmpeg decode",
+        std::process::Command::new(support::tools::ffmpeg())
+            .args(["-v", "error", "-i"])
+            .arg(&after)
+            .args(["-f", "null", "-"]),
+        T,
+    );
+    let unexpected: Vec<&str> = d
+        .stderr
+        .lines()
+        .filter(|l| !l.contains("error while decoding MB") && !l.contains("concealing"))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "decodes after the failover: {}",
+        d.stderr
+    );
+    eprintln!(
+        "cluster failover: a's claim gone {moved:?} after the kill, c's player on b's stream {failover:?} after it"
+    );
+}
+
+#[test]
+fn etcd_down_and_back_local_players_go_on_and_the_directory_returns() {
+    let mut etcd = Etcd::start(media::scratch_dir("cluster-etcd-3"));
+    let (a, b) = (node(&etcd, "a", "/t3"), node(&etcd, "b", "/t3"));
+    let path = media::test_ts(TsSpec::seconds(30));
+    let rate = media::file_len(&path) / 30;
+    let _publisher = publish(a.addr, &path, 30);
+    wait_for("b sees a serve live/c", || {
+        status(&b)
+            .owners
+            .get("live/c")
+            .is_some_and(|o| o.node == "a")
+    });
+    let dir = media::scratch_dir("cluster-etcd-down");
+    let (mut local, mut edge) = (
+        player(a.addr, &dir.join("a.ts")),
+        player(b.addr, &dir.join("b.ts")),
+    );
+    local.wait_for_len(rate, T).expect("a's player plays");
+    edge.wait_for_len(rate, T).expect("b's player plays");
+
+    etcd.stop();
+    wait_for("a notices", || !status(&a).reachable);
+    // Past the lease's TTL: both players go on.
+    thread::sleep(Duration::from_secs(3));
+    for (p, what) in [(&mut local, "a"), (&mut edge, "b")] {
+        let have = media::file_len(p.output());
+        p.wait_for_len(have + rate, T)
+            .unwrap_or_else(|e| panic!("{what}'s player stopped while etcd was down: {e}"));
+    }
+    let s = status(&a);
+    assert!(s.last_error.is_some(), "{s:?}");
+
+    etcd.resume();
+    wait_for("a holds live/c again", || {
+        let s = status(&a);
+        s.reachable && s.has_lease && s.held == ["live/c"]
+    });
+    wait_for("b sees a serve live/c again", || {
+        status(&b)
+            .owners
+            .get("live/c")
+            .is_some_and(|o| o.node == "a")
+    });
+    for p in [&mut local, &mut edge] {
+        let have = media::file_len(p.output());
+        p.wait_for_len(have + rate, T).expect("still playing");
+        assert!(p.wait_exit(Duration::ZERO).is_none());
+    }
+}
