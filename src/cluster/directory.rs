@@ -69,7 +69,7 @@ enum ClaimState {
     Held,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct DirectoryCounters {
     pub claims_won: u64,
     /// Local publishers closed because another node holds their stream.

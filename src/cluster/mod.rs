@@ -44,7 +44,7 @@ enum Event {
 }
 
 /// `/v1/cluster` and the metrics.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ClusterStatus {
     pub node: String,
     pub advertise: String,
@@ -101,14 +101,18 @@ impl ClusterHooks for Cluster {
     fn publisher_down(&self, name: &str) {
         let _ = self.events.send(Event::Down(name.to_string()));
     }
-}
 
-impl Cluster {
-    pub fn status(&self) -> ClusterStatus {
+    fn status(&self) -> ClusterStatus {
         self.status
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+impl Cluster {
+    pub fn status(&self) -> ClusterStatus {
+        ClusterHooks::status(self)
     }
 
     /// Starts the cluster thread; it joins `registry` (admission checks, publisher events)

@@ -180,3 +180,62 @@ pub(super) fn cluster(m: &ClusterModel, srt_port: u16) -> Result<ClusterConfig, 
         secret,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, Host};
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_on(text, &Host::with_cpus(vec![0]))
+    }
+
+    fn refused(body: &str) -> &'static str {
+        match parse(&format!("[cluster]\nenabled = true\n{body}")) {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("{body:?}: expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn off_by_default_and_defaults_fill_the_node_and_its_address() {
+        let c = parse("").unwrap().cluster;
+        assert!(!c.enabled);
+        let on = parse("[cluster]\nenabled = true\nnode_id = \"n1\"\n").unwrap();
+        let port = on.srt.listen[0].port();
+        assert_eq!(on.cluster.advertise, format!("n1:{port}"));
+        assert_eq!(on.cluster.prefix, "/srtrelay/");
+        assert_eq!(on.cluster.lease_ttl, Duration::from_secs(5));
+        assert_eq!(on.cluster.etcd[0].port, 2379);
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_key() {
+        assert_eq!(refused("node_id = \"a b\""), "cluster.node_id");
+        assert_eq!(
+            refused("node_id = \"n\"\nadvertise = \"host\""),
+            "cluster.advertise"
+        );
+        assert_eq!(refused("node_id = \"n\"\netcd = []"), "cluster.etcd");
+        assert_eq!(
+            refused("node_id = \"n\"\netcd = [\"https://e:1\"]"),
+            "cluster.etcd"
+        );
+        assert_eq!(
+            refused("node_id = \"n\"\nprefix = \"relays\""),
+            "cluster.prefix"
+        );
+        assert_eq!(
+            refused("node_id = \"n\"\nsecret = \"short\""),
+            "cluster.secret"
+        );
+        assert_eq!(
+            refused("node_id = \"n\"\nsecret = \"0123456789abcdef,x\""),
+            "cluster.secret"
+        );
+        assert_eq!(
+            refused("node_id = \"n\"\nlease_ttl_ms = 1000"),
+            "cluster.lease_ttl_ms"
+        );
+    }
+}

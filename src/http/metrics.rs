@@ -1119,3 +1119,77 @@ fn output_series(out: &mut Out, shards: &[ShardSnapshot]) {
         }
     }
 }
+
+/// `[cluster]`: the node's standing in the directory and what it did.
+pub fn render_cluster(text: &mut String, c: &crate::cluster::ClusterStatus) {
+    use std::fmt::Write;
+    let k = &c.counters;
+    let rows: [(&str, &str, &str, u64); 10] = [
+        (
+            "srt_cluster_etcd_reachable",
+            "gauge",
+            "1 while etcd answers.",
+            u64::from(c.reachable),
+        ),
+        (
+            "srt_cluster_lease",
+            "gauge",
+            "1 while the node holds a lease.",
+            u64::from(c.has_lease),
+        ),
+        (
+            "srt_cluster_streams_held",
+            "gauge",
+            "Streams this node holds in the directory.",
+            c.held.len() as u64,
+        ),
+        (
+            "srt_cluster_edge_pulls",
+            "gauge",
+            "Streams this node pulls from other nodes now.",
+            c.pulls.len() as u64,
+        ),
+        (
+            "srt_cluster_claims_won_total",
+            "counter",
+            "Streams claimed in the directory.",
+            k.claims_won,
+        ),
+        (
+            "srt_cluster_fenced_total",
+            "counter",
+            "Local publishers closed because another node holds their stream.",
+            k.fenced,
+        ),
+        (
+            "srt_cluster_releases_total",
+            "counter",
+            "Claims given back when a stream ended here.",
+            k.releases,
+        ),
+        (
+            "srt_cluster_leases_lost_total",
+            "counter",
+            "Leases etcd no longer knew (the node's streams were claimed again).",
+            k.leases_lost,
+        ),
+        (
+            "srt_cluster_etcd_errors_total",
+            "counter",
+            "etcd requests that failed (unreachable, timeouts, errors).",
+            k.etcd_errors,
+        ),
+        (
+            "srt_cluster_edge_pulls_started_total",
+            "counter",
+            "Pulls of other nodes' streams started (a new owner restarts one).",
+            c.edge_pulls_started,
+        ),
+    ];
+    for (name, kind, help, v) in rows {
+        let _ = writeln!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
+    }
+}

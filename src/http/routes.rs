@@ -164,6 +164,15 @@ fn dispatch(state: &State, req: &ApiRequest) -> Result<Reply, ApiError> {
             let snaps = state.snapshot();
             Ok(json_reply(200, &body::streams(&snaps)))
         }
+        "/v1/cluster" => {
+            only("GET")?;
+            let status = state
+                .view
+                .cluster()
+                .ok_or_else(|| ApiError::NotFound("[cluster] is off on this node".into()))?;
+            let v = serde_json::to_value(&status).unwrap_or(Value::Null);
+            Ok(json_reply(200, &v))
+        }
         "/v1/connections" => {
             only("GET")?;
             let snaps = state.snapshot();
@@ -211,6 +220,9 @@ fn metrics_reply(state: &State) -> Reply {
     let access = state.store.counters(now);
     let acc = state.hist.lock().unwrap_or_else(PoisonError::into_inner);
     let mut text = metrics::render(&snaps, &access, &acc.cumulative);
+    if let Some(c) = state.view.cluster() {
+        metrics::render_cluster(&mut text, &c);
+    }
     state.http.render(&mut text);
     Reply {
         status: 200,

@@ -168,6 +168,8 @@ pub trait ClusterHooks: Send + Sync + std::fmt::Debug {
     fn publisher_up(&self, name: &str);
     /// A publisher of `name` on this node left (another one may have taken over).
     fn publisher_down(&self, name: &str);
+    /// For `/v1/cluster` and the metrics.
+    fn status(&self) -> crate::cluster::ClusterStatus;
 }
 
 /// Counts for health checks and metrics.

@@ -364,6 +364,10 @@ pub trait RelayView: Send + Sync {
     /// Closes connection `id` with SHUTDOWN; `false` when no shard has it.
     fn close_connection(&self, id: u32) -> bool;
     fn health(&self) -> HealthState;
+    /// `[cluster]`'s state, when it is on.
+    fn cluster(&self) -> Option<crate::cluster::ClusterStatus> {
+        None
+    }
 }
 
 impl ConnRole {

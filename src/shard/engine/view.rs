@@ -52,6 +52,10 @@ pub(super) fn collect_reports(
 }
 
 impl RelayView for EngineView {
+    fn cluster(&self) -> Option<crate::cluster::ClusterStatus> {
+        self.registry.cluster().map(|c| c.status())
+    }
+
     fn snapshot(&self, reset_histograms: bool) -> Vec<ShardSnapshot> {
         collect_reports(&self.inboxes, reset_histograms, REPLY_TIMEOUT)
     }
