@@ -237,5 +237,18 @@ mod tests {
             refused("node_id = \"n\"\nlease_ttl_ms = 1000"),
             "cluster.lease_ttl_ms"
         );
+        let reject = parse(
+            "[streams]\nunknown_stream = \"reject\"\n[cluster]\nenabled = true\nnode_id = \"n\"",
+        );
+        assert!(
+            matches!(
+                reject,
+                Err(ConfigError::Invalid {
+                    key: "cluster.enabled",
+                    ..
+                })
+            ),
+            "{reject:?}"
+        );
     }
 }

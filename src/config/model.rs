@@ -228,6 +228,16 @@ impl TryFrom<Input<'_>> for Config {
                 ),
             ));
         }
+        let cluster = super::cluster::cluster(&m.cluster, srt.listen[0].port())?;
+        // An edge pulls a stream for players that wait for it; refused players never would.
+        if cluster.enabled
+            && !matches!(streams.policy.unknown_stream, super::UnknownStream::Wait(_))
+        {
+            return Err(invalid(
+                "cluster.enabled",
+                "a cluster node pulls other nodes' streams for players waiting for them, which needs streams.unknown_stream = \"wait\"",
+            ));
+        }
         Ok(Config {
             runtime: runtime(&m.runtime, input.host)?,
             streams,
@@ -240,7 +250,7 @@ impl TryFrom<Input<'_>> for Config {
             rtmp: super::rtmp::rtmp(&m.rtmp, &tcp_listeners)?,
             inputs,
             outputs: super::outputs::outputs(&m.outputs)?,
-            cluster: super::cluster::cluster(&m.cluster, srt.listen[0].port())?,
+            cluster,
             record: super::record::rules(&m.record)?,
             playback,
             webhooks: super::webhooks::webhooks(&m.webhooks)?,
