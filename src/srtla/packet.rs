@@ -108,7 +108,7 @@ pub fn parse(buf: &[u8]) -> Result<Inbound<'_>, ParseError> {
             })
         }
         KEEPALIVE => Ok(Inbound::Keepalive(buf)),
-        0x9000..=0x92FF => Err(ParseError::UnexpectedType),
+        0x9001..=0x92FF => Err(ParseError::UnexpectedType),
         _ if buf.len() < SRT_HEADER_LEN => Err(ParseError::Short),
         _ => Ok(Inbound::Srt(buf)),
     }
@@ -124,7 +124,7 @@ pub fn srt_data_seq(buf: &[u8]) -> Option<u32> {
 /// An SRT control packet's type (F bit set), or `None` for data packets.
 pub fn srt_control_type(buf: &[u8]) -> Option<u16> {
     let ty = packet_type(buf)?;
-    (ty & 0x8000 != 0).then_some(ty & 0xFFFF)
+    (ty & 0x8000 != 0).then_some(ty)
 }
 
 /// Writes a packet that is only a type (REG3, REG_ERR, REG_NGP, REG_NAK); returns its length.

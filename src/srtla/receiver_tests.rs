@@ -3,6 +3,12 @@
 use super::*;
 use crate::srtla::packet::{ACK, KEEPALIVE, REG_NAK, REG2, emit_reg1};
 
+/// The origin of virtual time.
+#[allow(clippy::disallowed_methods)]
+fn origin() -> Instant {
+    Instant::now()
+}
+
 fn addr(n: u16) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, (n % 250) as u8 + 1], 40_000 + n))
 }
@@ -50,8 +56,16 @@ fn srt_control(ty: u16) -> Vec<u8> {
 }
 
 /// Registers a group from `links[0]` and joins every link; returns its handle and full id.
-fn register(r: &mut Receiver, now: Instant, links: &[SocketAddr], id_byte: u8) -> (GroupHandle, Vec<u8>) {
-    assert_eq!(r.handle_datagram(now, links[0], &reg1(id_byte)), Handled::Done);
+fn register(
+    r: &mut Receiver,
+    now: Instant,
+    links: &[SocketAddr],
+    id_byte: u8,
+) -> (GroupHandle, Vec<u8>) {
+    assert_eq!(
+        r.handle_datagram(now, links[0], &reg1(id_byte)),
+        Handled::Done
+    );
     let replies = drain(r);
     assert_eq!(replies.len(), 1);
     let (to, reply) = &replies[0];
@@ -77,7 +91,7 @@ fn register(r: &mut Receiver, now: Instant, links: &[SocketAddr], id_byte: u8) -
 
 #[test]
 fn registration_makes_a_group_that_every_link_joins_and_data_is_forwarded() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(10, 4);
     let links = [addr(1), addr(2), addr(3)];
     let (g, id) = register(&mut r, t0, &links, 0xAB);
@@ -87,7 +101,10 @@ fn registration_makes_a_group_that_every_link_joins_and_data_is_forwarded() {
     assert_eq!(r.counters().links, 4);
     assert_eq!(r.counters().groups, 2);
     for (i, &l) in links.iter().enumerate() {
-        assert_eq!(r.handle_datagram(t0, l, &srt_data(i as u32)), Handled::Forward(g));
+        assert_eq!(
+            r.handle_datagram(t0, l, &srt_data(i as u32)),
+            Handled::Forward(g)
+        );
     }
     // Anyone else's SRT packets are not forwarded and get no answer.
     assert_eq!(r.handle_datagram(t0, addr(77), &srt_data(5)), Handled::Done);
@@ -102,7 +119,7 @@ fn registration_makes_a_group_that_every_link_joins_and_data_is_forwarded() {
 
 #[test]
 fn keepalives_are_echoed_whole_to_their_link() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(10, 4);
     let links = [addr(1), addr(2)];
     register(&mut r, t0, &links, 1);
@@ -119,7 +136,7 @@ fn keepalives_are_echoed_whole_to_their_link() {
 
 #[test]
 fn every_tenth_data_packet_of_a_link_is_acknowledged_on_that_link() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(10, 4);
     let links = [addr(1), addr(2)];
     register(&mut r, t0, &links, 1);
@@ -148,7 +165,7 @@ fn every_tenth_data_packet_of_a_link_is_acknowledged_on_that_link() {
 
 #[test]
 fn acks_and_naks_go_to_every_link_the_rest_to_the_last_one_used() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(10, 4);
     let links = [addr(1), addr(2), addr(3)];
     let (g, _) = register(&mut r, t0, &links, 1);
@@ -173,7 +190,7 @@ fn acks_and_naks_go_to_every_link_the_rest_to_the_last_one_used() {
 
 #[test]
 fn a_silent_link_expires_and_a_group_without_links_after_it() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(10, 4);
     let links = [addr(1), addr(2)];
     let (g, _) = register(&mut r, t0, &links, 1);
@@ -198,13 +215,20 @@ fn a_silent_link_expires_and_a_group_without_links_after_it() {
     assert!(!r.is_link(links[0]));
     assert!(r.is_link(links[1]));
     // Its data is a stranger's now; its REG2 would register it again.
-    assert_eq!(r.handle_datagram(now, links[0], &srt_data(2)), Handled::Done);
+    assert_eq!(
+        r.handle_datagram(now, links[0], &srt_data(2)),
+        Handled::Done
+    );
     // Then link 1 stops too: it goes after the link timeout, the group after the group's.
     let last = now;
     let mut closed = None;
     while closed.is_none() {
         now = r.poll_timeout().expect("something is pending");
-        assert!(now <= last + lt + gt + Duration::from_millis(1), "{:?}", now - last);
+        assert!(
+            now <= last + lt + gt + Duration::from_millis(1),
+            "{:?}",
+            now - last
+        );
         r.handle_timeout(now);
         while let Some(e) = r.poll_event() {
             if let Event::GroupClosed { group, why } = e {
@@ -223,7 +247,7 @@ fn a_silent_link_expires_and_a_group_without_links_after_it() {
 
 #[test]
 fn a_group_nobody_joins_expires_after_the_group_timeout() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(10, 4);
     r.handle_datagram(t0, addr(1), &reg1(3));
     drain(&mut r);
@@ -238,7 +262,7 @@ fn a_group_nobody_joins_expires_after_the_group_timeout() {
 
 #[test]
 fn unknown_groups_get_ngp_and_the_wrong_half_is_not_a_group() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(10, 4);
     let (_, id) = register(&mut r, t0, &[addr(1)], 5);
     // The sender's half right, ours wrong (one byte off, in the key and beyond it).
@@ -246,7 +270,10 @@ fn unknown_groups_get_ngp_and_the_wrong_half_is_not_a_group() {
         let mut bad = id.clone();
         bad[flip] ^= 1;
         r.handle_datagram(t0, addr(60), &reg2(&bad));
-        assert_eq!(drain(&mut r), vec![(addr(60), REG_NGP.to_be_bytes().to_vec())]);
+        assert_eq!(
+            drain(&mut r),
+            vec![(addr(60), REG_NGP.to_be_bytes().to_vec())]
+        );
     }
     assert_eq!(r.counters().reg2_unknown_group, 4);
     assert!(!r.is_link(addr(60)));
@@ -254,25 +281,34 @@ fn unknown_groups_get_ngp_and_the_wrong_half_is_not_a_group() {
 
 #[test]
 fn the_link_cap_refuses_with_reg_err_and_another_group_cannot_take_a_link() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(10, 2);
     let (_, id) = register(&mut r, t0, &[addr(1), addr(2)], 5);
     r.handle_datagram(t0, addr(3), &reg2(&id));
-    assert_eq!(drain(&mut r), vec![(addr(3), REG_ERR.to_be_bytes().to_vec())]);
+    assert_eq!(
+        drain(&mut r),
+        vec![(addr(3), REG_ERR.to_be_bytes().to_vec())]
+    );
     assert_eq!(r.counters().links_refused_limit, 1);
     let (_, id_b) = register(&mut r, t0, &[addr(10)], 6);
     r.handle_datagram(t0, addr(1), &reg2(&id_b));
-    assert_eq!(drain(&mut r), vec![(addr(1), REG_ERR.to_be_bytes().to_vec())]);
+    assert_eq!(
+        drain(&mut r),
+        vec![(addr(1), REG_ERR.to_be_bytes().to_vec())]
+    );
     assert_eq!(r.counters().links_refused_other_group, 1);
     // A link may not open a second group either.
     r.handle_datagram(t0, addr(2), &reg1(7));
-    assert_eq!(drain(&mut r), vec![(addr(2), REG_ERR.to_be_bytes().to_vec())]);
+    assert_eq!(
+        drain(&mut r),
+        vec![(addr(2), REG_ERR.to_be_bytes().to_vec())]
+    );
     assert_eq!(r.counters().reg1_refused_registered, 1);
 }
 
 #[test]
 fn a_reg1_flood_evicts_groups_without_data_but_never_a_streaming_one() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(4, 4);
     let (live, _) = register(&mut r, t0, &[addr(1), addr(2)], 1);
     r.handle_datagram(t0, addr(1), &srt_data(1));
@@ -287,19 +323,25 @@ fn a_reg1_flood_evicts_groups_without_data_but_never_a_streaming_one() {
     assert_eq!(c.groups_created, 101);
     assert_eq!(c.groups_evicted, 97);
     assert!(r.stats(now).iter().any(|g| g.group == live));
-    assert_eq!(r.handle_datagram(now, addr(2), &srt_data(2)), Handled::Forward(live));
+    assert_eq!(
+        r.handle_datagram(now, addr(2), &srt_data(2)),
+        Handled::Forward(live)
+    );
     // With every place taken by streaming groups, a REG1 is refused.
     let mut r = rx(1, 4);
     register(&mut r, t0, &[addr(1)], 1);
     r.handle_datagram(t0, addr(1), &srt_data(1));
     r.handle_datagram(t0, addr(5), &reg1(2));
-    assert_eq!(drain(&mut r), vec![(addr(5), REG_ERR.to_be_bytes().to_vec())]);
+    assert_eq!(
+        drain(&mut r),
+        vec![(addr(5), REG_ERR.to_be_bytes().to_vec())]
+    );
     assert_eq!(r.counters().groups_refused_limit, 1);
 }
 
 #[test]
 fn a_creator_registering_again_replaces_the_group_nobody_joined() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(10, 4);
     r.handle_datagram(t0, addr(1), &reg1(1));
     let first = drain(&mut r).remove(0).1;
@@ -318,7 +360,7 @@ fn a_creator_registering_again_replaces_the_group_nobody_joined() {
 
 #[test]
 fn garbage_is_counted_and_answered_with_nothing() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(10, 4);
     register(&mut r, t0, &[addr(1)], 1);
     let cases: [&[u8]; 6] = [
@@ -342,7 +384,7 @@ fn garbage_is_counted_and_answered_with_nothing() {
 
 #[test]
 fn replies_are_bounded_when_nobody_drains() {
-    let t0 = Instant::now();
+    let t0 = origin();
     let mut r = rx(10, 4);
     for i in 0..(MAX_PENDING_REPLIES as u16 + 10) {
         r.handle_datagram(t0, addr(i), &reg2(&[0u8; ID_LEN]));
