@@ -167,6 +167,8 @@ impl AccessControl for Policy {
                 ),
                 None => Encryption::default(),
             },
+            // Resources starting with 'b' run as an SRTLA group's merged connection.
+            bonded: resource.starts_with('b'),
         };
         match self.0 % 4 {
             0 => Ok(admit),
@@ -1299,7 +1301,10 @@ pub fn srtla(data: &[u8]) -> SrtlaRun {
             bytes_in += dgram.len();
             if let Handled::Forward(g) = r.handle_datagram(now, from, &dgram) {
                 run.forwarded += 1;
-                assert!(r.stats(now).iter().any(|s| s.group == g), "forward to a live group");
+                assert!(
+                    r.stats(now).iter().any(|s| s.group == g),
+                    "forward to a live group"
+                );
             }
         }
         while let Some(t) = r.poll_transmit(&mut buf) {
@@ -1313,7 +1318,10 @@ pub fn srtla(data: &[u8]) -> SrtlaRun {
                 newest = Some(group);
             }
         }
-        assert!(bytes_out <= bytes_in, "{bytes_out} bytes answered {bytes_in}");
+        assert!(
+            bytes_out <= bytes_in,
+            "{bytes_out} bytes answered {bytes_in}"
+        );
         let stats = r.stats(now);
         let c = r.counters();
         assert!(stats.len() <= cfg.max_groups);
@@ -1322,7 +1330,11 @@ pub fn srtla(data: &[u8]) -> SrtlaRun {
             c.links as usize,
             stats.iter().map(|g| g.links.len()).sum::<usize>()
         );
-        assert!(stats.iter().all(|g| g.links.len() <= cfg.max_links_per_group));
+        assert!(
+            stats
+                .iter()
+                .all(|g| g.links.len() <= cfg.max_links_per_group)
+        );
         assert!(stats.is_empty() || r.poll_timeout().is_some());
     }
     run.counters = r.counters();

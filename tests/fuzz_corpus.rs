@@ -586,5 +586,8 @@ fn srtla_seeds_go_deep() {
     assert!(c.groups_evicted >= 5 && c.reg2_unknown_group >= 2, "{c:?}");
     assert!(c.unknown_source >= 3, "{c:?}");
     let c = run("reregister").counters;
-    assert!(c.groups_replaced == 1 && c.reg1_refused_registered >= 1, "{c:?}");
+    assert!(
+        c.groups_replaced == 1 && c.reg1_refused_registered >= 1,
+        "{c:?}"
+    );
 }

@@ -25,8 +25,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 
 use super::packet::{
-    self, ACK_LEN, ACK_SEQS, GroupId, ID_LEN, Inbound, REG_ERR, REG_LEN, REG_NGP,
-    REG3, SRT_ACK, SRT_NAK,
+    self, ACK_LEN, ACK_SEQS, GroupId, ID_LEN, Inbound, REG_ERR, REG_LEN, REG_NGP, REG3, SRT_ACK,
+    SRT_NAK,
 };
 
 /// Replies waiting to be drained; beyond this they are dropped (counted): a driver drains
@@ -84,11 +84,23 @@ pub struct Transmit {
 /// Changes the driver acts on (the upstream socket's life) or logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
-    GroupCreated { group: GroupHandle, by: SocketAddr },
-    LinkAdded { group: GroupHandle, addr: SocketAddr },
-    LinkExpired { group: GroupHandle, addr: SocketAddr },
+    GroupCreated {
+        group: GroupHandle,
+        by: SocketAddr,
+    },
+    LinkAdded {
+        group: GroupHandle,
+        addr: SocketAddr,
+    },
+    LinkExpired {
+        group: GroupHandle,
+        addr: SocketAddr,
+    },
     /// The group is gone: close its upstream.
-    GroupClosed { group: GroupHandle, why: CloseWhy },
+    GroupClosed {
+        group: GroupHandle,
+        why: CloseWhy,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -576,10 +588,8 @@ impl Receiver {
         }
         self.counters.groups -= 1;
         self.counters.links -= g.links.len() as u64;
-        self.events.push_back(Event::GroupClosed {
-            group: handle,
-            why,
-        });
+        self.events
+            .push_back(Event::GroupClosed { group: handle, why });
     }
 
     fn arm(&mut self, at: Instant) {
