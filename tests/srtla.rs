@@ -222,6 +222,20 @@ fn three_lossy_links_one_dropped_mid_stream_deliver_byte_exact() {
     let groups: Vec<_> = reports.iter().flat_map(|r| &r.srtla_groups).collect();
     assert_eq!(groups.len(), 1, "{groups:?}");
     let upstream = groups[0].upstream.expect("the group has its socket");
+    // Per link (what `/stats/{stream}` lists as `peers`): the dead one may have expired
+    // already (10 s of silence); the two that live carried their share.
+    let links = &groups[0].links;
+    assert!((2..=3).contains(&links.len()), "{links:?}");
+    let live: Vec<_> = links
+        .iter()
+        .filter(|l| l.idle < Duration::from_secs(2))
+        .collect();
+    assert_eq!(live.len(), 2, "{links:?}");
+    assert!(live.iter().all(|l| l.packets > 500), "{links:?}");
+    assert!(
+        links.iter().map(|l| l.packets).sum::<u64>() <= t.packets_in,
+        "{links:?}"
+    );
     let publisher_conn = reports
         .iter()
         .flat_map(|r| &r.connections)
