@@ -150,7 +150,20 @@ fn wait_whole_rest(sub: &mut Subscriber, file: &[u8], what: &str) {
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let out = std::fs::read(sub.output()).unwrap();
     assert_byte_exact_from_keyframe(&out, file, what);
-    assert_eq!(out.len(), file.len() - at, "{what}: nothing after the end");
+    assert_only_filler_after(&out, file.len() - at, what);
+}
+
+/// After the file's `rest` bytes only the feeder's filler: TS null packets (the last one
+/// perhaps still partly in the player's stdio buffer).
+fn assert_only_filler_after(out: &[u8], rest: usize, what: &str) {
+    let null = media::ts_null_packet();
+    for (i, p) in out[rest..].chunks(TS).enumerate() {
+        assert_eq!(
+            p,
+            &null[..p.len()],
+            "{what}: packet {i} after the end is not filler"
+        );
+    }
 }
 
 /// Three links, each through its own lossy path (3 % each way); the second dies a third of
@@ -347,4 +360,142 @@ fn a_registration_flood_and_extra_links_are_refused_while_a_real_sender_streams(
         "{st:?}"
     );
     drop(publisher);
+}
+
+/// Waits for `out` to grow to `len` bytes while `p` runs.
+fn wait_file(out: &Path, len: u64, p: &mut support::process::Proc, what: &str) {
+    let deadline = Instant::now() + T;
+    while media::file_len(out) < len {
+        assert!(
+            Instant::now() < deadline && p.try_wait().is_none(),
+            "{what}: {} of {len} bytes\n{}",
+            media::file_len(out),
+            p.diagnostics()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Across network namespaces, as modems would be: the sender's three links leave from three
+/// addresses of their own in one namespace, over a veth pair, to the relay's SRTLA socket in
+/// another, where the player is; each link's path loses 3 % each way (drawn by the sender:
+/// this kernel has no netem). A third of the way in, one link's address is removed: it can
+/// neither send nor receive. The player still gets every byte from its keyframe on.
+#[test]
+fn links_from_three_addresses_across_namespaces_one_address_removed() {
+    use std::net::IpAddr;
+    use std::process::Stdio;
+    use std::sync::Arc;
+    use support::netns::NetNs;
+
+    let seconds = 10;
+    let path = media::test_ts(TsSpec::seconds(seconds));
+    let file = std::fs::read(&path).unwrap();
+    let rate = file.len() as u64 / u64::from(seconds);
+    let sender_ns = Arc::new(NetNs::new("srtla-tx"));
+    let relay_ns = Arc::new(NetNs::new("srtla-rx"));
+    let link_addrs = ["10.77.0.2", "10.77.0.3", "10.77.0.4"];
+    let with_len: Vec<String> = link_addrs.iter().map(|a| format!("{a}/24")).collect();
+    let mine: Vec<&str> = with_len.iter().map(String::as_str).collect();
+    sender_ns.veth_to(&relay_ns, &mine, &["10.77.0.1/24"]);
+    // Threads made by a thread inside a namespace live there, and so do their sockets.
+    let relay = {
+        let ns = relay_ns.clone();
+        thread::spawn(move || {
+            ns.enter();
+            let toml = "[http]\nenabled = false\n[playback]\nenabled = false\n\
+                        [rtmp]\nenabled = false\n[srtla]\nlisten = \"10.77.0.1:5000\"\n";
+            InProcessRelay::start(toml, |c| {
+                c.srtla.listen = Some("10.77.0.1:0".parse().unwrap());
+            })
+        })
+        .join()
+        .expect("relay starts in its namespace")
+    };
+    let srtla = srtla_addr(&relay);
+    let sender = {
+        let ns = sender_ns.clone();
+        thread::spawn(move || {
+            ns.enter();
+            let binds: Vec<IpAddr> = link_addrs.iter().map(|a| a.parse().unwrap()).collect();
+            SrtlaSender::start_lossy(&binds, &[srtla; 3], 3.0, 3)
+        })
+        .join()
+        .expect("sender starts in its namespace")
+    };
+    sender.wait_registered(T).unwrap();
+    let url = SrtUrl::caller(sender.local_addr())
+        .with_streamid(&format!("#!::r={STREAM},m=publish"))
+        .with_latency(LATENCY);
+    let mut cmd = sender_ns.command(&support::tools::require("stdbuf"));
+    cmd.args(["-i0", "-o0"])
+        .arg(support::tools::srt_live_transmit())
+        .args(["-v", "-a", "no", "-chunk", "1316", "-buffering", "1"])
+        .args(["file://con", &url.for_srt_live_transmit()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut publisher = support::process::Proc::spawn("srt-live-transmit in netns", &mut cmd);
+    let connected = "SRT target connected";
+    assert!(
+        publisher.stderr_watch().wait_for(connected, T),
+        "{}",
+        publisher.diagnostics()
+    );
+    let mut feeder = support::feeder::Feeder::start(
+        Box::new(publisher.take_stdin()),
+        &path,
+        Pace::realtime(&path, seconds, 1.0),
+        Some((publisher.stderr_watch(), connected)),
+    );
+    wait_live(&relay);
+    wait_carried(&sender, 2 * rate);
+    let dir = media::scratch_dir("srtla-netns");
+    let out = dir.join("player.ts");
+    let purl = SrtUrl::caller(relay.addr).with_streamid(&format!("#!::r={STREAM},m=request"));
+    let mut cmd = relay_ns.command(&support::tools::srt_live_transmit());
+    cmd.args(["-a", "no", &purl.for_srt_live_transmit(), "file://con"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap());
+    let mut player = support::process::Proc::spawn("srt-live-transmit player in netns", &mut cmd);
+    wait_file(&out, rate * 2, &mut player, "before the drop");
+    let before = sender.stats();
+    sender_ns.drop_addr(&with_len[1]);
+    let first = std::fs::read(&out).unwrap();
+    let at = assert_byte_exact_from_keyframe(&first, &file, "player");
+    wait_file(
+        &out,
+        (file.len() - at) as u64,
+        &mut player,
+        "the whole rest",
+    );
+    let got = std::fs::read(&out).unwrap();
+    assert_byte_exact_from_keyframe(&got, &file, "player");
+    assert_only_filler_after(&got, file.len() - at, "player");
+    feeder.wait(T).unwrap();
+    let after = sender.stats();
+    eprintln!("sender before the drop: {before:?}\nafter: {after:?}");
+    assert!(before.links.iter().all(|l| l.sent > 50), "{before:?}");
+    assert!(
+        after.links.iter().all(|l| l.lost_out > 0 && l.lost_in > 0),
+        "{after:?}"
+    );
+    let dead = after.links[1].sent - before.links[1].sent;
+    let survivor = after.links[0].sent - before.links[0].sent;
+    assert!(
+        dead < survivor / 3,
+        "the link without its address was given up: {after:?}"
+    );
+    let reports = relay.reports();
+    let groups: Vec<_> = reports.iter().flat_map(|r| &r.srtla_groups).collect();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    let ips: Vec<String> = groups[0]
+        .links
+        .iter()
+        .map(|l| l.addr.ip().to_string())
+        .collect();
+    for ip in [link_addrs[0], link_addrs[2]] {
+        assert!(ips.iter().any(|i| i == ip), "{ip} is a link: {ips:?}");
+    }
+    player.kill();
+    publisher.kill();
 }

@@ -11,7 +11,7 @@
 //! hears again. Must not: depend on the srtrelay crate (it is a peer, like any sender), send
 //! anywhere but the targets it was given and the caller that spoke to it.
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -46,6 +46,9 @@ pub struct LinkStats {
     pub srtla_acks: u64,
     pub keepalive_echoes: u64,
     pub reg_errors: u64,
+    /// Lost on purpose (the lossy path), towards the receiver and back.
+    pub lost_out: u64,
+    pub lost_in: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -67,6 +70,9 @@ struct Link {
     heard_ms: AtomicU64,
     sent: AtomicU64,
     received: AtomicU64,
+    /// Datagrams this link's path lost on purpose, each way.
+    lost_out: AtomicU64,
+    lost_in: AtomicU64,
     acks: AtomicU64,
     echoes: AtomicU64,
     errors: AtomicU64,
@@ -86,6 +92,10 @@ struct Shared {
     unsent: AtomicU64,
     to_caller: AtomicU64,
     groups: AtomicU64,
+    /// Percent of each link's datagrams lost each way (a lossy path the kernel cannot make
+    /// here: no netem), drawn from `seed`.
+    loss_pct: f64,
+    rng: Mutex<u64>,
 }
 
 /// A running sender; dropping it stops its threads within about [`TICK`].
@@ -121,11 +131,24 @@ impl SrtlaSender {
     /// Listens on 127.0.0.1:0 for the SRT caller; one link per target, each from a socket
     /// of its own (so the receiver sees one address per link). `seed` makes the group id.
     pub fn start(targets: &[SocketAddr], seed: u64) -> SrtlaSender {
+        let binds = vec![IpAddr::V4(Ipv4Addr::LOCALHOST); targets.len()];
+        SrtlaSender::start_lossy(&binds, targets, 0.0, seed)
+    }
+
+    /// Link `i` from `binds[i]` (port 0) to `targets[i]`, each losing `loss_pct` percent of
+    /// its datagrams each way (seeded).
+    pub fn start_lossy(
+        binds: &[IpAddr],
+        targets: &[SocketAddr],
+        loss_pct: f64,
+        seed: u64,
+    ) -> SrtlaSender {
         let local = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         let links = targets
             .iter()
-            .map(|&t| {
-                let socket = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+            .zip(binds)
+            .map(|(&t, &ip)| {
+                let socket = bind(SocketAddr::new(ip, 0));
                 socket.connect(t).expect("connect link");
                 Link {
                     socket,
@@ -133,6 +156,8 @@ impl SrtlaSender {
                     heard_ms: AtomicU64::new(0),
                     sent: AtomicU64::new(0),
                     received: AtomicU64::new(0),
+                    lost_out: AtomicU64::new(0),
+                    lost_in: AtomicU64::new(0),
                     acks: AtomicU64::new(0),
                     echoes: AtomicU64::new(0),
                     errors: AtomicU64::new(0),
@@ -161,6 +186,8 @@ impl SrtlaSender {
             unsent: AtomicU64::new(0),
             to_caller: AtomicU64::new(0),
             groups: AtomicU64::new(0),
+            loss_pct,
+            rng: Mutex::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
         });
         let mut threads = Vec::new();
         for i in 0..targets.len() {
@@ -201,6 +228,8 @@ impl SrtlaSender {
                     srtla_acks: l.acks.load(Ordering::Relaxed),
                     keepalive_echoes: l.echoes.load(Ordering::Relaxed),
                     reg_errors: l.errors.load(Ordering::Relaxed),
+                    lost_out: l.lost_out.load(Ordering::Relaxed),
+                    lost_in: l.lost_in.load(Ordering::Relaxed),
                 })
                 .collect(),
             from_caller: s.from_caller.load(Ordering::Relaxed),
@@ -235,6 +264,27 @@ impl Drop for SrtlaSender {
     }
 }
 
+/// Whether the lossy path loses the next datagram.
+fn lose(s: &Shared) -> bool {
+    if s.loss_pct <= 0.0 {
+        return false;
+    }
+    let mut x = s.rng.lock().unwrap();
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    ((*x % 10_000) as f64) < s.loss_pct * 100.0
+}
+
+/// Sends on link `i` through its lossy path; a datagram the path loses counts as sent.
+fn send(s: &Shared, i: usize, d: &[u8]) -> std::io::Result<usize> {
+    if lose(s) {
+        s.links[i].lost_out.fetch_add(1, Ordering::Relaxed);
+        return Ok(d.len());
+    }
+    s.links[i].socket.send(d)
+}
+
 /// Whether link `i` may carry data now.
 fn up(s: &Shared, i: usize) -> bool {
     let l = &s.links[i];
@@ -256,7 +306,7 @@ fn caller_loop(s: &Shared) {
         let first = s.next.fetch_add(1, Ordering::Relaxed);
         let sent = (0..count)
             .map(|k| (first + k) % count)
-            .find(|&i| up(s, i) && s.links[i].socket.send(&buf[..n]).is_ok());
+            .find(|&i| up(s, i) && send(s, i, &buf[..n]).is_ok());
         match sent {
             Some(i) => {
                 s.links[i].sent.fetch_add(1, Ordering::Relaxed);
@@ -278,6 +328,10 @@ fn link_loop(s: &Shared, i: usize) {
             Err(_) => continue,
         };
         let d = &buf[..n];
+        if lose(s) {
+            l.lost_in.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
         l.received.fetch_add(1, Ordering::Relaxed);
         l.heard_ms.store(ms_since(s.start), Ordering::Relaxed);
         match ty(d) {
@@ -329,9 +383,9 @@ fn register_links(s: &Shared) {
     };
     let mut reg2 = REG2.to_be_bytes().to_vec();
     reg2.extend_from_slice(&id);
-    for l in &s.links {
+    for (i, l) in s.links.iter().enumerate() {
         if !l.registered.load(Ordering::Relaxed) {
-            let _ = l.socket.send(&reg2);
+            let _ = send(s, i, &reg2);
         }
     }
 }
@@ -345,11 +399,11 @@ fn housekeeping(s: &Shared) {
         } else {
             let mut reg1 = REG1.to_be_bytes().to_vec();
             reg1.extend_from_slice(&s.our_id);
-            let _ = s.links[0].socket.send(&reg1);
+            let _ = send(s, 0, &reg1);
         }
-        for l in &s.links {
+        for (i, l) in s.links.iter().enumerate() {
             if l.registered.load(Ordering::Relaxed) {
-                let _ = l.socket.send(&KEEPALIVE_TYPE.to_be_bytes());
+                let _ = send(s, i, &KEEPALIVE_TYPE.to_be_bytes());
             }
         }
         let until = Instant::now() + KEEPALIVE;
