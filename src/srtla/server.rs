@@ -8,7 +8,7 @@
 //! connections: one shard's worth of work.
 //!
 //! Per group, a UDP socket connected to the relay's SRT listener (loopback for a wildcard
-//! listen address) carries the merged SRT packets, so to the relay a bonded sender is one SRT
+//! listen address), opened when its first link joins, carries the merged SRT packets, so to the relay a bonded sender is one SRT
 //! caller from that socket's address. Those addresses are in [`BondedPeers`], which every
 //! shard's admission consults at handshake time (the listener is on every shard) to run the
 //! connection with the settings SRTLA needs (`srt::endpoint::Admit::bonded`). What the relay
@@ -182,7 +182,9 @@ impl Server {
         } else if c.reg1_refused_registered > before.reg1_refused_registered {
             "new group refused: the address is registered already"
         } else if c.reg2_unknown_group > before.reg2_unknown_group {
-            "link refused: no such group (told to register again)"
+            // Every srtla_send start does this once per link (REG2 before it has a group).
+            debug!("srtla: REG2 for no group we have from {from}: told to register again");
+            return;
         } else {
             return;
         };
@@ -234,21 +236,28 @@ impl Server {
 
     fn on_event(&mut self, e: Event) {
         match e {
-            Event::GroupCreated { group, by } => match self.open_upstream() {
-                Ok(up) => {
-                    debug!("srtla: group {} registered by {by}", group.0);
-                    self.bonded.insert(up.local);
-                    self.to_spawn.push((group, up.socket.clone()));
-                    self.groups.insert(group, up);
-                }
-                Err(e) => {
-                    warn!("srtla: cannot open a socket towards {}: {e}", self.target);
-                    self.counters.groups_failed += 1;
-                    self.rx.close_group(group);
-                }
-            },
+            Event::GroupCreated { group, by } => {
+                debug!("srtla: group {} registered by {by}", group.0);
+            }
+            // The socket towards the relay opens with the group's first link, not its REG1:
+            // a REG1 costs a flood no socket (no bind, no task), only a table entry.
             Event::LinkAdded { group, addr } => {
                 info!("srtla: group {} has a new link {addr}", group.0);
+                if self.groups.contains_key(&group) {
+                    return;
+                }
+                match self.open_upstream() {
+                    Ok(up) => {
+                        self.bonded.insert(up.local);
+                        self.to_spawn.push((group, up.socket.clone()));
+                        self.groups.insert(group, up);
+                    }
+                    Err(e) => {
+                        warn!("srtla: cannot open a socket towards {}: {e}", self.target);
+                        self.counters.groups_failed += 1;
+                        self.rx.close_group(group);
+                    }
+                }
             }
             Event::LinkExpired { group, addr } => {
                 info!(
