@@ -167,6 +167,8 @@ impl AccessControl for Policy {
                 ),
                 None => Encryption::default(),
             },
+            // Resources starting with 'b' run as an SRTLA group's merged connection.
+            bonded: resource.starts_with('b'),
         };
         match self.0 % 4 {
             0 => Ok(admit),
@@ -1211,4 +1213,130 @@ pub fn record(data: &[u8]) {
         wrote, want,
         "every byte from the first keyframe, once, in order"
     );
+}
+
+/// What an `srtla` script reached (the corpus test asserts its seeds go deep).
+#[derive(Debug, Default)]
+pub struct SrtlaRun {
+    pub forwarded: u64,
+    pub counters: srtrelay::srtla::Counters,
+}
+
+/// `srtla`: a script against `srtla::Receiver` (caps 3 groups, 2 links each), one op per record:
+/// the first byte's low 3 bits pick the source address, the rest the op: 0 a raw datagram
+/// (length byte, bytes), 1 REG1 (id byte), 2 REG2 with the last id the receiver handed out
+/// (a byte flipped when the next byte is odd), 3 SRT data (2-byte sequence number), 4 time
+/// passes (byte x 100 ms) and timers run, 5 an upstream packet (type byte) for the newest
+/// group, 6 a keepalive. After each op: the caps hold, the gauges match the stats, every
+/// forward names a live group, a pending group has a deadline, and the replies never add up
+/// to more bytes than the datagrams that caused them (no amplification).
+pub fn srtla(data: &[u8]) -> SrtlaRun {
+    use srtrelay::srtla::packet::{self, ID_LEN, REG_LEN};
+    use srtrelay::srtla::{Event, GroupHandle, Handled, Receiver, ReceiverConfig};
+    let cfg = ReceiverConfig {
+        max_groups: 3,
+        max_links_per_group: 2,
+        ..ReceiverConfig::default()
+    };
+    let mut r = Receiver::new(cfg.clone(), [7; 32]);
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
+    let mut now = Instant::now();
+    let addrs: Vec<SocketAddr> = (0..8u16)
+        .map(|i| SocketAddr::from(([192, 0, 2, 1 + (i % 3) as u8], 5000 + i)))
+        .collect();
+    let (mut bytes_in, mut bytes_out) = (0usize, 0usize);
+    let mut last_id: Option<Vec<u8>> = None;
+    let mut newest: Option<GroupHandle> = None;
+    let mut run = SrtlaRun::default();
+    let mut buf = [0u8; 1500];
+    let mut to = Vec::new();
+    let mut it = data.iter().copied();
+    while let Some(op) = it.next() {
+        let from = addrs[usize::from(op & 7)];
+        let mut dgram: Vec<u8> = Vec::new();
+        match (op >> 3) % 7 {
+            0 => {
+                let n = usize::from(it.next().unwrap_or(0));
+                dgram.extend(it.by_ref().take(n));
+            }
+            1 => {
+                let mut b = [0u8; REG_LEN];
+                packet::emit_reg1(&[it.next().unwrap_or(0); ID_LEN], &mut b);
+                dgram.extend_from_slice(&b);
+            }
+            2 => {
+                let mut id = last_id.clone().unwrap_or_else(|| vec![0; ID_LEN]);
+                let flip = it.next().unwrap_or(0);
+                if flip & 1 == 1 {
+                    id[usize::from(flip)] ^= 0x40;
+                }
+                dgram.extend_from_slice(&packet::REG2.to_be_bytes());
+                dgram.extend_from_slice(&id);
+            }
+            3 => {
+                let seq = u32::from(u16::from_be_bytes([
+                    it.next().unwrap_or(0),
+                    it.next().unwrap_or(0),
+                ]));
+                dgram.extend_from_slice(&seq.to_be_bytes());
+                dgram.resize(16 + 188, 0x47);
+            }
+            4 => {
+                now += Duration::from_millis(100 * u64::from(it.next().unwrap_or(1)));
+                if r.poll_timeout().is_some_and(|d| d <= now) {
+                    r.handle_timeout(now);
+                }
+            }
+            5 => {
+                let mut p = vec![0x80, it.next().unwrap_or(2)];
+                p.resize(44, 0);
+                if let Some(g) = newest {
+                    r.route_upstream(g, &p, &mut to);
+                    assert!(to.len() <= cfg.max_links_per_group);
+                }
+            }
+            _ => dgram.extend_from_slice(&packet::KEEPALIVE.to_be_bytes()),
+        }
+        if !dgram.is_empty() || (op >> 3) % 7 == 0 {
+            bytes_in += dgram.len();
+            if let Handled::Forward(g) = r.handle_datagram(now, from, &dgram) {
+                run.forwarded += 1;
+                assert!(
+                    r.stats(now).iter().any(|s| s.group == g),
+                    "forward to a live group"
+                );
+            }
+        }
+        while let Some(t) = r.poll_transmit(&mut buf) {
+            bytes_out += t.len;
+            if packet::packet_type(&buf[..t.len]) == Some(packet::REG2) {
+                last_id = Some(buf[2..t.len].to_vec());
+            }
+        }
+        while let Some(e) = r.poll_event() {
+            if let Event::GroupCreated { group, .. } = e {
+                newest = Some(group);
+            }
+        }
+        assert!(
+            bytes_out <= bytes_in,
+            "{bytes_out} bytes answered {bytes_in}"
+        );
+        let stats = r.stats(now);
+        let c = r.counters();
+        assert!(stats.len() <= cfg.max_groups);
+        assert_eq!(c.groups as usize, stats.len());
+        assert_eq!(
+            c.links as usize,
+            stats.iter().map(|g| g.links.len()).sum::<usize>()
+        );
+        assert!(
+            stats
+                .iter()
+                .all(|g| g.links.len() <= cfg.max_links_per_group)
+        );
+        assert!(stats.is_empty() || r.poll_timeout().is_some());
+    }
+    run.counters = r.counters();
+    run
 }

@@ -25,5 +25,6 @@ pub mod rtmp;
 pub mod service;
 pub mod shard;
 pub mod srt;
+pub mod srtla;
 pub mod telemetry;
 pub mod webhooks;

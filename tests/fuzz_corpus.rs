@@ -563,3 +563,31 @@ fn remux_seeds_reach_frames_drops_jumps_and_refusals() {
 fn record_corpus() {
     assert!(replay("record", checks::record) >= 4);
 }
+
+#[test]
+fn srtla_corpus() {
+    replay("srtla", |d| {
+        checks::srtla(d);
+    });
+}
+
+/// The seeds reach streaming, SRTLA ACKs, the caps, expiry and every refusal.
+#[test]
+fn srtla_seeds_go_deep() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/srtla");
+    let run = |name: &str| checks::srtla(&fs::read(dir.join(name)).expect("read seed"));
+    let s = run("register_stream_expire");
+    assert!(s.forwarded >= 20, "{s:?}");
+    let c = s.counters;
+    assert!(c.srtla_acks >= 2 && c.links_refused_limit == 1, "{c:?}");
+    assert!(c.links_expired >= 2 && c.groups_expired == 1, "{c:?}");
+    assert!(c.packets_out >= 3, "{c:?}");
+    let c = run("flood_and_garbage").counters;
+    assert!(c.groups_evicted >= 5 && c.reg2_unknown_group >= 2, "{c:?}");
+    assert!(c.unknown_source >= 3, "{c:?}");
+    let c = run("reregister").counters;
+    assert!(
+        c.groups_replaced == 1 && c.reg1_refused_registered >= 1,
+        "{c:?}"
+    );
+}

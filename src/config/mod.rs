@@ -21,6 +21,7 @@ mod record;
 mod reload;
 mod rtmp;
 mod srt;
+mod srtla;
 #[cfg(test)]
 mod tests;
 mod webhooks;
@@ -41,6 +42,7 @@ pub use playback::{HlsSettings, PlaybackConfig};
 pub use record::RecordRule;
 pub use reload::{ReloadClass, ReloadPlan};
 pub use rtmp::RtmpSettings;
+pub use srtla::SrtlaSettings;
 pub use webhooks::{HookUrl, WebhookSettings};
 
 /// The default configuration, shipped as `config.toml` and embedded in the binary. Parsing it
@@ -94,6 +96,9 @@ pub struct Config {
     pub playback: Option<PlaybackConfig>,
     /// `[rtmp]`: the RTMP listener for encoders; `None` when disabled (restart only).
     pub rtmp: Option<RtmpSettings>,
+    /// `[srtla]`: the SRTLA receiver for bonded senders, off without `srtla.listen` (restart
+    /// only).
+    pub srtla: SrtlaSettings,
     /// `[[inputs]]`, in file order: streams pulled from upstreams; empty by default.
     pub inputs: Vec<InputConfig>,
     /// `[[outputs]]`, in file order: streams pushed to other servers while live; empty by

@@ -438,6 +438,18 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             Restart,
             rtmp_differs(a, b, |x, y| x.max_message_bytes != y.max_message_bytes),
         ),
+        // `[srtla]`: shard 0 binds its socket at start-up.
+        ("srtla.listen", Restart, a.srtla.listen != b.srtla.listen),
+        (
+            "srtla.max_groups",
+            Restart,
+            a.srtla.max_groups != b.srtla.max_groups,
+        ),
+        (
+            "srtla.max_links_per_group",
+            Restart,
+            a.srtla.max_links_per_group != b.srtla.max_links_per_group,
+        ),
         // `[webhooks]`: the callback thread and the shards' caches are set up at start-up.
         (
             "webhooks.on_publish",

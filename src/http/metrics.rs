@@ -561,6 +561,7 @@ fn shard_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
         "RTMP connections open now.",
     );
     out.int("srt_rtmp_connections", &[], rtmp(|r| r.open));
+    srtla_series(out, shards);
     record_series(out, shards);
     backup_series(out, shards);
     output_series(out, shards);
@@ -968,6 +969,116 @@ fn per_shard_counters(out: &mut Out, shards: &[ShardSnapshot], rows: &[(&str, &s
 }
 
 /// `[[record]]`: one series each, summed over shards (recorders run on their publisher's).
+/// `[srtla]`: groups, links, registrations, closes, drops and traffic (shard 0 carries them).
+fn srtla_series(out: &mut Out, shards: &[ShardSnapshot]) {
+    use crate::telemetry::SrtlaTotals;
+    let mut t = SrtlaTotals::default();
+    for s in shards {
+        let c = &s.counters.srtla;
+        t.groups += c.groups;
+        t.links += c.links;
+        for (a, b) in t.registrations.iter_mut().zip(c.registrations) {
+            *a += b;
+        }
+        for (a, b) in t.groups_closed.iter_mut().zip(c.groups_closed) {
+            *a += b;
+        }
+        for (a, b) in t.drops.iter_mut().zip(c.drops) {
+            *a += b;
+        }
+        t.links_expired += c.links_expired;
+        t.packets_in += c.packets_in;
+        t.bytes_in += c.bytes_in;
+        t.packets_out += c.packets_out;
+        t.bytes_out += c.bytes_out;
+        t.keepalives += c.keepalives;
+        t.acks += c.acks;
+    }
+    out.head(
+        "srt_srtla_groups",
+        "gauge",
+        "SRTLA groups (bonded senders) registered now.",
+    );
+    out.int("srt_srtla_groups", &[], t.groups);
+    out.head(
+        "srt_srtla_links",
+        "gauge",
+        "SRTLA links registered now, all groups together.",
+    );
+    out.int("srt_srtla_links", &[], t.links);
+    out.head(
+        "srt_srtla_registrations_total",
+        "counter",
+        "SRTLA registrations (REG1 for a group, REG2 for a link) by outcome.",
+    );
+    for (outcome, v) in SrtlaTotals::REGISTRATION_OUTCOMES
+        .iter()
+        .zip(t.registrations)
+    {
+        out.int("srt_srtla_registrations_total", &[("outcome", outcome)], v);
+    }
+    out.head(
+        "srt_srtla_groups_closed_total",
+        "counter",
+        "SRTLA groups closed: no links left, evicted under max_groups (never carried data), replaced by their sender's new registration, or their socket could not be opened.",
+    );
+    for (reason, v) in SrtlaTotals::CLOSE_REASONS.iter().zip(t.groups_closed) {
+        out.int("srt_srtla_groups_closed_total", &[("reason", reason)], v);
+    }
+    out.head(
+        "srt_srtla_links_expired_total",
+        "counter",
+        "SRTLA links removed after sending nothing for the link timeout.",
+    );
+    out.int("srt_srtla_links_expired_total", &[], t.links_expired);
+    out.head(
+        "srt_srtla_drops_total",
+        "counter",
+        "Datagrams the SRTLA receiver dropped, by reason.",
+    );
+    for (reason, v) in SrtlaTotals::DROP_REASONS.iter().zip(t.drops) {
+        out.int("srt_srtla_drops_total", &[("reason", reason)], v);
+    }
+    out.head(
+        "srt_srtla_packets_total",
+        "counter",
+        "SRT packets through the SRTLA receiver: in from links, out to links (one per link sent to).",
+    );
+    out.int(
+        "srt_srtla_packets_total",
+        &[("direction", "in")],
+        t.packets_in,
+    );
+    out.int(
+        "srt_srtla_packets_total",
+        &[("direction", "out")],
+        t.packets_out,
+    );
+    out.head(
+        "srt_srtla_bytes_total",
+        "counter",
+        "Bytes of SRT packets through the SRTLA receiver, by direction.",
+    );
+    out.int("srt_srtla_bytes_total", &[("direction", "in")], t.bytes_in);
+    out.int(
+        "srt_srtla_bytes_total",
+        &[("direction", "out")],
+        t.bytes_out,
+    );
+    out.head(
+        "srt_srtla_keepalives_total",
+        "counter",
+        "SRTLA keepalives echoed to links.",
+    );
+    out.int("srt_srtla_keepalives_total", &[], t.keepalives);
+    out.head(
+        "srt_srtla_acks_total",
+        "counter",
+        "SRTLA ACKs sent to links (one per ten data packets a link carried).",
+    );
+    out.int("srt_srtla_acks_total", &[], t.acks);
+}
+
 fn record_series(out: &mut Out, shards: &[ShardSnapshot]) {
     type RecordFn = fn(&crate::telemetry::RecordTotals) -> u64;
     let sum = |f: RecordFn| -> u64 { shards.iter().map(|s| f(&s.counters.record)).sum() };

@@ -331,3 +331,40 @@ fn reject_codes_are_labelled_as_on_the_wire() {
     assert!(!t.contains("code=\"10\""), "{t}");
     assert!(!t.contains("code=\"11\""), "{t}");
 }
+
+#[test]
+fn srtla_counters_are_exposed_with_their_labels() {
+    let mut shards = snapshot();
+    let mut s0 = ShardSnapshot::default();
+    let t = &mut s0.counters.srtla;
+    (t.groups, t.links) = (2, 5);
+    t.registrations = [3, 40, 1, 0, 6, 2, 0, 7];
+    t.groups_closed = [1, 0, 0, 0];
+    t.drops = [4, 9, 0, 0, 1, 0, 0];
+    (t.packets_in, t.packets_out, t.acks) = (1000, 300, 99);
+    shards.push(s0);
+    let text = render(&shards, &AccessCounters::default(), &HistogramSet::new());
+    assert_eq!(value(&text, "srt_srtla_groups "), "2");
+    assert_eq!(value(&text, "srt_srtla_links "), "5");
+    let reg = |o: &str| {
+        value(
+            &text,
+            &format!("srt_srtla_registrations_total{{outcome=\"{o}\"}}"),
+        )
+    };
+    assert_eq!(reg("group_refused_limit"), "40");
+    assert_eq!(reg("link_refused_limit"), "2");
+    assert_eq!(reg("unknown_group"), "7");
+    let drop = |r: &str| value(&text, &format!("srt_srtla_drops_total{{reason=\"{r}\"}}"));
+    assert_eq!(drop("unknown_source"), "9");
+    assert_eq!(drop("upstream_send_failed"), "1");
+    assert_eq!(
+        value(&text, "srt_srtla_groups_closed_total{reason=\"expired\"}"),
+        "1"
+    );
+    assert_eq!(
+        value(&text, "srt_srtla_packets_total{direction=\"in\"}"),
+        "1000"
+    );
+    assert_eq!(value(&text, "srt_srtla_acks_total "), "99");
+}

@@ -7,16 +7,22 @@
 //! `GET /stats/{stream}` answers OpenIRL's (`{"status":"ok","publisher":{...}}`, or
 //! `{"status":"error",...}` with 200 when nobody publishes, which those clients read as
 //! offline). Entries are keyed by stream name: a Stream ID's session (`s=`) or an access token
-//! never appears. Must not: read the clock or touch a socket.
+//! never appears. A publisher that arrived via SRTLA (its connection comes from a group's
+//! socket) also lists its links in OpenIRL's `peers`: address, packets, bytes, how long ago
+//! each was last heard from, and its share of the group's packets. Must not: read the clock
+//! or touch a socket.
 
 use serde_json::{Map, Value, json};
 
+use std::net::SocketAddr;
+
 use crate::srt::connection::Stats;
-use crate::telemetry::{ConnRole, ShardSnapshot, aggregate};
+use crate::telemetry::{ConnRole, ShardSnapshot, SrtlaGroupSnapshot, aggregate};
 
 /// One live publisher as the stats shapes need it.
 struct Live<'a> {
     name: &'a str,
+    peer: SocketAddr,
     stats: &'a Stats,
     uptime_s: u64,
     /// Payload rate over the last sampling second (the shard samples once a second).
@@ -41,6 +47,7 @@ fn live_publishers(shards: &[ShardSnapshot]) -> Vec<Live<'_>> {
             };
             out.push(Live {
                 name,
+                peer: c.peer,
                 stats: &c.stats,
                 uptime_s: c.age.as_secs(),
                 ingress_bps: stream.traffic.ingress_bps,
@@ -104,17 +111,52 @@ pub fn publisher(shards: &[ShardSnapshot], name: &str) -> Value {
         });
     };
     let s = p.stats;
-    json!({
-        "status": "ok",
-        "publisher": {
-            "bitrate": kbps(p.ingress_bps),
-            "buffer": s.ms_rcv_buf,
-            "dropped_pkts": s.pkt_rcv_drop,
-            "latency": s.ms_rcv_tsbpd_delay,
-            "rtt": rtt_ms(s),
-            "uptime": p.uptime_s,
-        },
-    })
+    let mut publisher = json!({
+        "bitrate": kbps(p.ingress_bps),
+        "buffer": s.ms_rcv_buf,
+        "dropped_pkts": s.pkt_rcv_drop,
+        "latency": s.ms_rcv_tsbpd_delay,
+        "rtt": rtt_ms(s),
+        "uptime": p.uptime_s,
+    });
+    if let Some(g) = srtla_group(shards, p.peer) {
+        publisher["peers"] = peers(g);
+    }
+    json!({ "status": "ok", "publisher": publisher })
+}
+
+/// The SRTLA group whose merged connection comes from `peer`, if any.
+fn srtla_group(shards: &[ShardSnapshot], peer: SocketAddr) -> Option<&SrtlaGroupSnapshot> {
+    shards
+        .iter()
+        .flat_map(|s| &s.srtla_groups)
+        .find(|g| g.upstream == Some(peer))
+}
+
+/// A group's links, OpenIRL's `peers`: `share` is the link's part of the group's SRT packets
+/// (0 to 1), `last_seen_ms` how long ago it last sent anything.
+fn peers(g: &SrtlaGroupSnapshot) -> Value {
+    let total: u64 = g.links.iter().map(|l| l.packets).sum();
+    let list: Vec<Value> = g
+        .links
+        .iter()
+        .map(|l| {
+            let share = if total == 0 {
+                0.0
+            } else {
+                (l.packets as f64 / total as f64 * 1000.0).round() / 1000.0
+            };
+            json!({
+                "address": l.addr.to_string(),
+                "packets": l.packets,
+                "bytes": l.bytes,
+                "last_seen_ms": l.idle.as_millis() as u64,
+                "uptime": l.age.as_secs(),
+                "share": share,
+            })
+        })
+        .collect();
+    Value::Array(list)
 }
 
 #[cfg(test)]
@@ -215,10 +257,58 @@ mod tests {
             }
         });
         assert_eq!(v, want);
+        assert!(
+            v["publisher"].get("peers").is_none(),
+            "not via SRTLA: no peers"
+        );
         let off = publisher(&shards(), "live/nobody");
         assert_eq!(
             off,
             json!({"status": "error", "message": "Publisher is currently not streaming"})
         );
+    }
+
+    /// A publisher whose connection comes from an SRTLA group's socket lists the group's
+    /// links; another group's links never show.
+    #[test]
+    fn a_publisher_via_srtla_lists_its_links_as_openirl_peers() {
+        use crate::telemetry::SrtlaLinkSnapshot;
+        let link = |addr: &str, packets, idle_ms| SrtlaLinkSnapshot {
+            addr: addr.parse().unwrap(),
+            packets,
+            bytes: packets * 1332,
+            age: Duration::from_secs(40),
+            idle: Duration::from_millis(idle_ms),
+        };
+        let mut s = shards();
+        s[0].srtla_groups = vec![
+            SrtlaGroupSnapshot {
+                upstream: Some("127.0.0.1:40001".parse().unwrap()),
+                age: Duration::from_secs(41),
+                links: vec![link("192.0.2.9:1000", 5, 1)],
+            },
+            SrtlaGroupSnapshot {
+                upstream: Some("127.0.0.1:5000".parse().unwrap()),
+                age: Duration::from_secs(41),
+                links: vec![
+                    link("198.51.100.1:4001", 600, 3),
+                    link("[2001:db8::2]:4002", 300, 20),
+                    link("203.0.113.3:4003", 100, 2500),
+                ],
+            },
+        ];
+        let v = publisher(&s, "live/cam1");
+        assert_eq!(
+            v["publisher"]["peers"],
+            json!([
+                {"address": "198.51.100.1:4001", "packets": 600, "bytes": 799_200,
+                 "last_seen_ms": 3, "uptime": 40, "share": 0.6},
+                {"address": "[2001:db8::2]:4002", "packets": 300, "bytes": 399_600,
+                 "last_seen_ms": 20, "uptime": 40, "share": 0.3},
+                {"address": "203.0.113.3:4003", "packets": 100, "bytes": 133_200,
+                 "last_seen_ms": 2500, "uptime": 40, "share": 0.1},
+            ])
+        );
+        assert_eq!(v["publisher"]["bitrate"], 4567, "the rest as before");
     }
 }

@@ -74,6 +74,12 @@ impl ShardUdp {
         }
     }
 
+    /// Sends one datagram on a connected socket without waiting (`WouldBlock` when its
+    /// buffer is full).
+    pub fn send(&self, datagram: &[u8]) -> io::Result<usize> {
+        self.std.send(datagram)
+    }
+
     /// Sends what `batch` holds without waiting (see `SendBatch::flush`).
     pub fn send_batch(&self, batch: &mut SendBatch) -> io::Result<Flushed> {
         batch.flush(self.fd())

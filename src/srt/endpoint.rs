@@ -68,6 +68,14 @@ pub struct Admit {
     /// enforced, is libsrt's: a caller that wants encryption is refused with UNSECURE (1011).
     /// See `crypto::handshake` for every case.
     pub encryption: Encryption,
+    /// The caller's packets reach us over several paths with their own delays (an SRTLA
+    /// group's links merged into one connection). Its receiver then runs the settings SRTLA
+    /// receivers use: no periodic NAK, and none offered in HSRSP (a libsrt sender then
+    /// retransmits unacknowledged packets on its own timer, as for any peer without NAK
+    /// reports), and no reorder tolerance (`loss_max_ttl` is not applied): each gap is NAKed
+    /// once, when it is seen. The bonding sender reads NAKs as losses of the link that carried
+    /// the packet (BELABOX's `srtla_send` shrinks that link's window).
+    pub bonded: bool,
 }
 
 /// Accepts every caller with TSBPD delivery.
@@ -591,10 +599,15 @@ impl Endpoint {
                 let Some(listener) = self.listener.as_ref() else {
                     return;
                 };
-                let (reply, negotiated) = listener.accept_with_km(&req, id, km_response);
+                let (reply, negotiated) =
+                    listener.accept_with_km(&req, id, km_response, admit.bonded);
                 let base = crate::srt::connection::tsbpd_time_base(now, ts);
                 let mut cfg = self.connection_config(id, &negotiated, now, base);
                 cfg.delivery = admit.delivery;
+                if admit.bonded {
+                    cfg.periodic_nak = false;
+                    cfg.loss_max_ttl = 0;
+                }
                 let mut conn = Connection::new(cfg, now);
                 if let Some(crypto) = crypto {
                     conn.set_crypto(crypto);

@@ -40,6 +40,83 @@ pub struct ShardSnapshot {
     pub backups: Vec<BackupSnapshot>,
     /// The push outputs this shard runs.
     pub outputs: Vec<OutputSnapshot>,
+    /// `[srtla]`: every bonded sender's group and its links (shard 0 runs the receiver; the
+    /// others report none).
+    pub srtla_groups: Vec<SrtlaGroupSnapshot>,
+}
+
+/// One bonded sender (an SRTLA group) as the operator sees it: never its id, which is the
+/// capability to add links to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SrtlaGroupSnapshot {
+    /// The address the group's merged SRT connection comes from (its socket towards the
+    /// relay's SRT listener): the publisher connection whose `peer` this is arrived via SRTLA.
+    pub upstream: Option<SocketAddr>,
+    pub age: Duration,
+    pub links: Vec<SrtlaLinkSnapshot>,
+}
+
+/// One link of a bonded sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SrtlaLinkSnapshot {
+    pub addr: SocketAddr,
+    /// SRT packets and bytes this link carried (keepalives not included).
+    pub packets: u64,
+    pub bytes: u64,
+    /// Since it registered.
+    pub age: Duration,
+    /// Since it last sent anything.
+    pub idle: Duration,
+}
+
+/// The SRTLA receiver's counters (process-wide, carried by shard 0's snapshot).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SrtlaTotals {
+    /// Groups and links now.
+    pub groups: u64,
+    pub links: u64,
+    /// Registrations by [`SrtlaTotals::REGISTRATION_OUTCOMES`].
+    pub registrations: [u64; 8],
+    /// Groups closed by [`SrtlaTotals::CLOSE_REASONS`].
+    pub groups_closed: [u64; 4],
+    pub links_expired: u64,
+    /// Datagrams dropped by [`SrtlaTotals::DROP_REASONS`].
+    pub drops: [u64; 7],
+    /// SRT packets from links to the relay's listener, and back to links (an ACK sent over
+    /// three links counts three).
+    pub packets_in: u64,
+    pub bytes_in: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub keepalives: u64,
+    /// SRTLA ACKs sent to links.
+    pub acks: u64,
+}
+
+impl SrtlaTotals {
+    /// The `outcome` label of each `registrations` slot.
+    pub const REGISTRATION_OUTCOMES: [&'static str; 8] = [
+        "group_created",
+        "group_refused_limit",
+        "group_refused_registered",
+        "group_replaced",
+        "link_added",
+        "link_refused_limit",
+        "link_refused_other_group",
+        "unknown_group",
+    ];
+    /// The `reason` label of each `groups_closed` slot.
+    pub const CLOSE_REASONS: [&'static str; 4] = ["expired", "evicted", "replaced", "failed"];
+    /// The `reason` label of each `drops` slot.
+    pub const DROP_REASONS: [&'static str; 7] = [
+        "malformed",
+        "unknown_source",
+        "truncated",
+        "upstream_unrouted",
+        "upstream_send_failed",
+        "link_send_failed",
+        "replies_overflow",
+    ];
 }
 
 /// A pulled input as `/v1/streams` shows it.
@@ -189,6 +266,8 @@ pub struct ShardCounters {
     pub webhooks: WebhookTotals,
     /// `[[record]]` recorders on this shard.
     pub record: RecordTotals,
+    /// `[srtla]` (carried by shard 0's snapshot like `playback`).
+    pub srtla: SrtlaTotals,
 }
 
 /// Recorders' counters on one shard, ended ones included (`active` is now).

@@ -37,6 +37,7 @@ pub mod pgroup;
 pub mod process;
 pub mod recipes;
 pub mod srt_url;
+pub mod srtla_sender;
 pub mod static_http;
 pub mod tls;
 pub mod tools;

@@ -43,6 +43,49 @@ impl NetNs {
         assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
     }
 
+    /// A veth pair between this namespace and `other` (both ends up), with `mine` and
+    /// `theirs` as their addresses (`"10.77.0.2/24"`). Gone with either namespace.
+    pub fn veth_to(&self, other: &NetNs, mine: &[&str], theirs: &[&str]) {
+        // Interface names have at most 15 bytes.
+        let tag = std::process::id() % 100_000;
+        let (a, b) = (format!("sv{tag}a"), format!("sv{tag}b"));
+        ip(&[
+            "link",
+            "add",
+            &a,
+            "netns",
+            &self.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &b,
+            "netns",
+            &other.name,
+        ]);
+        for (ns, dev, addrs) in [(self, &a, mine), (other, &b, theirs)] {
+            for addr in addrs {
+                ip(&["-n", &ns.name, "addr", "add", addr, "dev", dev]);
+            }
+            ip(&["-n", &ns.name, "link", "set", dev, "up"]);
+        }
+    }
+
+    /// Removes `addr` (`"10.77.0.3/24"`) from this namespace's end of [`NetNs::veth_to`]:
+    /// what was bound to it can send no more and receives nothing.
+    pub fn drop_addr(&self, addr: &str) {
+        let tag = std::process::id() % 100_000;
+        ip(&[
+            "-n",
+            &self.name,
+            "addr",
+            "del",
+            addr,
+            "dev",
+            &format!("sv{tag}a"),
+        ]);
+    }
+
     /// `ip netns exec NAME program`.
     pub fn command(&self, program: &std::path::Path) -> Command {
         let mut c = Command::new("ip");

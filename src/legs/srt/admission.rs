@@ -103,6 +103,8 @@ pub struct Admission {
     pub hooks: Option<ShardHooks>,
     /// The callback's answer `pending` found for the conclusion `check` is about to see.
     decided: Option<Verdict>,
+    /// `[srtla]`: the addresses SRTLA groups' merged connections come from.
+    pub bonded: Option<crate::srtla::BondedPeers>,
 }
 
 /// How long an admission may wait for its connection (it follows within the same datagram;
@@ -127,6 +129,7 @@ impl Admission {
             counters: AdmissionCounters::default(),
             hooks: None,
             decided: None,
+            bonded: None,
         }
     }
 
@@ -385,9 +388,12 @@ impl AccessControl for Admission {
                 at: self.now,
             },
         );
+        // An SRTLA group's merged connection: its packets come over several links.
+        let bonded = self.bonded.as_ref().is_some_and(|b| b.contains(req.peer()));
         Ok(Admit {
             delivery,
             encryption,
+            bonded,
         })
     }
 }

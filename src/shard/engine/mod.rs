@@ -89,6 +89,7 @@ pub enum EngineError {
 pub struct Engine {
     playback_addr: Option<SocketAddr>,
     rtmp_addr: Option<SocketAddr>,
+    srtla_addr: Option<SocketAddr>,
     playback: Option<Arc<crate::playback::PlaybackShared>>,
     shards: Shards<()>,
     inboxes: Vec<Sender<ShardMsg>>,
@@ -128,6 +129,12 @@ impl Engine {
         let (per_shard, addrs) = bind_listeners(config, n)?;
         let (mut tcp, playback_addr) = bind_playback(config, n)?;
         let (mut rtmp_tcp, rtmp_addr) = bind_rtmp(config, n)?;
+        let bonded = config
+            .srtla
+            .listen
+            .map(|_| crate::srtla::BondedPeers::default());
+        let mut srtla = bind_srtla(config, &addrs, bonded.clone(), &secrets)?;
+        let srtla_addr = srtla.as_ref().map(|s| s.local_addr);
         let rtmp = config.rtmp.as_ref().map(|cfg| {
             Arc::new(crate::rtmp::server::RtmpShared {
                 cfg: cfg.clone(),
@@ -212,10 +219,13 @@ impl Engine {
                 linger: config.streams.fanout_linger,
                 gso_segments: gso_segments(&sockets),
                 webhooks: webhooks.clone(),
+                bonded: bonded.clone(),
             };
             let listeners = Listeners {
                 playback: tcp.get_mut(i).and_then(Option::take),
                 rtmp: rtmp_tcp.get_mut(i).and_then(Option::take),
+                // Shard 0 alone: see `srtla::server` for why it is not sharded.
+                srtla: if i == 0 { srtla.take() } else { None },
             };
             parts.push(Some((shard, sockets, listeners)));
         }
@@ -245,6 +255,9 @@ impl Engine {
                 "RTMP ingest on rtmp://{a}/ (stream key `cam1` in app `live` publishes live/cam1)"
             );
         }
+        if let Some(a) = srtla_addr {
+            info!("SRTLA (bonded senders) on {a}");
+        }
         let cluster = match &config.cluster {
             c if c.enabled => Some(
                 crate::cluster::Cluster::start(c.clone(), registry.clone(), inboxes.clone())
@@ -255,6 +268,7 @@ impl Engine {
         Ok(Engine {
             cluster,
             rtmp_addr,
+            srtla_addr,
             playback_addr,
             playback,
             shards,
@@ -281,6 +295,11 @@ impl Engine {
     /// The RTMP listener's address (the actual port for port 0), when `[rtmp]` is on.
     pub fn rtmp_addr(&self) -> Option<SocketAddr> {
         self.rtmp_addr
+    }
+
+    /// The SRTLA receiver's UDP address (the actual port for port 0), when `[srtla]` is on.
+    pub fn srtla_addr(&self) -> Option<SocketAddr> {
+        self.srtla_addr
     }
 
     /// The players' HTTP address (the actual port for port 0), when `[playback]` is on.
@@ -440,6 +459,50 @@ fn calls_out(config: &Config) -> bool {
         .any(|u| matches!(u, crate::ingest::upstream::Upstream::Srt { .. }))
         || !config.outputs.is_empty()
         || config.cluster.enabled
+}
+
+/// What shard 0 starts the SRTLA receiver from.
+struct SrtlaStart {
+    cfg: crate::config::SrtlaSettings,
+    socket: std::net::UdpSocket,
+    local_addr: SocketAddr,
+    target: SocketAddr,
+    bonded: crate::srtla::BondedPeers,
+    seed: [u8; 32],
+}
+
+/// The SRTLA socket, when `[srtla]` is on: one socket, no `SO_REUSEPORT` (one shard serves
+/// every link). Its groups send to the first SRT listen address.
+fn bind_srtla(
+    config: &Config,
+    srt_addrs: &[SocketAddr],
+    bonded: Option<crate::srtla::BondedPeers>,
+    secrets: &Secrets,
+) -> Result<Option<SrtlaStart>, EngineError> {
+    let cfg = &config.srtla;
+    let (Some(addr), Some(bonded), Some(&srt)) = (cfg.listen, bonded, srt_addrs.first()) else {
+        return Ok(None);
+    };
+    let rt = &config.runtime;
+    let b = crate::shard::socket::bind_udp(&UdpSocketConfig {
+        addr,
+        recv_buffer_bytes: rt.socket_recv_buffer_bytes.map_or(0, |v| v.get()),
+        send_buffer_bytes: rt.socket_send_buffer_bytes.map_or(0, |v| v.get()),
+        reuse_port: false,
+    })
+    .map_err(|source| EngineError::Bind { addr, source })?;
+    // The group ids' random halves: from the OS-seeded secret, apart from every shard's key
+    // generator (those vary bytes 30 and 31).
+    let mut seed = secrets.crypto_seed;
+    seed[29] ^= 0xA5;
+    Ok(Some(SrtlaStart {
+        cfg: cfg.clone(),
+        socket: b.socket,
+        local_addr: b.local_addr,
+        target: crate::srtla::server::upstream_target(srt),
+        bonded,
+        seed,
+    }))
 }
 
 /// The players' HTTP listener, one `SO_REUSEPORT` socket per shard (`None`s when it is off).
@@ -626,6 +689,12 @@ async fn run_shard(
     spawn_tick(&state, beats, index);
     spawn_playback(&state, listeners.playback);
     spawn_rtmp(&state, listeners.rtmp, host);
+    if let Some(s) = listeners.srtla {
+        match crate::srtla::server::start(&s.cfg, s.socket, s.target, s.bonded, s.seed) {
+            Ok(server) => state.borrow_mut().srtla = Some(server),
+            Err(e) => warn!("shard {index}: SRTLA receiver not started: {e}"),
+        }
+    }
     state.borrow_mut().apply_inputs(&inputs);
     state.borrow_mut().apply_outputs(&outputs);
     ctx.stop.wait().await;
@@ -636,6 +705,7 @@ async fn run_shard(
 struct Listeners {
     playback: Option<std::net::TcpListener>,
     rtmp: Option<std::net::TcpListener>,
+    srtla: Option<SrtlaStart>,
 }
 
 /// The RTMP listener on this shard, when `[rtmp]` is on.

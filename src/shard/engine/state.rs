@@ -81,6 +81,9 @@ pub struct ShardState {
     pub record: crate::record::leg::RecordLegs,
     /// The RTMP listener's shared state, when `[rtmp]` is on.
     pub rtmp: Option<Arc<crate::rtmp::server::RtmpShared>>,
+    /// The SRTLA receiver, on shard 0 when `[srtla]` is on (its tasks share it; reports read
+    /// it).
+    pub srtla: Option<Rc<RefCell<crate::srtla::server::Server>>>,
     /// The `[[inputs]]` this shard runs, by stream.
     pub inputs: HashMap<String, crate::inputs::runner::InputHandle>,
     /// The edge pulls `[cluster]` runs here, by stream.
@@ -167,6 +170,8 @@ pub struct ShardParts {
     pub gso_segments: Vec<usize>,
     /// The `[webhooks]` callback thread, when any callback is configured.
     pub webhooks: Option<Arc<crate::webhooks::WebhookClient>>,
+    /// `[srtla]`: the addresses of SRTLA groups' merged connections (every shard admits).
+    pub bonded: Option<crate::srtla::BondedPeers>,
 }
 
 /// Datagrams per send batch: a flush per wake-up carries at most this many before the
@@ -208,6 +213,7 @@ impl ShardState {
             now,
         );
         admission.hooks = hooks;
+        admission.bonded = parts.bonded;
         ShardState {
             index: parts.index,
             playback: parts.playback.clone(),
@@ -220,6 +226,7 @@ impl ShardState {
                 parts.peers.len(),
             ),
             rtmp: parts.rtmp,
+            srtla: None,
             inputs: HashMap::new(),
             edge_inputs: HashMap::new(),
             switches: HashMap::new(),
@@ -1127,6 +1134,14 @@ impl ShardState {
         if let (0, Some(r)) = (self.index, &self.rtmp) {
             counters.rtmp = r.counters.totals();
         }
+        // Never borrowed across an await by its tasks, so free whenever a report is made.
+        let srtla_groups = match self.srtla.as_ref().and_then(|s| s.try_borrow().ok()) {
+            Some(s) => {
+                counters.srtla = s.totals();
+                s.groups(now)
+            }
+            None => Vec::new(),
+        };
         if let Some(h) = &self.admission.hooks {
             let g = h.gate.counters;
             let w = &mut counters.webhooks;
@@ -1180,6 +1195,7 @@ impl ShardState {
                 .values()
                 .map(|h| h.status.borrow().clone())
                 .collect(),
+            srtla_groups,
         }
     }
 

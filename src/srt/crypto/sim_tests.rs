@@ -143,6 +143,7 @@ fn cut_through_hands_over_decrypted_payloads() {
     let admit = Admit {
         delivery: Delivery::CutThrough,
         encryption: Encryption::with_passphrase(pass("cut through pass")),
+        ..Admit::default()
     };
     let mut net = net(0.0, admit, true);
     let id = connect(

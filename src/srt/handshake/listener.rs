@@ -209,16 +209,19 @@ impl Listener {
     /// Accepts a conclusion: builds the conclusion response (HSRSP, no Stream ID echo: libsrt
     /// only sends SID in HSREQ) and the negotiated parameters. Deterministic in its inputs.
     pub fn accept(&self, req: &ConclusionRequest, local_socket_id: u32) -> (Transmit, Negotiated) {
-        self.accept_with_km(req, local_socket_id, None)
+        self.accept_with_km(req, local_socket_id, None, false)
     }
 
     /// [`Listener::accept`] with a KMRSP to attach (the crypto layer's answer to
     /// [`ConclusionRequest::km_request`]); sets the KMREQ extension flag as libsrt does.
+    /// `bonded`: the caller's packets come over several paths (an SRTLA group, see
+    /// `endpoint::Admit::bonded`): PERIODICNAK is not offered, whatever the config says.
     pub fn accept_with_km(
         &self,
         req: &ConclusionRequest,
         local_socket_id: u32,
         km_response: Option<KmResponse>,
+        bonded: bool,
     ) -> (Transmit, Negotiated) {
         let hs = &req.hs;
         let caller = &req.hs_req;
@@ -243,7 +246,7 @@ impl Listener {
         if cfg.tlpktdrop {
             flags |= HsFlags::TLPKTDROP;
         }
-        if cfg.periodic_nak {
+        if cfg.periodic_nak && !bonded {
             flags |= HsFlags::PERIODICNAK;
         }
         if caller.flags.contains(HsFlags::REXMITFLG) {

@@ -494,7 +494,7 @@ fn km_request_exposed_and_kmrsp_attached() {
     assert_eq!(req.km_request(), Some(&km));
     assert_eq!(expect_conclusion(with_km(false)).km_request(), None);
 
-    let (reply, _) = listener().accept_with_km(&req, 5, Some(KmResponse::State(3)));
+    let (reply, _) = listener().accept_with_km(&req, 5, Some(KmResponse::State(3)), false);
     assert_eq!(
         reply.hs.extension_field,
         ext_flags::HSREQ | ext_flags::KMREQ

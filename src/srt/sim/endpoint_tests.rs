@@ -373,3 +373,97 @@ fn payload_limit_follows_the_negotiated_mss() {
     assert!(net.listener.send(lid, net.now, &[0; 456]).is_ok());
     assert!(net.caller.send(id, net.now, &[0; 456]).is_ok());
 }
+
+/// What the listener's receiver does with reordering and a gap that is never filled, for a
+/// connection admitted with `bonded` (an SRTLA group's merged connection) or not, under
+/// `loss_max_ttl = 20`. Returns (whether the caller was offered PERIODICNAK, NAKs sent right
+/// after the gap that follows a reordering, NAKs sent 100 ms later).
+fn nak_behaviour(bonded: bool) -> (bool, u64, u64) {
+    use crate::srt::endpoint::{Endpoint, EndpointConfig};
+    use crate::srt::handshake::Listener;
+    use crate::srt::packet::{DataPacket, EncryptionKey, PacketPosition};
+    use crate::srt::seq::{MsgNo, Timestamp};
+
+    let mut net = Net::new(
+        t0(),
+        link(10, 0.0),
+        link(10, 0.0),
+        ListenerConfig::default(),
+        9,
+    );
+    let cfg = EndpointConfig {
+        seed: 10,
+        loss_max_ttl: 20,
+        ..EndpointConfig::default()
+    };
+    let listener = Listener::new(*b"0123456789abcdef", net.now, ListenerConfig::default());
+    net.listener = Endpoint::new(cfg, Some(listener), net.now);
+    net.policy.admit.bonded = bonded;
+    let cfg = caller_cfg(&net, "#!::r=live/bonded,m=publish");
+    let (id, lid) = accept(&mut net, cfg);
+    let offered = net
+        .caller
+        .connection(id)
+        .expect("connected")
+        .config()
+        .periodic_nak;
+    let conn = net.listener.connection(lid).expect("accepted").config();
+    assert_eq!(conn.periodic_nak, !bonded);
+    assert_eq!(conn.loss_max_ttl, if bonded { 0 } else { 20 });
+    let isn = conn.isn;
+    // Packets the caller never sent, straight into the listener: nothing fills a gap.
+    let from = CALLER_ADDR.parse().expect("literal");
+    let inject = |net: &mut Net, n: i32| {
+        let seq = isn.add(n);
+        let p = DataPacket {
+            seq,
+            position: PacketPosition::Only,
+            in_order: false,
+            key: EncryptionKey::None,
+            retransmitted: false,
+            msg_no: MsgNo::new(seq.value() + 1),
+            timestamp: Timestamp::from_micros(1000),
+            dest_socket_id: lid,
+            payload: &[0x47; 188],
+        };
+        let mut buf = [0u8; 1500];
+        let len = p.emit(&mut buf).expect("fits");
+        net.inject(from, &buf[..len]);
+    };
+    // 1 before 0 (reordered, not a retransmission), then a gap at 2; each NAK goes out
+    // before the next packet arrives.
+    for n in [1, 0, 3] {
+        inject(&mut net, n);
+        net.run_for(MS);
+    }
+    let naks = |net: &Net| {
+        net.listener
+            .connection(lid)
+            .map_or(0, |c| c.stats().pkt_sent_nak)
+    };
+    let right_after = naks(&net);
+    net.run_for(100 * MS);
+    (offered, right_after, naks(&net))
+}
+
+/// A bonded connection (an SRTLA group's links merged into one) runs the receiver settings
+/// SRTLA needs: no reorder tolerance grown from what arrived out of order (the gap after it
+/// is NAKed at once) and no periodic NAK (that NAK is not repeated), nor offered to the
+/// caller. The same traffic on an ordinary connection holds the gap, then repeats its NAK.
+#[test]
+fn a_bonded_connection_naks_each_gap_once_at_once() {
+    let (offered, right_after, later) = nak_behaviour(false);
+    assert!(offered);
+    assert_eq!(
+        right_after, 1,
+        "the first gap; the second is held for reordering"
+    );
+    assert!(
+        later >= 3,
+        "held gap released, then periodic repeats: {later}"
+    );
+    let (offered, right_after, later) = nak_behaviour(true);
+    assert!(!offered, "PERIODICNAK not offered in HSRSP");
+    assert_eq!(right_after, 2, "both gaps at once");
+    assert_eq!(later, 2, "no repeats");
+}
