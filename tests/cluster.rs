@@ -93,12 +93,12 @@ fn assert_file_from_keyframe(out: &[u8], file: &[u8], what: &str) {
     }
 }
 
-/// SRT subscribers of `live/c` on a node (an edge's pull is one).
+/// Players of `live/c` on a node, all shards (an edge's pull is one).
 fn subscribers(r: &InProcessRelay) -> usize {
     r.reports()
         .iter()
         .flat_map(|s| &s.streams)
-        .filter(|s| s.name == "live/c" && !s.replica)
+        .filter(|s| s.name == "live/c")
         .map(|s| s.subscribers as usize)
         .sum()
 }
