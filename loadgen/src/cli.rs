@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// SRT server to load, HOST:PORT.
     #[arg(long, value_name = "HOST:PORT", required = true)]
     pub target: Option<String>,
+    /// Connect the subscribers here instead of --target (e.g. a cluster edge pulling the
+    /// stream from the relay the publishers feed), HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub sub_target: Option<String>,
     /// Streams, one publisher each.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub streams: u32,
@@ -184,6 +188,15 @@ impl RunArgs {
             .with_context(|| format!("--target {target_s}"))?
             .next()
             .with_context(|| format!("--target {target_s}: no address"))?;
+        let sub_target = match self.sub_target.as_deref() {
+            None => None,
+            Some(s) => Some(
+                s.to_socket_addrs()
+                    .with_context(|| format!("--sub-target {s}"))?
+                    .next()
+                    .with_context(|| format!("--sub-target {s}: no address"))?,
+            ),
+        };
         if self.streams == 0 {
             bail!("--streams must be at least 1");
         }
@@ -260,6 +273,7 @@ impl RunArgs {
         }
         Ok(RunConfig {
             target,
+            sub_target,
             bind_ip: self.bind.unwrap_or(match target {
                 SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),

@@ -14,6 +14,8 @@ use crate::worker::Schedule;
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub target: SocketAddr,
+    /// Where subscribers connect, when not `target`.
+    pub sub_target: Option<SocketAddr>,
     /// Local address to bind every socket to (port 0).
     pub bind_ip: IpAddr,
     /// Streams, one publisher each.
@@ -196,6 +198,7 @@ pub(crate) mod tests {
     pub fn sample() -> RunConfig {
         RunConfig {
             target: "127.0.0.1:9999".parse().unwrap(),
+            sub_target: None,
             bind_ip: "127.0.0.1".parse().unwrap(),
             streams: 3,
             subs_per_stream: 4,

@@ -187,6 +187,7 @@ pub fn point_config(
     let pps = bitrate_bps / (PAYLOAD_LEN as f64 * 8.0);
     Ok(RunConfig {
         target,
+        sub_target: None,
         pub_passphrase: None,
         sub_passphrase: None,
         pbkeylen: 16,

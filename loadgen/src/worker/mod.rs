@@ -263,19 +263,21 @@ impl Worker {
             };
             self.next_connect += self.connect_interval;
             let cfg = &self.cfg;
-            let (link, streamid, flow_window, passphrase) = match m {
+            let (link, streamid, flow_window, passphrase, remote) = match m {
                 Member::Pub(i) => {
                     let p = &mut self.pubs[i];
                     let id = cfg.pub_streamid_of(p.stream);
-                    (&mut p.link, id, io::PUB_RCVBUF_PKTS, &cfg.pub_passphrase)
+                    let r = cfg.target;
+                    (&mut p.link, id, io::PUB_RCVBUF_PKTS, &cfg.pub_passphrase, r)
                 }
                 Member::Sub(i) => {
                     let s = &mut self.subs[i];
                     let id = cfg.sub_streamid_of(s.stream, s.number);
-                    (&mut s.link, id, cfg.rcvbuf_pkts, &cfg.sub_passphrase)
+                    let r = cfg.sub_target.unwrap_or(cfg.target);
+                    (&mut s.link, id, cfg.rcvbuf_pkts, &cfg.sub_passphrase, r)
                 }
             };
-            let mut cc = CallerConfig::new(0, SeqNo::new(0), cfg.target);
+            let mut cc = CallerConfig::new(0, SeqNo::new(0), remote);
             cc.stream_id = Some(streamid);
             cc.recv_latency = cfg.latency;
             cc.peer_latency = cfg.latency;
