@@ -3,14 +3,21 @@
 //!
 //! Owns: [`TsToFlv`], which reads PAT/PMT (`psi`), reassembles the PES packets of the first
 //! H.264 (stream type 0x1B) and AAC ADTS (0x0F) streams, and turns each access unit into an
-//! AVCVIDEOPACKET (NAL units with 4-byte lengths; AUD, SPS, PPS, end-of-sequence and filler
-//! taken out) and each ADTS frame into an AACAUDIODATA body; the sequence headers
+//! AVCVIDEOPACKET (NAL units with 4-byte lengths; access unit delimiters, end-of-sequence and
+//! filler taken out) and each ADTS frame into an AACAUDIODATA body; the sequence headers
 //! (AVCDecoderConfigurationRecord, AudioSpecificConfig) before the first frame and whenever the
 //! parameter sets or the ADTS configuration change; an onMetaData script tag first; millisecond
 //! timestamps from DTS on one monotonic timeline (`timeline`); the counters of everything it
 //! drops. H.264 details are in `avc`.
 //! Must not: transcode, read the clock, keep more than one PES per track (capped at
 //! [`MAX_PES_BYTES`]), or panic on any bytes.
+//!
+//! SPS and PPS stay in the frames that carry them, where the encoder put them, as ffmpeg's FLV
+//! muxer leaves them (and in the sequence header): a reader that turns FLV back into Annex B
+//! (ffmpeg's `h264_mp4toannexb`, behind every `-c copy -f mpegts` of an RTMP stream) inserts the
+//! record's sets right before the IDR slice when the frame has none, after any SEI, and x264's
+//! buffering-period SEI then names an SPS the decoder has not seen (checked with ffmpeg 5.1
+//! reading back from nginx-rtmp: "non-existing SPS 0 referenced in buffering period").
 //!
 //! The stream starts at the first H.264 IDR access unit: video before it cannot be decoded, and
 //! audio before it is held (at most [`MAX_EARLY_AUDIO_FRAMES`]) and sent from the keyframe's
@@ -135,7 +142,7 @@ pub struct TsToFlvStats {
     pub metadata_out: u64,
     /// Video access units before the first keyframe (nothing could decode them).
     pub video_before_keyframe: u64,
-    /// Access units with nothing left after the parameter sets and delimiters.
+    /// Access units with no NAL units but parameter sets and delimiters.
     pub empty_video: u64,
     /// Keyframes dropped because no usable SPS/PPS was known.
     pub no_parameter_sets: u64,
@@ -441,8 +448,15 @@ impl TsToFlv {
                 | avc::NAL_END_OF_SEQUENCE
                 | avc::NAL_END_OF_STREAM
                 | avc::NAL_FILLER => {}
-                avc::NAL_SPS => sps.push(nal),
-                avc::NAL_PPS => pps.push(nal),
+                // Kept in the frame too, where the encoder put them (see the module doc).
+                avc::NAL_SPS => {
+                    sps.push(nal);
+                    units.push(nal);
+                }
+                avc::NAL_PPS => {
+                    pps.push(nal);
+                    units.push(nal);
+                }
                 t => {
                     idr |= t == avc::NAL_IDR;
                     units.push(nal);
@@ -450,7 +464,7 @@ impl TsToFlv {
             }
         }
         self.take_sets(&sps, &pps);
-        if units.is_empty() {
+        if units.len() == sps.len() + pps.len() {
             self.stats.empty_video += 1;
             return;
         }
