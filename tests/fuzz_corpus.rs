@@ -560,6 +560,50 @@ fn remux_seeds_reach_frames_drops_jumps_and_refusals() {
 }
 
 #[test]
+fn flvmux_corpus() {
+    assert!(
+        replay("flvmux", |d| {
+            checks::flvmux(d);
+        }) >= 5
+    );
+}
+
+/// The flvmux seeds are pieces of the ffmpeg TS fixture: between them they carry frames of
+/// both kinds, go back in time (rebased), lose packets among garbage (counted, resynced) and
+/// cross a discontinuity indicator.
+#[test]
+fn flvmux_seeds_reach_frames_jumps_losses_and_discontinuities() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/flvmux");
+    let run = |name: &str| checks::flvmux(&fs::read(dir.join(name)).expect("read seed"));
+    let start = run("ffmpeg_start");
+    assert!(
+        start.keyframes_out >= 2
+            && start.video_frames_out > 50
+            && start.audio_frames_out > 30
+            && start.video_sequence_headers == 1
+            && start.pes_errors + start.continuity_errors == 0,
+        "{start:?}"
+    );
+    let pieces = run("ffmpeg_pieces");
+    assert!(pieces.video_frames_out > 5, "{pieces:?}");
+    let back = run("ffmpeg_time_backwards");
+    assert!(back.timestamp_jumps >= 1, "{back:?}");
+    let lost = run("ffmpeg_lost_and_garbage");
+    assert!(
+        lost.sync_losses >= 1
+            && lost.continuity_errors >= 1
+            && lost.transport_errors == 1
+            && lost.video_frames_out > 10,
+        "{lost:?}"
+    );
+    let disc = run("ffmpeg_discontinuity");
+    assert!(
+        disc.discontinuities == 1 && disc.timestamp_jumps == 0 && disc.keyframes_out >= 2,
+        "{disc:?}"
+    );
+}
+
+#[test]
 fn record_corpus() {
     assert!(replay("record", checks::record) >= 4);
 }
