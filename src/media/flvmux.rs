@@ -174,8 +174,11 @@ pub struct TsToFlv {
     /// What the last sequence headers said.
     avc_record: Option<Vec<u8>>,
     asc: Option<[u8; 2]>,
-    /// The first keyframe went out (or, without video, the first audio frame).
+    /// The first keyframe went out (or, without video, the first audio frame): the timeline
+    /// has its origin and onMetaData went out.
     started: bool,
+    /// A keyframe went out on the current video PID: its other frames can follow.
+    video_keyed: bool,
     early_audio: VecDeque<EarlyAudio>,
     timeline: Timeline,
     stats: TsToFlvStats,
@@ -322,6 +325,8 @@ impl TsToFlv {
         if self.video.as_ref().map(|t| t.pid) != video {
             self.finish(Which::Video, out);
             self.video = video.map(PesTrack::new);
+            // Another stream: its frames wait for its own keyframe.
+            self.video_keyed = false;
         }
         if self.audio.as_ref().map(|t| t.pid) != audio {
             self.finish(Which::Audio, out);
@@ -468,7 +473,7 @@ impl TsToFlv {
             self.stats.empty_video += 1;
             return;
         }
-        if !self.started && !idr {
+        if !self.video_keyed && !idr {
             self.stats.video_before_keyframe += 1;
             return;
         }
@@ -528,6 +533,7 @@ impl TsToFlv {
         });
         self.stats.video_frames_out += 1;
         self.stats.keyframes_out += u64::from(idr);
+        self.video_keyed = true;
         if first {
             for a in std::mem::take(&mut self.early_audio) {
                 self.audio_frame(a.config, a.time, &a.raw, out);
@@ -589,11 +595,22 @@ impl TsToFlv {
                 });
                 return;
             }
-            // No video to wait for: audio starts the stream.
+            // No video to wait for (any more): audio starts the stream, with what was held
+            // while there was video to wait for.
             self.started = true;
-            let placed = self.timeline.place(Track::Audio, time);
+            let held = std::mem::take(&mut self.early_audio);
+            let first = held.front().map_or(time, |a| a.time);
+            let placed = self.timeline.place(Track::Audio, first);
             out.push(self.metadata(placed.ticks.div_euclid(90).max(0) as u32));
-            self.audio_placed(config, placed, raw, out);
+            let mut placed = Some(placed);
+            for a in held {
+                let p = placed
+                    .take()
+                    .unwrap_or_else(|| self.timeline.place(Track::Audio, a.time));
+                self.audio_placed(a.config, p, &a.raw, out);
+            }
+            let p = placed.unwrap_or_else(|| self.timeline.place(Track::Audio, time));
+            self.audio_placed(config, p, raw, out);
             return;
         }
         let placed = self.timeline.place(Track::Audio, time);

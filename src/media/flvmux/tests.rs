@@ -563,3 +563,35 @@ fn packets_before_the_tables_are_counted() {
     assert_eq!(stats.packets_before_tables, 1);
     assert_eq!(stats.video_frames_out, 2);
 }
+
+#[test]
+fn video_added_later_waits_for_its_own_keyframe() {
+    let mut p = Program::new(&[(STREAM_TYPE_AAC_ADTS, A, &[])]);
+    p.audio(0, 10);
+    // A new PMT version adds H.264: its first frames before a keyframe go nowhere.
+    let pmt = tsgen::pmt_section(
+        1,
+        1,
+        V,
+        &[(STREAM_TYPE_H264, V, &[]), (STREAM_TYPE_AAC_ADTS, A, &[])],
+    );
+    let pkts = p.mux.section(0x1000, &pmt);
+    p.out.extend(tsgen::concat(&pkts));
+    p.video(false, 3_600)
+        .video(true, 7_200)
+        .video(false, 10_800);
+    p.audio(1_920, 10);
+    let (tags, stats) = convert(&p.out);
+    assert_eq!(stats.video_before_keyframe, 1);
+    assert_eq!((stats.keyframes_out, stats.video_frames_out), (1, 2));
+    assert_eq!(stats.metadata_out, 1, "the stream started once");
+    let video: Vec<_> = tags
+        .iter()
+        .filter(|t| t.kind == TagKind::Video)
+        .map(|t| (t.timestamp_ms, t.is_sequence_header(), t.is_keyframe()))
+        .collect();
+    assert_eq!(
+        video,
+        [(80, true, true), (80, false, true), (120, false, false)]
+    );
+}
