@@ -1137,6 +1137,106 @@ pub fn remux(data: &[u8]) -> srtrelay::media::remux::RemuxStats {
     s
 }
 
+/// What an `RtmpPublisher` run reached, for tests that check the seeds go deep.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PublisherRun {
+    pub connected: bool,
+    pub publishing: bool,
+    pub refused: Option<String>,
+    pub closed: bool,
+    pub ended_with_error: bool,
+}
+
+/// `RtmpPublisher` on arbitrary server bytes after a real handshake (rml_rtmp's server side
+/// answers our C0+C1). Byte 0 picks the piece size the rest is fed in. Checks: no panic; each
+/// reply at most 4x its input plus our few commands; events in order (Connected, then
+/// Publishing, then at most one Refused or Closed, last); after an error every call says
+/// Closed; once publishing, tags go out.
+pub fn rtmp_publisher(data: &[u8]) -> PublisherRun {
+    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+    use srtrelay::media::flvmux::{FlvTag, TagKind};
+    use srtrelay::rtmp::{PublisherConfig, PublisherError, PublisherEvent, RtmpPublisher};
+    const PIECES: [usize; 8] = [usize::MAX, 1, 3, 17, 128, 1460, 4096, 65536];
+
+    let mut run = PublisherRun::default();
+    let Some((&flags, input)) = data.split_first() else {
+        return run;
+    };
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
+    let now = Instant::now();
+    let mut p = RtmpPublisher::new(
+        PublisherConfig::default(),
+        "live",
+        "k",
+        "rtmp://h/live",
+        now,
+    )
+    .expect("a publisher starts");
+    let mut server = Handshake::new(PeerType::Server);
+    let Ok(HandshakeProcessResult::InProgress { response_bytes }) =
+        server.process_bytes(&p.take_output())
+    else {
+        panic!("rml_rtmp's server answers our C0+C1")
+    };
+    p.handle_input(&response_bytes, now)
+        .expect("our handshake completes");
+    let piece = PIECES[usize::from(flags) & 7].min(input.len().max(1));
+    let mut events = Vec::new();
+    for chunk in input.chunks(piece) {
+        match p.handle_input(chunk, now) {
+            Ok(reply) => assert!(
+                reply.len() <= 4 * chunk.len() + 1024,
+                "{} bytes out for {}",
+                reply.len(),
+                chunk.len()
+            ),
+            Err(PublisherError::Closed) => {
+                let ended = events
+                    .iter()
+                    .any(|e| matches!(e, PublisherEvent::Refused(_) | PublisherEvent::Closed(_)));
+                assert!(run.ended_with_error || ended, "closed without a reason");
+            }
+            Err(_) => {
+                run.ended_with_error = true;
+                assert_eq!(p.handle_input(chunk, now), Err(PublisherError::Closed));
+            }
+        }
+        while let Some(e) = p.poll_event() {
+            events.push(e);
+        }
+    }
+    for (i, e) in events.iter().enumerate() {
+        match e {
+            PublisherEvent::Connected => {
+                assert!(i == 0 && !run.connected);
+                run.connected = true;
+            }
+            PublisherEvent::Publishing => {
+                assert!(run.connected && !run.publishing, "{events:?}");
+                run.publishing = true;
+            }
+            PublisherEvent::Refused(why) => {
+                assert!(!run.publishing && i == events.len() - 1, "{events:?}");
+                run.refused = Some(why.clone());
+            }
+            PublisherEvent::Closed(_) => {
+                assert!(run.publishing && i == events.len() - 1, "{events:?}");
+                run.closed = true;
+            }
+        }
+    }
+    if p.is_publishing() {
+        let tag = FlvTag {
+            kind: TagKind::Audio,
+            timestamp_ms: 0,
+            body: vec![0xAF, 0, 0x11, 0x90],
+        };
+        let bytes = p.send_tag(&tag, now).expect("publishing sends");
+        assert!(bytes.len() > tag.body.len());
+    }
+    run
+}
+
 /// `flvmux`: the first byte picks the piece size (1..=2041 bytes) the rest is pushed to
 /// `TsToFlv` in, as the relay's ring hands it over; then a flush. Every tag must be well formed
 /// (video: frame type 1 or 2, codec 7, a sequence header that `flv::config` reads or whole

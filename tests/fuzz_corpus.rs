@@ -560,6 +560,40 @@ fn remux_seeds_reach_frames_drops_jumps_and_refusals() {
 }
 
 #[test]
+fn rtmp_publisher_corpus() {
+    assert!(
+        replay("rtmp_publisher", |d| {
+            checks::rtmp_publisher(d);
+        }) >= 4
+    );
+}
+
+/// The publisher seeds are what nginx-rtmp (tests/rtmp_push.rs) and our own ingest
+/// (src/rtmp/client_tests.rs) sent after the handshake, recorded with `RTMP_WRITE_SEEDS=1`:
+/// they reach publishing and both kinds of refusal.
+#[test]
+fn rtmp_publisher_seeds_reach_publishing_and_refusals() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/rtmp_publisher");
+    let run = |name: &str| checks::rtmp_publisher(&fs::read(dir.join(name)).expect("read seed"));
+    for name in [
+        "nginx_publish",
+        "our_ingest_publish",
+        "our_ingest_publish_3_byte_pieces",
+    ] {
+        let r = run(name);
+        assert!(r.publishing && !r.ended_with_error, "{name}: {r:?}");
+    }
+    for name in ["nginx_refused_taken_name", "our_ingest_refused"] {
+        let r = run(name);
+        assert_eq!(
+            r.refused.as_deref(),
+            Some("NetStream.Publish.BadName"),
+            "{name}: {r:?}"
+        );
+    }
+}
+
+#[test]
 fn flvmux_corpus() {
     assert!(
         replay("flvmux", |d| {

@@ -2,7 +2,9 @@
 //! published, paced in real time, by our `RtmpPublisher` over a `std::net::TcpStream` to
 //! nginx-rtmp (Debian `libnginx-mod-rtmp`) on loopback, while ffmpeg reads the stream back
 //! from nginx; what ffmpeg wrote must decode without a single error, with video and audio, as
-//! long as what was pushed. And nginx's `deny publish` comes back as `Refused`.
+//! long as what was pushed. And nginx's refusals reach the publisher. `RTMP_WRITE_SEEDS=1` also
+//! records what nginx sent after the handshake as fuzz seeds (fuzz/corpus/rtmp_publisher/,
+//! format: `fuzz/checks.rs` `rtmp_publisher`).
 
 // A test drives real processes and sockets: it owns the clock.
 #![allow(clippy::disallowed_methods)]
@@ -131,6 +133,8 @@ struct Push {
     publisher: RtmpPublisher,
     events: Vec<PublisherEvent>,
     eof: bool,
+    /// Everything nginx sent.
+    received: Vec<u8>,
 }
 
 impl Push {
@@ -153,6 +157,7 @@ impl Push {
             publisher,
             events: Vec::new(),
             eof: false,
+            received: Vec::new(),
         };
         let hello = push.publisher.take_output();
         push.write(&hello);
@@ -175,6 +180,7 @@ impl Push {
                     self.publisher.handle_eof();
                 }
                 Ok(n) => {
+                    self.received.extend_from_slice(&buf[..n]);
                     let reply = self
                         .publisher
                         .handle_input(&buf[..n], Instant::now())
@@ -197,6 +203,18 @@ impl Push {
         while let Some(e) = self.publisher.poll_event() {
             self.events.push(e);
         }
+    }
+
+    /// Records nginx's chunk stream (after S0+S1+S2) as a seed when asked to.
+    fn write_seed(&self, name: &str) {
+        if std::env::var_os("RTMP_WRITE_SEEDS").is_none() {
+            return;
+        }
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/rtmp_publisher");
+        fs::create_dir_all(dir).expect("seed dir");
+        let mut seed = vec![0u8];
+        seed.extend_from_slice(&self.received[1 + 2 * 1536..]);
+        fs::write(format!("{dir}/{name}"), seed).expect("write seed");
     }
 
     /// Pumps until an event matching `want` arrives; panics with the events so far otherwise.
@@ -303,6 +321,7 @@ fn pushed_stream_reads_back_from_nginx_and_decodes() {
             .expect("publishing");
         push.write(&bytes);
     }
+    push.write_seed("nginx_publish");
     let sent = push.publisher.stats();
     assert_eq!(
         sent.video_tags + sent.audio_tags + sent.metadata_tags,
@@ -438,6 +457,7 @@ fn refusals_from_nginx_are_reported() {
         "nothing more to wait for"
     );
     assert!(second.publisher.send_tag(&tags[0], Instant::now()).is_err());
+    second.write_seed("nginx_refused_taken_name");
     drop(first);
 
     // on_publish says 403: nginx closes the connection before any status.

@@ -1,5 +1,7 @@
 //! `RtmpPublisher` against our own ingest session (`RtmpSession`) in memory on virtual time, and
-//! against hand-made server bytes where our server would not misbehave.
+//! against hand-made server bytes where our server would not misbehave. `RTMP_WRITE_SEEDS=1`
+//! also records what our server sent after the handshake as fuzz seeds
+//! (fuzz/corpus/rtmp_publisher/, format: `fuzz/checks.rs` `rtmp_publisher`).
 #![allow(clippy::disallowed_methods)] // one Instant::now() as the origin of virtual time
 
 use std::time::{Duration, Instant};
@@ -19,6 +21,8 @@ struct Pair {
     now: Instant,
     /// Bytes from the publisher not yet given to the server.
     to_server: Vec<u8>,
+    /// Everything the server sent, S0+S1+S2 first.
+    from_server: Vec<u8>,
     publisher_events: Vec<PublisherEvent>,
     server_events: Vec<RtmpEvent>,
 }
@@ -41,6 +45,7 @@ impl Pair {
             server: RtmpSession::new(RtmpConfig::default(), now),
             now,
             to_server,
+            from_server: Vec::new(),
             publisher_events: Vec::new(),
             server_events: Vec::new(),
         }
@@ -63,6 +68,7 @@ impl Pair {
             if back.is_empty() && bytes.is_empty() {
                 return;
             }
+            self.from_server.extend_from_slice(&back);
             if !back.is_empty() {
                 let reply = self
                     .publisher
@@ -298,4 +304,42 @@ fn a_script_tag_that_is_not_metadata_is_refused() {
         pair.publisher.send_tag(&tag, pair.now),
         Err(PublisherError::BadTag(_))
     ));
+}
+
+/// What our server sends after the handshake, replayed into a fresh publisher whose handshake
+/// another server completed: the chunk stream does not depend on the handshake, so it takes
+/// the publisher as far (the fuzz seeds are these bytes).
+#[test]
+fn our_servers_chunk_stream_replays_into_a_fresh_publisher() {
+    const HANDSHAKE: usize = 1 + 2 * 1536;
+    let accepted = Pair::publishing();
+    let mut refused = Pair::publish_requested();
+    refused.server.refuse_publish(Refusal::Busy, refused.now);
+    refused.pump();
+    for (name, pair, want) in [
+        ("our_ingest_publish", &accepted, PublisherEvent::Publishing),
+        (
+            "our_ingest_refused",
+            &refused,
+            PublisherEvent::Refused("NetStream.Publish.BadName".into()),
+        ),
+    ] {
+        let stream = &pair.from_server[HANDSHAKE..];
+        let mut p = after_handshake();
+        p.handle_input(stream, Instant::now()).expect("replays");
+        let mut events = Vec::new();
+        while let Some(e) = p.poll_event() {
+            events.push(e);
+        }
+        assert_eq!(events, [PublisherEvent::Connected, want], "{name}");
+        if std::env::var_os("RTMP_WRITE_SEEDS").is_some() {
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/rtmp_publisher");
+            std::fs::create_dir_all(dir).expect("seed dir");
+            for (flags, suffix) in [(0u8, ""), (2, "_3_byte_pieces")] {
+                let mut seed = vec![flags];
+                seed.extend_from_slice(stream);
+                std::fs::write(format!("{dir}/{name}{suffix}"), seed).expect("write seed");
+            }
+        }
+    }
 }
