@@ -38,7 +38,8 @@ pub struct PublisherConfig {
     pub max_message_bytes: usize,
     /// The chunk size we send at (announced with Set Chunk Size after connect).
     pub chunk_size: u32,
-    /// The acknowledgement window we announce.
+    /// The acknowledgement window we announce (Window Acknowledgement Size): the server acks
+    /// every this many bytes of ours (nginx-rtmp follows the window its client announces).
     pub ack_window: u32,
 }
 
