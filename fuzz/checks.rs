@@ -1139,6 +1139,199 @@ pub fn remux(data: &[u8]) -> srtrelay::media::remux::RemuxStats {
     s
 }
 
+/// What an `RtmpPublisher` run reached, for tests that check the seeds go deep.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PublisherRun {
+    pub connected: bool,
+    pub publishing: bool,
+    pub refused: Option<String>,
+    pub closed: bool,
+    pub ended_with_error: bool,
+}
+
+/// `RtmpPublisher` on arbitrary server bytes after a real handshake (rml_rtmp's server side
+/// answers our C0+C1). Byte 0 picks the piece size the rest is fed in. Checks: no panic; each
+/// reply at most 4x its input plus our few commands; events in order (Connected, then
+/// Publishing, then at most one Refused or Closed, last); after an error every call says
+/// Closed; once publishing, tags go out.
+pub fn rtmp_publisher(data: &[u8]) -> PublisherRun {
+    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+    use srtrelay::media::flvmux::{FlvTag, TagKind};
+    use srtrelay::rtmp::{PublisherConfig, PublisherError, PublisherEvent, RtmpPublisher};
+    const PIECES: [usize; 8] = [usize::MAX, 1, 3, 17, 128, 1460, 4096, 65536];
+
+    let mut run = PublisherRun::default();
+    let Some((&flags, input)) = data.split_first() else {
+        return run;
+    };
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
+    let now = Instant::now();
+    let mut p = RtmpPublisher::new(
+        PublisherConfig::default(),
+        "live",
+        "k",
+        "rtmp://h/live",
+        now,
+    )
+    .expect("a publisher starts");
+    let mut server = Handshake::new(PeerType::Server);
+    let Ok(HandshakeProcessResult::InProgress { response_bytes }) =
+        server.process_bytes(&p.take_output())
+    else {
+        panic!("rml_rtmp's server answers our C0+C1")
+    };
+    p.handle_input(&response_bytes, now)
+        .expect("our handshake completes");
+    let piece = PIECES[usize::from(flags) & 7].min(input.len().max(1));
+    let mut events = Vec::new();
+    for chunk in input.chunks(piece) {
+        match p.handle_input(chunk, now) {
+            Ok(reply) => assert!(
+                reply.len() <= 4 * chunk.len() + 1024,
+                "{} bytes out for {}",
+                reply.len(),
+                chunk.len()
+            ),
+            Err(PublisherError::Closed) => {
+                let ended = events
+                    .iter()
+                    .any(|e| matches!(e, PublisherEvent::Refused(_) | PublisherEvent::Closed(_)));
+                assert!(run.ended_with_error || ended, "closed without a reason");
+            }
+            Err(_) => {
+                run.ended_with_error = true;
+                assert_eq!(p.handle_input(chunk, now), Err(PublisherError::Closed));
+            }
+        }
+        while let Some(e) = p.poll_event() {
+            events.push(e);
+        }
+    }
+    for (i, e) in events.iter().enumerate() {
+        match e {
+            PublisherEvent::Connected => {
+                assert!(i == 0 && !run.connected);
+                run.connected = true;
+            }
+            PublisherEvent::Publishing => {
+                assert!(run.connected && !run.publishing, "{events:?}");
+                run.publishing = true;
+            }
+            PublisherEvent::Refused(why) => {
+                assert!(!run.publishing && i == events.len() - 1, "{events:?}");
+                run.refused = Some(why.clone());
+            }
+            PublisherEvent::Closed(_) => {
+                assert!(run.publishing && i == events.len() - 1, "{events:?}");
+                run.closed = true;
+            }
+        }
+    }
+    if p.is_publishing() {
+        let tag = FlvTag {
+            kind: TagKind::Audio,
+            timestamp_ms: 0,
+            body: vec![0xAF, 0, 0x11, 0x90],
+        };
+        let bytes = p.send_tag(&tag, now).expect("publishing sends");
+        assert!(bytes.len() > tag.body.len());
+    }
+    run
+}
+
+/// `flvmux`: the first byte picks the piece size (1..=2041 bytes) the rest is pushed to
+/// `TsToFlv` in, as the relay's ring hands it over; then a flush. Every tag must be well formed
+/// (video: frame type 1 or 2, codec 7, a sequence header that `flv::config` reads or whole
+/// length-prefixed NAL units; audio: AAC with an AudioSpecificConfig ADTS can carry, or a
+/// non-empty raw frame), onMetaData first, timestamps never going back per kind, and the output
+/// no larger than twice the input plus a record per sequence header and a little per tag.
+pub fn flvmux(data: &[u8]) -> srtrelay::media::flvmux::TsToFlvStats {
+    use srtrelay::media::flv::aac::AdtsConfig;
+    use srtrelay::media::flv::config::{MAX_RECORD_LEN, parse_avc};
+    use srtrelay::media::flvmux::{TagKind, TsToFlv};
+
+    let Some((&piece, ts)) = data.split_first() else {
+        return Default::default();
+    };
+    let piece = 1 + usize::from(piece) * 8;
+    let mut m = TsToFlv::new();
+    let mut tags = Vec::new();
+    for chunk in ts.chunks(piece) {
+        m.push(chunk, &mut tags);
+    }
+    m.flush(&mut tags);
+    let stats = *m.stats();
+    let mut last = [None::<u32>; 3];
+    let mut bytes = 0usize;
+    for (i, t) in tags.iter().enumerate() {
+        bytes += t.body.len();
+        assert_eq!(t.kind == TagKind::Script, i == 0, "onMetaData first, once");
+        let kind = t.kind as usize;
+        if let Some(prev) = last[kind] {
+            assert!(
+                (t.timestamp_ms.wrapping_sub(prev) as i32) >= 0,
+                "{:?} time {prev} -> {}",
+                t.kind,
+                t.timestamp_ms
+            );
+        }
+        last[kind] = Some(t.timestamp_ms);
+        match t.kind {
+            TagKind::Video => {
+                let b = &t.body;
+                assert!(matches!(b[0], 0x17 | 0x27) && b.len() >= 5, "{:x?}", &b[..]);
+                match b[1] {
+                    0 => {
+                        assert_eq!(&b[1..5], [0, 0, 0, 0]);
+                        parse_avc(&b[5..]).expect("our record parses");
+                    }
+                    1 => {
+                        let mut rest = &b[5..];
+                        assert!(!rest.is_empty(), "a frame has NAL units");
+                        while let [a, b, c, d, tail @ ..] = rest {
+                            let n = u32::from_be_bytes([*a, *b, *c, *d]) as usize;
+                            assert!(n > 0 && n <= tail.len(), "NAL length {n}");
+                            rest = &tail[n..];
+                        }
+                        assert!(rest.is_empty(), "whole NAL units");
+                    }
+                    other => panic!("AVC packet type {other}"),
+                }
+            }
+            TagKind::Audio => {
+                assert_eq!(t.body[0], 0xAF);
+                match t.body[1] {
+                    0 => {
+                        assert_eq!(t.body.len(), 4);
+                        AdtsConfig::parse(&t.body[2..]).expect("an ASC ADTS can carry");
+                    }
+                    1 => assert!(t.body.len() > 2, "an empty AAC frame"),
+                    other => panic!("AAC packet type {other}"),
+                }
+            }
+            TagKind::Script => assert_eq!(t.body[0], 0x02, "an AMF0 string first"),
+        }
+    }
+    let headers = (stats.video_sequence_headers + stats.audio_sequence_headers) as usize;
+    assert!(
+        bytes <= 2 * ts.len() + headers * (MAX_RECORD_LEN + 16) + tags.len() * 16 + 256,
+        "{bytes} bytes of tags from {} bytes of TS",
+        ts.len()
+    );
+    assert_eq!(
+        tags.len() as u64,
+        stats.video_frames_out
+            + stats.video_sequence_headers
+            + stats.audio_frames_out
+            + stats.audio_sequence_headers
+            + stats.metadata_out,
+        "every tag counted"
+    );
+    assert!(stats.keyframes_out <= stats.video_frames_out);
+    assert!(stats.video_sequence_headers <= stats.packets_in);
+    stats
+}
+
 /// `record`: the first byte picks the segment length (1..=8 s of arrival time); the rest is
 /// cut into payloads of 1 to 7 TS packets (a length byte, then the packets), each 0.5 s after
 /// the last, offered with or without tables to `record::cut::Cutter`. Segments must open and

@@ -52,6 +52,9 @@ declare -A PACKAGE_OF=(
     [setpriv]=util-linux
     # Process groups: tests/support/pgroup.rs signals a group with procps kill.
     [kill]=procps
+    # tests/rtmp_push.rs pushes to nginx-rtmp (the module is libnginx-mod-rtmp, below), as
+    # scripts/bench-rtmp.sh does.
+    [nginx]=nginx-light
     # hls.js for the player page comes from the npm registry (install_hlsjs below).
     [npm]=npm
     # tests/cluster.rs starts its own etcd on loopback (the package's service is not used).
@@ -60,13 +63,15 @@ declare -A PACKAGE_OF=(
 
 # Packages without a command of their own that the playback tests need: VLC's demuxers and
 # decoders (cvlc alone plays nothing), GStreamer's HTTP source (good), TS demuxer and H.264
-# parser (bad) and libav decoders, and the font of the clock bar's caption.
+# parser (bad) and libav decoders, the font of the clock bar's caption, and nginx's RTMP module
+# (tests/rtmp_push.rs).
 PLUGIN_PACKAGES=(
     vlc-plugin-base
     gstreamer1.0-plugins-good
     gstreamer1.0-plugins-bad
     gstreamer1.0-libav
     fonts-dejavu-core
+    libnginx-mod-rtmp
 )
 
 # hls.js, pinned: the player page is tested against this version (the relay serves it).

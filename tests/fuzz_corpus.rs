@@ -560,6 +560,84 @@ fn remux_seeds_reach_frames_drops_jumps_and_refusals() {
 }
 
 #[test]
+fn rtmp_publisher_corpus() {
+    assert!(
+        replay("rtmp_publisher", |d| {
+            checks::rtmp_publisher(d);
+        }) >= 4
+    );
+}
+
+/// The publisher seeds are what nginx-rtmp (tests/rtmp_push.rs) and our own ingest
+/// (src/rtmp/client_tests.rs) sent after the handshake, recorded with `RTMP_WRITE_SEEDS=1`:
+/// they reach publishing and both kinds of refusal.
+#[test]
+fn rtmp_publisher_seeds_reach_publishing_and_refusals() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/rtmp_publisher");
+    let run = |name: &str| checks::rtmp_publisher(&fs::read(dir.join(name)).expect("read seed"));
+    for name in [
+        "nginx_publish",
+        "our_ingest_publish",
+        "our_ingest_publish_3_byte_pieces",
+    ] {
+        let r = run(name);
+        assert!(r.publishing && !r.ended_with_error, "{name}: {r:?}");
+    }
+    for name in ["nginx_refused_taken_name", "our_ingest_refused"] {
+        let r = run(name);
+        assert_eq!(
+            r.refused.as_deref(),
+            Some("NetStream.Publish.BadName"),
+            "{name}: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn flvmux_corpus() {
+    assert!(
+        replay("flvmux", |d| {
+            checks::flvmux(d);
+        }) >= 5
+    );
+}
+
+/// The flvmux seeds are pieces of the ffmpeg TS fixture: between them they carry frames of
+/// both kinds, go back in time (rebased), lose packets among garbage (counted, resynced) and
+/// cross a discontinuity indicator.
+#[test]
+fn flvmux_seeds_reach_frames_jumps_losses_and_discontinuities() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/flvmux");
+    let run = |name: &str| checks::flvmux(&fs::read(dir.join(name)).expect("read seed"));
+    let start = run("ffmpeg_start");
+    assert!(
+        start.keyframes_out >= 2
+            && start.video_frames_out > 50
+            && start.audio_frames_out > 30
+            && start.video_sequence_headers == 1
+            && start.pes_errors + start.continuity_errors == 0,
+        "{start:?}"
+    );
+    let pieces = run("ffmpeg_pieces");
+    assert!(pieces.video_frames_out > 5, "{pieces:?}");
+    let back = run("ffmpeg_time_backwards");
+    assert!(back.timestamp_jumps >= 1, "{back:?}");
+    let lost = run("ffmpeg_lost_and_garbage");
+    assert!(
+        lost.sync_losses >= 1
+            && lost.continuity_errors >= 1
+            && lost.transport_errors == 1
+            && lost.video_frames_out > 10,
+        "{lost:?}"
+    );
+    let disc = run("ffmpeg_discontinuity");
+    assert!(
+        disc.discontinuities == 1 && disc.timestamp_jumps == 0 && disc.keyframes_out >= 2,
+        "{disc:?}"
+    );
+}
+
+#[test]
 fn record_corpus() {
     assert!(replay("record", checks::record) >= 4);
 }

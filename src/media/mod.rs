@@ -1,9 +1,11 @@
 //! Media formats the relay looks into without transcoding: MPEG-TS framing and keyframe
 //! detection (`ts`), TS packet header fields (`packet`), the current PAT/PMT (`psi`), PES
 //! timestamps and the PCR (`pes`), the HLS/LL-HLS segmenter and playlist (`hls`), RTMP's FLV
-//! tag bodies (`flv`) and their remux into TS (`remux`). Later: a pacer.
+//! tag bodies (`flv`), their remux into TS (`remux`) and TS back into FLV tags for RTMP push
+//! outputs (`flvmux`). Later: a pacer.
 
 pub mod flv;
+pub mod flvmux;
 pub mod hls;
 pub mod packet;
 pub mod pes;

@@ -503,6 +503,6 @@ fn wrap(t: i64) -> u64 {
 }
 
 #[cfg(test)]
-mod fixture_tests;
+pub(crate) mod fixture_tests;
 #[cfg(test)]
 mod tests;

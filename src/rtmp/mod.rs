@@ -1,9 +1,11 @@
-//! RTMP ingest, publishers only (OBS, ffmpeg `-f flv rtmp://...`), sans-IO.
+//! RTMP, sans-IO: ingest from publishers (OBS, ffmpeg `-f flv rtmp://...`) and publishing to
+//! other servers (push outputs).
 //!
 //! Owns: one publisher connection's protocol ([`RtmpSession`]: handshake, connect, createStream,
-//! publish, media out as FLV tag bodies), the checks that stand between the peer and `rml_rtmp`
-//! (`chunk_guard`, `amf_check`), and how an RTMP app and stream key name a relay stream
-//! ([`publish_target`]).
+//! publish, media out as FLV tag bodies), our own publish to a server ([`RtmpPublisher`] in
+//! `client`: FLV tags from `media::flvmux` in, chunks out), the checks that stand between the
+//! peer and `rml_rtmp` on both sides (`chunk_guard`, `amf_check`), and how an RTMP app and stream
+//! key name a relay stream ([`publish_target`]).
 //! Must not: open sockets, read the clock (`now` is an argument), spawn threads, know the relay or
 //! the FLV -> TS remux. Playback over RTMP is refused: we are an ingest, players use SRT or HTTP.
 
@@ -11,11 +13,14 @@
 
 mod amf_check;
 mod chunk_guard;
+pub mod client;
 pub mod name;
 pub mod server;
 pub mod session;
 mod status;
 
+#[cfg(test)]
+mod client_tests;
 #[cfg(test)]
 mod interop_tests;
 #[cfg(test)]
@@ -23,6 +28,7 @@ mod session_tests;
 
 use std::time::Duration;
 
+pub use client::{PublisherConfig, PublisherError, PublisherEvent, PublisherStats, RtmpPublisher};
 pub use name::{NameError, PublishTarget, publish_target};
 pub use session::RtmpSession;
 
