@@ -169,3 +169,106 @@ fn an_output_pushes_the_live_stream_to_an_srt_listener_and_calls_again_after_it_
     let o = output(&relay).unwrap();
     assert_eq!(o.connects, 2, "{o:?}");
 }
+
+#[test]
+fn an_rtmp_output_publishes_to_nginx_rtmp_and_ffmpeg_reads_it_back_whole() {
+    use std::process::{Command, Stdio};
+    use support::process::{Proc, run_bounded};
+    use support::tools;
+    let nginx = support::nginx_rtmp::Nginx::start("outputs-nginx", 1);
+    let relay = InProcessRelay::start(
+        &format!(
+            "[http]\nenabled = false\n[rtmp]\nenabled = false\n[playback]\nenabled = false\n\
+             [streams]\npublisher_grace_ms = 0\n\
+             [[outputs]]\nstream = \"live/rt\"\nurl = \"{}\"\n",
+            nginx.url("live", "cam")
+        ),
+        |c| c.srt.latency.default = Duration::from_millis(300),
+    );
+    let o = output(&relay).expect("the output runs");
+    assert!(!o.target.contains("cam"), "the stream key is masked: {o:?}");
+    let path = media::test_ts(TsSpec::seconds(12));
+    let url = SrtUrl::caller(relay.addr).with_streamid("#!::r=live/rt,m=publish");
+    let publisher =
+        recipes::publish_with_srt_live_transmit(&path, &url, Pace::realtime(&path, 12, 1.0));
+    wait_output(&relay, "the output publishes", |o| {
+        o.state == "live" && o.packets > 0
+    });
+    // ffmpeg plays from nginx (which starts it at a keyframe, wait_key) until the publisher
+    // leaves (play_restart).
+    let out = media::scratch_dir("outputs-rtmp").join("readback.ts");
+    let mut reader = Proc::spawn(
+        "ffmpeg reader",
+        Command::new(tools::ffmpeg())
+            .args([
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "warning",
+                "-y",
+                "-i",
+            ])
+            .arg(nginx.url("live", "cam"))
+            .args(["-c", "copy", "-f", "mpegts"])
+            .arg(&out)
+            .stdin(Stdio::null()),
+    );
+    // The whole file in (12 s; null packets follow), then the stream ends and the output
+    // hangs up.
+    let mut publisher = publisher;
+    publisher.wait_fed(T).expect("the file is published");
+    thread::sleep(Duration::from_secs(1));
+    drop(publisher);
+    wait_output(&relay, "the output hangs up", |o| o.state == "idle");
+    let st = reader
+        .wait_timeout(T)
+        .expect("ffmpeg ends when the publish ends");
+    assert!(
+        st.success(),
+        "ffmpeg reads it back: {}",
+        reader.diagnostics()
+    );
+    let o = output(&relay).unwrap();
+    assert_eq!(
+        (o.connects, o.failures, o.dropped_packets),
+        (1, 0, 0),
+        "{o:?}"
+    );
+    let probe = run_bounded(
+        "ffprobe",
+        Command::new(tools::ffprobe())
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_type",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&out),
+        T,
+    );
+    let kinds: Vec<&str> = probe.stdout.lines().map(str::trim).collect();
+    assert!(
+        kinds.contains(&"video") && kinds.contains(&"audio"),
+        "{kinds:?}"
+    );
+    let d = run_bounded(
+        "ffmpeg decode",
+        Command::new(tools::ffmpeg())
+            .args(["-v", "error", "-i"])
+            .arg(&out)
+            .args(["-f", "null", "-"]),
+        T,
+    );
+    assert!(
+        d.status.success() && d.stderr.trim().is_empty(),
+        "what nginx gave back decodes without an error: {}\n{}",
+        d.stderr,
+        nginx.error_log()
+    );
+    assert!(
+        media::file_len(&out) > 500_000,
+        "seconds of media read back"
+    );
+}

@@ -37,7 +37,7 @@ pub use cluster::ClusterConfig;
 pub use encryption::{EncryptionRule, StreamPattern};
 pub use host::{Host, format_cpu_list, parse_cpu_list};
 pub use inputs::{InputConfig, MAX_UPSTREAMS};
-pub use outputs::{MAX_OUTPUTS, OutputConfig, OutputTarget};
+pub use outputs::{MAX_OUTPUTS, OutputConfig, OutputTarget, RtmpTarget};
 pub use playback::{HlsSettings, PlaybackConfig};
 pub use record::RecordRule;
 pub use reload::{ReloadClass, ReloadPlan};

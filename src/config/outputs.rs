@@ -22,12 +22,76 @@ pub enum OutputTarget {
     /// as `srt-live-transmit file://con srt://...` would. Always an [`Upstream::Srt`] (the
     /// same URL rules as an `srt://` input; `Display` masks the passphrase).
     Srt(Upstream),
+    /// `rtmp://host[:port]/app/key`: the relay publishes the stream as FLV (H.264 and AAC
+    /// remuxed from the TS), as OBS would to Twitch or YouTube.
+    Rtmp(RtmpTarget),
+}
+
+/// An RTMP push target. `Display` masks the stream key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RtmpTarget {
+    pub host: String,
+    pub port: u16,
+    /// Everything between the host and the last `/` (`live`, `app`, `live2`, `a/b`).
+    pub app: String,
+    /// The last path segment, query included (`KEY`, `KEY?bandwidthtest=true`).
+    pub key: String,
+    /// `rtmp://host[:port]/app`, the connect command's tcUrl.
+    pub tc_url: String,
+}
+
+impl std::fmt::Debug for RtmpTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RtmpTarget({self})")
+    }
+}
+
+impl std::fmt::Display for RtmpTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/***", self.tc_url)
+    }
+}
+
+impl RtmpTarget {
+    /// `rtmp://host[:port]/app[/more]/key`; `rtmps://` is refused (no TLS push yet).
+    pub fn parse(url: &str) -> Result<RtmpTarget, String> {
+        let rest = url
+            .strip_prefix("rtmp://")
+            .ok_or("rtmp://host[:port]/app/key (rtmps:// is not supported)")?;
+        let (authority, path) = rest
+            .split_once('/')
+            .ok_or("needs /app/key after the host")?;
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+                let port = p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?;
+                (h.trim_matches(['[', ']']), port)
+            }
+            _ => (authority.trim_matches(['[', ']']), 1935),
+        };
+        if host.is_empty() || port == 0 {
+            return Err("needs a host and a port above 0".into());
+        }
+        let (app, key) = path
+            .rsplit_once('/')
+            .ok_or("needs both an application and a stream key: rtmp://host/app/key")?;
+        if app.is_empty() || key.is_empty() || url.chars().any(|c| c.is_control() || c == ' ') {
+            return Err("needs both an application and a stream key: rtmp://host/app/key".into());
+        }
+        Ok(RtmpTarget {
+            host: host.to_string(),
+            port,
+            app: app.to_string(),
+            key: key.to_string(),
+            tc_url: format!("rtmp://{authority}/{app}"),
+        })
+    }
 }
 
 impl std::fmt::Display for OutputTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OutputTarget::Srt(u) => u.fmt(f),
+            OutputTarget::Rtmp(r) => r.fmt(f),
         }
     }
 }
@@ -134,15 +198,22 @@ fn output(m: &OutputModel) -> Result<OutputConfig, Refusal> {
             "missing: url = \"srt://host:port?streamid=...\"".into(),
         ));
     }
-    let target = match Upstream::parse(&m.url) {
-        Ok(u @ Upstream::Srt { .. }) => OutputTarget::Srt(u),
-        Ok(u) => {
-            return Err((
-                "outputs.url",
-                format!("{} URLs cannot be pushed to; outputs take srt://", u.kind()),
-            ));
+    let target = if m.url.starts_with("rtmp://") || m.url.starts_with("rtmps://") {
+        OutputTarget::Rtmp(RtmpTarget::parse(&m.url).map_err(|e| ("outputs.url", e))?)
+    } else {
+        match Upstream::parse(&m.url) {
+            Ok(u @ Upstream::Srt { .. }) => OutputTarget::Srt(u),
+            Ok(u) => {
+                return Err((
+                    "outputs.url",
+                    format!(
+                        "{} URLs cannot be pushed to; outputs take srt:// and rtmp://",
+                        u.kind()
+                    ),
+                ));
+            }
+            Err(e) => return Err(("outputs.url", e.to_string())),
         }
-        Err(e) => return Err(("outputs.url", e.to_string())),
     };
     let retry_delay = ms("outputs.retry_delay_ms", m.retry_delay_ms, 1)?;
     let max_retry_delay = ms("outputs.max_retry_delay_ms", m.max_retry_delay_ms, 1)?;
@@ -223,6 +294,33 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(refused(model("tcp://127.0.0.1:9")).0, "outputs.url");
+        let r = outputs(&[model("rtmp://live.example.com/app/SECRETKEY")]).expect("rtmp");
+        match &r[0].target {
+            OutputTarget::Rtmp(t) => {
+                assert_eq!(
+                    (t.host.as_str(), t.port, t.app.as_str()),
+                    ("live.example.com", 1935, "app")
+                );
+                assert_eq!(t.key, "SECRETKEY");
+                assert_eq!(t.tc_url, "rtmp://live.example.com/app");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!r[0].target.to_string().contains("SECRETKEY"), "key masked");
+        let t = RtmpTarget::parse("rtmp://127.0.0.1:1936/a/b/k?x=1").unwrap();
+        assert_eq!(
+            (t.port, t.app.as_str(), t.key.as_str()),
+            (1936, "a/b", "k?x=1")
+        );
+        for bad in [
+            "rtmps://h/a/k",
+            "rtmp://h/k",
+            "rtmp://h",
+            "rtmp://:1/a/k",
+            "rtmp://h:x/a/k",
+        ] {
+            assert_eq!(refused(model(bad)).0, "outputs.url", "{bad}");
+        }
         assert_eq!(refused(model("")).0, "outputs.url");
         let mut m = model("srt://h:1");
         m.max_retry_delay_ms = 10;

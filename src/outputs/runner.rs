@@ -70,7 +70,7 @@ pub fn spawn(cfg: OutputConfig, host: Rc<dyn IngestHost>) -> OutputHandle {
 }
 
 /// How one connection ended.
-enum Turn {
+pub(super) enum Turn {
     /// The call failed or was lost: retry after the backoff.
     Failed(String),
     /// The stream ended: wait for it to be live again.
@@ -148,6 +148,18 @@ impl Runner {
     }
 
     async fn turn(&mut self) -> Turn {
+        if let OutputTarget::Rtmp(t) = &self.cfg.target {
+            let t = t.clone();
+            return super::rtmp::push(
+                &t,
+                &self.cfg,
+                &self.host,
+                &self.status,
+                &self.stop,
+                &mut self.backoff,
+            )
+            .await;
+        }
         let OutputTarget::Srt(Upstream::Srt {
             host: name,
             port,

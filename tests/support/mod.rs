@@ -33,6 +33,7 @@ pub mod lossy_proxy;
 pub mod media;
 pub mod net;
 pub mod netns;
+pub mod nginx_rtmp;
 pub mod pgroup;
 pub mod process;
 pub mod recipes;
