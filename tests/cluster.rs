@@ -142,6 +142,42 @@ fn a_stream_plays_on_every_node_through_one_pull_each_and_a_second_publisher_is_
         assert_eq!(s.pulls.len(), 1, "{s:?}");
         assert_eq!(s.edge_pulls_started, 1, "{s:?}");
     }
+    // The operator API: `/v1/cluster` and the metrics say the same.
+    let api = |r: &InProcessRelay, path: &str| {
+        let state = srtrelay::http::State::new(
+            r.engine().view(),
+            r.engine().sessions().clone(),
+            std::sync::Arc::new(Instant::now),
+            std::sync::Arc::new(srtrelay::http::HttpCounters::default()),
+        );
+        let req = srtrelay::http::ApiRequest {
+            method: "GET".into(),
+            path: path.into(),
+            query: String::new(),
+            bearer: None,
+            body: Vec::new(),
+            body_truncated: false,
+        };
+        let reply = srtrelay::http::route(&state, &req);
+        (reply.status, String::from_utf8(reply.body).unwrap())
+    };
+    let (status, body) = api(&b, "/v1/cluster");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["node"], "b");
+    assert_eq!(v["owners"]["live/c"]["node"], "a", "{v}");
+    assert_eq!(
+        v["pulls"]["live/c"].as_str().map(|s| s.starts_with("a@")),
+        Some(true),
+        "{v}"
+    );
+    assert!(v["nodes"].as_object().is_some_and(|n| n.len() == 3), "{v}");
+    let (_, metrics) = api(&a, "/metrics");
+    assert!(
+        metrics.contains("\nsrt_cluster_streams_held 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\nsrt_cluster_etcd_reachable 1\n"));
     // A second publisher on c: refused as a conflict, as on one relay.
     let url = SrtUrl::caller(c.addr).with_streamid("#!::r=live/c,m=publish");
     let _ = recipes::rejected_srt_live_transmit(&url);
