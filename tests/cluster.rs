@@ -335,3 +335,49 @@ fn etcd_down_and_back_local_players_go_on_and_the_directory_returns() {
         assert!(p.wait_exit(Duration::ZERO).is_none());
     }
 }
+
+#[test]
+fn a_static_directory_pulls_from_the_origin_its_file_names_without_etcd() {
+    // The origin is a plain relay; the edge's directory is a file.
+    let origin = InProcessRelay::start(
+        "[http]\nenabled = false\n[rtmp]\nenabled = false\n[playback]\nenabled = false\n",
+        |c| c.srt.latency.default = Duration::from_millis(300),
+    );
+    let dir = media::scratch_dir("cluster-static");
+    let origins = dir.join("origins.toml");
+    std::fs::write(
+        &origins,
+        format!(
+            "[[origins]]\nstreams = \"other/*\"\nadvertise = \"127.0.0.1:9\"\n\
+             [[origins]]\nstreams = \"live/*\"\nadvertise = \"{}\"\n",
+            origin.addr
+        ),
+    )
+    .unwrap();
+    let addr = support::net::free_udp_addr();
+    let edge = InProcessRelay::start(
+        &format!(
+            "[http]\nenabled = false\n[rtmp]\nenabled = false\n[playback]\nenabled = false\n\
+             [cluster]\nenabled = true\nnode_id = \"e\"\nadvertise = \"{addr}\"\norigins_file = \"{}\"\n",
+            origins.display()
+        ),
+        |c| {
+            c.srt.listen = vec![addr];
+            c.srt.latency.default = Duration::from_millis(300);
+        },
+    );
+    let path = media::test_ts(TsSpec::seconds(12));
+    let file = std::fs::read(&path).unwrap();
+    let _publisher = publish(origin.addr, &path, 12);
+    let mut p = player(edge.addr, &dir.join("edge.ts"));
+    p.wait_for_len(2 * (file.len() as u64 / 12), T)
+        .expect("the edge player plays");
+    assert_file_from_keyframe(&std::fs::read(p.output()).unwrap(), &file, "static edge");
+    let s = status(&edge);
+    assert_eq!(
+        s.pulls.get("live/c").map(String::as_str),
+        Some(format!("static@{}", origin.addr).as_str()),
+        "{s:?}"
+    );
+    assert_eq!(subscribers(&origin), 1, "one pull");
+}

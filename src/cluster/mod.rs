@@ -193,6 +193,14 @@ async fn run(
         pulls_started: 0,
         last_warn: None,
     };
+    if let crate::config::ClusterBackend::Static(origins) = &cfg.backend {
+        info!(
+            "cluster: node {:?} pulls from a static directory of {} origin rule(s)",
+            cfg.node_id,
+            origins.len()
+        );
+        return r.run_static(origins, rx).await;
+    }
     info!(
         "cluster: node {:?} (advertise {}) joins the directory at {:?}",
         cfg.node_id, cfg.advertise, cfg.prefix
@@ -207,7 +215,12 @@ async fn run(
         }
         r.fence();
         r.publish_view();
-        r.update_edges();
+        let remote: Vec<(String, Owner)> = r
+            .dir
+            .remote_owners()
+            .map(|(s, o)| (s.clone(), o.clone()))
+            .collect();
+        r.update_edges(remote);
         r.warn_if_unreachable();
         let wait = r
             .dir
@@ -334,12 +347,62 @@ impl Runner {
         st.edge_pulls_started = self.pulls_started;
     }
 
+    /// The static directory: streams local players wait for (and those pulled already) are
+    /// pulled from the first origin whose pattern matches; no claims, no etcd.
+    async fn run_static(
+        mut self,
+        origins: &[crate::config::StaticOrigin],
+        mut rx: mpsc::UnboundedReceiver<Event>,
+    ) {
+        loop {
+            // Publisher events matter to claims only.
+            while rx.try_recv().is_ok() {}
+            let mut candidates = self.registry.waiting_streams();
+            candidates.extend(self.edges.keys().cloned());
+            candidates.sort();
+            candidates.dedup();
+            let me = &self.cluster.cfg.advertise;
+            let remote: Vec<(String, Owner)> = candidates
+                .into_iter()
+                .filter_map(|s| {
+                    let o = origins.iter().find(|o| o.streams.matches(&s))?;
+                    // This node is the origin of what it serves: never a pull from itself.
+                    (o.advertise != *me).then(|| {
+                        let owner = Owner {
+                            node: "static".into(),
+                            advertise: o.advertise.clone(),
+                        };
+                        (s, owner)
+                    })
+                })
+                .collect();
+            self.update_edges(remote);
+            {
+                let mut st = self
+                    .cluster
+                    .status
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                st.reachable = true;
+                st.pulls = self
+                    .edges
+                    .iter()
+                    .map(|(s, (_, _, owner))| (s.clone(), owner.clone()))
+                    .collect();
+                st.edge_pulls_started = self.pulls_started;
+            }
+            if let Ok(None) = tokio::time::timeout(LIST_EVERY, rx.recv()).await {
+                break;
+            }
+        }
+    }
+
     /// Pulls what local players wait for from the node that serves it.
-    fn update_edges(&mut self) {
+    fn update_edges(&mut self, remote: Vec<(String, Owner)>) {
         let t = now();
         let idle = self.cluster.cfg.edge_idle;
         let mut want: BTreeMap<String, (InputConfig, Instant, String)> = BTreeMap::new();
-        for (stream, owner) in self.dir.remote_owners() {
+        for (stream, owner) in &remote {
             let players = self.registry.subscribers_of(stream);
             let prev = self.edges.get(stream);
             let last = if players > 0 {

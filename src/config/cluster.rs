@@ -11,10 +11,31 @@ use super::ConfigError;
 use super::model::in_range;
 use crate::cluster::etcd::Endpoint;
 
+/// Where the directory lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// etcd: claims, leases, fencing, failover.
+    Etcd,
+    /// `origins_file`: stream patterns and the origins to pull them from, read at load:
+    /// edges only, no claims (setups without etcd).
+    Static(Vec<StaticOrigin>),
+}
+
+/// One `[[origins]]` entry of the static directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticOrigin {
+    pub streams: crate::access::Pattern,
+    /// `host:port` of the origin's SRT listener.
+    pub advertise: String,
+}
+
 /// `[cluster]`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
     pub enabled: bool,
+    pub backend: Backend,
+    /// `cluster.origins_file` as written.
+    pub origins_file: String,
     /// `cluster.node_id` and `cluster.advertise` as written (maybe empty).
     pub node_id_setting: String,
     pub advertise_setting: String,
@@ -45,6 +66,7 @@ pub(super) struct ClusterModel {
     lease_ttl_ms: i64,
     edge_idle_ms: i64,
     secret: String,
+    origins_file: String,
 }
 
 impl Default for ClusterModel {
@@ -58,6 +80,7 @@ impl Default for ClusterModel {
             lease_ttl_ms: 5000,
             edge_idle_ms: 30_000,
             secret: String::new(),
+            origins_file: String::new(),
         }
     }
 }
@@ -167,8 +190,15 @@ pub(super) fn cluster(m: &ClusterModel, srt_port: u16) -> Result<ClusterConfig, 
             ));
         }
     };
+    // A file of origins replaces etcd: the static directory.
+    let backend = match m.origins_file.as_str() {
+        "" => Backend::Etcd,
+        path => Backend::Static(static_origins(path)?),
+    };
     Ok(ClusterConfig {
         enabled: m.enabled,
+        backend,
+        origins_file: m.origins_file.clone(),
         node_id_setting: m.node_id.clone(),
         advertise_setting: m.advertise.clone(),
         node_id,
@@ -179,6 +209,56 @@ pub(super) fn cluster(m: &ClusterModel, srt_port: u16) -> Result<ClusterConfig, 
         edge_idle,
         secret,
     })
+}
+
+/// The static directory's file: `[[origins]] streams = "live/*"  advertise = "host:port"`,
+/// first match wins.
+fn static_origins(path: &str) -> Result<Vec<StaticOrigin>, ConfigError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        origins: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Entry {
+        streams: String,
+        advertise: String,
+    }
+    const KEY: &str = "cluster.origins_file";
+    if path.is_empty() {
+        return Err(invalid(
+            KEY,
+            "the static backend needs a file of [[origins]]",
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| invalid(KEY, format!("{path}: {e}")))?;
+    let file: File = toml::from_str(&text).map_err(|e| invalid(KEY, format!("{path}: {e}")))?;
+    if file.origins.is_empty() || file.origins.len() > 4096 {
+        return Err(invalid(KEY, format!("{path}: needs 1 to 4096 [[origins]]")));
+    }
+    file.origins
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let streams = crate::access::Pattern::new(&e.streams)
+                .map_err(|r| invalid(KEY, format!("{path}: origin {}: streams: {r}", i + 1)))?;
+            let ok = e
+                .advertise
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return Err(invalid(
+                    KEY,
+                    format!("{path}: origin {}: advertise needs host:port", i + 1),
+                ));
+            }
+            Ok(StaticOrigin {
+                streams,
+                advertise: e.advertise,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -237,6 +317,17 @@ mod tests {
             refused("node_id = \"n\"\nlease_ttl_ms = 1000"),
             "cluster.lease_ttl_ms"
         );
+        let missing = refused("node_id = \"n\"\norigins_file = \"/nonexistent/origins.toml\"");
+        assert_eq!(missing, "cluster.origins_file");
+        let c = parse("[cluster]\nenabled = true\nnode_id = \"n\"\norigins_file = \"docs/origins.example.toml\"")
+            .expect("the shipped example parses");
+        match &c.cluster.backend {
+            Backend::Static(o) => {
+                assert_eq!(o.len(), 2);
+                assert!(o[0].streams.matches("live/x") && o[1].streams.matches("any"));
+            }
+            other => panic!("{other:?}"),
+        }
         let reject = parse(
             "[streams]\nunknown_stream = \"reject\"\n[cluster]\nenabled = true\nnode_id = \"n\"",
         );

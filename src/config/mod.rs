@@ -33,7 +33,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use crate::access::AccessConfig;
-pub use cluster::ClusterConfig;
+pub use cluster::{Backend as ClusterBackend, ClusterConfig, StaticOrigin};
 pub use encryption::{EncryptionRule, StreamPattern};
 pub use host::{Host, format_cpu_list, parse_cpu_list};
 pub use inputs::{InputConfig, MAX_UPSTREAMS};

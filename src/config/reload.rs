@@ -542,6 +542,12 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             Restart,
             a.cluster.secret != b.cluster.secret,
         ),
+        (
+            "cluster.origins_file",
+            Restart,
+            a.cluster.origins_file != b.cluster.origins_file
+                || a.cluster.backend != b.cluster.backend,
+        ),
         // Consulted when a session is issued or redeemed: a reload applies to the next one
         // (and revokes the sessions of removed tokens).
         (

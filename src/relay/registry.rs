@@ -273,6 +273,16 @@ impl Registry {
         e.activity.as_ref().map(|a| a.silent_for(now))
     }
 
+    /// Streams that players wait for and nobody publishes (an edge's candidates).
+    pub fn waiting_streams(&self) -> Vec<String> {
+        self.lock()
+            .streams
+            .iter()
+            .filter(|(_, e)| e.publisher.is_none() && e.subscriber_total() > 0)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     /// Players of `name` on every shard, waiting or playing (an on-demand input starts for
     /// them and stops when none is left).
     pub fn subscribers_of(&self, name: &str) -> usize {
