@@ -183,23 +183,28 @@ fn players_get_the_backup_while_the_main_is_gone_and_the_main_again_when_it_retu
             .args(["-f", "null", "-"]),
         T,
     );
-    let unexpected: Vec<&str> = d
-        .stderr
-        .lines()
-        .filter(|l| !l.contains("error while decoding MB") && !l.contains("concealing"))
-        .collect();
+    // A frame in flight at a cut (the killed encoder's last one, the old feed's at a switch)
+    // is incomplete: video concealed, or an AAC frame that ends early. Nothing else.
+    // The AAC decoder words a cut frame in several ways ("Input buffer exhausted", "Reserved
+    // bit set", ...): any of its lines, counted below.
+    let cut_frame = |l: &str| {
+        l.contains("error while decoding MB")
+            || l.contains("concealing")
+            || l.starts_with("[aac @")
+            || l.contains("Error while decoding stream #0:1")
+            || l.contains("Last message repeated")
+    };
+    let unexpected: Vec<&str> = d.stderr.lines().filter(|l| !cut_frame(l)).collect();
     assert!(
         d.status.success() && unexpected.is_empty(),
         "ffmpeg decodes across both switches: {}",
         d.stderr
     );
-    let concealed = d
-        .stderr
-        .lines()
-        .filter(|l| l.contains("concealing"))
-        .count();
+    let count = |needle: &str| d.stderr.lines().filter(|l| l.contains(needle)).count();
     assert!(
-        concealed <= 3,
+        count("concealing") <= 3
+            && count("[aac @") <= 6
+            && count("Error while decoding stream #0:1") <= 4,
         "at most the frames cut at the kill and the switches: {}",
         d.stderr
     );
