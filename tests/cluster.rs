@@ -24,7 +24,6 @@ use support::recipes::{self, Pace, Publisher, Subscriber};
 use support::srt_url::SrtUrl;
 
 const TS: usize = 188;
-const PAYLOAD: usize = 7 * TS;
 const T: Duration = Duration::from_secs(60);
 const SECRET: &str = "cluster-test-secret-0123";
 
@@ -70,29 +69,6 @@ fn player(addr: SocketAddr, out: &Path) -> Subscriber {
     recipes::subscribe_with_srt_live_transmit_no_wait(&url, out)
 }
 
-fn is_keyframe(p: &[u8]) -> bool {
-    let pid = (u16::from(p[1] & 0x1F) << 8) | u16::from(p[2]);
-    p[1] & 0x40 != 0 && p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x40 != 0 && pid == 0x100
-}
-
-/// A player's bytes are the file from a payload boundary whose payload holds a keyframe.
-fn assert_file_from_keyframe(out: &[u8], file: &[u8], what: &str) {
-    assert!(out.len() >= PAYLOAD, "{what}: only {} bytes", out.len());
-    let at = file
-        .chunks(PAYLOAD)
-        .position(|w| w == &out[..PAYLOAD])
-        .unwrap_or_else(|| panic!("{what}: the first payload is not one of the file's"))
-        * PAYLOAD;
-    assert!(
-        out[..PAYLOAD].chunks(TS).any(is_keyframe),
-        "{what}: keyframe first"
-    );
-    let n = (file.len() - at).min(out.len());
-    if let Err(m) = media::compare_bytes(&file[at..at + n], &out[..n]) {
-        panic!("{what}: not byte-exact from offset {at}: {m:?}");
-    }
-}
-
 /// Players of `live/c` on a node, all shards (an edge's pull is one).
 fn subscribers(r: &InProcessRelay) -> usize {
     r.reports()
@@ -133,7 +109,7 @@ fn a_stream_plays_on_every_node_through_one_pull_each_and_a_second_publisher_is_
         p.wait_for_len(2 * rate, T).expect("the edge player plays");
     }
     for (p, what) in players.iter().zip(["b1", "b2", "c1"]) {
-        assert_file_from_keyframe(&std::fs::read(p.output()).unwrap(), &file, what);
+        media::assert_byte_exact_from_keyframe(&std::fs::read(p.output()).unwrap(), &file, what);
     }
     // One pull per edge node, however many players it has: a has two subscribers.
     assert_eq!(subscribers(&a), 2, "one pull from b, one from c");
@@ -228,7 +204,7 @@ fn the_origin_killed_the_publisher_moves_and_edge_players_go_on_without_reconnec
     let out = media::scratch_dir("cluster-failover").join("c.ts");
     let mut p = player(c.addr, &out);
     p.wait_for_len(2 * rate, T).expect("c's player plays");
-    assert_file_from_keyframe(&std::fs::read(&out).unwrap(), &file, "before the kill");
+    media::assert_byte_exact_from_keyframe(&std::fs::read(&out).unwrap(), &file, "before the kill");
 
     a.kill();
     drop(first);
@@ -256,7 +232,7 @@ fn the_origin_killed_the_publisher_moves_and_edge_players_go_on_without_reconnec
     let from = cut
         + bytes[cut..]
             .chunks(TS)
-            .position(is_keyframe)
+            .position(media::is_video_keyframe)
             .expect("a keyframe after the switch")
             * TS;
     let end = from + (bytes.len() - from) / TS * TS - TS;
@@ -372,7 +348,11 @@ fn a_static_directory_pulls_from_the_origin_its_file_names_without_etcd() {
     let mut p = player(edge.addr, &dir.join("edge.ts"));
     p.wait_for_len(2 * (file.len() as u64 / 12), T)
         .expect("the edge player plays");
-    assert_file_from_keyframe(&std::fs::read(p.output()).unwrap(), &file, "static edge");
+    media::assert_byte_exact_from_keyframe(
+        &std::fs::read(p.output()).unwrap(),
+        &file,
+        "static edge",
+    );
     let s = status(&edge);
     assert_eq!(
         s.pulls.get("live/c").map(String::as_str),

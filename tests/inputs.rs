@@ -98,38 +98,16 @@ fn is_keyframe(p: &[u8]) -> bool {
     p[1] & 0x40 != 0 && p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x40 != 0 && pid(p) == 0x100
 }
 
-/// Where `out` starts in `file`: a payload boundary (the ingest packs 7 packets from the
-/// file's first sync) whose payload holds a keyframe, and `out` is the file from there.
-fn assert_byte_exact_from_keyframe(out: &[u8], file: &[u8], what: &str) -> usize {
-    assert!(out.len() >= PAYLOAD, "{what}: only {} bytes", out.len());
-    let at = file
-        .windows(PAYLOAD)
-        .step_by(PAYLOAD)
-        .position(|w| w == &out[..PAYLOAD])
-        .unwrap_or_else(|| panic!("{what}: the first payload is not one of the file's"))
-        * PAYLOAD;
-    assert!(
-        out[..PAYLOAD].chunks(TS).any(is_keyframe),
-        "{what}: the player's first payload holds a keyframe"
-    );
-    let want = &file[at..];
-    let n = want.len().min(out.len());
-    if let Err(m) = media::compare_bytes(&want[..n], &out[..n]) {
-        panic!("{what}: not byte-exact from offset {at}: {m:?}");
-    }
-    at
-}
-
 /// Waits for a player's output to hold the file from its join point to the end.
 fn wait_whole_rest(sub: &mut Subscriber, file: &[u8], what: &str) {
     sub.wait_for_len(PAYLOAD as u64, T)
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let first = std::fs::read(sub.output()).unwrap();
-    let at = assert_byte_exact_from_keyframe(&first, file, what);
+    let at = media::assert_byte_exact_from_keyframe(&first, file, what);
     sub.wait_for_len((file.len() - at) as u64, T)
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let out = std::fs::read(sub.output()).unwrap();
-    assert_byte_exact_from_keyframe(&out, file, what);
+    media::assert_byte_exact_from_keyframe(&out, file, what);
 }
 
 /// A file of whole TS packets (ffmpeg's output, padded to payloads by the generator) and the
@@ -203,7 +181,7 @@ fn a_killed_upstream_fails_over_to_the_next_at_its_keyframe_with_continuity() {
     // Two seconds of the first upstream, then it dies.
     sub.wait_for_len(2 * rate, T).expect("first upstream plays");
     let before = std::fs::read(&out).unwrap();
-    let at = assert_byte_exact_from_keyframe(&before, &file, "before the failover");
+    let at = media::assert_byte_exact_from_keyframe(&before, &file, "before the failover");
     first.kill();
     let killed = Instant::now();
     wait_input(
@@ -353,7 +331,7 @@ fn bad_upstreams_are_skipped_with_a_reason_and_the_next_is_used() {
     let mut sub = player(&relay, "in/bad", &dir.join("player.ts"));
     sub.wait_for_len(rate, T).expect("plays");
     let out = std::fs::read(sub.output()).unwrap();
-    assert_byte_exact_from_keyframe(&out, &file, "after two bad upstreams");
+    media::assert_byte_exact_from_keyframe(&out, &file, "after two bad upstreams");
 }
 
 /// https:// upstreams: the relay verifies the server's certificate against the input's
@@ -432,7 +410,7 @@ fn srt_inputs_pull_from_a_libsrt_listener_and_from_another_relay() {
         sub.wait_for_len((file.len() / 3) as u64, T)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let got = std::fs::read(&out).unwrap();
-        assert_byte_exact_from_keyframe(&got, &file, name);
+        media::assert_byte_exact_from_keyframe(&got, &file, name);
         let i = input(&relay, name);
         assert_eq!((i.connects, i.failures), (1, 0), "{name}: {i:?}");
     }
@@ -464,7 +442,7 @@ fn an_on_demand_input_starts_for_its_first_player_and_stops_after_the_last() {
     sub.wait_for_len(rate, T)
         .expect("the on-demand input plays");
     let out = std::fs::read(sub.output()).unwrap();
-    assert_byte_exact_from_keyframe(&out, &file, "on demand");
+    media::assert_byte_exact_from_keyframe(&out, &file, "on demand");
     // The player leaves: after idle_stop_ms the input stops pulling.
     sub.finish();
     wait_input(&relay, "in/demand", "stopped after its last player", |i| {
@@ -570,7 +548,7 @@ fn udp_multicast_inputs_inside_a_network_namespace() {
         let got = std::fs::read(&out).unwrap();
         // The sender loops the file: compare what the player got against the file repeated.
         let twice = [file.as_slice(), file.as_slice()].concat();
-        let at = assert_byte_exact_from_keyframe(&got, &twice, name);
+        let at = media::assert_byte_exact_from_keyframe(&got, &twice, name);
         assert!(got.len() <= twice.len() - at, "{name}: within two passes");
         let i = input(&relay, name);
         assert_eq!(

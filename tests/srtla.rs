@@ -110,46 +110,16 @@ fn player(relay: &InProcessRelay, out: &Path) -> Subscriber {
     recipes::subscribe_with_srt_live_transmit_no_wait(&url, out)
 }
 
-fn pid(p: &[u8]) -> u16 {
-    (u16::from(p[1] & 0x1F) << 8) | u16::from(p[2])
-}
-
-fn is_keyframe(p: &[u8]) -> bool {
-    p[1] & 0x40 != 0 && p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x40 != 0 && pid(p) == 0x100
-}
-
-/// Where `out` starts in `file` (a 7-packet payload holding a keyframe), after checking that
-/// `out` is the file from there.
-fn assert_byte_exact_from_keyframe(out: &[u8], file: &[u8], what: &str) -> usize {
-    assert!(out.len() >= PAYLOAD, "{what}: only {} bytes", out.len());
-    let at = file
-        .windows(PAYLOAD)
-        .step_by(PAYLOAD)
-        .position(|w| w == &out[..PAYLOAD])
-        .unwrap_or_else(|| panic!("{what}: the first payload is not one of the file's"))
-        * PAYLOAD;
-    assert!(
-        out[..PAYLOAD].chunks(TS).any(is_keyframe),
-        "{what}: the player's first payload holds a keyframe"
-    );
-    let want = &file[at..];
-    let n = want.len().min(out.len());
-    if let Err(m) = media::compare_bytes(&want[..n], &out[..n]) {
-        panic!("{what}: not byte-exact from offset {at}: {m:?}");
-    }
-    at
-}
-
 /// Waits for the player to hold the file from its join point to the end; byte-exact.
 fn wait_whole_rest(sub: &mut Subscriber, file: &[u8], what: &str) {
     sub.wait_for_len(PAYLOAD as u64, T)
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let first = std::fs::read(sub.output()).unwrap();
-    let at = assert_byte_exact_from_keyframe(&first, file, what);
+    let at = media::assert_byte_exact_from_keyframe(&first, file, what);
     sub.wait_for_len((file.len() - at) as u64, T)
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let out = std::fs::read(sub.output()).unwrap();
-    assert_byte_exact_from_keyframe(&out, file, what);
+    media::assert_byte_exact_from_keyframe(&out, file, what);
     assert_only_filler_after(&out, file.len() - at, what);
 }
 
@@ -461,7 +431,7 @@ fn links_from_three_addresses_across_namespaces_one_address_removed() {
     let before = sender.stats();
     sender_ns.drop_addr(&with_len[1]);
     let first = std::fs::read(&out).unwrap();
-    let at = assert_byte_exact_from_keyframe(&first, &file, "player");
+    let at = media::assert_byte_exact_from_keyframe(&first, &file, "player");
     wait_file(
         &out,
         (file.len() - at) as u64,
@@ -469,7 +439,7 @@ fn links_from_three_addresses_across_namespaces_one_address_removed() {
         "the whole rest",
     );
     let got = std::fs::read(&out).unwrap();
-    assert_byte_exact_from_keyframe(&got, &file, "player");
+    media::assert_byte_exact_from_keyframe(&got, &file, "player");
     assert_only_filler_after(&got, file.len() - at, "player");
     feeder.wait(T).unwrap();
     let after = sender.stats();

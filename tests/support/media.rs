@@ -361,3 +361,39 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
+
+/// A TS packet that starts a video keyframe: payload start, random access indicator, on the
+/// test media's video PID (0x100, ffmpeg's default).
+pub fn is_video_keyframe(p: &[u8]) -> bool {
+    let pid = (u16::from(p[1] & 0x1F) << 8) | u16::from(p[2]);
+    p[1] & 0x40 != 0 && p[3] & 0x20 != 0 && p[4] > 0 && p[5] & 0x40 != 0 && pid == 0x100
+}
+
+/// Where `out` starts in `file`: a 7-packet payload boundary (publishers and the ingest send
+/// the file in such payloads) whose payload holds a keyframe; panics unless `out` is the file
+/// from there, byte for byte.
+pub fn assert_byte_exact_from_keyframe(out: &[u8], file: &[u8], what: &str) -> usize {
+    assert!(
+        out.len() >= SRT_LIVE_PAYLOAD,
+        "{what}: only {} bytes",
+        out.len()
+    );
+    let at = file
+        .windows(SRT_LIVE_PAYLOAD)
+        .step_by(SRT_LIVE_PAYLOAD)
+        .position(|w| w == &out[..SRT_LIVE_PAYLOAD])
+        .unwrap_or_else(|| panic!("{what}: the first payload is not one of the file's"))
+        * SRT_LIVE_PAYLOAD;
+    assert!(
+        out[..SRT_LIVE_PAYLOAD]
+            .chunks(TS_PACKET)
+            .any(is_video_keyframe),
+        "{what}: the player's first payload holds a keyframe"
+    );
+    let want = &file[at..];
+    let n = want.len().min(out.len());
+    if let Err(m) = compare_bytes(&want[..n], &out[..n]) {
+        panic!("{what}: not byte-exact from offset {at}: {m:?}");
+    }
+    at
+}
