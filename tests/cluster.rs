@@ -165,6 +165,95 @@ fn a_stream_plays_on_every_node_through_one_pull_each_and_a_second_publisher_is_
     assert_eq!(conflicts, 1);
 }
 
+const CLUSTER_PASS: &str = "cluster-pass-0123";
+
+/// A node with `extra` lines in its `[cluster]` (and after it).
+fn node_with(etcd: &Etcd, name: &str, prefix: &str, extra: &str) -> InProcessRelay {
+    let addr = support::net::free_udp_addr();
+    let toml = format!("{}{extra}", cluster_toml(etcd, name, addr, prefix));
+    InProcessRelay::start(&toml, |c| {
+        c.srt.listen = vec![addr];
+        c.srt.latency.default = Duration::from_millis(300);
+    })
+}
+
+#[test]
+fn edges_pull_through_their_upstream_tier_encrypted_with_the_cluster_passphrase() {
+    let etcd = Etcd::start(media::scratch_dir("cluster-etcd-tiers"));
+    let pass = format!("passphrase = \"{CLUSTER_PASS}\"\n");
+    // The origin's players need their own passphrase: an edge's pull uses the cluster's.
+    let a = node_with(
+        &etcd,
+        "a",
+        "/t5",
+        &format!(
+            "{pass}[[encryption]]\nstreams = \"live/*\"\nsubscriber_passphrase = \"players-pass-1\"\n"
+        ),
+    );
+    let b = node_with(&etcd, "b", "/t5", &pass);
+    let tier = format!("{pass}upstream_nodes = [\"b\"]\n");
+    let (c, d) = (
+        node_with(&etcd, "c", "/t5", &tier),
+        node_with(&etcd, "d", "/t5", &tier),
+    );
+    let path = media::test_ts(TsSpec::seconds(12));
+    let file = std::fs::read(&path).unwrap();
+    let rate = file.len() as u64 / 12;
+    let _publisher = publish(a.addr, &path, 12);
+    wait_for("c and d see a serve live/c and b's record", || {
+        [&c, &d].iter().all(|n| {
+            let s = status(n);
+            s.owners.get("live/c").is_some_and(|o| o.node == "a") && s.nodes.contains_key("b")
+        })
+    });
+    wait_for("a lists c's record, which names its tier", || {
+        status(&a)
+            .nodes
+            .get("c")
+            .is_some_and(|n| n.upstream == ["b"])
+    });
+    let dir = media::scratch_dir("cluster-tiers");
+    let mut players: Vec<Subscriber> = [(&c, "c1"), (&c, "c2"), (&d, "d1")]
+        .iter()
+        .map(|(n, p)| player(n.addr, &dir.join(format!("{p}.ts"))))
+        .collect();
+    for p in &mut players {
+        p.wait_for_len(2 * rate, T)
+            .expect("a player behind the tier plays");
+    }
+    for (p, what) in players.iter().zip(["c1", "c2", "d1"]) {
+        media::assert_byte_exact_from_keyframe(&std::fs::read(p.output()).unwrap(), &file, what);
+    }
+    // The tree: a feeds b once, b feeds c and d once each, whatever their players.
+    assert_eq!(subscribers(&a), 1, "only b pulls from the origin");
+    assert_eq!(subscribers(&b), 2, "c and d pull from b");
+    let from = |n: &InProcessRelay| status(n).pulls.get("live/c").cloned().unwrap_or_default();
+    assert!(from(&b).starts_with("a@"), "{}", from(&b));
+    for n in [&c, &d] {
+        let f = from(n);
+        assert!(f.starts_with("b@") && f.contains("upstream tier"), "{f}");
+        assert_eq!(status(n).tier_fallbacks, 0);
+    }
+    // The edges' user without the cluster passphrase is refused, secret or not.
+    let sid = format!("#!::r=live/c,m=request,u=srtrelay-edge,s={SECRET}");
+    let url = SrtUrl::caller(a.addr).with_streamid(&sid);
+    recipes::rejected_srt_live_transmit(&url);
+    let url = SrtUrl::caller(a.addr)
+        .with_streamid(&sid)
+        .with_passphrase("not-the-cluster-pass", 16);
+    recipes::rejected_srt_live_transmit(&url);
+    // With it, a (hand-made) edge is admitted and gets the stream.
+    let out = dir.join("by-hand.ts");
+    let url = SrtUrl::caller(a.addr)
+        .with_streamid(&sid)
+        .with_passphrase(CLUSTER_PASS, 16);
+    let mut by_hand = recipes::subscribe_with_srt_live_transmit_no_wait(&url, &out);
+    by_hand
+        .wait_for_len(rate, T)
+        .expect("the cluster passphrase opens the pull");
+    media::assert_byte_exact_from_keyframe(&std::fs::read(&out).unwrap(), &file, "by hand");
+}
+
 fn relay_process(etcd: &Etcd, name: &str, advertise: SocketAddr, prefix: &str) -> Proc {
     let dir = media::scratch_dir(&format!("cluster-node-{name}"));
     let path = dir.join("relay.toml");

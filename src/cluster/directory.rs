@@ -21,6 +21,10 @@ pub struct Owner {
     pub node: String,
     /// Where other nodes pull it from: the owner's SRT listener.
     pub advertise: String,
+    /// In a node's record: the nodes it pulls through (`cluster.upstream_nodes`), so that
+    /// others never pick a tier that would pull back through them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream: Vec<String>,
 }
 
 impl Owner {
@@ -380,6 +384,7 @@ mod tests {
 
     fn me(n: &str) -> Owner {
         Owner {
+            upstream: Vec::new(),
             node: n.into(),
             advertise: format!("{n}:9000"),
         }

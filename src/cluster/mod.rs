@@ -7,12 +7,14 @@
 //! closes the local publisher), and the edge pulls: a stream another node serves and local
 //! players wait for becomes an `[[inputs]]`-like pull from the owner's `advertise` address
 //! (`srt://`, Stream ID `#!::r=STREAM,m=request,u=srtrelay-edge,s=SECRET`) on the stream's
-//! shard, one per stream per node, stopped `edge_idle` after its last player; an owner that
+//! shard, one per stream per node (through a node of `upstream_nodes` when set: `tiers.rs`),
+//! stopped `edge_idle` after its last player; an owner that
 //! changes (failover) restarts it against the new owner. Must not: block a shard, or stop
 //! local streams when etcd is unreachable.
 
 pub mod directory;
 pub mod etcd;
+pub mod tiers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -59,6 +61,9 @@ pub struct ClusterStatus {
     pub pulls: BTreeMap<String, String>,
     pub counters: DirectoryCounters,
     pub edge_pulls_started: u64,
+    /// This node's `upstream_nodes`.
+    pub upstream_nodes: Vec<String>,
+    pub tier_fallbacks: u64,
 }
 
 /// The cluster as the rest of the relay sees it.
@@ -92,6 +97,10 @@ impl ClusterHooks for Cluster {
             .secret
             .as_ref()
             .is_some_and(|s| bool::from(s.as_bytes().ct_eq(secret.as_bytes())))
+    }
+
+    fn edge_passphrase(&self) -> Option<crate::srt::crypto::Passphrase> {
+        self.cfg.passphrase.clone()
     }
 
     fn publisher_up(&self, name: &str) {
@@ -130,6 +139,7 @@ impl Cluster {
             status: Mutex::new(ClusterStatus {
                 node: cfg.node_id.clone(),
                 advertise: cfg.advertise.clone(),
+                upstream_nodes: cfg.upstream_nodes.clone(),
                 ..ClusterStatus::default()
             }),
         });
@@ -160,6 +170,8 @@ struct Runner {
     /// owner pulled from (`node@advertise`; the input's URL carries the secret).
     edges: BTreeMap<String, (InputConfig, Instant, String)>,
     pulls_started: u64,
+    /// Pulls that went to the owner because no upstream tier node was usable.
+    tier_fallbacks: u64,
     last_warn: Option<Instant>,
 }
 
@@ -171,6 +183,7 @@ async fn run(
 ) {
     let cfg = cluster.cfg.clone();
     let me = Owner {
+        upstream: Vec::new(),
         node: cfg.node_id.clone(),
         advertise: cfg.advertise.clone(),
     };
@@ -191,6 +204,7 @@ async fn run(
         etcd: Etcd::new(cfg.etcd.clone(), REQUEST_TIMEOUT),
         edges: BTreeMap::new(),
         pulls_started: 0,
+        tier_fallbacks: 0,
         last_warn: None,
     };
     if let crate::config::ClusterBackend::Static(origins) = &cfg.backend {
@@ -260,7 +274,11 @@ impl Runner {
             }
             Op::Register(lease) => {
                 let key = self.dir.node_key();
-                let value = self.dir.me().to_value();
+                let value = Owner {
+                    upstream: self.cluster.cfg.upstream_nodes.clone(),
+                    ..self.dir.me().clone()
+                }
+                .to_value();
                 let r = self.etcd.claim(&key, &value, lease).await;
                 let r = match r {
                     Ok(Claim::Won) => Ok(()),
@@ -345,6 +363,7 @@ impl Runner {
             .collect();
         st.counters = self.dir.counters;
         st.edge_pulls_started = self.pulls_started;
+        st.tier_fallbacks = self.tier_fallbacks;
     }
 
     /// The static directory: streams local players wait for (and those pulled already) are
@@ -369,6 +388,7 @@ impl Runner {
                     // This node is the origin of what it serves: never a pull from itself.
                     (o.advertise != *me).then(|| {
                         let owner = Owner {
+                            upstream: Vec::new(),
                             node: "static".into(),
                             advertise: o.advertise.clone(),
                         };
@@ -402,6 +422,7 @@ impl Runner {
         let t = now();
         let idle = self.cluster.cfg.edge_idle;
         let mut want: BTreeMap<String, (InputConfig, Instant, String)> = BTreeMap::new();
+        let mut fallbacks = std::collections::BTreeSet::new();
         for (stream, owner) in &remote {
             let players = self.registry.subscribers_of(stream);
             let prev = self.edges.get(stream);
@@ -413,10 +434,28 @@ impl Runner {
                     _ => continue,
                 }
             };
-            let Some(cfg) = self.edge_input(stream, owner) else {
+            let source = tiers::pull_source(
+                &self.cluster.cfg.node_id,
+                stream,
+                owner,
+                &self.cluster.cfg.upstream_nodes,
+                self.dir.nodes(),
+            );
+            let node = source.node();
+            let Some(cfg) = self.edge_input(stream, node) else {
                 continue;
             };
-            let from = format!("{}@{}", owner.node, owner.advertise);
+            let from = match &source {
+                tiers::Source::Owner(_) => format!("{}@{}", node.node, node.advertise),
+                tiers::Source::Tier(_) => format!(
+                    "{}@{} (upstream tier; owner {})",
+                    node.node, node.advertise, owner.node
+                ),
+                tiers::Source::OwnerFallback(_) => {
+                    fallbacks.insert(stream.clone());
+                    format!("{}@{} (no upstream node usable)", node.node, node.advertise)
+                }
+            };
             want.insert(stream.clone(), (cfg, last, from));
         }
         let changed = want.len() != self.edges.len()
@@ -428,7 +467,15 @@ impl Runner {
             for (s, (c, _, from)) in &want {
                 if self.edges.get(s).is_none_or(|(old, ..)| old != c) {
                     self.pulls_started += 1;
-                    info!("cluster: pulling {s:?} from {from}");
+                    if fallbacks.contains(s) {
+                        self.tier_fallbacks += 1;
+                        warn!(
+                            "cluster: pulling {s:?} from {from}: no node of upstream_nodes {:?} is listed or free of cycles",
+                            self.cluster.cfg.upstream_nodes
+                        );
+                    } else {
+                        info!("cluster: pulling {s:?} from {from}");
+                    }
                 }
             }
             for s in self.edges.keys().filter(|s| !want.contains_key(*s)) {
@@ -456,7 +503,7 @@ impl Runner {
                 host: host.trim_matches(['[', ']']).to_string(),
                 port,
                 stream_id: Some(sid),
-                passphrase: None,
+                passphrase: self.cluster.cfg.passphrase.clone(),
                 latency: None,
                 pbkeylen: None,
             }],

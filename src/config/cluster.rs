@@ -53,6 +53,11 @@ pub struct ClusterConfig {
     /// Shared by every node: edges present it when they pull (Stream ID
     /// `#!::r=STREAM,m=request,u=srtrelay-edge,s=SECRET`), origins admit it past `[access]`.
     pub secret: Option<String>,
+    /// Encrypts every edge pull (origins require it of callers showing the secret).
+    pub passphrase: Option<crate::srt::crypto::Passphrase>,
+    /// Node ids this node pulls other nodes' streams through (a deeper tier), instead of
+    /// from the stream's owner; empty: from the owner.
+    pub upstream_nodes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +71,8 @@ pub(super) struct ClusterModel {
     lease_ttl_ms: i64,
     edge_idle_ms: i64,
     secret: String,
+    passphrase: String,
+    upstream_nodes: Vec<String>,
     origins_file: String,
 }
 
@@ -80,6 +87,8 @@ impl Default for ClusterModel {
             lease_ttl_ms: 5000,
             edge_idle_ms: 30_000,
             secret: String::new(),
+            passphrase: String::new(),
+            upstream_nodes: Vec::new(),
             origins_file: String::new(),
         }
     }
@@ -94,6 +103,7 @@ impl std::fmt::Debug for ClusterModel {
             .field("advertise", &self.advertise)
             .field("etcd", &self.etcd)
             .field("prefix", &self.prefix)
+            .field("upstream_nodes", &self.upstream_nodes)
             .finish_non_exhaustive()
     }
 }
@@ -190,6 +200,35 @@ pub(super) fn cluster(m: &ClusterModel, srt_port: u16) -> Result<ClusterConfig, 
             ));
         }
     };
+    let passphrase = match m.passphrase.as_str() {
+        "" => None,
+        p => Some(
+            crate::srt::crypto::Passphrase::new(p)
+                .map_err(|e| invalid("cluster.passphrase", e.to_string()))?,
+        ),
+    };
+    let valid_id = |id: &str| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    if m.upstream_nodes.len() > 64
+        || !m.upstream_nodes.iter().all(|n| valid_id(n))
+        || m.upstream_nodes.contains(&node_id)
+    {
+        return Err(invalid(
+            "cluster.upstream_nodes",
+            "needs up to 64 node ids of other nodes",
+        ));
+    }
+    if !m.upstream_nodes.is_empty() && !m.origins_file.is_empty() {
+        return Err(invalid(
+            "cluster.upstream_nodes",
+            "needs the etcd directory (a static directory names origins only)",
+        ));
+    }
     // A file of origins replaces etcd: the static directory.
     let backend = match m.origins_file.as_str() {
         "" => Backend::Etcd,
@@ -208,6 +247,8 @@ pub(super) fn cluster(m: &ClusterModel, srt_port: u16) -> Result<ClusterConfig, 
         lease_ttl,
         edge_idle,
         secret,
+        passphrase,
+        upstream_nodes: m.upstream_nodes.clone(),
     })
 }
 

@@ -543,6 +543,16 @@ fn rows(a: &Config, b: &Config) -> Vec<(&'static str, ReloadClass, bool)> {
             a.cluster.secret != b.cluster.secret,
         ),
         (
+            "cluster.passphrase",
+            Restart,
+            a.cluster.passphrase != b.cluster.passphrase,
+        ),
+        (
+            "cluster.upstream_nodes",
+            Restart,
+            a.cluster.upstream_nodes != b.cluster.upstream_nodes,
+        ),
+        (
             "cluster.origins_file",
             Restart,
             a.cluster.origins_file != b.cluster.origins_file

@@ -695,6 +695,8 @@ fn changed_value(key: &str) -> &'static str {
         "cluster.lease_ttl_ms" => "3000",
         "cluster.edge_idle_ms" => "0",
         "cluster.secret" => r#""0123456789abcdef""#,
+        "cluster.passphrase" => r#""cluster-pass-1""#,
+        "cluster.upstream_nodes" => r#"["mid-1"]"#,
         "cluster.origins_file" => r#""docs/origins.example.toml""#,
         "log.level" => r#""debug""#,
         "log.format" => r#""json""#,

@@ -1235,7 +1235,7 @@ fn output_series(out: &mut Out, shards: &[ShardSnapshot]) {
 pub fn render_cluster(text: &mut String, c: &crate::cluster::ClusterStatus) {
     use std::fmt::Write;
     let k = &c.counters;
-    let rows: [(&str, &str, &str, u64); 10] = [
+    let rows: [(&str, &str, &str, u64); 11] = [
         (
             "srt_cluster_etcd_reachable",
             "gauge",
@@ -1295,6 +1295,12 @@ pub fn render_cluster(text: &mut String, c: &crate::cluster::ClusterStatus) {
             "counter",
             "Pulls of other nodes' streams started (a new owner restarts one).",
             c.edge_pulls_started,
+        ),
+        (
+            "srt_cluster_tier_fallbacks_total",
+            "counter",
+            "Pulls sent to the owner because no node of upstream_nodes was usable.",
+            c.tier_fallbacks,
         ),
     ];
     for (name, kind, help, v) in rows {

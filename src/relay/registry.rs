@@ -164,6 +164,9 @@ pub trait ClusterHooks: Send + Sync + std::fmt::Debug {
     fn owned_elsewhere(&self, name: &str) -> bool;
     /// `secret` is the cluster's: an edge node pulling a stream from this one.
     fn is_edge_secret(&self, secret: &str) -> bool;
+    /// The cluster's passphrase: an edge's pull is encrypted with it, whatever the stream's
+    /// `[[encryption]]` rule for players says.
+    fn edge_passphrase(&self) -> Option<crate::srt::crypto::Passphrase>;
     /// A publisher of `name` started on this node (not an edge's pull).
     fn publisher_up(&self, name: &str);
     /// A publisher of `name` on this node left (another one may have taken over).

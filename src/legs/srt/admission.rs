@@ -16,6 +16,7 @@ use crate::access::{Denied, Mode, SessionStore};
 use crate::relay::registry::{PublishGrant, Refusal, Registry, SubscribeGrant};
 use crate::service::events::{self, Asked};
 use crate::srt::connection::Delivery;
+use crate::srt::crypto::Encryption;
 use crate::srt::endpoint::{AccessControl, Admit};
 use crate::srt::handshake::{ConclusionRequest, RejectReason, StreamId, StreamMode};
 use crate::webhooks::{Ask, Hook, ShardHooks, Verdict};
@@ -316,8 +317,9 @@ impl AccessControl for Admission {
         // Credentials first: a refused caller must not learn whether the stream exists.
         let session = sid.as_ref().and_then(|s| s.session.as_deref());
         // An edge node of this cluster pulling a stream shows the cluster's secret instead.
-        let edge = mode == StreamMode::Request
-            && sid.as_ref().and_then(|s| s.user.as_deref()) == Some(crate::cluster::EDGE_USER)
+        let edge_user = mode == StreamMode::Request
+            && sid.as_ref().and_then(|s| s.user.as_deref()) == Some(crate::cluster::EDGE_USER);
+        let edge = edge_user
             && session
                 .is_some_and(|s| self.registry.cluster().is_some_and(|c| c.is_edge_secret(s)));
         if let Some(m) = access_mode(mode).filter(|_| !edge)
@@ -379,7 +381,20 @@ impl AccessControl for Admission {
         };
         // Each leg has its own passphrase: the relay decrypts a publisher once and encrypts
         // per subscriber with that subscriber's key; a clear leg costs nothing.
-        let encryption = self.encryption.for_caller(&name, mode);
+        // A caller under the edges' user name gets the cluster's passphrase when it has one,
+        // enforced: only a node of the cluster can read what it pulls, whatever the stream's
+        // rule for players says.
+        let edge_key = edge_user
+            .then(|| self.registry.cluster().and_then(|c| c.edge_passphrase()))
+            .flatten();
+        let encryption = match edge_key {
+            Some(p) => Encryption {
+                passphrase: Some(p),
+                enforced: true,
+                ..Encryption::default()
+            },
+            None => self.encryption.for_caller(&name, mode),
+        };
         self.grants.insert(
             key,
             Grant {
