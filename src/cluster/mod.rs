@@ -17,6 +17,7 @@ pub mod etcd;
 pub mod tiers;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,8 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 enum Event {
     Up(String),
     Down(String),
+    /// A player waits for a stream here: look at the pulls now.
+    Wake,
 }
 
 /// `/v1/cluster` and the metrics.
@@ -73,6 +76,8 @@ pub struct Cluster {
     /// Streams other nodes serve, as last listed.
     remote: RwLock<HashMap<String, Owner>>,
     status: Mutex<ClusterStatus>,
+    /// A `Wake` is queued: a burst of waiting players queues one, not one each.
+    wake_queued: AtomicBool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -101,6 +106,16 @@ impl ClusterHooks for Cluster {
 
     fn edge_passphrase(&self) -> Option<crate::srt::crypto::Passphrase> {
         self.cfg.passphrase.clone()
+    }
+
+    fn player_waiting(&self, name: &str) {
+        let pullable = match &self.cfg.backend {
+            crate::config::ClusterBackend::Static(_) => true,
+            _ => self.owned_elsewhere(name),
+        };
+        if pullable && !self.wake_queued.swap(true, Ordering::AcqRel) {
+            let _ = self.events.send(Event::Wake);
+        }
     }
 
     fn publisher_up(&self, name: &str) {
@@ -136,6 +151,7 @@ impl Cluster {
             cfg: cfg.clone(),
             events: tx,
             remote: RwLock::new(HashMap::new()),
+            wake_queued: AtomicBool::new(false),
             status: Mutex::new(ClusterStatus {
                 node: cfg.node_id.clone(),
                 advertise: cfg.advertise.clone(),
@@ -258,6 +274,7 @@ impl Runner {
                 self.dir.publisher_down(&s)
             }
             Event::Down(_) => {}
+            Event::Wake => self.cluster.wake_queued.store(false, Ordering::Release),
         }
     }
 
@@ -376,6 +393,7 @@ impl Runner {
         loop {
             // Publisher events matter to claims only.
             while rx.try_recv().is_ok() {}
+            self.cluster.wake_queued.store(false, Ordering::Release);
             let mut candidates = self.registry.waiting_streams();
             candidates.extend(self.edges.keys().cloned());
             candidates.sort();

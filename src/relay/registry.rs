@@ -167,6 +167,9 @@ pub trait ClusterHooks: Send + Sync + std::fmt::Debug {
     /// The cluster's passphrase: an edge's pull is encrypted with it, whatever the stream's
     /// `[[encryption]]` rule for players says.
     fn edge_passphrase(&self) -> Option<crate::srt::crypto::Passphrase>;
+    /// A player started waiting for `name`, which has no publisher here: a stream another
+    /// node serves is pulled now rather than at the next directory read.
+    fn player_waiting(&self, name: &str);
     /// A publisher of `name` started on this node (not an edge's pull).
     fn publisher_up(&self, name: &str);
     /// A publisher of `name` on this node left (another one may have taken over).
@@ -433,6 +436,11 @@ impl Registry {
         entry.subscribers[shard] += 1;
         g.connections += 1;
         g.accepted_total += 1;
+        if publisher.is_none()
+            && let Some(c) = self.cluster.get()
+        {
+            c.player_waiting(name);
+        }
         Ok(SubscribeGrant {
             publisher,
             first_on_shard,
