@@ -272,3 +272,85 @@ fn an_rtmp_output_publishes_to_nginx_rtmp_and_ffmpeg_reads_it_back_whole() {
         "seconds of media read back"
     );
 }
+
+#[test]
+fn an_rtmp_output_publishes_again_after_nginx_dies_and_comes_back() {
+    use std::process::Command;
+    use support::process::run_bounded;
+    use support::tools;
+    let mut nginx = support::nginx_rtmp::Nginx::start("outputs-nginx-again", 1);
+    let relay = InProcessRelay::start(
+        &format!(
+            "[http]\nenabled = false\n[rtmp]\nenabled = false\n[playback]\nenabled = false\n\
+             [streams]\npublisher_grace_ms = 0\n\
+             [[outputs]]\nstream = \"live/rt2\"\nurl = \"{}\"\n\
+             retry_delay_ms = 200\nmax_retry_delay_ms = 1000\n",
+            nginx.url("live", "cam")
+        ),
+        |c| c.srt.latency.default = Duration::from_millis(300),
+    );
+    let path = media::test_ts(TsSpec::seconds(30));
+    let url = SrtUrl::caller(relay.addr).with_streamid("#!::r=live/rt2,m=publish");
+    let _publisher =
+        recipes::publish_with_srt_live_transmit(&path, &url, Pace::realtime(&path, 30, 1.0));
+    wait_output(&relay, "the output publishes", |o| {
+        o.state == "live" && o.packets > 0
+    });
+    nginx.kill();
+    let killed = Instant::now();
+    wait_output(&relay, "the loss is noticed", |o| o.failures >= 1);
+    nginx.restart();
+    wait_output(&relay, "the output publishes again", |o| {
+        o.state == "live" && o.connects == 2
+    });
+    eprintln!(
+        "rtmp output: publishing again {:?} after nginx was killed",
+        killed.elapsed()
+    );
+    // The new publish is whole: a player of nginx gets video and audio that decode cleanly.
+    let out = media::scratch_dir("outputs-rtmp-again").join("readback.ts");
+    let r = run_bounded(
+        "ffmpeg reader",
+        Command::new(tools::ffmpeg())
+            .args(["-hide_banner", "-nostdin", "-loglevel", "warning", "-y"])
+            .arg("-i")
+            .arg(nginx.url("live", "cam"))
+            .args(["-t", "4", "-c", "copy", "-f", "mpegts"])
+            .arg(&out),
+        T,
+    );
+    assert!(
+        r.status.success(),
+        "ffmpeg reads the new publish: {}",
+        r.stderr
+    );
+    let d = run_bounded(
+        "ffmpeg decode",
+        Command::new(tools::ffmpeg())
+            .args(["-v", "error", "-i"])
+            .arg(&out)
+            .args(["-f", "null", "-"]),
+        T,
+    );
+    assert!(
+        d.status.success() && d.stderr.trim().is_empty(),
+        "the new publish decodes without an error: {}\n{}",
+        d.stderr,
+        nginx.error_log()
+    );
+    let probe = run_bounded(
+        "ffprobe",
+        Command::new(tools::ffprobe())
+            .args(["-v", "error", "-show_entries", "stream=codec_type"])
+            .args(["-of", "csv=p=0"])
+            .arg(&out),
+        T,
+    );
+    let kinds: Vec<&str> = probe.stdout.lines().map(str::trim).collect();
+    assert!(
+        kinds.contains(&"video") && kinds.contains(&"audio"),
+        "{kinds:?}"
+    );
+    let o = output(&relay).unwrap();
+    assert_eq!(o.dropped_packets, 0, "{o:?}");
+}

@@ -23,47 +23,83 @@ pub struct Nginx {
     proc: Proc,
     pub port: u16,
     pub dir: PathBuf,
+    hook_port: u16,
+}
+
+/// nginx on `port`, answering there; `None` when the port was taken meanwhile.
+fn spawn(dir: &Path, port: u16, hook_port: u16) -> Option<Proc> {
+    let nginx = tools::require("nginx");
+    assert!(
+        Path::new(RTMP_MODULE).exists(),
+        "{RTMP_MODULE} missing: apt-get install libnginx-mod-rtmp (scripts/test.sh does)"
+    );
+    let conf = dir.join("nginx.conf");
+    fs::write(&conf, config(dir, port, hook_port)).expect("write nginx.conf");
+    let mut cmd = Command::new(&nginx);
+    cmd.arg("-p")
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let mut proc = Proc::spawn("nginx", &mut cmd);
+    let deadline = Instant::now() + T;
+    while Instant::now() < deadline && proc.try_wait().is_none() {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(proc);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let log = fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+    assert!(
+        log.contains("Address already in use"),
+        "nginx did not start\n{}\n{log}",
+        proc.diagnostics()
+    );
+    None
 }
 
 impl Nginx {
     /// `hook_port`: where `on_publish` of the `hooked` application calls.
     pub fn start(name: &str, hook_port: u16) -> Nginx {
-        let nginx = tools::require("nginx");
-        assert!(
-            Path::new(RTMP_MODULE).exists(),
-            "{RTMP_MODULE} missing: apt-get install libnginx-mod-rtmp (scripts/test.sh does)"
-        );
         let dir = media::scratch_dir(name);
         // A port another process takes between our probe and nginx's bind is retried.
         for _ in 0..5 {
             let port = free_tcp_port();
-            let conf = dir.join("nginx.conf");
-            fs::write(&conf, config(&dir, port, hook_port)).expect("write nginx.conf");
-            let mut cmd = Command::new(&nginx);
-            cmd.arg("-p")
-                .arg(&dir)
-                .arg("-e")
-                .arg(dir.join("error.log"))
-                .arg("-c")
-                .arg(&conf)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null());
-            let mut proc = Proc::spawn("nginx", &mut cmd);
-            let deadline = Instant::now() + T;
-            while Instant::now() < deadline && proc.try_wait().is_none() {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Nginx { proc, port, dir };
-                }
-                thread::sleep(Duration::from_millis(20));
+            if let Some(proc) = spawn(&dir, port, hook_port) {
+                return Nginx {
+                    proc,
+                    port,
+                    dir,
+                    hook_port,
+                };
             }
-            let log = fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-            assert!(
-                log.contains("Address already in use"),
-                "nginx did not start\n{}\n{log}",
-                proc.diagnostics()
-            );
         }
         panic!("no free port for nginx after 5 tries");
+    }
+
+    /// Kills nginx at once (SIGKILL: no goodbye to its peers).
+    pub fn kill(&mut self) {
+        self.proc.kill();
+    }
+
+    /// Starts nginx again on the same port, after [`Nginx::kill`].
+    pub fn restart(&mut self) {
+        let deadline = Instant::now() + T;
+        loop {
+            if let Some(proc) = spawn(&self.dir, self.port, self.hook_port) {
+                self.proc = proc;
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not start again on {}",
+                self.port
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn url(&self, app: &str, key: &str) -> String {
