@@ -302,8 +302,8 @@ fn the_origin_killed_the_publisher_moves_and_edge_players_go_on_without_reconnec
     let moved = wait_for("b sees no owner of live/c", || {
         !status(&b).owners.contains_key("live/c")
     });
-    let _second = publish(b.addr, &path, 30);
     let have = media::file_len(&out);
+    let _second = publish(b.addr, &path, 30);
     p.wait_for_len(have + 2 * rate, T)
         .expect("c's player goes on with b's stream");
     let failover = killed.elapsed();
@@ -318,6 +318,16 @@ fn the_origin_killed_the_publisher_moves_and_edge_players_go_on_without_reconnec
     // What c's player got after the switch decodes cleanly from b's keyframe.
     let bytes = std::fs::read(&out).unwrap();
     let cut = have as usize / TS * TS;
+    // The player's first video packet of b's stream starts a keyframe: nothing of a GOP in
+    // progress reached it.
+    let first_video = bytes[cut..]
+        .chunks(TS)
+        .find(|p| p.len() == TS && ((u16::from(p[1] & 0x1F) << 8) | u16::from(p[2])) == 0x100)
+        .expect("video after the switch");
+    assert!(
+        media::is_video_keyframe(first_video),
+        "b's stream reached c's player from a keyframe"
+    );
     let from = cut
         + bytes[cut..]
             .chunks(TS)

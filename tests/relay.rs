@@ -496,6 +496,70 @@ fn publisher_reconnect_resumes_delivery() {
     assert_sessions(&[&first, &second], &out);
 }
 
+/// An encoder that reconnects mid-GOP (its new session starts inside a picture, no tables
+/// first): a player that watched the first session gets the new one from the datagram of its
+/// first keyframe, not the broken GOP before it, and byte for byte from there.
+#[test]
+fn a_publisher_back_mid_gop_reaches_its_watchers_from_its_next_keyframe() {
+    const DGRAM: usize = 7 * 188;
+    let relay = TestRelay::start(|_| {});
+    let first = media::test_ts(TsSpec::seconds(2));
+    let whole = std::fs::read(media::test_ts(TsSpec::seconds(4))).unwrap();
+    let dgrams: Vec<&[u8]> = whole.chunks(DGRAM).collect();
+    let pid = |p: &[u8]| (u16::from(p[1] & 0x1F) << 8) | u16::from(p[2]);
+    let keyframe = |d: &[u8]| d.chunks(188).any(media::is_video_keyframe);
+    // A few datagrams past the second keyframe, at one that starts with neither a table nor a
+    // keyframe.
+    let second_key = (0..dgrams.len())
+        .filter(|&i| keyframe(dgrams[i]))
+        .nth(1)
+        .unwrap();
+    let cut = (second_key + 5..dgrams.len())
+        .find(|&i| pid(dgrams[i]) >= 0x20 && !keyframe(dgrams[i]))
+        .unwrap();
+    let next_key = (cut..dgrams.len()).find(|&i| keyframe(dgrams[i])).unwrap();
+    let resumed = out_path("relay_mid_gop", "resumed.ts");
+    std::fs::write(&resumed, &whole[cut * DGRAM..]).unwrap();
+    let out = out_path("relay_mid_gop", "sub");
+    let mut sub = recipes::subscribe_with_srt_live_transmit_no_wait(
+        &relay.url(Some(&request_id("gop"))),
+        &out,
+    );
+    relay.wait_subscribers("gop", 1);
+    let want_after = &whole[next_key * DGRAM..];
+    for (file, seconds, want) in [
+        (first.as_path(), 2, file_len(&first)),
+        (resumed.as_path(), 2, want_after.len() as u64),
+    ] {
+        let base = file_len(&out);
+        let mut publisher = recipes::publish_with_srt_live_transmit(
+            file,
+            &relay.url(Some(&publish_id("gop"))),
+            Pace::realtime(file, seconds, 2.0),
+        );
+        publisher.wait_fed(TRANSFER_TIMEOUT).expect("fed");
+        sub.wait_for_len(base + want, TRANSFER_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        thread::sleep(Duration::from_millis(300));
+        publisher.finish();
+        thread::sleep(Duration::from_millis(300));
+    }
+    wait_quiet(&out, Duration::from_millis(500), TRANSFER_TIMEOUT);
+    let got = std::fs::read(&out).unwrap();
+    let want_first = std::fs::read(&first).unwrap();
+    assert!(got.starts_with(&want_first), "the first session whole");
+    let null = ts_null_packet();
+    let mut at = want_first.len();
+    while got[at..].starts_with(&null) {
+        at += 188;
+    }
+    assert!(
+        got[at..].starts_with(want_after),
+        "the second session from its keyframe's datagram ({} datagrams after the cut skipped)",
+        next_key - cut
+    );
+}
+
 /// A second publisher is refused with 1409 under `reject`, and takes the stream over under
 /// `takeover` (the first is disconnected, the subscriber gets the newcomer's bytes).
 #[test]

@@ -192,6 +192,7 @@ fn stream_json(s: &StreamView, conns: &[&ConnectionSnapshot], detail: bool) -> V
             "ingress_packets": s.traffic.ingress_packets,
             "packets_forwarded": s.traffic.packets_forwarded,
             "packets_skipped": s.traffic.packets_skipped,
+            "rejoin_skipped": s.traffic.rejoin_skipped,
             "handoffs_out": s.traffic.handoffs_out,
             "handoffs_in": s.traffic.handoffs_in,
         },

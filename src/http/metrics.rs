@@ -739,7 +739,7 @@ fn connection_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
 fn stream_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
     let streams = aggregate::merge_streams(shards);
     type StreamFn = fn(&aggregate::StreamView) -> u64;
-    let families: [(&str, &str, &str, StreamFn); 6] = [
+    let families: [(&str, &str, &str, StreamFn); 7] = [
         (
             "srt_stream_subscribers",
             "gauge",
@@ -775,6 +775,13 @@ fn stream_metrics(out: &mut Out, shards: &[ShardSnapshot]) {
             "counter",
             "Packets lagging subscribers skipped to catch up with the ring.",
             |s| s.traffic.packets_skipped,
+        ),
+        (
+            "srt_stream_rejoin_skipped_packets_total",
+            "counter",
+            "Packets of a new publisher session before its first keyframe, not sent to the \
+             players that watched the session before (summed over them).",
+            |s| s.traffic.rejoin_skipped,
         ),
     ];
     for (name, kind, help, get) in families {

@@ -5,7 +5,8 @@
 //! the subscriber's first position, origin time carried; cut-through or in position order
 //! with a hold time, as the leg asked), lag handling (a
 //! subscriber that falls behind skips whole packets, counted; nobody else notices), switching
-//! subscribers to a new publisher session, and the grace / wait deadlines of subscribers without
+//! subscribers to a new publisher session (at its first keyframe unless it starts with tables:
+//! `Opening`), and the grace / wait deadlines of subscribers without
 //! a publisher. Must not: read the clock, lock, know sockets or other shards' state; the shard
 //! loop (`shard::engine`) feeds it and carries its messages.
 
@@ -71,6 +72,9 @@ pub struct StreamCounters {
     pub handoffs_in: u64,
     /// Packets dropped because the ring refused them (too old, too far ahead, oversized).
     pub ring_refused: u64,
+    /// Packets of a new session that subscribers who watched the one before never got: they
+    /// start it at its first keyframe (`Opening`), summed over them.
+    pub rejoin_skipped: u64,
 }
 
 /// A stream's view for metrics and inspection.
@@ -117,6 +121,8 @@ struct Subscriber {
     /// Added to every origin time this subscriber gets (see `BACKLOG_SHIFT_MIN`); fixed at its
     /// first packet of each session.
     shift: Option<Duration>,
+    /// It watched the session before this one: it starts at a place to decode (`Opening`).
+    rejoin: bool,
 }
 
 /// A newcomer starts at the last keyframe, up to a GOP in the past. Carried unchanged, those
@@ -180,6 +186,53 @@ struct Stream {
     ingress_bps: u64,
     /// The session's latest PAT/PMT, for legs that start a byte stream on their own.
     psi: PsiCache,
+    /// How the session began, for subscribers without a cursor in it.
+    opening: Opening,
+}
+
+/// Subscribers that watched the session before (a failover, an encoder that reconnected
+/// mid-stream) start the new one where a decoder can: at its first packet when it begins as an
+/// encoder's output does (tables first: PAT, SDT, any PID below 0x20) or carries no video, else
+/// at its first keyframe, waiting for one up to `REJOIN_WAIT`. (A player that waited for the
+/// first publisher reads from its first packet.)
+#[derive(Debug, Default)]
+struct Opening {
+    /// The first stored payload begins with a table, or is not TS at all.
+    clean: Option<bool>,
+    keyframe: bool,
+    /// When a subscriber first waited for a place to start.
+    since: Option<Instant>,
+}
+
+/// A session without a keyframe by then is read from its first packet after all.
+const REJOIN_WAIT: Duration = Duration::from_secs(2);
+
+impl Opening {
+    fn observe(&mut self, payload: &[u8]) {
+        if self.clean.is_none() {
+            let first = packets(payload).next();
+            self.clean = Some(first.is_none_or(|p| crate::media::packet::pid(p) < 0x20));
+        }
+        if !self.keyframe && has_video_random_access(payload) {
+            self.keyframe = true;
+        }
+    }
+
+    /// Where a subscriber without a cursor starts now; `None`: not yet.
+    fn start(&mut self, ring: &StreamRing, video: Option<bool>, now: Instant) -> Option<Cursor> {
+        let clean = self.clean?;
+        let since = *self.since.get_or_insert(now);
+        if clean || video == Some(false) {
+            return Some(ring.cursor_at_oldest());
+        }
+        if self.keyframe {
+            return Some(
+                ring.cursor_at_last(has_video_random_access)
+                    .unwrap_or_else(|| ring.cursor_at_oldest()),
+            );
+        }
+        (now.saturating_duration_since(since) >= REJOIN_WAIT).then(|| ring.cursor_at_oldest())
+    }
 }
 
 impl Stream {
@@ -189,6 +242,7 @@ impl Stream {
         for p in packets(payload) {
             self.psi.observe(p);
         }
+        self.opening.observe(payload);
     }
 }
 
@@ -301,6 +355,7 @@ impl ShardStreams {
             rate_mark: None,
             ingress_bps: 0,
             psi: PsiCache::new(),
+            opening: Opening::default(),
         };
         let i = match self.slots.iter().position(Option::is_none) {
             Some(i) => {
@@ -373,8 +428,10 @@ impl ShardStreams {
         s.idle_since = None;
         // A new publisher may announce other tables.
         s.psi = PsiCache::new();
+        s.opening = Opening::default();
         for sub in &mut s.subs {
-            // Read the new ring from its first packet; the offset is fixed at first use.
+            // Read the new ring from its start (`Opening`); the offset is fixed at first use.
+            sub.rejoin = sub.rejoin || sub.cursor.is_some();
             sub.cursor = None;
             sub.base = None;
             sub.shift = None;
@@ -563,6 +620,7 @@ impl ShardStreams {
             joined: now,
             wait_until: wait.map(|w| now + w),
             shift: None,
+            rejoin: false,
         });
         self.roles.insert(
             leg,
@@ -646,8 +704,25 @@ impl ShardStreams {
                 header,
                 has_video: s.psi.has_video(),
             });
+            let rejoining = s
+                .subs
+                .iter()
+                .filter(|x| x.cursor.is_none() && x.rejoin)
+                .count();
+            let start = if rejoining > 0 {
+                let video = psi.map(|p| p.has_video);
+                let start = s.opening.start(&sess.ring, video, now);
+                // What the keyframe start leaves out: the held positions before it.
+                if let (Some(c), Some(oldest)) = (start, sess.ring.cursor_at_oldest().start_pos()) {
+                    let before = c.start_pos().map_or(0, |p| p.saturating_sub(oldest));
+                    s.counters.rejoin_skipped += before * rejoining as u64;
+                }
+                start
+            } else {
+                None
+            };
             for sub in &mut s.subs {
-                let fed = feed(&sess.ring, sub, sinks, now, &mut self.transits, psi);
+                let fed = feed(&sess.ring, sub, sinks, now, &mut self.transits, psi, start);
                 s.counters.forwarded += fed.sent;
                 s.counters.skipped += fed.skipped;
                 total += fed.sent;
@@ -908,15 +983,26 @@ fn feed<S: Sinks>(
     now: Instant,
     transits: &mut TransitLog,
     psi: Option<StreamHeader<'_>>,
+    start: Option<Cursor>,
 ) -> Fed {
     let mut fed = Fed::default();
     let Some(mut sink) = sinks.sink(sub.leg) else {
         return fed;
     };
     let order = sub.order;
-    let cursor = sub
-        .cursor
-        .get_or_insert_with(|| SubCursor::new(ring.cursor_at_oldest(), order));
+    if sub.cursor.is_none() {
+        let c = if sub.rejoin {
+            start
+        } else {
+            Some(ring.cursor_at_oldest())
+        };
+        sub.cursor = c.map(|c| SubCursor::new(c, order));
+        sub.rejoin &= sub.cursor.is_none();
+    }
+    // Waits for the session's first keyframe (`Opening`).
+    let Some(cursor) = sub.cursor.as_mut() else {
+        return fed;
+    };
     let base = *sub.base.get_or_insert_with(|| sink.base());
     loop {
         let p = match next(ring, cursor, now, order) {
@@ -1053,5 +1139,75 @@ mod tests {
         assert!(st.on_handoff(&Handoff::new(StreamKey(2), &pkt)));
         assert!(!st.on_handoff(&Handoff::new(StreamKey(9), &pkt)));
         assert_eq!(st.unknown_handoffs(), 2);
+    }
+
+    /// A 7-packet payload on PID 0x100: a video keyframe start, a continuation, or (`pat`) a
+    /// PAT first; byte 10 of each packet carries `tag`.
+    fn payload(kind: &str, tag: u8) -> Vec<u8> {
+        let mut p = vec![0xFFu8; 188 * 7];
+        for k in 0..7 {
+            let pkt = &mut p[k * 188..(k + 1) * 188];
+            pkt[..4].copy_from_slice(&[0x47, 0x01, 0x00, 0x10]);
+            pkt[10] = tag;
+        }
+        match kind {
+            "key" => p[..10].copy_from_slice(&[0x47, 0x41, 0x00, 0x30, 0x01, 0x40, 0, 0, 1, 0xE0]),
+            "pat" => p[..4].copy_from_slice(&[0x47, 0x40, 0x00, 0x10]),
+            _ => {}
+        }
+        p
+    }
+
+    /// Tags of what `leg` got, with its numbers.
+    fn tags(legs: &crate::relay::test_legs::TestLegs, leg: LegId) -> Vec<(u64, u8)> {
+        legs.received(leg)
+            .iter()
+            .map(|(n, _, p)| (*n, p[10]))
+            .collect()
+    }
+
+    #[test]
+    fn a_watcher_of_the_session_before_starts_the_next_at_a_keyframe_or_at_its_tables() {
+        let t = t0();
+        let mut st = streams();
+        let mut legs = crate::relay::test_legs::TestLegs::default();
+        let (watcher, publisher) = (l(1), l(9));
+        legs.add(watcher);
+        st.add_subscriber("a", watcher, CUT, t, None);
+        let send = |st: &mut ShardStreams, legs: &mut _, serial: u32, p: Vec<u8>, at| {
+            assert!(st.on_publisher_data(publisher, Serial::new(serial), at, &p, at));
+            st.fan_out(legs, at, &mut |_, _| false);
+        };
+        // The first publisher: a player that waited reads it from its first packet.
+        st.start_session("a", StreamKey(1), Some(publisher));
+        send(&mut st, &mut legs, 0, payload("cont", 1), t);
+        send(&mut st, &mut legs, 1, payload("key", 2), t);
+        assert_eq!(tags(&legs, watcher), [(0, 1), (1, 2)]);
+
+        // Failover to an encoder that goes on mid-GOP: skipped up to its keyframe, numbered on.
+        st.end_session("a", StreamKey(1), t);
+        st.start_session("a", StreamKey(2), Some(publisher));
+        send(&mut st, &mut legs, 50, payload("cont", 3), t);
+        send(&mut st, &mut legs, 51, payload("cont", 4), t);
+        assert_eq!(tags(&legs, watcher).len(), 2, "nothing before the keyframe");
+        send(&mut st, &mut legs, 52, payload("key", 5), t);
+        send(&mut st, &mut legs, 53, payload("cont", 6), t);
+        assert_eq!(tags(&legs, watcher)[2..], [(2, 5), (3, 6)]);
+        assert_eq!(st.views()[0].counters.rejoin_skipped, 2, "counted");
+
+        // An encoder that starts over (tables first) is read from its first packet.
+        st.end_session("a", StreamKey(2), t);
+        st.start_session("a", StreamKey(3), Some(publisher));
+        send(&mut st, &mut legs, 80, payload("pat", 7), t);
+        assert_eq!(tags(&legs, watcher)[4..], [(4, 7)]);
+
+        // No keyframe within REJOIN_WAIT: from the session's first packet after all.
+        st.end_session("a", StreamKey(3), t);
+        st.start_session("a", StreamKey(4), Some(publisher));
+        send(&mut st, &mut legs, 90, payload("cont", 8), t);
+        send(&mut st, &mut legs, 91, payload("cont", 9), t + S);
+        assert_eq!(tags(&legs, watcher).len(), 5);
+        send(&mut st, &mut legs, 92, payload("cont", 10), t + REJOIN_WAIT);
+        assert_eq!(tags(&legs, watcher)[5..], [(5, 8), (6, 9), (7, 10)]);
     }
 }

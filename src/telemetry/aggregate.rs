@@ -181,6 +181,7 @@ fn add_stream(v: &mut StreamView, s: &StreamSnapshot) {
     sum.handoffs_out = sum.handoffs_out.saturating_add(t.handoffs_out);
     sum.handoffs_in = sum.handoffs_in.saturating_add(t.handoffs_in);
     sum.ring_refused = sum.ring_refused.saturating_add(t.ring_refused);
+    sum.rejoin_skipped = sum.rejoin_skipped.saturating_add(t.rejoin_skipped);
 }
 
 #[cfg(test)]

@@ -417,6 +417,9 @@ pub struct StreamTraffic {
     pub handoffs_in: u64,
     /// Packets the ring refused (too old, too far ahead, oversized).
     pub ring_refused: u64,
+    /// Packets of a new publisher session before its first keyframe, which players that
+    /// watched the session before never got, summed over them.
+    pub rejoin_skipped: u64,
 }
 
 /// Whether the relay takes new connections.

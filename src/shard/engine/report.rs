@@ -71,6 +71,7 @@ pub fn stream(
             handoffs_out: c.handoffs_out,
             handoffs_in: c.handoffs_in,
             ring_refused: c.ring_refused,
+            rejoin_skipped: c.rejoin_skipped,
         },
         ingest,
         recordings: Vec::new(),
