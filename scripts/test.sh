@@ -5,7 +5,8 @@
 #    `srt-tools`, i.e. ffmpeg/ffprobe built with libsrt and srt-live-transmit), the unit
 #    checker (`systemd`, for systemd-analyze) and the playback clients (headless Chromium with
 #    chromedriver, VLC, GStreamer) if missing, and the pinned hls.js from npm into
-#    target/npm (exported to the tests as SRTRELAY_HLSJS_DIR).
+#    target/npm (exported to the tests as SRTRELAY_HLSJS_DIR), and builds SLS from its vendored
+#    source (tests/peers, scripts/build-sls.sh) into target/peers (SRTRELAY_SLS).
 # 2. cargo fmt --check, cargo clippy -D warnings, cargo build --bins, cargo test, over the whole
 #    workspace. The binaries are built first because loadgen's smoke tests run the srtrelay
 #    binary (target/debug/srtrelay), which `cargo test` alone does not build for another package.
@@ -59,6 +60,9 @@ declare -A PACKAGE_OF=(
     [npm]=npm
     # tests/cluster.rs starts its own etcd on loopback (the package's service is not used).
     [etcd]=etcd-server
+    # SLS for tests/outputs.rs is built from its vendored source (scripts/build-sls.sh).
+    [g++]=g++
+    [make]=make
 )
 
 # Packages without a command of their own that the playback tests need: VLC's demuxers and
@@ -72,6 +76,8 @@ PLUGIN_PACKAGES=(
     gstreamer1.0-libav
     fonts-dejavu-core
     libnginx-mod-rtmp
+    libsrt-openssl-dev
+    zlib1g-dev
 )
 
 # hls.js, pinned: the player page is tested against this version (the relay serves it).
@@ -158,6 +164,9 @@ ensure_rust_components() {
 
 install_missing_tools
 install_hlsjs
+# SLS (tests/peers/srt-live-server) into target/peers, for the push to SLS in tests/outputs.rs.
+./scripts/build-sls.sh || die "building SLS (scripts/build-sls.sh) failed"
+export SRTRELAY_SLS="$(pwd)/target/peers/srt-live-server/bin/sls"
 ensure_rust_components
 # Capture first, then cut: with pipefail, `tool | head -n1` can fail on SIGPIPE.
 ffmpeg_version=$(ffmpeg -hide_banner -version 2>&1 || true)

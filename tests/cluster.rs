@@ -171,9 +171,11 @@ const CLUSTER_PASS: &str = "cluster-pass-0123";
 fn node_with(etcd: &Etcd, name: &str, prefix: &str, extra: &str) -> InProcessRelay {
     let addr = support::net::free_udp_addr();
     let toml = format!("{}{extra}", cluster_toml(etcd, name, addr, prefix));
+    // Two pulls in a row on a busy 2-core machine (four relays in this process): a receive
+    // latency that leaves room for retransmissions on both hops.
     InProcessRelay::start(&toml, |c| {
         c.srt.listen = vec![addr];
-        c.srt.latency.default = Duration::from_millis(300);
+        c.srt.latency.default = Duration::from_millis(1000);
     })
 }
 
@@ -315,6 +317,7 @@ fn the_origin_killed_the_publisher_moves_and_edge_players_go_on_without_reconnec
         status(&c).owners.get("live/c").map(|o| o.node.as_str()),
         Some("b")
     );
+    assert_eq!(status(&c).failovers, 1, "c counts the move");
     // What c's player got after the switch decodes cleanly from b's keyframe.
     let bytes = std::fs::read(&out).unwrap();
     let cut = have as usize / TS * TS;

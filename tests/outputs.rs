@@ -354,3 +354,74 @@ fn an_rtmp_output_publishes_again_after_nginx_dies_and_comes_back() {
     let o = output(&relay).unwrap();
     assert_eq!(o.dropped_packets, 0, "{o:?}");
 }
+
+/// SLS as the far end (issue 15's proof): the output publishes to SLS's `pub/live/s1`, and a
+/// player of SLS's `play/live/s1` gets SLS's own join packets, then the relay's stream byte
+/// for byte, to the end of the file.
+#[test]
+fn an_srt_output_publishes_to_sls_and_its_players_get_the_stream_byte_exact() {
+    let sls = support::sls::Sls::start("outputs-sls");
+    let relay = InProcessRelay::start(
+        &format!(
+            "[http]\nenabled = false\n[rtmp]\nenabled = false\n[playback]\nenabled = false\n\
+             [[outputs]]\nstream = \"live/sls\"\n\
+             url = \"srt://127.0.0.1:{}?streamid=pub/live/s1&latency=200\"\n",
+            sls.port
+        ),
+        |c| c.srt.latency.default = Duration::from_millis(300),
+    );
+    let path = media::test_ts(TsSpec::seconds(10));
+    let file = std::fs::read(&path).unwrap();
+    let rate = file.len() as u64 / 10;
+    let url = SrtUrl::caller(relay.addr).with_streamid("#!::r=live/sls,m=publish");
+    let mut publisher =
+        recipes::publish_with_srt_live_transmit(&path, &url, Pace::realtime(&path, 10, 1.0));
+    wait_output(&relay, "the output publishes to SLS", |o| {
+        o.state == "live" && o.packets > 0
+    });
+    let out = media::scratch_dir("outputs-sls").join("player.ts");
+    let player = SrtUrl::caller(format!("127.0.0.1:{}", sls.port).parse().unwrap())
+        .with_streamid("play/live/s1");
+    let mut p = recipes::subscribe_with_srt_live_transmit_no_wait(&player, &out);
+    p.wait_for_len(2 * rate, T).expect("SLS's player plays");
+    publisher.wait_fed(T).expect("the file is published");
+    // To the file's end (the relay's publisher then sends null packets).
+    let got = loop {
+        let got = std::fs::read(&out).unwrap();
+        if got
+            .windows(PAYLOAD)
+            .any(|w| w == &file[file.len() - PAYLOAD..])
+        {
+            break got;
+        }
+        p.wait_for_len(got.len() as u64 + 1, T)
+            .expect("SLS goes on to the file's end");
+    };
+    // SLS's join packets first (tables, a video packet, nulls: a few packets), then a run of
+    // the file from wherever SLS was when the player came.
+    let (at, from) = (0..64)
+        .map(|k| k * TS)
+        .find_map(|at| {
+            let w = got.get(at..at + PAYLOAD)?;
+            let from = file.windows(PAYLOAD).position(|f| f == w)?;
+            Some((at, from))
+        })
+        .expect("the file within SLS's first 64 packets");
+    let run = file.len() - from;
+    assert_eq!(
+        &got[at..at + run],
+        &file[from..],
+        "SLS's player gets the file byte for byte from byte {from}"
+    );
+    assert!(
+        run as u64 >= 2 * rate,
+        "seconds of the file through SLS: {run} bytes"
+    );
+    let o = output(&relay).unwrap();
+    assert_eq!(
+        (o.connects, o.failures, o.dropped_packets),
+        (1, 0, 0),
+        "{o:?}"
+    );
+    eprintln!("sls: {at} bytes of SLS's own, then {run} bytes of the file from byte {from}");
+}

@@ -67,6 +67,8 @@ pub struct ClusterStatus {
     /// This node's `upstream_nodes`.
     pub upstream_nodes: Vec<String>,
     pub tier_fallbacks: u64,
+    /// Pulls started against a stream's new owner (its old one died or gave it up).
+    pub failovers: u64,
 }
 
 /// The cluster as the rest of the relay sees it.
@@ -188,6 +190,10 @@ struct Runner {
     pulls_started: u64,
     /// Pulls that went to the owner because no upstream tier node was usable.
     tier_fallbacks: u64,
+    /// The owner each stream pulled here last had, and when it was last seen: a pull started
+    /// against another owner is a failover. Entries go a minute after the pull did.
+    last_owner: HashMap<String, (String, Instant)>,
+    failovers: u64,
     last_warn: Option<Instant>,
 }
 
@@ -221,6 +227,8 @@ async fn run(
         edges: BTreeMap::new(),
         pulls_started: 0,
         tier_fallbacks: 0,
+        last_owner: HashMap::new(),
+        failovers: 0,
         last_warn: None,
     };
     if let crate::config::ClusterBackend::Static(origins) = &cfg.backend {
@@ -381,6 +389,7 @@ impl Runner {
         st.counters = self.dir.counters;
         st.edge_pulls_started = self.pulls_started;
         st.tier_fallbacks = self.tier_fallbacks;
+        st.failovers = self.failovers;
     }
 
     /// The static directory: streams local players wait for (and those pulled already) are
@@ -441,6 +450,7 @@ impl Runner {
         let idle = self.cluster.cfg.edge_idle;
         let mut want: BTreeMap<String, (InputConfig, Instant, String)> = BTreeMap::new();
         let mut fallbacks = std::collections::BTreeSet::new();
+        let mut owners_now: Vec<(String, String)> = Vec::new();
         for (stream, owner) in &remote {
             let players = self.registry.subscribers_of(stream);
             let prev = self.edges.get(stream);
@@ -475,6 +485,7 @@ impl Runner {
                 }
             };
             want.insert(stream.clone(), (cfg, last, from));
+            owners_now.push((stream.clone(), owner.node.clone()));
         }
         let changed = want.len() != self.edges.len()
             || want
@@ -505,6 +516,17 @@ impl Runner {
             }
         }
         self.edges = want;
+        for (stream, owner) in owners_now {
+            if let Some((old, _)) = self.last_owner.get(&stream)
+                && *old != owner
+            {
+                self.failovers += 1;
+                info!("cluster: {stream:?} moved from node {old:?} to {owner:?}: pulling it there");
+            }
+            self.last_owner.insert(stream, (owner, t));
+        }
+        self.last_owner
+            .retain(|_, (_, seen)| t.saturating_duration_since(*seen) < Duration::from_secs(60));
     }
 
     fn edge_input(&self, stream: &str, owner: &Owner) -> Option<InputConfig> {

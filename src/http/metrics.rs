@@ -1242,7 +1242,7 @@ fn output_series(out: &mut Out, shards: &[ShardSnapshot]) {
 pub fn render_cluster(text: &mut String, c: &crate::cluster::ClusterStatus) {
     use std::fmt::Write;
     let k = &c.counters;
-    let rows: [(&str, &str, &str, u64); 11] = [
+    let rows: [(&str, &str, &str, u64); 12] = [
         (
             "srt_cluster_etcd_reachable",
             "gauge",
@@ -1308,6 +1308,12 @@ pub fn render_cluster(text: &mut String, c: &crate::cluster::ClusterStatus) {
             "counter",
             "Pulls sent to the owner because no node of upstream_nodes was usable.",
             c.tier_fallbacks,
+        ),
+        (
+            "srt_cluster_failovers_total",
+            "counter",
+            "Pulls of other nodes' streams that moved to the stream's new owner.",
+            c.failovers,
         ),
     ];
     for (name, kind, help, v) in rows {

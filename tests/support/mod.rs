@@ -37,6 +37,7 @@ pub mod nginx_rtmp;
 pub mod pgroup;
 pub mod process;
 pub mod recipes;
+pub mod sls;
 pub mod srt_url;
 pub mod srtla_sender;
 pub mod static_http;
