@@ -358,6 +358,26 @@ mod tests {
             refused("node_id = \"n\"\nlease_ttl_ms = 1000"),
             "cluster.lease_ttl_ms"
         );
+        // A passphrase SRT would refuse, and never echoed.
+        let short = parse("[cluster]\nenabled = true\nnode_id = \"n\"\npassphrase = \"tiny-pass\"");
+        match short {
+            Err(ConfigError::Invalid { key, reason }) => {
+                assert_eq!(key, "cluster.passphrase");
+                assert!(!reason.contains("tiny-pass"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        for tiers in [r#"["n"]"#, r#"["a b"]"#, r#"[""]"#] {
+            let body = format!("node_id = \"n\"\nupstream_nodes = {tiers}");
+            assert_eq!(refused(&body), "cluster.upstream_nodes", "{tiers}");
+        }
+        let both = "node_id = \"n\"\nupstream_nodes = [\"m\"]\norigins_file = \"docs/origins.example.toml\"";
+        assert_eq!(refused(both), "cluster.upstream_nodes");
+        let ok = parse("[cluster]\nenabled = true\nnode_id = \"n\"\nupstream_nodes = [\"m1\", \"m2\"]\npassphrase = \"cluster-pass-1\"")
+            .expect("tiers and a passphrase parse")
+            .cluster;
+        assert_eq!(ok.upstream_nodes, ["m1", "m2"]);
+        assert!(ok.passphrase.is_some());
         let missing = refused("node_id = \"n\"\norigins_file = \"/nonexistent/origins.toml\"");
         assert_eq!(missing, "cluster.origins_file");
         let c = parse("[cluster]\nenabled = true\nnode_id = \"n\"\norigins_file = \"docs/origins.example.toml\"")
