@@ -39,10 +39,22 @@ fn cluster_toml(etcd: &Etcd, node: &str, advertise: SocketAddr, prefix: &str) ->
 }
 
 fn node(etcd: &Etcd, name: &str, prefix: &str) -> InProcessRelay {
+    start_node(etcd, name, prefix, "", Duration::from_millis(300))
+}
+
+/// A node with `extra` lines in its `[cluster]` (and after it) and `latency` for its SRT legs.
+fn start_node(
+    etcd: &Etcd,
+    name: &str,
+    prefix: &str,
+    extra: &str,
+    latency: Duration,
+) -> InProcessRelay {
     let addr = support::net::free_udp_addr();
-    InProcessRelay::start(&cluster_toml(etcd, name, addr, prefix), |c| {
+    let toml = format!("{}{extra}", cluster_toml(etcd, name, addr, prefix));
+    InProcessRelay::start(&toml, |c| {
         c.srt.listen = vec![addr];
-        c.srt.latency.default = Duration::from_millis(300);
+        c.srt.latency.default = latency;
     })
 }
 
@@ -167,16 +179,10 @@ fn a_stream_plays_on_every_node_through_one_pull_each_and_a_second_publisher_is_
 
 const CLUSTER_PASS: &str = "cluster-pass-0123";
 
-/// A node with `extra` lines in its `[cluster]` (and after it).
+/// A node of the tier test: two pulls in a row on a busy 2-core machine (four relays in this
+/// process) need a receive latency that leaves room for retransmissions on both hops.
 fn node_with(etcd: &Etcd, name: &str, prefix: &str, extra: &str) -> InProcessRelay {
-    let addr = support::net::free_udp_addr();
-    let toml = format!("{}{extra}", cluster_toml(etcd, name, addr, prefix));
-    // Two pulls in a row on a busy 2-core machine (four relays in this process): a receive
-    // latency that leaves room for retransmissions on both hops.
-    InProcessRelay::start(&toml, |c| {
-        c.srt.listen = vec![addr];
-        c.srt.latency.default = Duration::from_millis(1000);
-    })
+    start_node(etcd, name, prefix, extra, Duration::from_millis(1000))
 }
 
 #[test]

@@ -173,7 +173,7 @@ fn an_output_pushes_the_live_stream_to_an_srt_listener_and_calls_again_after_it_
 #[test]
 fn an_rtmp_output_publishes_to_nginx_rtmp_and_ffmpeg_reads_it_back_whole() {
     use std::process::{Command, Stdio};
-    use support::process::{Proc, run_bounded};
+    use support::process::Proc;
     use support::tools;
     let nginx = support::nginx_rtmp::Nginx::start("outputs-nginx", 1);
     let relay = InProcessRelay::start(
@@ -234,39 +234,7 @@ fn an_rtmp_output_publishes_to_nginx_rtmp_and_ffmpeg_reads_it_back_whole() {
         (1, 0, 0),
         "{o:?}"
     );
-    let probe = run_bounded(
-        "ffprobe",
-        Command::new(tools::ffprobe())
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_type",
-                "-of",
-                "csv=p=0",
-            ])
-            .arg(&out),
-        T,
-    );
-    let kinds: Vec<&str> = probe.stdout.lines().map(str::trim).collect();
-    assert!(
-        kinds.contains(&"video") && kinds.contains(&"audio"),
-        "{kinds:?}"
-    );
-    let d = run_bounded(
-        "ffmpeg decode",
-        Command::new(tools::ffmpeg())
-            .args(["-v", "error", "-i"])
-            .arg(&out)
-            .args(["-f", "null", "-"]),
-        T,
-    );
-    assert!(
-        d.status.success() && d.stderr.trim().is_empty(),
-        "what nginx gave back decodes without an error: {}\n{}",
-        d.stderr,
-        nginx.error_log()
-    );
+    assert_video_and_audio_decode(&out, &nginx);
     assert!(
         media::file_len(&out) > 500_000,
         "seconds of media read back"
@@ -324,33 +292,7 @@ fn an_rtmp_output_publishes_again_after_nginx_dies_and_comes_back() {
         "ffmpeg reads the new publish: {}",
         r.stderr
     );
-    let d = run_bounded(
-        "ffmpeg decode",
-        Command::new(tools::ffmpeg())
-            .args(["-v", "error", "-i"])
-            .arg(&out)
-            .args(["-f", "null", "-"]),
-        T,
-    );
-    assert!(
-        d.status.success() && d.stderr.trim().is_empty(),
-        "the new publish decodes without an error: {}\n{}",
-        d.stderr,
-        nginx.error_log()
-    );
-    let probe = run_bounded(
-        "ffprobe",
-        Command::new(tools::ffprobe())
-            .args(["-v", "error", "-show_entries", "stream=codec_type"])
-            .args(["-of", "csv=p=0"])
-            .arg(&out),
-        T,
-    );
-    let kinds: Vec<&str> = probe.stdout.lines().map(str::trim).collect();
-    assert!(
-        kinds.contains(&"video") && kinds.contains(&"audio"),
-        "{kinds:?}"
-    );
+    assert_video_and_audio_decode(&out, &nginx);
     let o = output(&relay).unwrap();
     assert_eq!(o.dropped_packets, 0, "{o:?}");
 }
@@ -424,4 +366,39 @@ fn an_srt_output_publishes_to_sls_and_its_players_get_the_stream_byte_exact() {
         "{o:?}"
     );
     eprintln!("sls: {at} bytes of SLS's own, then {run} bytes of the file from byte {from}");
+}
+
+/// What nginx served (`out`, TS) has a video and an audio stream and decodes with an empty
+/// `-v error` log.
+fn assert_video_and_audio_decode(out: &std::path::Path, nginx: &support::nginx_rtmp::Nginx) {
+    use std::process::Command;
+    use support::process::run_bounded;
+    use support::tools;
+    let probe = run_bounded(
+        "ffprobe",
+        Command::new(tools::ffprobe())
+            .args(["-v", "error", "-show_entries", "stream=codec_type"])
+            .args(["-of", "csv=p=0"])
+            .arg(out),
+        T,
+    );
+    let kinds: Vec<&str> = probe.stdout.lines().map(str::trim).collect();
+    assert!(
+        kinds.contains(&"video") && kinds.contains(&"audio"),
+        "{kinds:?}"
+    );
+    let d = run_bounded(
+        "ffmpeg decode",
+        Command::new(tools::ffmpeg())
+            .args(["-v", "error", "-i"])
+            .arg(out)
+            .args(["-f", "null", "-"]),
+        T,
+    );
+    assert!(
+        d.status.success() && d.stderr.trim().is_empty(),
+        "what nginx gave back decodes without an error: {}\n{}",
+        d.stderr,
+        nginx.error_log()
+    );
 }

@@ -122,6 +122,15 @@ fn host_name() -> String {
         .unwrap_or_default()
 }
 
+/// 1 to 64 letters, digits, `-`, `_` or `.`.
+fn valid_node_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
 /// `srt_port`: the first `srt.listen` port, for the default `advertise`.
 pub(super) fn cluster(m: &ClusterModel, srt_port: u16) -> Result<ClusterConfig, ConfigError> {
     let lease_ttl = Duration::from_millis(in_range(
@@ -144,11 +153,7 @@ pub(super) fn cluster(m: &ClusterModel, srt_port: u16) -> Result<ClusterConfig, 
         "" if m.enabled => format!("{node_id}:{srt_port}"),
         a => a.to_string(),
     };
-    let id_ok = node_id.len() <= 64
-        && node_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        && !(m.enabled && node_id.is_empty());
+    let id_ok = node_id.is_empty() && !m.enabled || valid_node_id(&node_id);
     if !id_ok {
         return Err(invalid(
             "cluster.node_id",
@@ -207,15 +212,8 @@ pub(super) fn cluster(m: &ClusterModel, srt_port: u16) -> Result<ClusterConfig, 
                 .map_err(|e| invalid("cluster.passphrase", e.to_string()))?,
         ),
     };
-    let valid_id = |id: &str| {
-        !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    };
     if m.upstream_nodes.len() > 64
-        || !m.upstream_nodes.iter().all(|n| valid_id(n))
+        || !m.upstream_nodes.iter().all(|n| valid_node_id(n))
         || m.upstream_nodes.contains(&node_id)
     {
         return Err(invalid(

@@ -202,6 +202,8 @@ struct Opening {
     keyframe: bool,
     /// When a subscriber first waited for a place to start.
     since: Option<Instant>,
+    /// Subscribers may still wait to rejoin: fan-out looks for them only while this is set.
+    pending: bool,
 }
 
 /// A session without a keyframe by then is read from its first packet after all.
@@ -436,6 +438,7 @@ impl ShardStreams {
             sub.base = None;
             sub.shift = None;
         }
+        s.opening.pending = s.subs.iter().any(|x| x.rejoin);
         if let Some(old) = old {
             self.by_key.remove(&old.key);
             if let Some(p) = old.publisher {
@@ -704,11 +707,16 @@ impl ShardStreams {
                 header,
                 has_video: s.psi.has_video(),
             });
-            let rejoining = s
-                .subs
-                .iter()
-                .filter(|x| x.cursor.is_none() && x.rejoin)
-                .count();
+            // Not a walk over the subscribers per packet: only while some may wait to rejoin.
+            let rejoining = if s.opening.pending {
+                s.subs
+                    .iter()
+                    .filter(|x| x.cursor.is_none() && x.rejoin)
+                    .count()
+            } else {
+                0
+            };
+            s.opening.pending = rejoining > 0;
             let start = if rejoining > 0 {
                 let video = psi.map(|p| p.has_video);
                 let start = s.opening.start(&sess.ring, video, now);
